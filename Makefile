@@ -1,0 +1,125 @@
+# JCS-C build.
+#
+#   make            release binaries in build/bin
+#   make test       ASan+UBSan build in build/asan, then every unit and integration test
+#   make run        a local JointCloud in the foreground (run/), Ctrl-C stops it
+#   make bench      benchmarks beside this machine's ceilings
+#   make deps       installs the Debian packages (idempotent)
+#   make CC=clang   the same tree with clang
+#
+# Sources are found by wildcard: a new common/*.c, proto/*.proto or
+# tests/unit/test_*.c needs no edit here.
+
+CC      ?= cc
+MODE    ?= release
+ifeq ($(MODE),asan)
+BUILD   ?= build/asan
+OPT     := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD   ?= build
+OPT     := -O2
+endif
+
+Q       := $(if $(V),,@)
+GEN     := $(BUILD)/gen
+OBJ     := $(BUILD)/obj
+BIN     := $(BUILD)/bin
+
+PKGS    := grpc libprotobuf-c jansson libmariadb openssl libcurl gnutls libmicrohttpd
+CFLAGS_PKG := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
+           -Wmissing-prototypes -Wvla
+CFLAGS  += -std=c11 -D_GNU_SOURCE -g -pthread $(OPT) $(WARN) -MMD -MP \
+           -Icommon -I$(GEN) $(CFLAGS_PKG)
+LDFLAGS += -pthread $(OPT)
+LDLIBS  := -lgrpc -lgpr -lprotobuf-c -ljansson -lmariadb -lssl -lcrypto -lisal -lcurl \
+           -lmicrohttpd -lgnutls -lm
+
+PROTOS      := $(wildcard proto/*.proto)
+PROTO_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PROTO_H     := $(PROTO_C:.c=.h)
+COMMON_SRC  := $(wildcard common/*.c)
+COMMON_OBJ  := $(patsubst %.c,$(OBJ)/%.o,$(COMMON_SRC)) $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PROTO_C))
+LIBJCS      := $(BUILD)/libjcs.a
+
+SERVICES    := coordinator hub client ctl
+BIN_NAME_coordinator := coordinator
+BIN_NAME_hub         := hub
+BIN_NAME_client      := jcs
+BIN_NAME_ctl         := jcsctl
+BINS := $(foreach s,$(SERVICES),$(BIN)/$(BIN_NAME_$(s)))
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+INTEG_SRC  := $(wildcard tests/integration/test_*.c)
+TEST_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c)) \
+                $(filter-out tests/integration/test_%.c,$(wildcard tests/integration/*.c))
+TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC) $(INTEG_SRC))
+TEST_HELPER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(TEST_HELPERS))
+
+.PHONY: all deps test tests run bench clean format check-format clang
+.SECONDARY:
+
+all: $(BINS)
+
+deps:
+	@./deploy/deps.sh
+
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN)
+	$(Q)protoc-c --c_out=$(GEN) -Iproto $<
+
+$(OBJ)/gen/%.o: $(GEN)/%.c
+	@mkdir -p $(dir $@)
+	@echo '  CC     $<'
+	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(OBJ)/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	@echo '  CC     $<'
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBJCS): $(COMMON_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+define service_rule
+$(1)_OBJ := $$(patsubst %.c,$$(OBJ)/%.o,$$(wildcard $(1)/*.c))
+$$(BIN)/$$(BIN_NAME_$(1)): $$($(1)_OBJ) $$(LIBJCS)
+	@mkdir -p $$(dir $$@)
+	@echo '  LD     $$@'
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$($(1)_OBJ) $$(LIBJCS) $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
+
+$(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(LIBJCS)
+	@mkdir -p $(dir $@)
+	@echo '  LD     $@'
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIBJCS) $(LDLIBS)
+
+tests: $(BINS) $(TEST_BINS)
+
+# The test build is ASan+UBSan; tests/run prints the closing "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory MODE=asan tests
+	@tests/run build/asan
+
+run: deps all
+	@deploy/local/run
+
+bench: deps all
+	@$(MAKE) --no-print-directory tests
+	@tests/bench/run build
+
+clang:
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/clang all tests
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+check-format:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

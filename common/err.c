@@ -1,0 +1,91 @@
+#include "err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* One detail line per thread; long enough for a path plus an explanation. */
+static _Thread_local char tls_msg[1024];
+
+static const struct {
+    const char *name;
+    const char *text;
+} table[] = {
+    {"OK", "success"},
+    {"ENOMEM", "out of memory"},
+    {"EINVAL", "invalid argument"},
+    {"ENOENT", "not found"},
+    {"EEXIST", "already exists"},
+    {"EIO", "input/output error"},
+    {"ETOOBIG", "too large"},
+    {"ETIMEOUT", "deadline exceeded"},
+    {"ECANCELED", "cancelled"},
+    {"EPERM", "permission denied"},
+    {"EUNAVAIL", "unavailable"},
+    {"ECONFIG", "configuration error"},
+    {"EDB", "database error"},
+    {"ETLS", "certificate or key error"},
+    {"ECORRUPT", "data corrupt"},
+    {"EBUSY", "busy"},
+    {"ERPC", "remote call failed"},
+    {"EINTERNAL", "internal error"},
+};
+
+static int index_of(int code)
+{
+    int i = -code;
+    if (i < 0 || i >= (int)(sizeof(table) / sizeof(table[0])))
+        return (int)(sizeof(table) / sizeof(table[0])) - 1;
+    return i;
+}
+
+const char *jcs_err_name(int code)
+{
+    return table[index_of(code)].name;
+}
+
+const char *jcs_strerror(int code)
+{
+    return table[index_of(code)].text;
+}
+
+int jcs_err_setv(int code, const char *fmt, va_list ap)
+{
+    vsnprintf(tls_msg, sizeof(tls_msg), fmt, ap);
+    return code;
+}
+
+int jcs_err_set(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    jcs_err_setv(code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int jcs_err_wrap(int code, const char *fmt, ...)
+{
+    char prefix[512];
+    char old[sizeof(tls_msg)];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    if (tls_msg[0])
+        memcpy(old, tls_msg, sizeof(old));
+    else
+        snprintf(old, sizeof(old), "%s", jcs_strerror(code));
+    snprintf(tls_msg, sizeof(tls_msg), "%s%s", prefix, old);
+    return code;
+}
+
+const char *jcs_err_msg(int code)
+{
+    return tls_msg[0] ? tls_msg : jcs_strerror(code);
+}
+
+void jcs_err_clear(void)
+{
+    tls_msg[0] = '\0';
+}

@@ -1,0 +1,214 @@
+/*
+ * rpc.h - protobuf-c messages over gRPC C core, always mutual TLS.
+ *
+ * This module is the only code in the tree that calls grpc_*. It hides
+ * batches, tags and completion queues behind a blocking API:
+ *
+ *  - Server: a table of methods, each with the certificate roles allowed to
+ *    call it. One thread accepts calls; every accepted call runs its handler
+ *    on a thread of its own, with blocking recv/send on the call. Before the
+ *    handler runs, the caller's role (the OU of its certificate subject) is
+ *    checked against the method's roles: a denied call gets
+ *    PERMISSION_DENIED and a log line naming the caller's subject.
+ *  - Client: a channel per peer, reused by many calls (thread-safe). A call
+ *    is unary (jcs_rpc_unary) or a stream (jcs_rpc_stream_*), which covers
+ *    client-streaming, server-streaming and bidirectional methods.
+ *
+ * Messages are protobuf-c messages, or "raw" byte strings for bulk data
+ * (no protobuf framing, so no extra copy); the two kinds may be mixed on a
+ * stream when both ends agree on the order. Messages up to
+ * JCS_RPC_MAX_MESSAGE bytes are accepted on both sides.
+ *
+ * Errors: a handler returns a jcs_err code; the peer sees the matching gRPC
+ * status and the handler's jcs_err_msg() line as the status details, and
+ * the client call returns the same jcs_err code with that line as its
+ * detail. Mapping: ENOENT<->NOT_FOUND, EINVAL<->INVALID_ARGUMENT,
+ * EEXIST<->ALREADY_EXISTS, EPERM<->PERMISSION_DENIED, ETIMEOUT<->
+ * DEADLINE_EXCEEDED, ECANCELED<->CANCELLED, EUNAVAIL<->UNAVAILABLE,
+ * ETOOBIG<->RESOURCE_EXHAUSTED, EBUSY<->ABORTED, ECORRUPT<->DATA_LOSS,
+ * anything else -> INTERNAL / ERPC.
+ */
+#ifndef JCS_RPC_H
+#define JCS_RPC_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Receive limit on both sides; data moves in 1 MiB messages, control ones are small. */
+#define JCS_RPC_MAX_MESSAGE (64 * 1024 * 1024)
+
+/* Certificate roles: the OU of the subject, e.g. "CN=hub1, OU=hub, O=JCS-C". */
+enum jcs_role {
+    JCS_ROLE_NONE = 0,
+    JCS_ROLE_COORDINATOR = 1 << 0,
+    JCS_ROLE_HUB = 1 << 1,
+    JCS_ROLE_CLIENT = 1 << 2,
+    JCS_ROLE_ANY = 7
+};
+
+/* "coordinator", "hub", "client" -> role; JCS_ROLE_NONE otherwise. */
+enum jcs_role jcs_role_parse(const char *ou);
+/* role -> "coordinator" ... ("none"). Static string. */
+const char *jcs_role_name(enum jcs_role role);
+
+/* The PEM files of one party: the cluster CA, its own certificate and key. Borrowed. */
+typedef struct jcs_tls_files {
+    const char *ca_file;
+    const char *cert_file;
+    const char *key_file;
+} jcs_tls_files;
+
+/* ---------------------------------------------------------------- server */
+
+typedef struct jcs_rpc_server jcs_rpc_server;
+typedef struct jcs_rpc_call jcs_rpc_call;
+
+/*
+ * A handler runs on its own thread and owns the call until it returns. It
+ * receives and sends with the jcs_rpc_call_* functions below and returns
+ * JCS_OK or a jcs_err code (with jcs_err_set detail) that becomes the
+ * call's status. It must not keep the call after returning.
+ */
+typedef int (*jcs_rpc_handler)(jcs_rpc_call *call, void *ctx);
+
+typedef struct jcs_rpc_method {
+    const char *name;        /* full gRPC path, "/jcs.coordinator.Coordinator/RegisterHub" */
+    unsigned roles;          /* OR of enum jcs_role allowed to call it */
+    jcs_rpc_handler handler;
+} jcs_rpc_method;
+
+/*
+ * Creates a server listening on addr ("127.0.0.1:5010"; port 0 picks a free
+ * one) with mutual TLS: clients must present a certificate signed by
+ * tls->ca_file. methods (n entries) and ctx are borrowed and must outlive
+ * the server; ctx is passed to every handler. Not yet accepting calls.
+ * Errors: JCS_ETLS (unreadable PEM, detail names the file), JCS_EIO (cannot
+ * bind addr, detail names it).
+ */
+int jcs_rpc_server_create(const char *addr, const jcs_tls_files *tls, const jcs_rpc_method *methods,
+                          size_t n, void *ctx, jcs_rpc_server **out) JCS_MUST_USE;
+
+/* The bound port (useful with port 0). */
+int jcs_rpc_server_port(const jcs_rpc_server *srv);
+
+/* Starts accepting calls (spawns the accept thread). */
+int jcs_rpc_server_start(jcs_rpc_server *srv) JCS_MUST_USE;
+
+/*
+ * Stops accepting, cancels every call in flight (their recv/send return
+ * JCS_ECANCELED), waits for all handlers to return, and releases gRPC
+ * resources. Safe to call from any thread except a handler; idempotent.
+ */
+void jcs_rpc_server_shutdown(jcs_rpc_server *srv);
+
+/* Shuts down if needed and frees. NULL is fine. */
+void jcs_rpc_server_free(jcs_rpc_server *srv);
+
+/*
+ * Receives the next protobuf message of type desc. Returns JCS_OK with *out
+ * set (caller frees with protobuf_c_message_free_unpacked(*out, NULL)), 1 at
+ * the end of the client's stream (*out = NULL), JCS_EINVAL when the bytes
+ * do not unpack as desc, JCS_ECANCELED when the call was cancelled or the
+ * server is shutting down.
+ */
+int jcs_rpc_call_recv(jcs_rpc_call *call, const ProtobufCMessageDescriptor *desc,
+                      ProtobufCMessage **out) JCS_MUST_USE;
+
+/*
+ * Receives the next message as raw bytes into buf (cap bytes). Returns
+ * JCS_OK with *len set, 1 at the end of the stream, JCS_ETOOBIG when the
+ * message is longer than cap (the call is then unusable), JCS_ECANCELED.
+ */
+int jcs_rpc_call_recv_raw(jcs_rpc_call *call, void *buf, size_t cap, size_t *len) JCS_MUST_USE;
+
+/* Sends a protobuf message (borrowed) / raw bytes (copied into gRPC). Blocks until sent. */
+int jcs_rpc_call_send(jcs_rpc_call *call, const ProtobufCMessage *msg) JCS_MUST_USE;
+int jcs_rpc_call_send_raw(jcs_rpc_call *call, const void *data, size_t len) JCS_MUST_USE;
+
+/* The caller's certificate subject ("CN=hub1,OU=hub,O=JCS-C") and role. Borrowed. */
+const char *jcs_rpc_call_peer(const jcs_rpc_call *call);
+enum jcs_role jcs_rpc_call_role(const jcs_rpc_call *call);
+/* The caller's CN (e.g. the hub's name). Borrowed. */
+const char *jcs_rpc_call_peer_name(const jcs_rpc_call *call);
+
+/* Milliseconds left before the call's deadline (INT64_MAX when none). */
+int64_t jcs_rpc_call_time_left_ms(const jcs_rpc_call *call);
+
+/* ---------------------------------------------------------------- client */
+
+typedef struct jcs_rpc_channel jcs_rpc_channel;
+typedef struct jcs_rpc_stream jcs_rpc_stream;
+
+/*
+ * Opens a channel to target ("127.0.0.1:5009") presenting tls->cert_file and
+ * trusting servers signed by tls->ca_file. Connects lazily: an unreachable
+ * peer shows up as JCS_EUNAVAIL on the first call. JCS_ETLS names an
+ * unreadable PEM file. Caller frees with jcs_rpc_channel_free.
+ */
+int jcs_rpc_channel_open(const char *target, const jcs_tls_files *tls,
+                         jcs_rpc_channel **out) JCS_MUST_USE;
+
+/* The target as given. Borrowed. */
+const char *jcs_rpc_channel_target(const jcs_rpc_channel *ch);
+
+/* Frees a channel. Calls on it must have finished. NULL is fine. */
+void jcs_rpc_channel_free(jcs_rpc_channel *ch);
+
+/*
+ * One request, one response, within timeout_ms. On JCS_OK *resp is set
+ * (caller frees with protobuf_c_message_free_unpacked). On failure the
+ * jcs_err code maps the gRPC status and the detail is the server's line, or
+ * for transport failures a line naming the target ("127.0.0.1:5009:
+ * unreachable or TLS handshake refused").
+ */
+int jcs_rpc_unary(jcs_rpc_channel *ch, const char *method, const ProtobufCMessage *req,
+                  const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                  int64_t timeout_ms) JCS_MUST_USE;
+
+/*
+ * Starts a streaming call that must finish within timeout_ms (0: no
+ * deadline). The stream is used by at most two threads at once: one
+ * sending, one receiving. Caller frees with jcs_rpc_stream_free.
+ */
+int jcs_rpc_stream_open(jcs_rpc_channel *ch, const char *method, int64_t timeout_ms,
+                        jcs_rpc_stream **out) JCS_MUST_USE;
+
+/* Sends one message; blocks until gRPC has taken it (flow control applies). */
+int jcs_rpc_stream_send(jcs_rpc_stream *st, const ProtobufCMessage *msg) JCS_MUST_USE;
+int jcs_rpc_stream_send_raw(jcs_rpc_stream *st, const void *data, size_t len) JCS_MUST_USE;
+
+/* Half-closes: the server's recv returns 1 after the messages already sent. */
+int jcs_rpc_stream_close_send(jcs_rpc_stream *st) JCS_MUST_USE;
+
+/*
+ * Receives the next message, as jcs_rpc_call_recv / _recv_raw: JCS_OK, 1
+ * when the server has sent its last message (then call finish for the
+ * status), or an error. When the server failed the call, recv returns 1 and
+ * finish returns the server's error.
+ */
+int jcs_rpc_stream_recv(jcs_rpc_stream *st, const ProtobufCMessageDescriptor *desc,
+                        ProtobufCMessage **out) JCS_MUST_USE;
+int jcs_rpc_stream_recv_raw(jcs_rpc_stream *st, void *buf, size_t cap, size_t *len) JCS_MUST_USE;
+
+/*
+ * Waits for the call's final status and returns it as a jcs_err code (detail
+ * set from the status message). Call after the last recv (or after
+ * close_send when the server sends nothing).
+ */
+int jcs_rpc_stream_finish(jcs_rpc_stream *st) JCS_MUST_USE;
+
+/* Cancels the call; blocked and later send/recv return JCS_ECANCELED. Any thread. */
+void jcs_rpc_stream_cancel(jcs_rpc_stream *st);
+
+/* Frees the stream, cancelling it first if it has not finished. NULL is fine. */
+void jcs_rpc_stream_free(jcs_rpc_stream *st);
+
+/* Process-wide set-up and tear-down of gRPC; reference-counted. */
+void jcs_rpc_init(void);
+void jcs_rpc_shutdown(void);
+
+#endif

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian package JCS-C needs to build, test and run.
+# Idempotent: when everything is present it only runs dpkg-query (a second or two).
+set -euo pipefail
+PKGS=(
+  gcc clang make pkg-config time
+  libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
+  libisal-dev libssl-dev libjansson-dev libcurl4-openssl-dev
+  libmariadb-dev mariadb-server mariadb-client
+  libmicrohttpd-dev libgnutls28-dev
+  libfuse3-dev fuse3
+  libclang-rt-14-dev
+  iperf3 openssl
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "deps: all present"
