@@ -12,6 +12,9 @@
 /* Milliseconds of a monotonic clock (for timeouts and intervals). */
 int64_t jcs_now_ms(void);
 
+/* Microseconds of a monotonic clock (for latency measurements). */
+int64_t jcs_now_us(void);
+
 /* Milliseconds since the Unix epoch (for records and logs). */
 int64_t jcs_wall_ms(void);
 

@@ -1,0 +1,62 @@
+/*
+ * hub.h - the hub's internals shared by main.c (command line, config,
+ * start-up, shutdown), membership.c (registration, heartbeats, the
+ * connectivity test) and service.c (its RPC methods).
+ *
+ * Design note. A hub is stateless: its identity (id, location) comes from
+ * the coordinator at registration and its data lives in its storage
+ * spaces. The membership thread keeps the hub registered: it heartbeats,
+ * and when a heartbeat fails (coordinator restarted, database reset) it
+ * registers again as soon as the coordinator answers. The connectivity
+ * thread pings every other online hub every connectivity.testInterval
+ * seconds and reports the round trips, which is how clients rank sources.
+ */
+#ifndef JCS_HUB_H
+#define JCS_HUB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "rpc.h"
+#include "service.h"
+
+typedef struct hub_config {
+    char *name;
+    char *location;
+    char *listen;
+    char *advertise; /* what others dial; derived from listen when empty */
+    jcs_service_tls tls;
+    char *coordinator;
+    long long start_timeout_s;
+    long long test_interval_s;
+    long long heartbeat_interval_s;
+    char *storage_root;
+} hub_config;
+
+typedef struct hub {
+    hub_config cfg;
+    jcs_rpc_server *srv;
+    jcs_rpc_channel *coord; /* to the coordinator; thread-safe */
+    char address[300];      /* advertised host:port */
+    atomic_llong hub_id;    /* 0 until registered */
+    atomic_int heartbeat_ms;
+    jcs_stopper *stop;
+    pthread_t membership, connectivity;
+    int threads_started;
+} hub;
+
+/* The hub's method table. Borrowed, static. */
+const jcs_rpc_method *hub_methods(size_t *n);
+
+/*
+ * Registers with the coordinator, retrying until it answers or timeout_ms
+ * passes. JCS_EUNAVAIL / the coordinator's refusal otherwise (detail set).
+ */
+int hub_register(hub *h, int64_t timeout_ms) JCS_MUST_USE;
+
+/* Starts / stops the membership and connectivity threads. */
+int hub_threads_start(hub *h) JCS_MUST_USE;
+void hub_threads_stop(hub *h);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * service.c - the hub's RPC methods. The data-plane methods join this
+ * table with the data-plane work.
+ */
+#include "hub.h"
+#include "hub.pb-c.h"
+#include "methods.h"
+
+static int h_ping(jcs_rpc_call *call, void *ctx)
+{
+    hub *h = ctx;
+    ProtobufCMessage *req = NULL;
+    int rc = jcs_rpc_call_recv(call, &jcs__hub__ping_req__descriptor, &req);
+    if (rc == 1)
+        return jcs_err_set(JCS_EINVAL, "request message missing");
+    if (rc)
+        return rc;
+    protobuf_c_message_free_unpacked(req, NULL);
+    Jcs__Hub__PingResp resp = JCS__HUB__PING_RESP__INIT;
+    resp.hub_id = atomic_load(&h->hub_id);
+    resp.name = h->cfg.name;
+    return jcs_rpc_call_send(call, &resp.base);
+}
+
+static const jcs_rpc_method methods[] = {
+    {JCS_M_PING, JCS_ROLE_ANY, h_ping},
+};
+
+const jcs_rpc_method *hub_methods(size_t *n)
+{
+    *n = sizeof(methods) / sizeof(methods[0]);
+    return methods;
+}
