@@ -98,16 +98,22 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(LIBJCS)
 
 tests: $(BINS) $(TEST_BINS)
 
+# `test`, `run` and `bench` install packages first and then build in a
+# sub-make, so pkg-config flags are read after the packages exist (a fresh
+# machine has none of them when this Makefile is first parsed).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 # The test build is ASan+UBSan; tests/run prints the closing "N passed, N failed".
 test: deps
-	@$(MAKE) --no-print-directory MODE=asan tests
+	@$(MAKE) --no-print-directory -j$(JOBS) MODE=asan tests
 	@tests/run build/asan
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@deploy/local/run
 
-bench: deps all
-	@$(MAKE) --no-print-directory tests
+bench: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) all tests
 	@tests/bench/run build
 
 clang:

@@ -67,6 +67,8 @@ void jcs_log(enum jcs_log_level level, const char *fmt, ...)
         vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
     va_end(ap);
     pthread_mutex_lock(&lock);
-    fprintf(out ? out : stderr, "%s\n", line);
+    fprintf(out ? out : stdout, "%s\n", line);
+    if (!out)
+        fflush(stdout);
     pthread_mutex_unlock(&lock);
 }

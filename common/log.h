@@ -1,5 +1,6 @@
 /*
- * log.h - one line per event on stderr (or a file), safe from any thread.
+ * log.h - one line per event on stdout (or a file), safe from any thread.
+ * Fatal start-up errors go to stderr separately, so a supervisor sees them.
  *
  * Format: "2026-11-22T10:00:00.123Z INFO  hub[hub1] text". The component
  * tag is set once per process with jcs_log_init.

@@ -1,0 +1,39 @@
+/*
+ * itest.h - helpers for integration tests: a local cluster started with
+ * deploy/local/cluster in a temporary directory, its cluster.env, and RPC
+ * channels with the cluster's certificates.
+ */
+#ifndef JCS_ITEST_H
+#define JCS_ITEST_H
+
+#include <stdbool.h>
+
+#include "rpc.h"
+
+typedef struct itest_cluster {
+    char dir[512];
+    int up;
+} itest_cluster;
+
+/* Creates a temp dir and runs `cluster up --dir DIR ARGS`. 0 on success. */
+int itest_cluster_up(itest_cluster *c, const char *args);
+
+/* Runs `cluster CMD --dir DIR ARGS` (e.g. "stop-hub", "2"). 0 on success. */
+int itest_cluster_cmd(itest_cluster *c, const char *cmd, const char *args);
+
+/* `cluster down`, then removes the directory. */
+void itest_cluster_down(itest_cluster *c);
+
+/* The value of KEY in DIR/cluster.env (read afresh), or "" when absent. Static buffer. */
+const char *itest_env(itest_cluster *c, const char *key);
+
+/* An absolute path inside the cluster dir. Static buffer. */
+const char *itest_path(itest_cluster *c, const char *rel);
+
+/* Opens a channel to addr with the cluster's client certificate, or hub i's (i >= 1). */
+int itest_channel(itest_cluster *c, const char *addr, int hub, jcs_rpc_channel **out);
+
+/* Runs a shell command; returns its exit status (or -1). */
+int itest_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
