@@ -32,7 +32,10 @@ int jcs_buf_printf(jcs_buf *b, const char *fmt, ...) JCS_PRINTF(2, 3) JCS_MUST_U
 /* Makes room for n more bytes without changing len. */
 int jcs_buf_reserve(jcs_buf *b, size_t n) JCS_MUST_USE;
 
-/* Hands the bytes to the caller (caller frees with jcs_free) and empties b. */
+/*
+ * Hands the bytes to the caller (caller frees with jcs_free) and empties b
+ * (b keeps its cap). NULL when nothing was ever appended.
+ */
 char *jcs_buf_steal(jcs_buf *b);
 
 void jcs_buf_reset(jcs_buf *b);

@@ -1,10 +1,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -17,8 +19,8 @@ static int finish_load(const char *name, const char *text, jcs_cfg *cfg)
     json_error_t jerr;
     json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return jcs_err_set(JCS_ECONFIG, "%s: line %d column %d: invalid JSON: %s", name,
-                           jerr.line, jerr.column, jerr.text);
+        return jcs_err_set(JCS_ECONFIG, "%s: line %d column %d: invalid JSON: %s", name, jerr.line,
+                           jerr.column, jerr.text);
     if (!json_is_object(root)) {
         json_decref(root);
         return jcs_err_set(JCS_ECONFIG, "%s: the top level must be a JSON object", name);
@@ -29,8 +31,8 @@ static int finish_load(const char *name, const char *text, jcs_cfg *cfg)
     jcs_free(dircopy);
     if (!cfg->path || !cfg->dir) {
         json_decref(root);
-        jcs_free(cfg->path);
-        jcs_free(cfg->dir);
+        /* Leave cfg empty, so a caller's jcs_cfg_free after the failure is harmless. */
+        jcs_cfg_free(cfg);
         return jcs_err_set(JCS_ENOMEM, "%s: out of memory", name);
     }
     cfg->root = root;
@@ -116,7 +118,12 @@ int jcs_cfg_int(const jcs_cfg *cfg, const char *field, bool has_def, long long d
     } else if (json_is_integer(v)) {
         x = json_integer_value(v);
     } else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v)) {
-        x = (long long)json_real_value(v);
+        /* Converting a double outside the long long range is undefined; 2^63 is exact. */
+        double d = json_real_value(v);
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+            return jcs_err_set(JCS_ECONFIG, "%s: field %s: %g is outside %lld..%lld", cfg->path,
+                               field, d, min, max);
+        x = (long long)d;
     } else {
         return bad(cfg, field, "must be an integer");
     }
@@ -186,9 +193,20 @@ int jcs_cfg_file(const jcs_cfg *cfg, const char *field, char **out)
     int rc = jcs_cfg_path(cfg, field, NULL, &p);
     if (rc)
         return rc;
-    if (access(p, R_OK) != 0) {
-        rc = jcs_err_set(JCS_ECONFIG, "%s: field %s: %s: cannot read: %s", cfg->path, field, p,
-                         strerror(errno));
+    /* Opening proves readability where access() would not (root passes every access check),
+     * and fstat rejects a directory given where a file belongs. */
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    const char *why = NULL;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        why = strerror(errno);
+    else if (S_ISDIR(st.st_mode))
+        why = "is a directory";
+    if (fd >= 0)
+        close(fd);
+    if (why) {
+        rc =
+            jcs_err_set(JCS_ECONFIG, "%s: field %s: %s: cannot read: %s", cfg->path, field, p, why);
         jcs_free(p);
         return rc;
     }

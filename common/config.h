@@ -21,9 +21,10 @@ typedef struct jcs_cfg {
 } jcs_cfg;
 
 /*
- * Reads and parses path (at most 1 MiB). JCS_ENOENT / JCS_EIO when it cannot
- * be read, JCS_ECONFIG when it is not a JSON object (detail gives line and
- * column). On success the caller frees with jcs_cfg_free.
+ * Reads and parses path (at most 1 MiB). JCS_ECONFIG when it cannot be read
+ * (the detail names the file and the reason), is not valid JSON (the detail
+ * gives line and column) or is not a JSON object; JCS_ENOMEM. On success the
+ * caller frees with jcs_cfg_free; after a failure cfg is empty.
  */
 int jcs_cfg_load(const char *path, jcs_cfg *cfg) JCS_MUST_USE;
 

@@ -66,17 +66,23 @@ int jcs_err_set(int code, const char *fmt, ...)
 int jcs_err_wrap(int code, const char *fmt, ...)
 {
     char prefix[512];
-    char old[sizeof(tls_msg)];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    int n = vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
-    if (tls_msg[0])
-        memcpy(old, tls_msg, sizeof(old));
-    else
-        snprintf(old, sizeof(old), "%s", jcs_strerror(code));
-    snprintf(tls_msg, sizeof(tls_msg), "%s%s", prefix, old);
+    if (n < 0)
+        return code;
+    if (!tls_msg[0])
+        snprintf(tls_msg, sizeof(tls_msg), "%s", jcs_strerror(code));
+    /* Shift the old line right and put the prefix in front; the old line's tail gives way when
+     * both do not fit (the prefix is at most 511 bytes, so some of the old line always stays). */
+    size_t plen = strlen(prefix), olen = strlen(tls_msg);
+    if (plen + olen > sizeof(tls_msg) - 1)
+        olen = sizeof(tls_msg) - 1 - plen;
+    memmove(tls_msg + plen, tls_msg, olen);
+    memcpy(tls_msg, prefix, plen);
+    tls_msg[plen + olen] = '\0';
     return code;
 }
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +47,14 @@ int jcs_read_file(const char *path, size_t cap, char **out, size_t *lenp)
         return jcs_err_set(errno == ENOENT ? JCS_ENOENT : JCS_EIO, "%s: cannot read: %s", path,
                            strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
         close(fd);
-        return jcs_err_set(JCS_EIO, "%s: cannot read: %s", path,
-                           S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+        return jcs_err_set(JCS_EIO, "%s: cannot read: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return jcs_err_set(JCS_EIO, "%s: cannot read: is a directory", path);
     }
     if ((size_t)st.st_size > cap) {
         close(fd);
@@ -86,7 +91,9 @@ int jcs_read_file(const char *path, size_t cap, char **out, size_t *lenp)
 
 int jcs_write_file(const char *path, const void *data, size_t len, unsigned mode)
 {
-    char *tmp = jcs_asprintf("%s.tmp.%d", path, (int)getpid());
+    /* pid and a counter: two threads (or processes) writing the same path use different temps. */
+    static atomic_uint seq;
+    char *tmp = jcs_asprintf("%s.tmp.%d.%u", path, (int)getpid(), atomic_fetch_add(&seq, 1));
     if (!tmp)
         return jcs_err_set(JCS_ENOMEM, "%s: out of memory", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
@@ -104,6 +111,8 @@ int jcs_write_file(const char *path, const void *data, size_t len, unsigned mode
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
             ok = 0;
             break;
         }
@@ -130,15 +139,25 @@ int jcs_write_file(const char *path, const void *data, size_t len, unsigned mode
 int jcs_mkdirs(const char *path, unsigned mode)
 {
     char buf[4096];
+    if (!path || !*path)
+        return jcs_err_set(JCS_EINVAL, "cannot create a directory with an empty path");
     if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
         return jcs_err_set(JCS_EINVAL, "path too long: %s", path);
     for (char *p = buf + 1;; p++) {
         if (*p == '/' || *p == '\0') {
             char c = *p;
             *p = '\0';
-            if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST)
-                return jcs_err_set(JCS_EIO, "%s: cannot create directory: %s", buf,
-                                   strerror(errno));
+            if (mkdir(buf, (mode_t)mode) != 0) {
+                struct stat st;
+                int e = errno;
+                /* EEXIST is fine only for a directory: a file in the way must be reported. */
+                if (e != EEXIST)
+                    return jcs_err_set(JCS_EIO, "%s: cannot create directory: %s", buf,
+                                       strerror(e));
+                if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+                    return jcs_err_set(JCS_EIO, "%s: cannot create directory: not a directory",
+                                       buf);
+            }
             *p = c;
             if (c == '\0')
                 break;
@@ -161,15 +180,20 @@ int jcs_parse_addr(const char *addr, char *host, size_t hostlen, int *port)
         hl = (size_t)(end - h);
         colon = end + 1;
     } else {
-        colon = strrchr(addr, ':');
+        colon = strchr(addr, ':');
         if (!colon)
             return jcs_err_set(JCS_EINVAL, "address \"%s\": want host:port", addr);
+        /* "fe80::1" would otherwise read as host "fe80:" port 1: IPv6 needs brackets. */
+        if (strchr(colon + 1, ':'))
+            return jcs_err_set(JCS_EINVAL, "address \"%s\": write an IPv6 host as [host]:port",
+                               addr);
         hl = (size_t)(colon - addr);
     }
-    char *endp;
-    errno = 0;
-    long p = strtol(colon + 1, &endp, 10);
-    if (errno || *endp || endp == colon + 1 || p < 0 || p > 65535)
+    /* Digits only: strtol alone would take " 80", "+80" and "-0". */
+    const char *ps = colon + 1;
+    long p = 0;
+    size_t nd = strspn(ps, "0123456789");
+    if (nd == 0 || nd > 5 || ps[nd] != '\0' || (p = strtol(ps, NULL, 10)) > 65535)
         return jcs_err_set(JCS_EINVAL, "address \"%s\": port must be 0-65535", addr);
     if (hl == 0 || hl >= hostlen)
         return jcs_err_set(JCS_EINVAL, "address \"%s\": bad host", addr);

@@ -33,12 +33,16 @@ int jcs_read_file(const char *path, size_t cap, char **out, size_t *len) JCS_MUS
  */
 int jcs_write_file(const char *path, const void *data, size_t len, unsigned mode) JCS_MUST_USE;
 
-/* mkdir -p with mode for each created directory. */
+/*
+ * mkdir -p with mode (less the umask) for each created directory. Existing
+ * directories are fine; a non-directory in the way is JCS_EIO naming it.
+ */
 int jcs_mkdirs(const char *path, unsigned mode) JCS_MUST_USE;
 
 /*
- * Splits "host:port" ("[::1]:5009" too). host is copied into hostbuf.
- * JCS_EINVAL with a detail naming addr when malformed.
+ * Splits "host:port" ("[::1]:5009" too: an IPv6 host must be in brackets).
+ * host is copied into hostbuf; port is 0-65535, digits only. JCS_EINVAL
+ * with a detail naming addr when malformed.
  */
 int jcs_parse_addr(const char *addr, char *hostbuf, size_t hostlen, int *port) JCS_MUST_USE;
 
