@@ -96,7 +96,7 @@ TEST(cluster_comes_up_with_three_hubs_online)
     T_OK(list_hubs(client, &r));
     int ok = r->n_hubs == 3;
     for (size_t i = 0; ok && i < r->n_hubs; i++) {
-        char key[32], name[16], loc[16];
+        char key[48], name[32], loc[32];
         snprintf(name, sizeof(name), "hub%zu", i + 1);
         snprintf(loc, sizeof(loc), "loc%zu", i + 1);
         snprintf(key, sizeof(key), "HUB%zu_ADDR", i + 1);
@@ -203,7 +203,7 @@ TEST(no_certificate_and_foreign_ca_are_refused)
 {
     SETUP();
     const char *addr = itest_env(&cl, "COORDINATOR_ADDR");
-    char ca[600], other[600], cert[600], key[600];
+    char ca[1100], other[1100], cert[1200], key[1200];
     snprintf(ca, sizeof(ca), "%s", itest_path(&cl, "certs/ca_cert.pem"));
     snprintf(other, sizeof(other), "%s", itest_path(&cl, "foreign"));
     T_ASSERT(itest_sh("%s/coordinator cert ca --out %s >/dev/null && %s/coordinator cert issue "

@@ -38,6 +38,17 @@ void t_fail(const char *file, int line, const char *fmt, ...)
     failed_now = 1;
 }
 
+void t_fail_cond(const char *file, int line, const char *cond, const char *fmt, ...)
+{
+    va_list ap;
+    int n = snprintf(why, sizeof(why), "%s:%d: assertion failed: %s", file, line, cond);
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof(why))
+        vsnprintf(why + n, sizeof(why) - (size_t)n, fmt, ap);
+    va_end(ap);
+    failed_now = 1;
+}
+
 /* Runs every registered test, or only those named on the command line. */
 int main(int argc, char **argv)
 {

@@ -18,6 +18,8 @@ void t_register(const char *name, t_fn fn);
 void t_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Non-zero once the running test has failed. */
 int t_failed(void);
+void t_fail_cond(const char *file, int line, const char *cond, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #define TEST(name)                                                                                 \
     static void test_##name(void);                                                                 \
@@ -27,10 +29,11 @@ int t_failed(void);
     }                                                                                              \
     static void test_##name(void)
 
+/* T_ASSERT(cond) or T_ASSERT(cond, "(context %d)", x): the condition text is never a format. */
 #define T_ASSERT(cond, ...)                                                                        \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            t_fail(__FILE__, __LINE__, "assertion failed: " #cond " " __VA_ARGS__);              \
+            t_fail_cond(__FILE__, __LINE__, #cond, " " __VA_ARGS__);                               \
             return;                                                                                \
         }                                                                                          \
     } while (0)
