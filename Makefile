@@ -54,6 +54,8 @@ INTEG_SRC  := $(wildcard tests/integration/test_*.c)
 TEST_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c)) \
                 $(filter-out tests/integration/test_%.c,$(wildcard tests/integration/*.c))
 TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC) $(INTEG_SRC))
+BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TEST_HELPER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(TEST_HELPERS))
 
 .PHONY: all deps test tests run bench clean format check-format clang
@@ -96,7 +98,13 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(LIBJCS)
 	@echo '  LD     $@'
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIBJCS) $(LDLIBS)
 
-tests: $(BINS) $(TEST_BINS)
+# Benchmarks: each tests/bench/bench_*.c is one binary; tests/bench/run runs them.
+$(BUILD)/bench/%: $(OBJ)/tests/bench/%.o $(LIBJCS)
+	@mkdir -p $(dir $@)
+	@echo '  LD     $@'
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBJCS) $(LDLIBS)
+
+tests: $(BINS) $(TEST_BINS) $(BENCH_BINS)
 
 # `test`, `run` and `bench` install packages first and then build in a
 # sub-make, so pkg-config flags are read after the packages exist (a fresh
