@@ -1,0 +1,83 @@
+/*
+ * pipe.h - a bounded in-memory byte pipe between two threads.
+ *
+ * The unit of transfer is a chunk (at most chunk_size bytes, 1 MiB by
+ * default); a pipe holds at most `depth` chunks, so a fast producer blocks
+ * until the consumer catches up: memory per pipe is bounded by
+ * depth * chunk_size. Writing copies into a pipe-owned chunk; reading
+ * hands out a chunk by pointer (no copy) that the reader gives back with
+ * jcs_pipe_release, so bulk data crosses a pipe with one copy at most.
+ *
+ * Ending: the writer calls jcs_pipe_close(p, 0) for a clean end of stream,
+ * or with a negative jcs_err to fail the stream; the reader then sees that
+ * error after the chunks already queued (an error is delivered at once).
+ * The reader calls jcs_pipe_abort(p, err) when it will read no more; the
+ * writer's next write returns err (a reader that stops early is not an
+ * error for it to hide). Both ends are thread-safe against each other;
+ * each end belongs to one thread at a time.
+ */
+#ifndef JCS_PIPE_H
+#define JCS_PIPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define JCS_PIPE_CHUNK (1u << 20)
+#define JCS_PIPE_DEPTH 4
+
+typedef struct jcs_pipe jcs_pipe;
+
+/* A chunk handed to a reader. data/len are borrowed until jcs_pipe_release. */
+typedef struct jcs_chunk {
+    const uint8_t *data;
+    size_t len;
+    void *priv; /* the pipe's own bookkeeping */
+} jcs_chunk;
+
+/* chunk_size 0 / depth 0 mean the defaults. Caller frees with jcs_pipe_free. */
+int jcs_pipe_new(size_t chunk_size, unsigned depth, jcs_pipe **out) JCS_MUST_USE;
+
+/* Frees the pipe; both ends must be done with it. NULL is fine. */
+void jcs_pipe_free(jcs_pipe *p);
+
+/*
+ * Writes n bytes (any n; split into chunks as needed), blocking while the
+ * pipe is full. Returns the reader's abort error, or JCS_ECANCELED.
+ */
+int jcs_pipe_write(jcs_pipe *p, const void *data, size_t n) JCS_MUST_USE;
+
+/*
+ * Zero-copy write: get a writable chunk buffer of chunk_size bytes, fill
+ * up to that many bytes, and commit it with the length used.
+ */
+int jcs_pipe_get_buffer(jcs_pipe *p, uint8_t **buf, size_t *cap) JCS_MUST_USE;
+int jcs_pipe_commit_buffer(jcs_pipe *p, size_t len) JCS_MUST_USE;
+
+/* Ends the stream: err 0 for a clean end, else the error the reader gets. Idempotent. */
+void jcs_pipe_close(jcs_pipe *p, int err);
+
+/*
+ * Takes the next chunk, blocking while the pipe is empty. JCS_OK with a
+ * chunk, 1 at a clean end of stream, or the writer's error.
+ */
+int jcs_pipe_read(jcs_pipe *p, jcs_chunk *c) JCS_MUST_USE;
+
+/* Gives a chunk back to the pipe. */
+void jcs_pipe_release(jcs_pipe *p, jcs_chunk *c);
+
+/*
+ * Reads exactly n bytes into buf (copying), across chunk boundaries.
+ * *got = bytes read: n, or fewer at the end of the stream (then returns 1).
+ */
+int jcs_pipe_read_full(jcs_pipe *p, void *buf, size_t n, size_t *got) JCS_MUST_USE;
+
+/* The reader gives up: pending and later writes fail with err. Idempotent. */
+void jcs_pipe_abort(jcs_pipe *p, int err);
+
+/* Bytes written so far / read so far. */
+uint64_t jcs_pipe_bytes_in(const jcs_pipe *p);
+uint64_t jcs_pipe_bytes_out(const jcs_pipe *p);
+
+#endif
