@@ -588,3 +588,52 @@ int jcs_driver_change_redundancy(jcs_driver *d, const jcs_block *blocks, const j
     jcs_plan_free(p);
     return rc;
 }
+
+int jcs_driver_repair(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites, size_t nblocks,
+                      const jcs_redundancy *red, int64_t object_size, const int *lost_index,
+                      size_t nlost, const jcs_site *targets, const Jcs__Plan__Worker *compute,
+                      jcs_block *out)
+{
+    jcs_plan_from froms[MAX_SITES];
+    jcs_plan_to tos[MAX_SITES];
+    size_t nfroms;
+    jcs_plan *p = NULL;
+    struct run r;
+    if (red->type != JCS_RED_EC)
+        return jcs_err_set(JCS_EINVAL, "repair rebuilds EC blocks; copies are re-copied by "
+                                       "change redundancy");
+    if (nlost == 0 || nlost > (size_t)red->n)
+        return jcs_err_set(JCS_EINVAL, "%zu blocks to rebuild of %d", nlost, red->n);
+    int rc = pick_sources(blocks, sites, nblocks, red, froms, &nfroms);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < nlost; i++) {
+        if (lost_index[i] < 0 || lost_index[i] >= red->n)
+            return jcs_err_set(JCS_EINVAL, "block %d does not exist in ec(%d,%d)", lost_index[i],
+                               red->k, red->n);
+        if (!targets[i].hub || !targets[i].space)
+            return jcs_err_set(JCS_EUNAVAIL, "the target for block %d has no reachable hub",
+                               lost_index[i]);
+        memset(&tos[i], 0, sizeof(tos[i]));
+        tos[i].kind = JCS_TO_SHARD;
+        tos[i].stream = lost_index[i];
+        tos[i].space = targets[i].space;
+        tos[i].hub = targets[i].hub;
+        tos[i].length = -1;
+    }
+    jcs_fromto ft = {.red = *red,
+                     .object_size = object_size,
+                     .froms = froms,
+                     .nfroms = nfroms,
+                     .tos = tos,
+                     .ntos = nlost,
+                     .compute = compute ? compute : &driver_worker};
+    if ((rc = jcs_plan_build(&ft, &p)) != 0)
+        return jcs_err_wrap(rc, "planning the repair: ");
+    rc = run_plan(d, p, NULL, NULL, &r);
+    if (!rc)
+        rc = collect_blocks(&r, tos, 0, nlost, lost_index, out);
+    run_free(&r);
+    jcs_plan_free(p);
+    return rc;
+}

@@ -87,4 +87,15 @@ int jcs_driver_change_redundancy(jcs_driver *d, const jcs_block *blocks, const j
                                  size_t ntargets, const Jcs__Plan__Worker *compute, jcs_block *out,
                                  size_t *nout) JCS_MUST_USE;
 
+/*
+ * Rebuilds EC blocks lost_index[0..nlost) of an object from any k reachable
+ * blocks, writing block lost_index[i] onto targets[i] (re-encoding, no
+ * decoding of the whole object). out[] (caller-allocated, nlost entries)
+ * receives the new blocks.
+ */
+int jcs_driver_repair(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites, size_t nblocks,
+                      const jcs_redundancy *red, int64_t object_size, const int *lost_index,
+                      size_t nlost, const jcs_site *targets, const Jcs__Plan__Worker *compute,
+                      jcs_block *out) JCS_MUST_USE;
+
 #endif
