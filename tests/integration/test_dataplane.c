@@ -35,7 +35,7 @@ static char hub_addr[NHUBS][128];
 static Jcs__Plan__Space spaces[NSPACES];
 static char space_root[NSPACES][32];
 static int space_hub[NSPACES]; /* hub index 0.. */
-static char s3_dir[600], s3_endpoint[256];
+static char s3_dir[600], s3_endpoint[512];
 static int s3_pid;
 
 static void teardown(void)
