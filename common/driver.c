@@ -126,6 +126,17 @@ static int execute_remote(struct frag_run *f)
         /* Tell the hub we have its answer: its handler then completes. */
         if (!rc)
             rc = jcs_rpc_stream_close_send(st);
+        /* gRPC has the status only after the end of the hub's messages. */
+        while (!rc) {
+            ProtobufCMessage *extra = NULL;
+            int e = jcs_rpc_stream_recv(st, &jcs__hub__execute_fragment_resp__descriptor, &extra);
+            if (extra)
+                protobuf_c_message_free_unpacked(extra, NULL);
+            if (e == 1)
+                break;
+            if (e < 0)
+                rc = e;
+        }
     }
     int fr = jcs_rpc_stream_finish(st);
     if (fr)

@@ -156,12 +156,14 @@ int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
         }
     }
     rc = jcs_rpc_stream_close_send(st);
-    if (!rc) {
+    /* The hub answers once; gRPC has the status only after the end of its messages. */
+    for (int r = 0; !rc && r == 0;) {
         ProtobufCMessage *resp = NULL;
-        int r = jcs_rpc_stream_recv(st, &jcs__hub__push_stream_resp__descriptor, &resp);
+        r = jcs_rpc_stream_recv(st, &jcs__hub__push_stream_resp__descriptor, &resp);
         if (resp)
             protobuf_c_message_free_unpacked(resp, NULL);
-        rc = r < 0 ? r : 0;
+        if (r < 0)
+            rc = r;
     }
     int fr = jcs_rpc_stream_finish(st);
     jcs_rpc_stream_free(st);

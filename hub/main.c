@@ -202,14 +202,12 @@ int main(int argc, char **argv)
             else if (strcmp(argv[i], "--ready-file") == 0 && i + 1 < argc)
                 ready = argv[++i];
             else {
-                fprintf(stderr, "hub serve: unknown or incomplete option \"%s\"\n", argv[i]);
-                usage(stderr);
+                fprintf(stderr, "hub serve: unknown or incomplete option \"%s\" (see hub --help)\n", argv[i]);
                 return 2;
             }
         }
         if (!config) {
-            fprintf(stderr, "hub serve: -c HUB.json is required\n");
-            usage(stderr);
+            fprintf(stderr, "hub serve: -c HUB.json is required (see hub --help)\n");
             return 2;
         }
         return serve(config, ready);
