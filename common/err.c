@@ -76,7 +76,14 @@ int jcs_err_wrap(int code, const char *fmt, ...)
         memcpy(old, tls_msg, sizeof(old));
     else
         snprintf(old, sizeof(old), "%s", jcs_strerror(code));
-    snprintf(tls_msg, sizeof(tls_msg), "%s%s", prefix, old);
+    /* Concatenated by hand: gcc's -Wformat-truncation rejects a "%s%s" that may truncate. */
+    size_t pl = strnlen(prefix, sizeof(prefix) - 1);
+    size_t ol = strnlen(old, sizeof(old) - 1);
+    if (pl + ol > sizeof(tls_msg) - 1)
+        ol = sizeof(tls_msg) - 1 - pl;
+    memcpy(tls_msg, prefix, pl);
+    memcpy(tls_msg + pl, old, ol);
+    tls_msg[pl + ol] = '\0';
     return code;
 }
 
