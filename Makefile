@@ -55,8 +55,13 @@ TEST_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c)) \
                 $(filter-out tests/integration/test_%.c,$(wildcard tests/integration/*.c))
 TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC) $(INTEG_SRC))
 TEST_HELPER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(TEST_HELPERS))
+# Benchmarks: tests/bench/bench_*.c, each a program of its own (no harness),
+# linked with the unit-test helpers other than the harness (certificates).
+BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
+BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/unit/harness.o,$(TEST_HELPER_OBJ))
 
-.PHONY: all deps test tests run bench clean format check-format clang
+.PHONY: all deps test tests benches run bench clean format check-format clang
 .SECONDARY:
 
 all: $(BINS)
@@ -98,6 +103,14 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(LIBJCS)
 
 tests: $(BINS) $(TEST_BINS)
 
+# The more specific pattern (shorter stem) wins over $(BUILD)/tests/% above.
+$(BUILD)/tests/bench/%: $(OBJ)/tests/bench/%.o $(BENCH_HELPER_OBJ) $(LIBJCS)
+	@mkdir -p $(dir $@)
+	@echo '  LD     $@'
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BENCH_HELPER_OBJ) $(LIBJCS) $(LDLIBS)
+
+benches: $(BENCH_BINS)
+
 # The test build is ASan+UBSan; tests/run prints the closing "N passed, N failed".
 test: deps
 	@$(MAKE) --no-print-directory MODE=asan tests
@@ -107,7 +120,7 @@ run: deps all
 	@deploy/local/run
 
 bench: deps all
-	@$(MAKE) --no-print-directory tests
+	@$(MAKE) --no-print-directory tests benches
 	@tests/bench/run build
 
 clang:
