@@ -191,8 +191,7 @@ typedef int (*driver_io_fn)(struct run *r, void *arg);
  * Runs plan p: hub fragments on their hubs, the driver's fragment here,
  * and io on the calling thread. Returns the first error, with its detail.
  */
-static int run_plan(jcs_driver *d, const jcs_plan *p, driver_io_fn io, void *io_arg,
-                    struct run *r)
+static int run_plan(jcs_driver *d, const jcs_plan *p, driver_io_fn io, void *io_arg, struct run *r)
 {
     struct local_run lr = {r, 0, 0};
     int local_started = 0;
@@ -289,7 +288,8 @@ static int collect_blocks(struct run *r, const jcs_plan_to *tos, size_t first, s
     for (size_t i = 0; i < n; i++) {
         const Jcs__Plan__ShardInfo *si = to_result(r, first + i);
         if (!si || jcs_filehash_check(si->file_hash) != 0)
-            return jcs_err_set(JCS_ERPC, "a hub finished the plan without the written shard's hash");
+            return jcs_err_set(JCS_ERPC,
+                               "a hub finished the plan without the written shard's hash");
         out[i].index = index[i];
         out[i].space_id = tos[first + i].space->space_id;
         snprintf(out[i].file_hash, sizeof(out[i].file_hash), "%s", si->file_hash);
@@ -533,10 +533,8 @@ int jcs_driver_download(jcs_driver *d, const jcs_block *blocks, const jcs_site *
     int rc = pick_sources(blocks, sites, nblocks, red, froms, &nfroms);
     if (rc)
         return rc;
-    jcs_plan_to to = {.kind = JCS_TO_DRIVER,
-                      .stream = JCS_STREAM_RAW,
-                      .offset = offset,
-                      .length = length};
+    jcs_plan_to to = {
+        .kind = JCS_TO_DRIVER, .stream = JCS_STREAM_RAW, .offset = offset, .length = length};
     jcs_fromto ft = {.red = *red,
                      .object_size = object_size,
                      .froms = froms,
@@ -557,9 +555,8 @@ int jcs_driver_download(jcs_driver *d, const jcs_block *blocks, const jcs_site *
 
 int jcs_driver_change_redundancy(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites,
                                  size_t nblocks, const jcs_redundancy *from, int64_t object_size,
-                                 const jcs_redundancy *to, const jcs_site *targets,
-                                 size_t ntargets, const Jcs__Plan__Worker *compute, jcs_block *out,
-                                 size_t *nout)
+                                 const jcs_redundancy *to, const jcs_site *targets, size_t ntargets,
+                                 const Jcs__Plan__Worker *compute, jcs_block *out, size_t *nout)
 {
     jcs_plan_from froms[MAX_SITES];
     jcs_plan_to tos[MAX_SITES];

@@ -83,8 +83,8 @@ int jcs_driver_download(jcs_driver *d, const jcs_block *blocks, const jcs_site *
  */
 int jcs_driver_change_redundancy(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites,
                                  size_t nblocks, const jcs_redundancy *from, int64_t object_size,
-                                 const jcs_redundancy *to, const jcs_site *targets,
-                                 size_t ntargets, const Jcs__Plan__Worker *compute, jcs_block *out,
+                                 const jcs_redundancy *to, const jcs_site *targets, size_t ntargets,
+                                 const Jcs__Plan__Worker *compute, jcs_block *out,
                                  size_t *nout) JCS_MUST_USE;
 
 /*

@@ -208,8 +208,8 @@ done:;
     return fr ? fr : rc;
 }
 
-int jcs_xfer_push_value(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
-                        int32_t var, const Jcs__Plan__Value *value)
+int jcs_xfer_push_value(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id, int32_t var,
+                        const Jcs__Plan__Value *value)
 {
     jcs_rpc_channel *ch;
     int rc = jcs_xfer_channel(x, to->address, &ch);
@@ -266,8 +266,8 @@ static int env_pull(void *ctx, const Jcs__Plan__Worker *from, const char *plan_i
     return jcs_xfer_pull(ctx, from, plan_id, var, dst);
 }
 
-static int env_push_value(void *ctx, const Jcs__Plan__Worker *to, const char *plan_id,
-                          int32_t var, const Jcs__Plan__Value *v)
+static int env_push_value(void *ctx, const Jcs__Plan__Worker *to, const char *plan_id, int32_t var,
+                          const Jcs__Plan__Value *v)
 {
     return jcs_xfer_push_value(ctx, to, plan_id, var, v);
 }

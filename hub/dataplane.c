@@ -31,11 +31,11 @@
 #include "storage.h"
 #include "util.h"
 
-#define PLAN_ORPHAN_MS   30000
-#define MAX_PLANS        4096
-#define MAX_SPACES       1024
-#define LIST_PAGE        10000
-#define MAX_DELETE       100000
+#define PLAN_ORPHAN_MS 30000
+#define MAX_PLANS      4096
+#define MAX_SPACES     1024
+#define LIST_PAGE      10000
+#define MAX_DELETE     100000
 
 struct plan {
     char id[33];
@@ -80,9 +80,8 @@ static int local_root(hub *h, const char *root, char **out)
     size_t bl = strlen(base);
     if (root[0] == '/') {
         if (strncmp(root, base, bl) != 0 || (root[bl] != '/' && root[bl] != '\0'))
-            return jcs_err_set(JCS_EPERM,
-                               "local space root %s is outside this hub's storage root %s",
-                               root, base);
+            return jcs_err_set(
+                JCS_EPERM, "local space root %s is outside this hub's storage root %s", root, base);
         *out = jcs_strdup(root);
     } else {
         *out = jcs_asprintf("%s/%s", base, root);
@@ -203,8 +202,8 @@ static int env_pull(void *ctx, const Jcs__Plan__Worker *from, const char *plan_i
     return jcs_xfer_pull(h->xfer, from, plan_id, var, dst);
 }
 
-static int env_push_value(void *ctx, const Jcs__Plan__Worker *to, const char *plan_id,
-                          int32_t var, const Jcs__Plan__Value *v)
+static int env_push_value(void *ctx, const Jcs__Plan__Worker *to, const char *plan_id, int32_t var,
+                          const Jcs__Plan__Value *v)
 {
     hub *h = ctx;
     return jcs_xfer_push_value(h->xfer, to, plan_id, var, v);
@@ -334,8 +333,7 @@ static void *watch_driver(void *arg)
     struct watcher *w = arg;
     ProtobufCMessage *m = NULL;
     int rc;
-    while ((rc = jcs_rpc_call_recv(w->call, &jcs__hub__execute_fragment_req__descriptor, &m)) ==
-           0)
+    while ((rc = jcs_rpc_call_recv(w->call, &jcs__hub__execute_fragment_req__descriptor, &m)) == 0)
         protobuf_c_message_free_unpacked(m, NULL);
     if (rc < 0) {
         jcs_err_set(JCS_ECANCELED, "the driver cancelled the plan or went away");
@@ -459,8 +457,7 @@ static int h_push_stream(jcs_rpc_call *call, void *ctx)
         }
         if (r < 0) {
             /* The sender vanished mid-stream: the stream is incomplete, fail the plan. */
-            rc = jcs_err_wrap(r, "plan %s var %d: incoming stream broken after %" PRIu64
-                                 " bytes: ",
+            rc = jcs_err_wrap(r, "plan %s var %d: incoming stream broken after %" PRIu64 " bytes: ",
                               hd->plan_id, (int)hd->var, bytes);
             jcs_pipe_close(pipe, rc);
             jcs_exec_cancel(p->exec, rc);
@@ -678,14 +675,10 @@ static int h_delete_shards(jcs_rpc_call *call, void *ctx)
 #define PLANNERS (JCS_ROLE_CLIENT | JCS_ROLE_HUB)
 
 static const jcs_rpc_method dp_methods[] = {
-    {JCS_M_EXECUTE_FRAGMENT, PLANNERS, h_execute},
-    {JCS_M_PUSH_STREAM, PLANNERS, h_push_stream},
-    {JCS_M_PULL_STREAM, PLANNERS, h_pull_stream},
-    {JCS_M_PUSH_VAR, PLANNERS, h_push_var},
-    {JCS_M_PULL_VAR, PLANNERS, h_pull_var},
-    {JCS_M_LIST_SHARDS, PLANNERS, h_list_shards},
-    {JCS_M_STAT_SHARD, PLANNERS, h_stat_shard},
-    {JCS_M_DELETE_SHARDS, PLANNERS, h_delete_shards},
+    {JCS_M_EXECUTE_FRAGMENT, PLANNERS, h_execute}, {JCS_M_PUSH_STREAM, PLANNERS, h_push_stream},
+    {JCS_M_PULL_STREAM, PLANNERS, h_pull_stream},  {JCS_M_PUSH_VAR, PLANNERS, h_push_var},
+    {JCS_M_PULL_VAR, PLANNERS, h_pull_var},        {JCS_M_LIST_SHARDS, PLANNERS, h_list_shards},
+    {JCS_M_STAT_SHARD, PLANNERS, h_stat_shard},    {JCS_M_DELETE_SHARDS, PLANNERS, h_delete_shards},
 };
 
 const jcs_rpc_method *hub_dataplane_methods(size_t *n)

@@ -202,7 +202,8 @@ int main(int argc, char **argv)
             else if (strcmp(argv[i], "--ready-file") == 0 && i + 1 < argc)
                 ready = argv[++i];
             else {
-                fprintf(stderr, "hub serve: unknown or incomplete option \"%s\" (see hub --help)\n", argv[i]);
+                fprintf(stderr, "hub serve: unknown or incomplete option \"%s\" (see hub --help)\n",
+                        argv[i]);
                 return 2;
             }
         }

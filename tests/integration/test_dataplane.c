@@ -58,8 +58,8 @@ static int load_hub_ids(void)
     int rc = itest_channel(&cl, itest_env(&cl, "COORDINATOR_ADDR"), 0, &ch);
     if (!rc)
         rc = jcs_rpc_unary(ch, JCS_M_LIST_HUBS, &req.base,
-                           &jcs__coordinator__list_hubs_resp__descriptor,
-                           (ProtobufCMessage **)&r, 5000);
+                           &jcs__coordinator__list_hubs_resp__descriptor, (ProtobufCMessage **)&r,
+                           5000);
     jcs_rpc_channel_free(ch);
     if (rc)
         return rc;
@@ -162,7 +162,7 @@ struct src {
     size_t step;        /* bytes per read call (odd sizes exercise re-chunking) */
     int64_t kill_after; /* kill a hub once this many bytes went out (-1: never) */
     int kill_hub;
-    int64_t pause_ms;   /* sleep per read after kill_after/2, so the kill lands mid-stream */
+    int64_t pause_ms; /* sleep per read after kill_after/2, so the kill lands mid-stream */
 };
 
 static int src_read(void *arg, void *buf, size_t cap, size_t *n)
@@ -337,8 +337,8 @@ TEST(none_rep_and_ec_uploads_read_back_identical)
                                    : (int64_t)n;
                 T_EQ_INT(st.blocks[b].size, want);
                 /* The shard is where the metadata says, with that size. */
-                T_ASSERT(itest_sh("test \"$(stat -c %%s '%s')\" = %" PRId64, shard_path(&st.blocks[b]),
-                                  want) == 0,
+                T_ASSERT(itest_sh("test \"$(stat -c %%s '%s')\" = %" PRId64,
+                                  shard_path(&st.blocks[b]), want) == 0,
                          "(shard %s)", shard_path(&st.blocks[b]));
             }
             if (check_read(&st, data, 0, -1, NULL, why, sizeof(why)) != 0) {
