@@ -57,8 +57,11 @@ TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC) $(INTEG_SRC))
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TEST_HELPER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(TEST_HELPERS))
+# Benchmarks are programs of their own (no harness), linked with the test
+# helpers other than the harness (certificates, scratch dirs).
+BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/unit/harness.o,$(TEST_HELPER_OBJ))
 
-.PHONY: all deps test tests run bench clean format check-format clang
+.PHONY: all deps test tests benches run bench clean format check-format clang
 .SECONDARY:
 
 all: $(BINS)
@@ -99,10 +102,10 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(LIBJCS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIBJCS) $(LDLIBS)
 
 # Benchmarks: each tests/bench/bench_*.c is one binary; tests/bench/run runs them.
-$(BUILD)/bench/%: $(OBJ)/tests/bench/%.o $(LIBJCS)
+$(BUILD)/bench/%: $(OBJ)/tests/bench/%.o $(BENCH_HELPER_OBJ) $(LIBJCS)
 	@mkdir -p $(dir $@)
 	@echo '  LD     $@'
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBJCS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BENCH_HELPER_OBJ) $(LIBJCS) $(LDLIBS)
 
 tests: $(BINS) $(TEST_BINS) $(BENCH_BINS)
 
@@ -110,6 +113,8 @@ tests: $(BINS) $(TEST_BINS) $(BENCH_BINS)
 # sub-make, so pkg-config flags are read after the packages exist (a fresh
 # machine has none of them when this Makefile is first parsed).
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+benches: $(BENCH_BINS)
 
 # The test build is ASan+UBSan; tests/run prints the closing "N passed, N failed".
 test: deps
