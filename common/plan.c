@@ -13,12 +13,14 @@
  * for. Ranges are resolved while parsing: a raw shard read gets the range
  * itself, an EC read asks only for the strips that hold it.
  *
- * Then the passes: prune (multiply rows and nodes nobody consumes), sink
- * (a ChunkedSplit must deal to all its outputs, so an unused one is drained
- * by a Range of length 0 whose empty output is appended to a Join in front
- * of a used output of the same split), clone (a stream with several uses
- * gets a Clone), pin (a worker per node) and generate (var ids, then one
- * Fragment per worker, with SendStream/GetStream at worker boundaries).
+ * Because nodes are made only when a To asks for their output, nothing
+ * is ever produced that nobody uses (multiply rows included), except the
+ * outputs of a ChunkedSplit, which deals to all of them. Then the passes:
+ * sink (an unused split output is drained by a Range of length 0 whose
+ * empty output is appended to a Join in front of a used output of the same
+ * split), clone (a stream with several uses gets a Clone), pin (a worker
+ * per node) and generate (var ids, then one Fragment per worker, with
+ * SendStream/GetStream at worker boundaries).
  */
 #include "plan.h"
 
@@ -138,13 +140,11 @@ typedef struct stream {
     use *uses;
     int nuses;
     int64_t len;          /* bytes, or -1 when unknown */
-    int dead;             /* a multiply row that prune dropped */
     int32_t var_p, var_q; /* var on the producer's / the consumer's worker */
 } stream;
 
 typedef struct node {
     enum nkind kind;
-    int dead;
     int worker;       /* index in bld.workers, set by pin */
     int fi, ti;       /* the From / To this end or shard op serves, else -1 */
     int64_t off, len; /* read, range */
@@ -243,18 +243,6 @@ static int use_stream(bld *b, stream *s, node *n, int slot)
     return 0;
 }
 
-static void unuse_stream(stream *s, node *n)
-{
-    for (use **p = &s->uses; *p;) {
-        if ((*p)->node == n) {
-            *p = (*p)->next;
-            s->nuses--;
-        } else {
-            p = &(*p)->next;
-        }
-    }
-}
-
 /* ---- sources (parse) ---- */
 
 static int64_t ceil_div(int64_t a, int64_t b)
@@ -282,11 +270,8 @@ static int op_range(bld *b, stream *s, int64_t off, int64_t len, stream **out)
             return 0;
         }
     }
-    int64_t olen = len;
-    if (olen < 0 && s->len >= 0)
-        olen = s->len > off ? s->len - off : 0;
-    else if (olen >= 0 && s->len >= 0 && off + olen > s->len)
-        olen = s->len > off ? s->len - off : 0;
+    /* Ranges were checked against the object size, so they fit in s. */
+    int64_t olen = len >= 0 ? len : s->len >= 0 ? s->len - off : -1;
     node *n;
     int rc = add_node(b, N_RANGE, 1, 1, &n);
     if (rc)
@@ -493,9 +478,7 @@ static int want_raw(bld *b, size_t ti, int64_t off, int64_t len, stream **out)
     int64_t strip = (int64_t)b->k * b->chunk;
     int64_t s0, s1;
     if (len == 0) {
-        s0 = s1 = off / strip;
-        if (s0 > b->bsize / b->chunk)
-            s0 = s1 = b->bsize / b->chunk;
+        s0 = s1 = off / strip; /* off <= size, so at most the strip count */
     } else {
         s0 = off / strip;
         s1 = ceil_div(off + len, strip);
@@ -749,42 +732,6 @@ static int parse(bld *b)
 
 /* ---- passes ---- */
 
-/* Drops multiply rows and nodes whose outputs nobody uses, until nothing changes. */
-static void prune(bld *b)
-{
-    int changed = 1;
-    while (changed) {
-        changed = 0;
-        for (size_t i = 0; i < b->nnodes; i++) {
-            node *n = b->nodes[i];
-            if (n->dead || n->kind == N_DRIVER_TO || n->kind == N_WRITE)
-                continue;
-            if (n->kind == N_MULTIPLY) {
-                int w = 0;
-                for (int j = 0; j < n->nout; j++) {
-                    if (n->out[j]->nuses) {
-                        n->out_rows[w] = n->out_rows[j];
-                        n->out[w++] = n->out[j];
-                    } else {
-                        n->out[j]->dead = 1;
-                    }
-                }
-                changed |= w != n->nout;
-                n->nout = w;
-            }
-            int used = 0;
-            for (int j = 0; j < n->nout; j++)
-                used |= n->out[j]->nuses > 0;
-            if (used)
-                continue;
-            n->dead = 1;
-            changed = 1;
-            for (int j = 0; j < n->nin; j++)
-                unuse_stream(n->in[j], n);
-        }
-    }
-}
-
 /* Moves every use of s to t. */
 static void move_uses(stream *s, stream *t)
 {
@@ -812,7 +759,7 @@ static int sink_splits(bld *b)
     size_t nn = b->nnodes;
     for (size_t i = 0; i < nn; i++) {
         node *sp = b->nodes[i];
-        if (sp->dead || sp->kind != N_SPLIT)
+        if (sp->kind != N_SPLIT)
             continue;
         int unused = 0, first_used = -1;
         for (int j = 0; j < sp->nout; j++) {
@@ -855,7 +802,7 @@ static int insert_clones(bld *b)
     size_t ns = b->nstreams;
     for (size_t i = 0; i < ns; i++) {
         stream *s = b->streams[i];
-        if (s->dead || s->prod->dead || s->nuses < 2)
+        if (s->nuses < 2)
             continue;
         node *c;
         int rc = add_node(b, N_CLONE, 1, s->nuses, &c);
@@ -897,8 +844,6 @@ static int pin(bld *b)
     b->nworkers = 1;
     for (size_t i = 0; i < b->nnodes; i++) {
         node *n = b->nodes[i];
-        if (n->dead)
-            continue;
         switch (n->kind) {
         case N_DRIVER_FROM:
         case N_DRIVER_TO:
@@ -1152,8 +1097,6 @@ static int generate(bld *b, jcs_plan *p)
     b->next_var = 1;
     for (size_t i = 0; i < b->nstreams; i++) {
         stream *s = b->streams[i];
-        if (s->dead || s->prod->dead)
-            continue;
         node *c = consumer(s);
         if (!c) {
             rc = jcs_err_set(JCS_EINTERNAL, "plan: stream without a consumer");
@@ -1168,8 +1111,6 @@ static int generate(bld *b, jcs_plan *p)
     }
     for (size_t i = 0; i < b->nnodes; i++) {
         node *n = b->nodes[i];
-        if (n->dead)
-            continue;
         wf[n->worker].has = 1;
         if (n->kind != N_DRIVER_FROM && n->kind != N_DRIVER_TO)
             wf[n->worker].nops++;
@@ -1214,20 +1155,17 @@ static int generate(bld *b, jcs_plan *p)
     }
     for (size_t i = 0; i < b->nnodes; i++) {
         node *n = b->nodes[i];
-        if (!n->dead && (rc = emit_node(b, n, wf[n->worker].f)))
+        if ((rc = emit_node(b, n, wf[n->worker].f)))
             goto out;
     }
     for (size_t i = 0; i < b->nstreams; i++)
-        if (!b->streams[i]->dead && !b->streams[i]->prod->dead &&
-            (rc = emit_edge(b, b->streams[i], wf)))
+        if ((rc = emit_edge(b, b->streams[i], wf)))
             goto out;
 
     for (size_t i = 0; i < ft->nfroms; i++)
         p->from_vars[i] = -1;
     for (size_t i = 0; i < b->nnodes; i++) {
         node *n = b->nodes[i];
-        if (n->dead)
-            continue;
         if (n->kind == N_DRIVER_FROM)
             p->from_vars[n->fi] = n->out[0]->var_p;
         else if (n->kind == N_DRIVER_TO)
@@ -1307,7 +1245,6 @@ int jcs_plan_build(const jcs_fromto *ft, jcs_plan **out)
     }
     if ((rc = new_plan_id(p->plan_id)) || (rc = parse(&b)))
         goto out;
-    prune(&b);
     if ((rc = sink_splits(&b)) || (rc = insert_clones(&b)) || (rc = pin(&b)) ||
         (rc = generate(&b, p)))
         goto out;

@@ -608,6 +608,45 @@ TEST(unused_froms_get_no_var)
     T_EQ_INT(count_ops(P, 1, OP(SEND_STREAM)), 1);
 }
 
+TEST(driver_reads_of_one_block_are_ranged_in_the_block)
+{
+    t_ft f;
+    t_ft_init(&f, t_ec(2, 3, 4096), 70000); /* blocks of 9 * 4096 bytes */
+    t_from_shard(&f, 1, 1);
+    t_from_shard(&f, 2, 2);
+    t_to_driver(&f, 1, 100, 50);
+    t_to_driver(&f, 0, 4096, -1);
+    BUILD_OK(&f.ft);
+    /* Block 1 directly; block 0 re-encoded from whole blocks 1 and 2, then ranged. */
+    T_EQ_INT(count_ops(P, ALL, OP(SHARD_READ)), 3);
+    T_EQ_INT(count_ops(P, ALL, OP(EC_MULTIPLY)), 1);
+    T_EQ_INT(count_ops(P, ALL, OP(RANGE)), 1);
+    const Jcs__Plan__Range *r = nth_op(P, OP(RANGE), 0)->range;
+    T_EQ_INT(r->offset, 4096);
+    T_EQ_INT(r->length, 8 * 4096);
+    int ranged = 0;
+    for (size_t i = 0; i < 3; i++) {
+        const Jcs__Plan__ShardRead *sr = nth_op(P, OP(SHARD_READ), i)->shard_read;
+        ranged += sr->offset == 100 && sr->length == 50;
+    }
+    T_EQ_INT(ranged, 1);
+    t_to_driver(&f, 1, 9 * 4096, 1);
+    T_EQ_INT(build(&f.ft), JCS_EINVAL);
+    T_ASSERT(strstr(ERR, "tos[2]") && strstr(ERR, "36864-byte EC block"), "%s", ERR);
+}
+
+TEST(copies_of_unknown_size_read_to_the_end)
+{
+    t_ft f;
+    t_ft_init(&f, t_none(), -1);
+    t_from_shard(&f, JCS_STREAM_RAW, 0);
+    t_to_shard(&f, JCS_STREAM_RAW, 1);
+    t_to_driver(&f, JCS_STREAM_RAW, 10, -1);
+    BUILD_OK(&f.ft);
+    T_EQ_INT(count_ops(P, ALL, OP(SHARD_READ)), 2);
+    T_ASSERT(strstr(DESC, "[0,+end) -> v") && strstr(DESC, "[10,+end) -> v"), "%s", DESC);
+}
+
 /* ---- bad FromTos ---- */
 
 static int bad(t_ft *f, const char *want)
@@ -715,6 +754,15 @@ TEST(bad_fromtos_are_refused_with_the_reason)
     t_from_shard(&f, JCS_STREAM_RAW, 0);
     t_to_driver(&f, JCS_STREAM_RAW, -1, 5);
     T_ASSERT(bad(&f, "tos[0]: bad range offset -1"));
+
+    t_ft_init(&f, t_none(), 10);
+    t_from_shard(&f, -5, 0);
+    t_to_driver(&f, JCS_STREAM_RAW, 0, -1);
+    T_ASSERT(bad(&f, "froms[0]: bad stream index -5"));
+    t_ft_init(&f, t_none(), -2);
+    t_from_shard(&f, JCS_STREAM_RAW, 0);
+    t_to_driver(&f, JCS_STREAM_RAW, 0, -1);
+    T_ASSERT(bad(&f, "object_size -2"));
 
     /* A split needs somewhere to run. */
     t_ft_init(&f, t_ec(2, 3, 4096), -1);
