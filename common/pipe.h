@@ -50,7 +50,9 @@ int jcs_pipe_write(jcs_pipe *p, const void *data, size_t n) JCS_MUST_USE;
 
 /*
  * Zero-copy write: get a writable chunk buffer of chunk_size bytes, fill
- * up to that many bytes, and commit it with the length used.
+ * up to that many bytes, and commit it with the length used. Committing 0
+ * bytes hands the buffer back unused (for a producer that found the end
+ * of its input after asking for a buffer).
  */
 int jcs_pipe_get_buffer(jcs_pipe *p, uint8_t **buf, size_t *cap) JCS_MUST_USE;
 int jcs_pipe_commit_buffer(jcs_pipe *p, size_t len) JCS_MUST_USE;

@@ -11,6 +11,7 @@ PKGS=(
   libfuse3-dev fuse3
   libclang-rt-14-dev
   iperf3 openssl
+  nodejs
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -24,5 +25,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The storage tests start a local S3 server, s3rver (npm), pinned by
+# tests/s3/package-lock.json. Some Node.js builds (NodeSource) bundle npm;
+# Debian's nodejs does not, so the npm package is added only when the command
+# is missing.
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if ! command -v npm >/dev/null 2>&1; then
+  echo "deps: installing npm"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$ROOT/tests/s3/node_modules/s3rver" ]; then
+  echo "deps: npm ci in tests/s3 (s3rver)"
+  npm ci --prefix "$ROOT/tests/s3" --no-audit --no-fund --loglevel=error >/dev/null
 fi
 echo "deps: all present"

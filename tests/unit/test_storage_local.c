@@ -1,0 +1,622 @@
+/*
+ * test_storage_local.c - the local-directory backend and the shard store on it.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "shardstore.h"
+#include "storage.h"
+#include "t.h"
+#include "t_tmpdir.h"
+#include "util.h"
+
+static int root_seq;
+
+/* A fresh backend on its own directory; the path goes to root. */
+static int open_local(char *root, size_t n, jcs_storage **s)
+{
+    char rel[64];
+    snprintf(rel, sizeof(rel), "local%d", ++root_seq);
+    t_path(root, n, rel);
+    struct jcs_storage_config cfg = {.type = JCS_STORAGE_LOCAL, .local_root = root};
+    return jcs_storage_open(&cfg, s);
+}
+
+/* Files in <root>/tmp. */
+static int count_tmp(const char *root)
+{
+    char p[600];
+    snprintf(p, sizeof(p), "%s/tmp", root);
+    DIR *d = opendir(p);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void pattern(unsigned char *p, size_t n, unsigned seed)
+{
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (unsigned char)x;
+    }
+}
+
+static int put(jcs_storage *s, const char *key, const void *data, size_t n)
+{
+    jcs_storage_writer *w;
+    int rc = jcs_storage_write_begin(s, &w);
+    if (rc)
+        return rc;
+    /* Several writes, so the stream is really a stream. */
+    const char *p = data;
+    while (n) {
+        size_t k = n < 7777 ? n : 7777;
+        rc = jcs_storage_write(w, p, k);
+        if (rc) {
+            jcs_storage_write_abort(w);
+            return rc;
+        }
+        p += k;
+        n -= k;
+    }
+    return jcs_storage_write_commit(w, key);
+}
+
+#define BIG 100000
+
+TEST(write_commit_read_ranges)
+{
+    char root[512];
+    jcs_storage *s;
+    T_OK(open_local(root, sizeof(root), &s));
+    static unsigned char data[BIG], got[BIG];
+    pattern(data, BIG, 1);
+    T_OK(put(s, "objs/a/b.bin", data, BIG));
+    T_EQ_INT(count_tmp(root), 0);
+
+    T_OK(jcs_storage_read_buf(s, "objs/a/b.bin", 0, BIG, got));
+    T_ASSERT(memcmp(got, data, BIG) == 0);
+    T_OK(jcs_storage_read_buf(s, "objs/a/b.bin", 0, 1, got));
+    T_EQ_INT(got[0], data[0]);
+    T_OK(jcs_storage_read_buf(s, "objs/a/b.bin", BIG - 1, 1, got));
+    T_EQ_INT(got[0], data[BIG - 1]);
+    T_OK(jcs_storage_read_buf(s, "objs/a/b.bin", 12345, 54321, got));
+    T_ASSERT(memcmp(got, data + 12345, 54321) == 0);
+    /* An empty range at the very end is fine; anything beyond is an error. */
+    T_OK(jcs_storage_read_buf(s, "objs/a/b.bin", BIG, 0, got));
+    int rc = jcs_storage_read_buf(s, "objs/a/b.bin", BIG - 10, 11, got);
+    T_EQ_INT(rc, JCS_EINVAL);
+    T_ASSERT(strstr(jcs_err_msg(rc), "objs/a/b.bin") && strstr(jcs_err_msg(rc), "past the end"),
+             "(%s)", jcs_err_msg(rc));
+    rc = jcs_storage_read_buf(s, "objs/a/b.bin", BIG + 1, 0, got);
+    T_EQ_INT(rc, JCS_EINVAL);
+    rc = jcs_storage_read_buf(s, "objs/missing", 0, 1, got);
+    T_EQ_INT(rc, JCS_ENOENT);
+    T_ASSERT(strstr(jcs_err_msg(rc), "objs/missing") && strstr(jcs_err_msg(rc), root), "(%s)",
+             jcs_err_msg(rc));
+    jcs_storage_close(s);
+}
+
+struct collect {
+    char keys[16][128];
+    uint64_t sizes[16];
+    int n;
+};
+
+static int collect_fn(void *arg, const char *key, const struct jcs_storage_stat *st)
+{
+    struct collect *c = arg;
+    if (c->n < 16) {
+        snprintf(c->keys[c->n], sizeof(c->keys[0]), "%s", key);
+        c->sizes[c->n] = st->size;
+        c->n++;
+    }
+    return JCS_OK;
+}
+
+static int has_key(const struct collect *c, const char *key, uint64_t size)
+{
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->keys[i], key) == 0)
+            return c->sizes[i] == size;
+    return 0;
+}
+
+TEST(stat_list_delete)
+{
+    char root[512];
+    jcs_storage *s;
+    T_OK(open_local(root, sizeof(root), &s));
+    T_OK(put(s, "blocks/AB/one", "1", 1));
+    T_OK(put(s, "blocks/AB/two", "22", 2));
+    T_OK(put(s, "blocks/CD/three", "333", 3));
+    T_OK(put(s, "other/x", "4444", 4));
+    /* A writer in progress must not show up in listings. */
+    jcs_storage_writer *w;
+    T_OK(jcs_storage_write_begin(s, &w));
+    T_OK(jcs_storage_write(w, "zz", 2));
+
+    struct jcs_storage_stat st;
+    int64_t before = jcs_wall_ms();
+    T_OK(jcs_storage_stat(s, "blocks/AB/two", &st));
+    T_EQ_INT(st.size, 2);
+    T_ASSERT(st.mtime_ms > before - 60000 && st.mtime_ms <= before + 1000);
+    int rc = jcs_storage_stat(s, "blocks/AB/nope", &st);
+    T_EQ_INT(rc, JCS_ENOENT);
+    T_ASSERT(strstr(jcs_err_msg(rc), "blocks/AB/nope") != NULL, "(%s)", jcs_err_msg(rc));
+    /* A directory is not an object. */
+    T_EQ_INT(jcs_storage_stat(s, "blocks/AB", &st), JCS_ENOENT);
+
+    struct collect all = {0}, blocks = {0}, partial = {0};
+    T_OK(jcs_storage_list(s, "", collect_fn, &all));
+    T_EQ_INT(all.n, 4);
+    T_ASSERT(has_key(&all, "blocks/AB/one", 1) && has_key(&all, "blocks/AB/two", 2) &&
+             has_key(&all, "blocks/CD/three", 3) && has_key(&all, "other/x", 4));
+    T_OK(jcs_storage_list(s, "blocks/", collect_fn, &blocks));
+    T_EQ_INT(blocks.n, 3);
+    T_OK(jcs_storage_list(s, "blocks/AB/t", collect_fn, &partial));
+    T_EQ_INT(partial.n, 1);
+    T_EQ_STR(partial.keys[0], "blocks/AB/two");
+    struct collect none = {0};
+    T_OK(jcs_storage_list(s, "nothing/here/", collect_fn, &none));
+    T_EQ_INT(none.n, 0);
+    rc = jcs_storage_list(s, "../", collect_fn, &none);
+    T_EQ_INT(rc, JCS_EINVAL);
+
+    T_OK(jcs_storage_delete(s, "blocks/AB/one"));
+    T_EQ_INT(jcs_storage_stat(s, "blocks/AB/one", &st), JCS_ENOENT);
+    T_OK(jcs_storage_delete(s, "blocks/AB/one")); /* again: still fine */
+    T_OK(jcs_storage_delete(s, "never/existed"));
+    const char *many[] = {"blocks/AB/two", "blocks/CD/three", "gone/too"};
+    size_t done = 0;
+    T_OK(jcs_storage_delete_many(s, many, 3, &done));
+    T_EQ_INT(done, 3);
+    struct collect left = {0};
+    T_OK(jcs_storage_list(s, "", collect_fn, &left));
+    T_EQ_INT(left.n, 1);
+    T_EQ_STR(left.keys[0], "other/x");
+    jcs_storage_write_abort(w);
+    jcs_storage_close(s);
+}
+
+TEST(abort_leaves_nothing_and_commit_replaces)
+{
+    char root[512];
+    jcs_storage *s;
+    T_OK(open_local(root, sizeof(root), &s));
+    jcs_storage_writer *w;
+    T_OK(jcs_storage_write_begin(s, &w));
+    T_OK(jcs_storage_write(w, "partial", 7));
+    T_EQ_INT(count_tmp(root), 1);
+    jcs_storage_write_abort(w);
+    T_EQ_INT(count_tmp(root), 0);
+    struct collect c = {0};
+    T_OK(jcs_storage_list(s, "", collect_fn, &c));
+    T_EQ_INT(c.n, 0);
+
+    T_OK(put(s, "k", "old", 3));
+    T_OK(put(s, "k", "newer", 5));
+    char got[8] = {0};
+    T_OK(jcs_storage_read_buf(s, "k", 0, 5, got));
+    T_EQ_STR(got, "newer");
+    /* An empty object is an object. */
+    T_OK(put(s, "empty", "", 0));
+    struct jcs_storage_stat st;
+    T_OK(jcs_storage_stat(s, "empty", &st));
+    T_EQ_INT(st.size, 0);
+    jcs_storage_close(s);
+}
+
+TEST(dead_writer_reclaimed_live_writer_kept)
+{
+    char root[512];
+    jcs_storage *s;
+    T_OK(open_local(root, sizeof(root), &s));
+    /* A writer in another process that dies mid-stream leaves its temp file behind. */
+    pid_t pid = fork();
+    T_ASSERT(pid >= 0);
+    if (pid == 0) {
+        jcs_storage_writer *cw;
+        if (jcs_storage_write_begin(s, &cw) == 0 && jcs_storage_write(cw, "half a shard", 12) == 0)
+            _exit(0);
+        _exit(1);
+    }
+    int status = 0;
+    T_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    T_EQ_INT(count_tmp(root), 1);
+
+    /* A live writer of this process, also in tmp/. */
+    jcs_storage_writer *w;
+    T_OK(jcs_storage_write_begin(s, &w));
+    T_OK(jcs_storage_write(w, "alive", 5));
+    T_EQ_INT(count_tmp(root), 2);
+
+    unsigned removed = 99;
+    T_OK(jcs_storage_reclaim(s, 3600 * 1000, &removed));
+    T_EQ_INT(removed, 0);
+    T_EQ_INT(count_tmp(root), 2);
+    T_OK(jcs_storage_reclaim(s, 0, &removed));
+    T_EQ_INT(removed, 1);
+    T_EQ_INT(count_tmp(root), 1);
+    /* The live writer still commits what it wrote. */
+    T_OK(jcs_storage_write_commit(w, "survivor"));
+    char got[6] = {0};
+    T_OK(jcs_storage_read_buf(s, "survivor", 0, 5, got));
+    T_EQ_STR(got, "alive");
+    T_EQ_INT(count_tmp(root), 0);
+    jcs_storage_close(s);
+}
+
+TEST(bad_keys_rejected)
+{
+    char root[512];
+    jcs_storage *s;
+    T_OK(open_local(root, sizeof(root), &s));
+    static const char *bad[] = {"a/../b", "..", "../etc/passwd", "/abs",  "a//b", "a/", "./a",
+                                "a/./b",  "",   "a\\b",          "tmp/x", "tmp"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        jcs_storage_writer *w;
+        T_OK(jcs_storage_write_begin(s, &w));
+        T_OK(jcs_storage_write(w, "x", 1));
+        int rc = jcs_storage_write_commit(w, bad[i]);
+        T_EQ_INT(rc, JCS_EINVAL);
+        T_ASSERT(bad[i][0] == '\0' || strstr(jcs_err_msg(rc), bad[i]) != NULL, "(%s: %s)", bad[i],
+                 jcs_err_msg(rc));
+    }
+    /* Nothing escaped, nothing stayed behind. */
+    T_EQ_INT(count_tmp(root), 0);
+    char outside[600];
+    snprintf(outside, sizeof(outside), "%s/../b", root);
+    T_ASSERT(access(outside, F_OK) != 0);
+    struct jcs_storage_stat st;
+    T_EQ_INT(jcs_storage_stat(s, "../local1", &st), JCS_EINVAL);
+    char buf[1];
+    T_EQ_INT(jcs_storage_read_buf(s, "../etc/passwd", 0, 1, buf), JCS_EINVAL);
+    T_EQ_INT(jcs_storage_delete(s, "a/../../x"), JCS_EINVAL);
+    T_EQ_INT(jcs_storage_delete(s, "tmp/whatever"), JCS_EINVAL);
+    jcs_storage_close(s);
+}
+
+TEST(open_errors_name_the_root)
+{
+    char file[512];
+    t_path(file, sizeof(file), "plainfile");
+    T_OK(jcs_write_file(file, "x", 1, 0644));
+    struct jcs_storage_config cfg = {.type = JCS_STORAGE_LOCAL, .local_root = file};
+    jcs_storage *s = NULL;
+    int rc = jcs_storage_open(&cfg, &s);
+    T_EQ_INT(rc, JCS_ECONFIG);
+    T_ASSERT(strstr(jcs_err_msg(rc), file) != NULL, "(%s)", jcs_err_msg(rc));
+    cfg.local_root = NULL;
+    rc = jcs_storage_open(&cfg, &s);
+    T_EQ_INT(rc, JCS_ECONFIG);
+    T_ASSERT(strstr(jcs_err_msg(rc), "root") != NULL, "(%s)", jcs_err_msg(rc));
+}
+
+TEST(alloc_failures_return_enomem_and_leave_nothing)
+{
+    char root[512];
+    jcs_storage *s;
+    T_OK(open_local(root, sizeof(root), &s));
+    static unsigned char data[20000], got[20000];
+    pattern(data, sizeof(data), 7);
+    int failures = 0, ok = 0;
+    for (long n = 0; n < 64 && !ok; n++) {
+        jcs_storage_writer *w = NULL;
+        jcs_alloc_fail_after(n);
+        int rc = jcs_storage_write_begin(s, &w);
+        if (!rc)
+            rc = jcs_storage_write(w, data, sizeof(data));
+        if (!rc) {
+            rc = jcs_storage_write_commit(w, "dir/obj");
+            w = NULL;
+        } else if (w) {
+            jcs_storage_write_abort(w);
+            w = NULL;
+        }
+        if (!rc)
+            rc = jcs_storage_read_buf(s, "dir/obj", 0, sizeof(data), got);
+        jcs_alloc_fail_after(-1);
+        T_ASSERT(rc == JCS_OK || rc == JCS_ENOMEM, "(n=%ld rc=%d %s)", n, rc, jcs_err_msg(rc));
+        if (rc == JCS_ENOMEM) {
+            failures++;
+            T_ASSERT(strstr(jcs_err_msg(rc), "out of memory") != NULL, "(%s)", jcs_err_msg(rc));
+        }
+        ok = rc == JCS_OK;
+        T_EQ_INT(count_tmp(root), 0);
+    }
+    T_ASSERT(ok && failures > 0);
+    T_ASSERT(memcmp(got, data, sizeof(data)) == 0);
+    /* Opening is covered too. */
+    jcs_storage *s2 = NULL;
+    struct jcs_storage_config cfg = {.type = JCS_STORAGE_LOCAL, .local_root = root};
+    jcs_alloc_fail_after(0);
+    int rc = jcs_storage_open(&cfg, &s2);
+    jcs_alloc_fail_after(-1);
+    T_EQ_INT(rc, JCS_ENOMEM);
+    jcs_storage_close(s);
+}
+
+/* ---- shard store --------------------------------------------------------- */
+
+static void mkhash(char out[JCS_FILEHASH_LEN + 1], const char *kind, unsigned seed)
+{
+    static const char hx[] = "0123456789ABCDEF";
+    unsigned char b[32];
+    pattern(b, sizeof(b), seed);
+    memcpy(out, kind, 4);
+    for (int i = 0; i < 32; i++) {
+        out[4 + 2 * i] = hx[b[i] >> 4];
+        out[5 + 2 * i] = hx[b[i] & 15];
+    }
+    out[JCS_FILEHASH_LEN] = '\0';
+}
+
+static int put_shard(jcs_shardstore *ss, const char *hash, const void *p, size_t n, int *existed)
+{
+    jcs_shard_writer *w;
+    int rc = jcs_shardstore_create(ss, &w);
+    if (rc)
+        return rc;
+    rc = jcs_shard_write(w, p, n);
+    if (rc) {
+        jcs_shard_abort(w);
+        return rc;
+    }
+    return jcs_shard_commit(w, hash, NULL, existed);
+}
+
+TEST(shard_layout_and_content_addressing)
+{
+    char root[512];
+    jcs_storage *s;
+    jcs_shardstore *ss;
+    T_OK(open_local(root, sizeof(root), &s));
+    T_OK(jcs_shardstore_open(s, &ss));
+    char h[JCS_FILEHASH_LEN + 1];
+    mkhash(h, "Full", 3);
+    static unsigned char data[50000], got[50000];
+    pattern(data, sizeof(data), 3);
+    int existed = -1;
+    T_OK(put_shard(ss, h, data, sizeof(data), &existed));
+    T_EQ_INT(existed, 0);
+    /* blocks/<hash chars 4-5 as they are>/<hash> */
+    char path[700];
+    snprintf(path, sizeof(path), "%s/blocks/%.2s/%s", root, h + 4, h);
+    struct stat st;
+    T_ASSERT(stat(path, &st) == 0 && st.st_size == (off_t)sizeof(data), "(%s)", path);
+
+    /* The same content again: accepted, stored once, temp discarded. */
+    T_OK(put_shard(ss, h, data, sizeof(data), &existed));
+    T_EQ_INT(existed, 1);
+    T_EQ_INT(count_tmp(root), 0);
+    struct jcs_shard_info info;
+    T_OK(jcs_shardstore_stat(ss, h, &info));
+    T_EQ_STR(info.hash, h);
+    T_EQ_INT(info.size, sizeof(data));
+    char key[JCS_SHARD_KEY_LEN + 1], want[JCS_SHARD_KEY_LEN + 1];
+    T_OK(jcs_shardstore_key(h, key));
+    snprintf(want, sizeof(want), "blocks/%.2s/%s", h + 4, h);
+    T_EQ_STR(key, want);
+    T_OK(jcs_storage_read_buf(s, key, 0, sizeof(data), got));
+    T_ASSERT(memcmp(got, data, sizeof(data)) == 0);
+
+    /* A stored copy of the wrong size is corrupt and gets replaced. */
+    T_OK(put_shard(ss, h, data, 10, &existed));
+    T_EQ_INT(existed, 0);
+    T_OK(jcs_shardstore_stat(ss, h, &info));
+    T_EQ_INT(info.size, 10);
+    jcs_shardstore_close(ss);
+    jcs_storage_close(s);
+}
+
+struct sink_buf {
+    unsigned char *p;
+    size_t n, cap;
+};
+
+static int to_buf(void *arg, const void *data, size_t n)
+{
+    struct sink_buf *b = arg;
+    if (b->n + n > b->cap)
+        return JCS_ETOOBIG;
+    memcpy(b->p + b->n, data, n);
+    b->n += n;
+    return JCS_OK;
+}
+
+static int stop_after_first(void *arg, const void *data, size_t n)
+{
+    (void)data;
+    (void)n;
+    (*(int *)arg)++;
+    return JCS_ECANCELED;
+}
+
+TEST(shard_read_ranges_and_sink_errors)
+{
+    char root[512];
+    jcs_storage *s;
+    jcs_shardstore *ss;
+    T_OK(open_local(root, sizeof(root), &s));
+    T_OK(jcs_shardstore_open(s, &ss));
+    char h[JCS_FILEHASH_LEN + 1];
+    mkhash(h, "Comp", 9);
+    static unsigned char data[3 << 20], got[3 << 20];
+    pattern(data, sizeof(data), 9);
+    T_OK(put_shard(ss, h, data, sizeof(data), NULL));
+    struct sink_buf b = {got, 0, sizeof(got)};
+    T_OK(jcs_shardstore_read(ss, h, 1000, JCS_STORAGE_TO_END, to_buf, &b));
+    T_EQ_INT(b.n, sizeof(data) - 1000);
+    T_ASSERT(memcmp(got, data + 1000, b.n) == 0);
+    /* A sink error stops the read and is what the caller gets. */
+    int calls = 0;
+    T_EQ_INT(jcs_shardstore_read(ss, h, 0, sizeof(data), stop_after_first, &calls), JCS_ECANCELED);
+    T_EQ_INT(calls, 1);
+    char other[JCS_FILEHASH_LEN + 1];
+    mkhash(other, "Full", 10);
+    int rc = jcs_shardstore_read(ss, other, 0, 1, to_buf, &b);
+    T_EQ_INT(rc, JCS_ENOENT);
+    T_ASSERT(strstr(jcs_err_msg(rc), other) != NULL, "(%s)", jcs_err_msg(rc));
+    jcs_shardstore_close(ss);
+    jcs_storage_close(s);
+}
+
+TEST(invalid_filehash_rejected)
+{
+    char root[512];
+    jcs_storage *s;
+    jcs_shardstore *ss;
+    T_OK(open_local(root, sizeof(root), &s));
+    T_OK(jcs_shardstore_open(s, &ss));
+    char good[JCS_FILEHASH_LEN + 1], lower[JCS_FILEHASH_LEN + 1], shortish[40], longer[80],
+        prefix[JCS_FILEHASH_LEN + 1], traversal[JCS_FILEHASH_LEN + 1];
+    mkhash(good, "Full", 5);
+    T_OK(jcs_filehash_check(good));
+    memcpy(lower, good, sizeof(lower));
+    lower[10] = 'a';
+    snprintf(shortish, sizeof(shortish), "%.39s", good);
+    snprintf(longer, sizeof(longer), "%s00", good);
+    memcpy(prefix, good, sizeof(prefix));
+    memcpy(prefix, "Sha2", 4);
+    memcpy(traversal, good, sizeof(traversal));
+    memcpy(traversal + 4, "../", 3);
+    const char *bad[] = {lower, shortish, longer, prefix, traversal, ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        jcs_shard_writer *w;
+        T_OK(jcs_shardstore_create(ss, &w));
+        T_OK(jcs_shard_write(w, "data", 4));
+        int rc = jcs_shard_commit(w, bad[i], NULL, NULL);
+        T_EQ_INT(rc, JCS_EINVAL);
+        T_ASSERT(strstr(jcs_err_msg(rc), "FileHash") != NULL, "(%s)", jcs_err_msg(rc));
+        struct jcs_shard_info info;
+        T_EQ_INT(jcs_shardstore_stat(ss, bad[i], &info), JCS_EINVAL);
+    }
+    T_EQ_INT(count_tmp(root), 0);
+    struct collect c = {0};
+    T_OK(jcs_storage_list(s, "", collect_fn, &c));
+    T_EQ_INT(c.n, 0);
+    const char *del[] = {good, lower};
+    T_EQ_INT(jcs_shardstore_delete(ss, del, 2, NULL), JCS_EINVAL);
+    jcs_shardstore_close(ss);
+    jcs_storage_close(s);
+}
+
+struct shard_list {
+    char hashes[8][JCS_FILEHASH_LEN + 1];
+    uint64_t sizes[8];
+    int n;
+};
+
+static int shard_collect(void *arg, const struct jcs_shard_info *info)
+{
+    struct shard_list *l = arg;
+    if (l->n < 8) {
+        memcpy(l->hashes[l->n], info->hash, sizeof(l->hashes[0]));
+        l->sizes[l->n] = info->size;
+        l->n++;
+    }
+    return JCS_OK;
+}
+
+TEST(shard_list_delete_batch_skips_foreign_objects)
+{
+    char root[512];
+    jcs_storage *s;
+    jcs_shardstore *ss;
+    T_OK(open_local(root, sizeof(root), &s));
+    T_OK(jcs_shardstore_open(s, &ss));
+    char h[3][JCS_FILEHASH_LEN + 1];
+    for (int i = 0; i < 3; i++) {
+        mkhash(h[i], "Full", 20 + (unsigned)i);
+        T_OK(put_shard(ss, h[i], "abc", (size_t)i + 1, NULL));
+    }
+    /* Things under blocks/ that are not shards: a stray file, a hash in the wrong directory. */
+    T_OK(put(s, "blocks/AB/notahash", "x", 1));
+    char wrongdir[200];
+    snprintf(wrongdir, sizeof(wrongdir), "blocks/%s/%s", h[0][4] == '0' ? "11" : "00", h[0]);
+    T_OK(put(s, wrongdir, "x", 1));
+    struct shard_list l = {0};
+    T_OK(jcs_shardstore_list(ss, shard_collect, &l));
+    T_EQ_INT(l.n, 3);
+    for (int i = 0; i < 3; i++) {
+        int found = 0;
+        for (int j = 0; j < l.n; j++)
+            found |= strcmp(l.hashes[j], h[i]) == 0 && l.sizes[j] == (uint64_t)i + 1;
+        T_ASSERT(found, "(shard %d)", i);
+    }
+    char missing[JCS_FILEHASH_LEN + 1];
+    mkhash(missing, "Comp", 99);
+    const char *del[] = {h[0], h[2], missing};
+    size_t done = 0;
+    T_OK(jcs_shardstore_delete(ss, del, 3, &done));
+    T_EQ_INT(done, 3);
+    struct shard_list after = {0};
+    T_OK(jcs_shardstore_list(ss, shard_collect, &after));
+    T_EQ_INT(after.n, 1);
+    T_EQ_STR(after.hashes[0], h[1]);
+    jcs_shardstore_close(ss);
+    jcs_storage_close(s);
+}
+
+struct racer {
+    jcs_shardstore *ss;
+    const char *hash;
+    const unsigned char *data;
+    size_t n;
+    int rc;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    r->rc = put_shard(r->ss, r->hash, r->data, r->n, NULL);
+    return NULL;
+}
+
+TEST(concurrent_writers_of_one_shard)
+{
+    char root[512];
+    jcs_storage *s;
+    jcs_shardstore *ss;
+    T_OK(open_local(root, sizeof(root), &s));
+    T_OK(jcs_shardstore_open(s, &ss));
+    char h[JCS_FILEHASH_LEN + 1];
+    mkhash(h, "Full", 42);
+    static unsigned char data[1 << 20], got[1 << 20];
+    pattern(data, sizeof(data), 42);
+    pthread_t th[4];
+    struct racer r[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (struct racer){ss, h, data, sizeof(data), -1};
+        T_ASSERT(pthread_create(&th[i], NULL, race, &r[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        T_OK(r[i].rc);
+    }
+    struct shard_list l = {0};
+    T_OK(jcs_shardstore_list(ss, shard_collect, &l));
+    T_EQ_INT(l.n, 1);
+    struct sink_buf b = {got, 0, sizeof(got)};
+    T_OK(jcs_shardstore_read(ss, h, 0, JCS_STORAGE_TO_END, to_buf, &b));
+    T_EQ_INT(b.n, sizeof(data));
+    T_ASSERT(memcmp(got, data, sizeof(data)) == 0);
+    T_EQ_INT(count_tmp(root), 0);
+    jcs_shardstore_close(ss);
+    jcs_storage_close(s);
+}
