@@ -488,9 +488,27 @@ static int want_raw(bld *b, size_t ti, int64_t off, int64_t len, stream **out)
     for (int j = 0; j < b->k; j++)
         if ((rc = src_from(b, fis[j], s0 * b->chunk, (s1 - s0) * b->chunk, &ins[j])))
             return rc;
+    /*
+     * Data rows that are inputs pass through to the join, but only those
+     * before the first missing row. A passed-through row is cloned into the
+     * join and the multiply; if the join wanted a computed row before it,
+     * the join would wait for the multiply, which waits for the whole chunk
+     * of the passed-through row, which the clone cannot deliver while the
+     * join is not reading its other output: with EC chunks larger than a
+     * pipe holds, a deadlock. Such rows come out of the multiply as copies
+     * instead, in join order.
+     */
+    int first_missing = b->k;
+    for (int r = 0; r < b->k && first_missing == b->k; r++) {
+        int have = 0;
+        for (int j = 0; j < b->k; j++)
+            have |= rows[j] == r;
+        if (!have)
+            first_missing = r;
+    }
     for (int r = 0; r < b->k; r++) {
         data[r] = NULL;
-        for (int j = 0; j < b->k; j++)
+        for (int j = 0; j < b->k && r < first_missing; j++)
             if (rows[j] == r)
                 data[r] = ins[j];
         if (!data[r] && (rc = op_multiply(b, ins, rows, r, &data[r])))

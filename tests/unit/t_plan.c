@@ -233,13 +233,12 @@ static const char *check_op(const jcs_plan *p, const jcs_fromto *ft, const Jcs__
             CHECK(m->input_rows[i] >= 0 && m->input_rows[i] < n, "ECMultiply input row");
             for (size_t j = 0; j < i; j++)
                 CHECK(m->input_rows[i] != m->input_rows[j], "ECMultiply repeats input row");
-            for (size_t j = 0; j < m->n_output_rows; j++)
-                CHECK(m->output_rows[j] != m->input_rows[i],
-                      "ECMultiply computes row %d it has as input", m->input_rows[i]);
             M(m->inputs[i], w, 0);
         }
         for (size_t i = 0; i < m->n_outputs; i++) {
             CHECK(m->output_rows[i] >= 0 && m->output_rows[i] < n, "ECMultiply output row");
+            for (size_t j = 0; j < i; j++)
+                CHECK(m->output_rows[i] != m->output_rows[j], "ECMultiply repeats output row");
             M(m->outputs[i], w, 1);
         }
         return NULL;

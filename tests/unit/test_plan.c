@@ -393,7 +393,7 @@ TEST(download_from_the_data_blocks_needs_no_multiply)
     }
 }
 
-TEST(download_from_blocks_0_2_4_5_multiplies_rows_1_3_only)
+TEST(download_from_blocks_0_2_4_5_multiplies_rows_1_3_and_copies_row_2)
 {
     t_ft f;
     int blocks[] = {0, 2, 4, 5};
@@ -401,15 +401,38 @@ TEST(download_from_blocks_0_2_4_5_multiplies_rows_1_3_only)
     BUILD_OK(&f.ft);
     T_EQ_INT(count_ops(P, ALL, OP(EC_MULTIPLY)), 1);
     const Jcs__Plan__ECMultiply *m = nth_op(P, OP(EC_MULTIPLY), 0)->ec_multiply;
-    int out_rows[] = {1, 3};
+    /*
+     * Row 0 passes through to the join; row 2 comes after the missing row 1
+     * in join order, so it comes out of the multiply (a copy) rather than
+     * through a clone that would deadlock with chunks larger than a pipe.
+     */
+    int out_rows[] = {1, 2, 3};
     T_ASSERT(ints_eq(m->input_rows, m->n_input_rows, blocks, 4));
-    T_ASSERT(ints_eq(m->output_rows, m->n_output_rows, out_rows, 2));
-    /* Blocks 0 and 2 feed both the multiply and the join. */
-    T_EQ_INT(count_ops(P, ALL, OP(CLONE)), 2);
+    T_ASSERT(ints_eq(m->output_rows, m->n_output_rows, out_rows, 3));
+    T_EQ_INT(count_ops(P, ALL, OP(CLONE)), 1);
+    const Jcs__Plan__Clone *c = nth_op(P, OP(CLONE), 0)->clone;
+    const Jcs__Plan__ChunkedJoin *j = nth_op(P, OP(CHUNKED_JOIN), 0)->chunked_join;
+    T_ASSERT(j->inputs[0] == c->outputs[0] || j->inputs[0] == c->outputs[1]);
+    for (int r = 1; r < 4; r++)
+        T_EQ_INT(j->inputs[r], m->outputs[r - 1]);
     T_EQ_INT(count_ops(P, ALL, OP(CHUNKED_JOIN)), 1);
 }
 
-TEST(every_survivor_set_of_ec46_multiplies_exactly_the_missing_data_rows)
+TEST(download_from_blocks_1_2_of_ec23_passes_nothing_through)
+{
+    t_ft f;
+    t_ft_init(&f, t_ec(2, 3, 4096), 100000);
+    t_from_shard(&f, 1, 1);
+    t_from_shard(&f, 2, 2);
+    t_to_driver(&f, JCS_STREAM_RAW, 0, -1);
+    BUILD_OK(&f.ft);
+    const Jcs__Plan__ECMultiply *m = nth_op(P, OP(EC_MULTIPLY), 0)->ec_multiply;
+    int out_rows[] = {0, 1};
+    T_ASSERT(ints_eq(m->output_rows, m->n_output_rows, out_rows, 2));
+    T_EQ_INT(count_ops(P, ALL, OP(CLONE)), 0);
+}
+
+TEST(every_survivor_set_of_ec46_multiplies_the_data_rows_from_the_first_missing_one)
 {
     for (int mask = 0; mask < 64; mask++) {
         if (__builtin_popcount((unsigned)mask) != 4)
@@ -418,8 +441,8 @@ TEST(every_survivor_set_of_ec46_multiplies_exactly_the_missing_data_rows)
         for (int i = 0; i < 6; i++)
             if (mask & (1 << i))
                 blocks[nb++] = i;
-        for (int i = 0; i < 4; i++)
-            if (!(mask & (1 << i)))
+        for (int i = 0; i < 4; i++) /* every data row from the first missing one on */
+            if (nm || !(mask & (1 << i)))
                 missing[nm++] = i;
         t_ft f;
         ec46_download(&f, blocks);
@@ -445,9 +468,9 @@ TEST(the_first_k_listed_blocks_are_used)
     T_EQ_INT(count_ops(P, 1, OP(SHARD_READ)), 0);
     T_EQ_INT(P->nfrags, 3); /* hubs 2 and 3 and the driver */
     const Jcs__Plan__ECMultiply *m = nth_op(P, OP(EC_MULTIPLY), 0)->ec_multiply;
-    int in_rows[] = {2, 1}, out_rows[] = {0};
+    int in_rows[] = {2, 1}, out_rows[] = {0, 1};
     T_ASSERT(ints_eq(m->input_rows, m->n_input_rows, in_rows, 2));
-    T_ASSERT(ints_eq(m->output_rows, m->n_output_rows, out_rows, 1));
+    T_ASSERT(ints_eq(m->output_rows, m->n_output_rows, out_rows, 2));
 }
 
 /* ---- redundancy changes and repair ---- */
