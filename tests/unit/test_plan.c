@@ -584,6 +584,13 @@ TEST(one_data_block_from_raw_drains_the_other_split_outputs)
     const Jcs__Plan__ChunkedSplit *s = nth_op(P, OP(CHUNKED_SPLIT), 0)->chunked_split;
     T_EQ_INT(j->n_inputs, 3);
     T_EQ_INT(j->inputs[0], s->outputs[1]);
+
+    /* The same block to two spaces: the joined stream is cloned. */
+    t_to_shard(&f, 1, 2);
+    BUILD_OK(&f.ft);
+    T_EQ_INT(count_ops(P, ALL, OP(JOIN)), 1);
+    T_EQ_INT(count_ops(P, ALL, OP(CLONE)), 1);
+    T_EQ_INT(nth_op(P, OP(CLONE), 0)->clone->input, nth_op(P, OP(JOIN), 0)->join->output);
 }
 
 TEST(raw_to_several_shards_shares_one_read)
@@ -602,6 +609,25 @@ TEST(raw_to_several_shards_shares_one_read)
     /* The driver pulls its copy from the clone on hub 1. */
     T_EQ_INT(count_ops(P, 0, OP(GET_STREAM)), 1);
     T_EQ_INT(nth_op(P, OP(GET_STREAM), 0)->get_stream->from->hub_id, 1);
+}
+
+TEST(two_spaces_on_one_hub_share_its_fragment)
+{
+    t_ft f;
+    t_ft_init(&f, t_rep(2), 100);
+    f.ft.compute = t_hub(0);
+    t_from_driver(&f, JCS_STREAM_RAW);
+    t_to_shard(&f, JCS_STREAM_RAW, 0);
+    t_to_shard(&f, JCS_STREAM_RAW, 1);
+    f.tos[1].hub = t_hub(0); /* space 101 served by hub 1 too */
+    BUILD_OK(&f.ft);
+    T_EQ_INT(P->nfrags, 2);
+    const Jcs__Plan__Fragment *h = frag_of(P, 1);
+    T_EQ_INT(h->n_results, 2);
+    T_EQ_INT(P->to_frags[0], P->to_frags[1]);
+    T_EQ_INT(count_ops(P, 1, OP(SHARD_WRITE)), 2);
+    T_EQ_INT(count_ops(P, 1, OP(CLONE)), 1);
+    T_EQ_INT(count_ops(P, 0, OP(SEND_STREAM)), 1);
 }
 
 TEST(driver_to_driver_needs_no_ops)
@@ -786,6 +812,18 @@ TEST(bad_fromtos_are_refused_with_the_reason)
     t_from_shard(&f, JCS_STREAM_RAW, 0);
     t_to_driver(&f, JCS_STREAM_RAW, 0, -1);
     T_ASSERT(bad(&f, "object_size -2"));
+
+    t_ft_init(&f, t_none(), 10);
+    t_from_shard(&f, JCS_STREAM_RAW, 0);
+    f.froms[0].kind = 7;
+    t_to_driver(&f, JCS_STREAM_RAW, 0, -1);
+    T_ASSERT(bad(&f, "froms[0]: unknown kind 7"));
+    f.froms[0].kind = JCS_FROM_SHARD;
+    f.tos[0].kind = 9;
+    T_ASSERT(bad(&f, "tos[0]: unknown kind 9"));
+    f.tos[0].kind = JCS_TO_DRIVER;
+    f.ft.red.type = 5;
+    T_ASSERT(bad(&f, "unknown redundancy type 5"));
 
     /* A split needs somewhere to run. */
     t_ft_init(&f, t_ec(2, 3, 4096), -1);
