@@ -26,7 +26,10 @@
  * EEXIST<->ALREADY_EXISTS, EPERM<->PERMISSION_DENIED, ETIMEOUT<->
  * DEADLINE_EXCEEDED, ECANCELED<->CANCELLED, EUNAVAIL<->UNAVAILABLE,
  * ETOOBIG<->RESOURCE_EXHAUSTED, EBUSY<->ABORTED, ECORRUPT<->DATA_LOSS,
- * anything else -> INTERNAL / ERPC.
+ * anything else -> INTERNAL / ERPC. A status made by gRPC itself rather than
+ * by a handler (peer unreachable, TLS refused, deadline, message over the
+ * limit, server going away) gets a detail naming the target and method; a
+ * method the server does not have comes back as ERPC "unknown method ...".
  */
 #ifndef JCS_RPC_H
 #define JCS_RPC_H
@@ -41,7 +44,11 @@
 /* Receive limit on both sides; data moves in 1 MiB messages, control ones are small. */
 #define JCS_RPC_MAX_MESSAGE (64 * 1024 * 1024)
 
-/* Certificate roles: the OU of the subject, e.g. "CN=hub1, OU=hub, O=JCS-C". */
+/*
+ * Certificate roles: the OU of the subject. gRPC reports the subject in RFC
+ * 2253 form, most specific first and without spaces: "CN=hub1,OU=hub,O=JCS-C".
+ * A subject with no OU, or with more than one, has no role (JCS_ROLE_NONE).
+ */
 enum jcs_role {
     JCS_ROLE_NONE = 0,
     JCS_ROLE_COORDINATOR = 1 << 0,
@@ -55,7 +62,12 @@ enum jcs_role jcs_role_parse(const char *ou);
 /* role -> "coordinator" ... ("none"). Static string. */
 const char *jcs_role_name(enum jcs_role role);
 
-/* The PEM files of one party: the cluster CA, its own certificate and key. Borrowed. */
+/*
+ * The PEM files of one party: the cluster CA, its own certificate and key.
+ * Borrowed. For a channel only, cert_file == NULL (and key_file ignored)
+ * means "present no client certificate": no server of this module accepts
+ * that; it exists so tests can check that such a client is refused.
+ */
 typedef struct jcs_tls_files {
     const char *ca_file;
     const char *cert_file;
@@ -71,13 +83,16 @@ typedef struct jcs_rpc_call jcs_rpc_call;
  * A handler runs on its own thread and owns the call until it returns. It
  * receives and sends with the jcs_rpc_call_* functions below and returns
  * JCS_OK or a jcs_err code (with jcs_err_set detail) that becomes the
- * call's status. It must not keep the call after returning.
+ * call's status. It must not keep the call after returning. It may receive
+ * on one thread while another thread sends (bidirectional streams), never
+ * two receives or two sends at once. At most 512 handlers run at once per
+ * server; calls beyond that are refused with RESOURCE_EXHAUSTED (ETOOBIG).
  */
 typedef int (*jcs_rpc_handler)(jcs_rpc_call *call, void *ctx);
 
 typedef struct jcs_rpc_method {
-    const char *name;        /* full gRPC path, "/jcs.coordinator.Coordinator/RegisterHub" */
-    unsigned roles;          /* OR of enum jcs_role allowed to call it */
+    const char *name; /* full gRPC path, "/jcs.coordinator.Coordinator/RegisterHub" */
+    unsigned roles;   /* OR of enum jcs_role allowed to call it */
     jcs_rpc_handler handler;
 } jcs_rpc_method;
 
@@ -87,7 +102,8 @@ typedef struct jcs_rpc_method {
  * tls->ca_file. methods (n entries) and ctx are borrowed and must outlive
  * the server; ctx is passed to every handler. Not yet accepting calls.
  * Errors: JCS_ETLS (unreadable PEM, detail names the file), JCS_EIO (cannot
- * bind addr, detail names it).
+ * bind addr, e.g. in use: SO_REUSEPORT is off; detail names it), JCS_EINVAL
+ * (a method without a "/" name or handler, or listed twice).
  */
 int jcs_rpc_server_create(const char *addr, const jcs_tls_files *tls, const jcs_rpc_method *methods,
                           size_t n, void *ctx, jcs_rpc_server **out) JCS_MUST_USE;
@@ -119,17 +135,22 @@ int jcs_rpc_call_recv(jcs_rpc_call *call, const ProtobufCMessageDescriptor *desc
                       ProtobufCMessage **out) JCS_MUST_USE;
 
 /*
- * Receives the next message as raw bytes into buf (cap bytes). Returns
- * JCS_OK with *len set, 1 at the end of the stream, JCS_ETOOBIG when the
- * message is longer than cap (the call is then unusable), JCS_ECANCELED.
+ * Receives the next message as raw bytes into buf (cap bytes), copying the
+ * received fragments straight into buf. Returns JCS_OK with *len set, 1 at
+ * the end of the stream, JCS_ETOOBIG when the message is longer than cap
+ * (the message is dropped: the handler should fail the call), JCS_ECANCELED.
  */
 int jcs_rpc_call_recv_raw(jcs_rpc_call *call, void *buf, size_t cap, size_t *len) JCS_MUST_USE;
 
-/* Sends a protobuf message (borrowed) / raw bytes (copied into gRPC). Blocks until sent. */
+/*
+ * Sends a protobuf message (borrowed) / raw bytes (copied into gRPC). Blocks
+ * until gRPC has taken it (flow control applies). JCS_ECANCELED when the
+ * call is gone, JCS_ETOOBIG over JCS_RPC_MAX_MESSAGE.
+ */
 int jcs_rpc_call_send(jcs_rpc_call *call, const ProtobufCMessage *msg) JCS_MUST_USE;
 int jcs_rpc_call_send_raw(jcs_rpc_call *call, const void *data, size_t len) JCS_MUST_USE;
 
-/* The caller's certificate subject ("CN=hub1,OU=hub,O=JCS-C") and role. Borrowed. */
+/* The caller's certificate subject ("CN=hub1,OU=hub,O=JCS-C") and role. Borrowed; "" if unknown. */
 const char *jcs_rpc_call_peer(const jcs_rpc_call *call);
 enum jcs_role jcs_rpc_call_role(const jcs_rpc_call *call);
 /* The caller's CN (e.g. the hub's name). Borrowed. */
@@ -145,8 +166,11 @@ typedef struct jcs_rpc_stream jcs_rpc_stream;
 
 /*
  * Opens a channel to target ("127.0.0.1:5009") presenting tls->cert_file and
- * trusting servers signed by tls->ca_file. Connects lazily: an unreachable
- * peer shows up as JCS_EUNAVAIL on the first call. JCS_ETLS names an
+ * trusting servers signed by tls->ca_file (whose certificate must name the
+ * target host in its subjectAltName). Connects lazily: an unreachable peer
+ * shows up as JCS_EUNAVAIL on the first call; after a failure the channel
+ * retries the connection within a few seconds. Each channel has its own
+ * connection; calls are never retried by gRPC. JCS_ETLS names an
  * unreadable PEM file. Caller frees with jcs_rpc_channel_free.
  */
 int jcs_rpc_channel_open(const char *target, const jcs_tls_files *tls,
@@ -159,25 +183,33 @@ const char *jcs_rpc_channel_target(const jcs_rpc_channel *ch);
 void jcs_rpc_channel_free(jcs_rpc_channel *ch);
 
 /*
- * One request, one response, within timeout_ms. On JCS_OK *resp is set
+ * One request, one response, within timeout_ms (<= 0: no deadline). The
+ * handler must send exactly one message. On JCS_OK *resp is set
  * (caller frees with protobuf_c_message_free_unpacked). On failure the
  * jcs_err code maps the gRPC status and the detail is the server's line, or
  * for transport failures a line naming the target ("127.0.0.1:5009:
- * unreachable or TLS handshake refused").
+ * unreachable, TLS handshake refused or connection lost ...").
  */
 int jcs_rpc_unary(jcs_rpc_channel *ch, const char *method, const ProtobufCMessage *req,
                   const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                   int64_t timeout_ms) JCS_MUST_USE;
 
 /*
- * Starts a streaming call that must finish within timeout_ms (0: no
- * deadline). The stream is used by at most two threads at once: one
- * sending, one receiving. Caller frees with jcs_rpc_stream_free.
+ * Starts a streaming call that must finish within timeout_ms (<= 0: no
+ * deadline) and waits until its headers are on their way, so an unreachable
+ * or refusing peer fails here (JCS_EUNAVAIL). The stream is used by at most
+ * two threads at once: one sending, one receiving. Caller frees with
+ * jcs_rpc_stream_free.
  */
 int jcs_rpc_stream_open(jcs_rpc_channel *ch, const char *method, int64_t timeout_ms,
                         jcs_rpc_stream **out) JCS_MUST_USE;
 
-/* Sends one message; blocks until gRPC has taken it (flow control applies). */
+/*
+ * Sends one message; blocks until gRPC has taken it (flow control applies).
+ * When the server has ended the call (a handler error, a refused role,
+ * shutdown), returns the call's final status as its jcs_err code and
+ * detail, e.g. JCS_EPERM with the server's line.
+ */
 int jcs_rpc_stream_send(jcs_rpc_stream *st, const ProtobufCMessage *msg) JCS_MUST_USE;
 int jcs_rpc_stream_send_raw(jcs_rpc_stream *st, const void *data, size_t len) JCS_MUST_USE;
 
@@ -188,7 +220,8 @@ int jcs_rpc_stream_close_send(jcs_rpc_stream *st) JCS_MUST_USE;
  * Receives the next message, as jcs_rpc_call_recv / _recv_raw: JCS_OK, 1
  * when the server has sent its last message (then call finish for the
  * status), or an error. When the server failed the call, recv returns 1 and
- * finish returns the server's error.
+ * finish returns the server's error. recv_raw's JCS_ETOOBIG (message longer
+ * than cap) cancels the call.
  */
 int jcs_rpc_stream_recv(jcs_rpc_stream *st, const ProtobufCMessageDescriptor *desc,
                         ProtobufCMessage **out) JCS_MUST_USE;
@@ -196,8 +229,9 @@ int jcs_rpc_stream_recv_raw(jcs_rpc_stream *st, void *buf, size_t cap, size_t *l
 
 /*
  * Waits for the call's final status and returns it as a jcs_err code (detail
- * set from the status message). Call after the last recv (or after
- * close_send when the server sends nothing).
+ * set from the status message). Call after recv returned 1 (or after
+ * close_send when the server sends nothing): gRPC delivers the status only
+ * once every message has been received. JCS_ECANCELED after a cancel.
  */
 int jcs_rpc_stream_finish(jcs_rpc_stream *st) JCS_MUST_USE;
 
@@ -207,7 +241,14 @@ void jcs_rpc_stream_cancel(jcs_rpc_stream *st);
 /* Frees the stream, cancelling it first if it has not finished. NULL is fine. */
 void jcs_rpc_stream_free(jcs_rpc_stream *st);
 
-/* Process-wide set-up and tear-down of gRPC; reference-counted. */
+/*
+ * Process-wide set-up and tear-down of gRPC; reference-counted. Servers and
+ * channels hold a reference of their own while they exist, so gRPC is shut
+ * down (and its threads joined) when the last of them and of the callers'
+ * references is gone. gRPC's own log lines go to jcs_log (its errors, such
+ * as TLS handshake failures, as warnings); set JCS_GRPC_VERBOSE=1 in the
+ * environment for its debug lines too (shown when the log level is debug).
+ */
 void jcs_rpc_init(void);
 void jcs_rpc_shutdown(void);
 

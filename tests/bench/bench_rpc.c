@@ -1,0 +1,193 @@
+/*
+ * bench_rpc.c - throughput of the RPC layer over mutual TLS on 127.0.0.1.
+ *
+ *   bench_rpc [GIB [MSG_KIB [RUNS]]]      defaults: 1 GiB, 1024 KiB, 3 runs
+ *
+ * Moves GIB gibibytes client->server (client streaming, raw messages) and
+ * server->client (server streaming, raw messages) through one server and one
+ * channel in the same process, and prints MiB/s per run and the best run.
+ * Both ends share the machine's cores, as in the probe of
+ * /work/shared/c-stack.md section 1 (raw gRPC, same set-up: 489-667 MiB/s
+ * up, 474-553 MiB/s down for 1 GiB in 1 MiB messages).
+ *
+ * Certificates are made in a temporary directory with the openssl CLI
+ * (tests/unit/testcerts.c). Build: make benches (or make bench).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "rpc.h"
+#include "rpctest.pb-c.h"
+#include "../unit/testcerts.h"
+#include "util.h"
+
+#define KIB 1024
+#define MIB (1024 * 1024)
+
+typedef Jcs__Rpctest__Echo Echo;
+#define ECHO_INIT JCS__RPCTEST__ECHO__INIT
+#define ECHO_DESC (&jcs__rpctest__echo__descriptor)
+
+static size_t msg_size;
+
+/* Upload: counts raw bytes until the end, answers {n = bytes}. */
+static int h_upload(jcs_rpc_call *c, void *ctx)
+{
+    uint8_t *buf = jcs_malloc(msg_size);
+    int64_t bytes = 0;
+    size_t len;
+    int rc;
+    if (!buf)
+        return jcs_err_set(JCS_ENOMEM, "upload buffer");
+    while ((rc = jcs_rpc_call_recv_raw(c, buf, msg_size, &len)) == 0)
+        bytes += (int64_t)len;
+    jcs_free(buf);
+    if (rc == 1) {
+        Echo resp = ECHO_INIT;
+        resp.n = bytes;
+        rc = jcs_rpc_call_send(c, &resp.base);
+    }
+    return rc;
+}
+
+/* Download: request {n = messages}; sends that many raw messages of msg_size. */
+static int h_download(jcs_rpc_call *c, void *ctx)
+{
+    ProtobufCMessage *m = NULL;
+    uint8_t *buf;
+    int64_t count;
+    int rc = jcs_rpc_call_recv(c, ECHO_DESC, &m);
+    if (rc)
+        return rc < 0 ? rc : jcs_err_set(JCS_EINVAL, "no request");
+    count = ((Echo *)m)->n;
+    protobuf_c_message_free_unpacked(m, NULL);
+    buf = jcs_malloc(msg_size);
+    if (!buf)
+        return jcs_err_set(JCS_ENOMEM, "download buffer");
+    memset(buf, 0xa5, msg_size);
+    for (int64_t i = 0; i < count && rc == 0; i++)
+        rc = jcs_rpc_call_send_raw(c, buf, msg_size);
+    jcs_free(buf);
+    return rc;
+}
+
+static const jcs_rpc_method methods[] = {
+    {"/jcs.rpctest.Test/Upload", JCS_ROLE_ANY, h_upload},
+    {"/jcs.rpctest.Test/Download", JCS_ROLE_ANY, h_download},
+};
+
+static int upload(jcs_rpc_channel *ch, int64_t count, uint8_t *buf)
+{
+    jcs_rpc_stream *st = NULL;
+    ProtobufCMessage *m = NULL;
+    int rc = jcs_rpc_stream_open(ch, methods[0].name, 0, &st);
+    for (int64_t i = 0; i < count && rc == 0; i++)
+        rc = jcs_rpc_stream_send_raw(st, buf, msg_size);
+    if (rc == 0)
+        rc = jcs_rpc_stream_close_send(st);
+    if (rc == 0)
+        rc = jcs_rpc_stream_recv(st, ECHO_DESC, &m);
+    if (rc == 0 && ((Echo *)m)->n != count * (int64_t)msg_size)
+        rc = jcs_err_set(JCS_ECORRUPT, "server counted %lld bytes", (long long)((Echo *)m)->n);
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    if (rc == 0 && (rc = jcs_rpc_stream_recv(st, ECHO_DESC, &m)) == 1)
+        rc = jcs_rpc_stream_finish(st);
+    jcs_rpc_stream_free(st);
+    return rc;
+}
+
+static int download(jcs_rpc_channel *ch, int64_t count, uint8_t *buf)
+{
+    jcs_rpc_stream *st = NULL;
+    Echo req = ECHO_INIT;
+    int64_t got = 0, bytes = 0;
+    size_t len;
+    int rc = jcs_rpc_stream_open(ch, methods[1].name, 0, &st);
+    req.n = count;
+    if (rc == 0)
+        rc = jcs_rpc_stream_send(st, &req.base);
+    if (rc == 0)
+        rc = jcs_rpc_stream_close_send(st);
+    while (rc == 0 && (rc = jcs_rpc_stream_recv_raw(st, buf, msg_size, &len)) == 0) {
+        got++;
+        bytes += (int64_t)len;
+    }
+    if (rc == 1)
+        rc = jcs_rpc_stream_finish(st);
+    if (rc == 0 && (got != count || bytes != count * (int64_t)msg_size))
+        rc = jcs_err_set(JCS_ECORRUPT, "received %lld messages, %lld bytes", (long long)got,
+                         (long long)bytes);
+    jcs_rpc_stream_free(st);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    double gib = argc > 1 ? atof(argv[1]) : 1.0;
+    long kib = argc > 2 ? atol(argv[2]) : 1024;
+    int runs = argc > 3 ? atoi(argv[3]) : 3;
+    testcerts tc;
+    const jcs_tls_files *stls, *ctls;
+    jcs_rpc_server *srv = NULL;
+    jcs_rpc_channel *ch = NULL;
+    char target[64];
+    uint8_t *buf;
+    int rc = 1;
+
+    if (gib <= 0 || kib <= 0 || kib * KIB > JCS_RPC_MAX_MESSAGE || runs <= 0) {
+        fprintf(stderr, "usage: %s [GIB [MSG_KIB [RUNS]]]\n", argv[0]);
+        return 2;
+    }
+    msg_size = (size_t)kib * KIB;
+    int64_t count = (int64_t)(gib * 1024.0 * MIB / (double)msg_size);
+    double mib = (double)count * (double)msg_size / MIB;
+    buf = jcs_malloc(msg_size);
+    if (!buf || testcerts_init(&tc) != 0)
+        return 1;
+    memset(buf, 0x5a, msg_size);
+    stls = testcerts_issue(&tc, "hub", "bench-server", false);
+    ctls = testcerts_issue(&tc, "client", "bench-client", false);
+    jcs_rpc_init();
+    if (!stls || !ctls || jcs_rpc_server_create("127.0.0.1:0", stls, methods, 2, NULL, &srv) != 0 ||
+        jcs_rpc_server_start(srv) != 0) {
+        fprintf(stderr, "bench_rpc: server: %s\n", jcs_err_msg(-1));
+        goto out;
+    }
+    snprintf(target, sizeof(target), "127.0.0.1:%d", jcs_rpc_server_port(srv));
+    if (jcs_rpc_channel_open(target, ctls, &ch) != 0 || upload(ch, 1, buf) != 0) {
+        fprintf(stderr, "bench_rpc: warm-up: %s\n", jcs_err_msg(-1));
+        goto out;
+    }
+    printf("bench_rpc: %.0f MiB in %zu KiB raw messages over mTLS on %s, %d runs\n", mib,
+           msg_size / KIB, target, runs);
+    for (int dir = 0; dir < 2; dir++) {
+        double best = 0;
+        printf("  %-26s", dir == 0 ? "client-streaming (upload)" : "server-streaming (download)");
+        for (int r = 0; r < runs; r++) {
+            int64_t t0 = jcs_now_ms();
+            int err = dir == 0 ? upload(ch, count, buf) : download(ch, count, buf);
+            double s = (double)(jcs_now_ms() - t0) / 1000.0;
+            if (err) {
+                printf("\nbench_rpc: %s\n", jcs_err_msg(err));
+                goto out;
+            }
+            double rate = s > 0 ? mib / s : 0;
+            best = rate > best ? rate : best;
+            printf(" %7.0f", rate);
+            fflush(stdout);
+        }
+        printf("  MiB/s (best %.0f)\n", best);
+    }
+    rc = 0;
+out:
+    jcs_rpc_channel_free(ch);
+    jcs_rpc_server_free(srv);
+    jcs_rpc_shutdown();
+    testcerts_cleanup(&tc);
+    jcs_free(buf);
+    return rc;
+}
