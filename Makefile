@@ -54,11 +54,11 @@ INTEG_SRC  := $(wildcard tests/integration/test_*.c)
 TEST_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c)) \
                 $(filter-out tests/integration/test_%.c,$(wildcard tests/integration/*.c))
 TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC) $(INTEG_SRC))
-BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
-BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TEST_HELPER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(TEST_HELPERS))
-# Benchmarks are programs of their own (no harness), linked with the test
-# helpers other than the harness (certificates, scratch dirs).
+# Benchmarks: tests/bench/bench_*.c, each a program of its own (no harness),
+# linked with the unit-test helpers other than the harness (certificates).
+BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
 BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/unit/harness.o,$(TEST_HELPER_OBJ))
 
 .PHONY: all deps test tests benches run bench clean format check-format clang
@@ -101,18 +101,18 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(LIBJCS)
 	@echo '  LD     $@'
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIBJCS) $(LDLIBS)
 
-# Benchmarks: each tests/bench/bench_*.c is one binary; tests/bench/run runs them.
-$(BUILD)/bench/%: $(OBJ)/tests/bench/%.o $(BENCH_HELPER_OBJ) $(LIBJCS)
-	@mkdir -p $(dir $@)
-	@echo '  LD     $@'
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BENCH_HELPER_OBJ) $(LIBJCS) $(LDLIBS)
-
 tests: $(BINS) $(TEST_BINS) $(BENCH_BINS)
 
 # `test`, `run` and `bench` install packages first and then build in a
 # sub-make, so pkg-config flags are read after the packages exist (a fresh
 # machine has none of them when this Makefile is first parsed).
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+# The more specific pattern (shorter stem) wins over $(BUILD)/tests/% above.
+$(BUILD)/tests/bench/%: $(OBJ)/tests/bench/%.o $(BENCH_HELPER_OBJ) $(LIBJCS)
+	@mkdir -p $(dir $@)
+	@echo '  LD     $@'
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BENCH_HELPER_OBJ) $(LIBJCS) $(LDLIBS)
 
 benches: $(BENCH_BINS)
 
@@ -126,7 +126,7 @@ run: deps
 	@deploy/local/run
 
 bench: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) all tests
+	@$(MAKE) --no-print-directory -j$(JOBS) all benches
 	@tests/bench/run build
 
 clang:

@@ -19,6 +19,14 @@
 #define JCS_M_UNLOCK              JCS_COORD_SVC "Unlock"
 
 #define JCS_HUB_SVC "/jcs.hub.Hub/"
-#define JCS_M_PING  JCS_HUB_SVC "Ping"
+#define JCS_M_PING             JCS_HUB_SVC "Ping"
+#define JCS_M_EXECUTE_FRAGMENT JCS_HUB_SVC "ExecuteFragment"
+#define JCS_M_PUSH_STREAM      JCS_HUB_SVC "PushStream"
+#define JCS_M_PULL_STREAM      JCS_HUB_SVC "PullStream"
+#define JCS_M_PUSH_VAR         JCS_HUB_SVC "PushVar"
+#define JCS_M_PULL_VAR         JCS_HUB_SVC "PullVar"
+#define JCS_M_LIST_SHARDS      JCS_HUB_SVC "ListShards"
+#define JCS_M_STAT_SHARD       JCS_HUB_SVC "StatShard"
+#define JCS_M_DELETE_SHARDS    JCS_HUB_SVC "DeleteShards"
 
 #endif

@@ -49,6 +49,7 @@ struct jcs_pipe {
     int close_err; /* 0: clean end; else the error the reader gets */
     int aborted;   /* the reader gave up */
     int abort_err;
+    atomic_int failed_by; /* JCS_PIPE_WRITER / JCS_PIPE_READER: who failed it first */
     /* Writer side: the node handed out by jcs_pipe_get_buffer. */
     struct node *wbuf;
     /* Reader side: a node partly consumed by jcs_pipe_read_full. */
@@ -68,6 +69,7 @@ int jcs_pipe_new(size_t chunk_size, unsigned depth, jcs_pipe **out)
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->not_full, NULL);
     pthread_cond_init(&p->not_empty, NULL);
+    atomic_init(&p->failed_by, 0);
     atomic_init(&p->bytes_in, 0);
     atomic_init(&p->bytes_out, 0);
     *out = p;
@@ -287,6 +289,8 @@ void jcs_pipe_close(jcs_pipe *p, int err)
          * reader may not have reached yet, so it stops at once. */
         p->close_err = err;
     }
+    if (err < 0 && atomic_load(&p->failed_by) == 0)
+        atomic_store(&p->failed_by, JCS_PIPE_WRITER);
     pthread_cond_broadcast(&p->not_empty);
     pthread_cond_broadcast(&p->not_full);
     pthread_mutex_unlock(&p->lock);
@@ -297,6 +301,8 @@ void jcs_pipe_abort(jcs_pipe *p, int err)
     pthread_mutex_lock(&p->lock);
     if (!p->aborted) {
         p->aborted = 1;
+        if (atomic_load(&p->failed_by) == 0)
+            atomic_store(&p->failed_by, JCS_PIPE_READER);
         p->abort_err = err < 0 ? err : JCS_ECANCELED;
         /* Nobody will read the queued chunks: recycle them. */
         while (p->head) {
@@ -412,6 +418,11 @@ int jcs_pipe_read_full(jcs_pipe *p, void *buf, size_t n, size_t *got)
     }
     *got = done;
     return rc;
+}
+
+int jcs_pipe_failed_by(const jcs_pipe *p)
+{
+    return atomic_load(&((jcs_pipe *)p)->failed_by);
 }
 
 uint64_t jcs_pipe_bytes_in(const jcs_pipe *p)

@@ -28,8 +28,8 @@ int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
                   jcs_pipe *src) JCS_MUST_USE;
 int jcs_xfer_pull(jcs_xfer *x, const Jcs__Plan__Worker *from, const char *plan_id, int32_t var,
                   jcs_pipe *dst) JCS_MUST_USE;
-int jcs_xfer_push_value(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
-                        int32_t var, const Jcs__Plan__Value *value) JCS_MUST_USE;
+int jcs_xfer_push_value(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id, int32_t var,
+                        const Jcs__Plan__Value *value) JCS_MUST_USE;
 int jcs_xfer_pull_value(jcs_xfer *x, const Jcs__Plan__Worker *from, const char *plan_id,
                         int32_t var, Jcs__Plan__Value **out) JCS_MUST_USE;
 

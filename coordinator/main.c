@@ -151,15 +151,16 @@ int main(int argc, char **argv)
             else if (strcmp(argv[i], "--ready-file") == 0 && i + 1 < argc)
                 ready = argv[++i];
             else {
-                fprintf(stderr, "coordinator serve: unknown or incomplete option \"%s\"\n",
+                fprintf(stderr,
+                        "coordinator serve: unknown or incomplete option \"%s\" (see coordinator "
+                        "--help)\n",
                         argv[i]);
-                usage(stderr);
                 return 2;
             }
         }
         if (!config) {
-            fprintf(stderr, "coordinator serve: -c CONFIG.json is required\n");
-            usage(stderr);
+            fprintf(stderr,
+                    "coordinator serve: -c CONFIG.json is required (see coordinator --help)\n");
             return 2;
         }
         return serve(config, ready);

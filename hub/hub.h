@@ -20,6 +20,9 @@
 
 #include "rpc.h"
 #include "service.h"
+#include "xfer.h"
+
+struct hub_dp;
 
 typedef struct hub_config {
     char *name;
@@ -42,12 +45,25 @@ typedef struct hub {
     atomic_llong hub_id;    /* 0 until registered */
     atomic_int heartbeat_ms;
     jcs_stopper *stop;
+    struct hub_dp *dp; /* plans and spaces (dataplane.c) */
+    jcs_xfer *xfer;    /* channels to other hubs for plan streams */
     pthread_t membership, connectivity;
     int threads_started;
 } hub;
 
 /* The hub's method table. Borrowed, static. */
 const jcs_rpc_method *hub_methods(size_t *n);
+
+/* The data-plane methods (dataplane.c). Borrowed, static. */
+const jcs_rpc_method *hub_dataplane_methods(size_t *n);
+
+/*
+ * Sets up plans and spaces (and reclaims dead temporary files in the local
+ * spaces under the storage root); before the RPC server starts. Stop after
+ * the RPC server is shut down.
+ */
+int hub_dataplane_start(hub *h) JCS_MUST_USE;
+void hub_dataplane_stop(hub *h);
 
 /*
  * Registers with the coordinator, retrying until it answers or timeout_ms

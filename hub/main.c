@@ -150,7 +150,8 @@ static int serve(const char *config_path, const char *ready_file)
     size_t n;
     const jcs_rpc_method *methods = hub_methods(&n);
     jcs_tls_files tls = jcs_service_tls_files(&h.cfg.tls);
-    if ((rc = jcs_rpc_server_create(h.cfg.listen, &tls, methods, n, &h, &h.srv)) ||
+    if ((rc = hub_dataplane_start(&h)) ||
+        (rc = jcs_rpc_server_create(h.cfg.listen, &tls, methods, n, &h, &h.srv)) ||
         (rc = jcs_rpc_server_start(h.srv)) || (rc = advertised(&h, config_path)) ||
         (rc = jcs_rpc_channel_open(h.cfg.coordinator, &tls, &h.coord)) ||
         (rc = hub_register(&h, h.cfg.start_timeout_s * 1000)) || (rc = hub_threads_start(&h)) ||
@@ -170,6 +171,7 @@ out:
     if (h.srv)
         jcs_rpc_server_shutdown(h.srv);
     jcs_rpc_server_free(h.srv);
+    hub_dataplane_stop(&h);
     jcs_rpc_channel_free(h.coord);
     jcs_stopper_free(h.stop);
     config_free(&h.cfg);
@@ -200,14 +202,13 @@ int main(int argc, char **argv)
             else if (strcmp(argv[i], "--ready-file") == 0 && i + 1 < argc)
                 ready = argv[++i];
             else {
-                fprintf(stderr, "hub serve: unknown or incomplete option \"%s\"\n", argv[i]);
-                usage(stderr);
+                fprintf(stderr, "hub serve: unknown or incomplete option \"%s\" (see hub --help)\n",
+                        argv[i]);
                 return 2;
             }
         }
         if (!config) {
-            fprintf(stderr, "hub serve: -c HUB.json is required\n");
-            usage(stderr);
+            fprintf(stderr, "hub serve: -c HUB.json is required (see hub --help)\n");
             return 2;
         }
         return serve(config, ready);

@@ -22,12 +22,20 @@ static int h_ping(jcs_rpc_call *call, void *ctx)
     return jcs_rpc_call_send(call, &resp.base);
 }
 
-static const jcs_rpc_method methods[] = {
-    {JCS_M_PING, JCS_ROLE_ANY, h_ping},
-};
+#define MAX_METHODS 32
 
+/* Ping, then the data-plane methods; built once at start-up, before any thread. */
 const jcs_rpc_method *hub_methods(size_t *n)
 {
-    *n = sizeof(methods) / sizeof(methods[0]);
-    return methods;
+    static jcs_rpc_method table[MAX_METHODS];
+    static size_t count;
+    if (!count) {
+        size_t nd;
+        const jcs_rpc_method *dp = hub_dataplane_methods(&nd);
+        table[count++] = (jcs_rpc_method){JCS_M_PING, JCS_ROLE_ANY, h_ping};
+        for (size_t i = 0; i < nd && count < MAX_METHODS; i++)
+            table[count++] = dp[i];
+    }
+    *n = count;
+    return table;
 }

@@ -46,8 +46,7 @@ void itest_cluster_down(itest_cluster *c)
         return;
     if (itest_sh("deploy/local/cluster down --dir %s >>%s.up.log 2>&1", c->dir, c->dir) != 0)
         fprintf(stderr, "itest: cluster down failed for %s\n", c->dir);
-    if (!getenv("JCS_KEEP_TEST_DIRS") &&
-        itest_sh("rm -rf %s %s.up.log", c->dir, c->dir) != 0)
+    if (!getenv("JCS_KEEP_TEST_DIRS") && itest_sh("rm -rf %s %s.up.log", c->dir, c->dir) != 0)
         fprintf(stderr, "itest: cannot remove %s\n", c->dir);
     c->dir[0] = '\0';
     c->up = 0;

@@ -42,8 +42,7 @@ static int setup(void)
     jcs_rpc_init();
     atexit(teardown);
     char args[128];
-    snprintf(args, sizeof(args), "--hubs 3 --hub-unavailable %d --test-interval 1",
-             UNAVAILABLE_S);
+    snprintf(args, sizeof(args), "--hubs 3 --hub-unavailable %d --test-interval 1", UNAVAILABLE_S);
     if (itest_cluster_up(&cl, args) != 0)
         return -1;
     return itest_channel(&cl, itest_env(&cl, "COORDINATOR_ADDR"), 0, &client);
@@ -111,8 +110,8 @@ TEST(cluster_comes_up_with_three_hubs_online)
     Jcs__Coordinator__ListLocationsReq lreq = JCS__COORDINATOR__LIST_LOCATIONS_REQ__INIT;
     Jcs__Coordinator__ListLocationsResp *l = NULL;
     T_OK(jcs_rpc_unary(client, JCS_M_LIST_LOCATIONS, &lreq.base,
-                       &jcs__coordinator__list_locations_resp__descriptor,
-                       (ProtobufCMessage **)&l, 5000));
+                       &jcs__coordinator__list_locations_resp__descriptor, (ProtobufCMessage **)&l,
+                       5000));
     n = l->n_locations;
     protobuf_c_message_free_unpacked(&l->base, NULL);
     T_EQ_INT(n, 3);
@@ -279,9 +278,9 @@ TEST(a_stopped_hub_turns_offline_and_returns_online)
     int64_t id_before = 0, id_after = 0;
     T_EQ_INT(hub_state("hub2", &id_before), JCS__COORDINATOR__HUB_STATE__HUB_ONLINE);
     T_OK(itest_cluster_cmd(&cl, "stop-hub", "2"));
-    T_ASSERT(wait_state("hub2", JCS__COORDINATOR__HUB_STATE__HUB_OFFLINE,
-                        (UNAVAILABLE_S + 10) * 1000),
-             "(hub2 still online %d s after it stopped)", UNAVAILABLE_S + 10);
+    T_ASSERT(
+        wait_state("hub2", JCS__COORDINATOR__HUB_STATE__HUB_OFFLINE, (UNAVAILABLE_S + 10) * 1000),
+        "(hub2 still online %d s after it stopped)", UNAVAILABLE_S + 10);
     /* The others stay online. */
     T_EQ_INT(hub_state("hub1", NULL), JCS__COORDINATOR__HUB_STATE__HUB_ONLINE);
     T_OK(itest_cluster_cmd(&cl, "start-hub", "2"));
@@ -419,8 +418,8 @@ TEST(a_dead_hubs_locks_are_released)
     T_OK(rc);
     T_EQ_INT(lock(client, "hub3/work", 0, 1000, 0, b, sizeof(b)), JCS_EBUSY);
     T_OK(itest_cluster_cmd(&cl, "stop-hub", "3"));
-    T_ASSERT(wait_state("hub3", JCS__COORDINATOR__HUB_STATE__HUB_OFFLINE,
-                        (UNAVAILABLE_S + 10) * 1000));
+    T_ASSERT(
+        wait_state("hub3", JCS__COORDINATOR__HUB_STATE__HUB_OFFLINE, (UNAVAILABLE_S + 10) * 1000));
     /* Released long before its 10-minute TTL. */
     T_OK(lock(client, "hub3/work", 0, 1000, 2000, b, sizeof(b)));
     T_OK(unlock(client, b));

@@ -1,0 +1,734 @@
+/*
+ * dataplane.c - the hub's side of plans: ExecuteFragment, PushStream,
+ * PullStream, PushVar, PullVar, and the shard maintenance methods.
+ *
+ * Design note. Calls for one plan meet in a registry keyed by plan id.
+ * Whichever call comes first creates the plan's executor; the others find
+ * it. The executor lives while any call holds a reference to it. A plan
+ * whose fragment never arrives (its driver died between sending a stream
+ * and sending the fragment) is cancelled by the janitor after
+ * PLAN_ORPHAN_MS, which fails the calls waiting on it.
+ *
+ * Storage spaces arrive inside plans. Each distinct space is opened once
+ * and cached. A local space's root must lie inside the hub's storage root:
+ * a client may choose spaces, not arbitrary directories of the hub.
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include "alloc.h"
+#include "hub.h"
+#include "hub.pb-c.h"
+#include "ioswitch.h"
+#include "log.h"
+#include "methods.h"
+#include "storage.h"
+#include "util.h"
+
+#define PLAN_ORPHAN_MS 30000
+#define MAX_PLANS      4096
+#define MAX_SPACES     1024
+#define LIST_PAGE      10000
+#define MAX_DELETE     100000
+
+struct plan {
+    char id[33];
+    jcs_exec *exec;
+    int refs;
+    int has_fragment;
+    int64_t created_ms;
+    struct plan *next;
+};
+
+struct space {
+    char *key; /* identity: type and location (and credentials for s3) */
+    jcs_storage *storage;
+    jcs_shardstore *store;
+};
+
+struct hub_dp {
+    hub *h;
+    pthread_mutex_t mu;
+    struct plan *plans;
+    int nplans;
+    struct space spaces[MAX_SPACES];
+    int nspaces;
+    pthread_t janitor;
+    int janitor_started;
+};
+
+/* ------------------------------------------------------------------ spaces */
+
+/* The absolute root of a local space, which must be inside the hub's storage root. */
+static int local_root(hub *h, const char *root, char **out)
+{
+    if (!root || !root[0])
+        return jcs_err_set(JCS_EINVAL, "local space without a root");
+    for (const char *p = root; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            return jcs_err_set(JCS_EINVAL, "local space root has a control character");
+    if (strstr(root, "..") && (strcmp(root, "..") == 0 || strncmp(root, "../", 3) == 0 ||
+                               strstr(root, "/../") || strstr(root, "/..")))
+        return jcs_err_set(JCS_EPERM, "local space root \"%s\" has a \"..\" segment", root);
+    const char *base = h->cfg.storage_root;
+    size_t bl = strlen(base);
+    if (root[0] == '/') {
+        if (strncmp(root, base, bl) != 0 || (root[bl] != '/' && root[bl] != '\0'))
+            return jcs_err_set(
+                JCS_EPERM, "local space root %s is outside this hub's storage root %s", root, base);
+        *out = jcs_strdup(root);
+    } else {
+        *out = jcs_asprintf("%s/%s", base, root);
+    }
+    return *out ? JCS_OK : jcs_err_set(JCS_ENOMEM, "out of memory");
+}
+
+static int space_open(struct hub_dp *dp, const Jcs__Plan__Space *sp, jcs_shardstore **out)
+{
+    char *key = NULL, *root = NULL;
+    struct jcs_storage_config cfg;
+    int rc;
+    if (!sp)
+        return jcs_err_set(JCS_EINVAL, "op without a space");
+    memset(&cfg, 0, sizeof(cfg));
+    if (strcmp(sp->type, "local") == 0) {
+        if ((rc = local_root(dp->h, sp->root, &root)) != 0)
+            return rc;
+        key = jcs_asprintf("local\n%s", root);
+        cfg.type = JCS_STORAGE_LOCAL;
+        cfg.local_root = root;
+    } else if (strcmp(sp->type, "s3") == 0) {
+        key = jcs_asprintf("s3\n%s\n%s\n%s\n%s\n%d\n%s\n%s", sp->endpoint, sp->region, sp->bucket,
+                           sp->prefix, sp->path_style, sp->access_key, sp->secret_key);
+        cfg.type = JCS_STORAGE_S3;
+        cfg.s3.endpoint = sp->endpoint;
+        cfg.s3.region = sp->region;
+        cfg.s3.bucket = sp->bucket;
+        cfg.s3.prefix = sp->prefix;
+        cfg.s3.path_style = sp->path_style;
+        cfg.s3.access_key = sp->access_key;
+        cfg.s3.secret_key = sp->secret_key;
+    } else {
+        return jcs_err_set(JCS_EINVAL, "space %" PRId64 ": unknown storage type \"%s\"",
+                           sp->space_id, sp->type);
+    }
+    if (!key) {
+        jcs_free(root);
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&dp->mu);
+    for (int i = 0; i < dp->nspaces; i++) {
+        if (strcmp(dp->spaces[i].key, key) == 0) {
+            *out = dp->spaces[i].store;
+            pthread_mutex_unlock(&dp->mu);
+            jcs_free(key);
+            jcs_free(root);
+            return JCS_OK;
+        }
+    }
+    struct space s = {key, NULL, NULL};
+    if (dp->nspaces == MAX_SPACES)
+        rc = jcs_err_set(JCS_ETOOBIG, "this hub already serves %d spaces", MAX_SPACES);
+    else if ((rc = jcs_storage_open(&cfg, &s.storage)) == 0 &&
+             (rc = jcs_shardstore_open(s.storage, &s.store)) == 0) {
+        /* Leftovers of writes that died with an earlier run of this hub. */
+        unsigned removed = 0;
+        if (jcs_shardstore_reclaim(s.store, 0, &removed) == 0 && removed)
+            jcs_info("space %s: removed %u temporary files of dead writes",
+                     jcs_storage_name(s.storage), removed);
+        dp->spaces[dp->nspaces++] = s;
+        *out = s.store;
+        s.key = NULL;
+    } else {
+        jcs_storage_close(s.storage);
+    }
+    pthread_mutex_unlock(&dp->mu);
+    jcs_free(s.key);
+    jcs_free(root);
+    return rc ? jcs_err_wrap(rc, "space %" PRId64 ": ", sp->space_id) : JCS_OK;
+}
+
+/* Reclaims dead temporary files in every local space under the storage root (at start). */
+static void reclaim_local_spaces(hub *h)
+{
+    DIR *d = opendir(h->cfg.storage_root);
+    struct dirent *de;
+    if (!d)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        char tmp[PATH_MAX];
+        struct stat st;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(tmp, sizeof(tmp), "%s/%s/tmp", h->cfg.storage_root, de->d_name);
+        if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        Jcs__Plan__Space sp = JCS__PLAN__SPACE__INIT;
+        jcs_shardstore *ss;
+        sp.type = "local";
+        sp.root = de->d_name;
+        int rc = space_open(h->dp, &sp, &ss);
+        if (rc)
+            jcs_warn("cannot open local space %s: %s", de->d_name, jcs_err_msg(rc));
+    }
+    closedir(d);
+}
+
+/* ------------------------------------------------------------------- plans */
+
+static int env_open_space(void *ctx, const Jcs__Plan__Space *sp, jcs_shardstore **out)
+{
+    hub *h = ctx;
+    return space_open(h->dp, sp, out);
+}
+
+static int env_push(void *ctx, const Jcs__Plan__Worker *to, const char *plan_id, int32_t var,
+                    jcs_pipe *src)
+{
+    hub *h = ctx;
+    return jcs_xfer_push(h->xfer, to, plan_id, var, src);
+}
+
+static int env_pull(void *ctx, const Jcs__Plan__Worker *from, const char *plan_id, int32_t var,
+                    jcs_pipe *dst)
+{
+    hub *h = ctx;
+    return jcs_xfer_pull(h->xfer, from, plan_id, var, dst);
+}
+
+static int env_push_value(void *ctx, const Jcs__Plan__Worker *to, const char *plan_id, int32_t var,
+                          const Jcs__Plan__Value *v)
+{
+    hub *h = ctx;
+    return jcs_xfer_push_value(h->xfer, to, plan_id, var, v);
+}
+
+static int env_pull_value(void *ctx, const Jcs__Plan__Worker *from, const char *plan_id,
+                          int32_t var, Jcs__Plan__Value **out)
+{
+    hub *h = ctx;
+    return jcs_xfer_pull_value(h->xfer, from, plan_id, var, out);
+}
+
+static int check_plan_id(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n != 32)
+        return jcs_err_set(JCS_EINVAL, "plan id must be 32 hex characters");
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("0123456789abcdefABCDEF", id[i]))
+            return jcs_err_set(JCS_EINVAL, "plan id must be 32 hex characters");
+    return JCS_OK;
+}
+
+/* Finds or creates plan id and takes a reference. */
+static int plan_get(struct hub_dp *dp, const char *id, struct plan **out)
+{
+    int rc = check_plan_id(id);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&dp->mu);
+    struct plan *p = dp->plans;
+    while (p && strcmp(p->id, id) != 0)
+        p = p->next;
+    if (!p) {
+        if (dp->nplans >= MAX_PLANS) {
+            pthread_mutex_unlock(&dp->mu);
+            return jcs_err_set(JCS_EBUSY, "this hub runs %d plans already; try again", MAX_PLANS);
+        }
+        p = jcs_calloc(1, sizeof(*p));
+        jcs_exec_env env = {
+            .ctx = dp->h,
+            .open_space = env_open_space,
+            .push = env_push,
+            .pull = env_pull,
+            .push_value = env_push_value,
+            .pull_value = env_pull_value,
+        };
+        if (!p || (rc = jcs_exec_new(&env, id, &p->exec)) != 0) {
+            jcs_free(p);
+            pthread_mutex_unlock(&dp->mu);
+            return rc ? rc : jcs_err_set(JCS_ENOMEM, "out of memory");
+        }
+        snprintf(p->id, sizeof(p->id), "%s", id);
+        p->created_ms = jcs_now_ms();
+        p->next = dp->plans;
+        dp->plans = p;
+        dp->nplans++;
+    }
+    p->refs++;
+    pthread_mutex_unlock(&dp->mu);
+    *out = p;
+    return JCS_OK;
+}
+
+static void plan_put(struct hub_dp *dp, struct plan *p)
+{
+    pthread_mutex_lock(&dp->mu);
+    if (--p->refs > 0) {
+        pthread_mutex_unlock(&dp->mu);
+        return;
+    }
+    struct plan **pp = &dp->plans;
+    while (*pp != p)
+        pp = &(*pp)->next;
+    *pp = p->next;
+    dp->nplans--;
+    pthread_mutex_unlock(&dp->mu);
+    jcs_exec_free(p->exec);
+    jcs_free(p);
+}
+
+static void *janitor_main(void *arg)
+{
+    struct hub_dp *dp = arg;
+    while (!jcs_stopper_sleep(dp->h->stop, 1000)) {
+        int64_t now = jcs_now_ms();
+        pthread_mutex_lock(&dp->mu);
+        for (struct plan *p = dp->plans; p; p = p->next) {
+            if (!p->has_fragment && now - p->created_ms > PLAN_ORPHAN_MS &&
+                jcs_exec_error(p->exec) == 0) {
+                jcs_err_set(JCS_ETIMEOUT, "plan %s: its fragment never arrived", p->id);
+                jcs_warn("plan %s: no fragment after %d ms; cancelling its streams", p->id,
+                         PLAN_ORPHAN_MS);
+                jcs_exec_cancel(p->exec, JCS_ETIMEOUT);
+            }
+        }
+        pthread_mutex_unlock(&dp->mu);
+    }
+    return NULL;
+}
+
+/* --------------------------------------------------------------- handlers */
+
+static int recv_one(jcs_rpc_call *call, const ProtobufCMessageDescriptor *d, void **out)
+{
+    ProtobufCMessage *m = NULL;
+    int rc = jcs_rpc_call_recv(call, d, &m);
+    if (rc == 1)
+        return jcs_err_set(JCS_EINVAL, "request message missing");
+    if (rc)
+        return rc;
+    *out = m;
+    return JCS_OK;
+}
+
+struct watcher {
+    jcs_rpc_call *call;
+    jcs_exec *exec;
+};
+
+/*
+ * Waits for the driver to half-close (after it read our response) or to
+ * go away; the latter cancels the fragment.
+ */
+static void *watch_driver(void *arg)
+{
+    struct watcher *w = arg;
+    ProtobufCMessage *m = NULL;
+    int rc;
+    while ((rc = jcs_rpc_call_recv(w->call, &jcs__hub__execute_fragment_req__descriptor, &m)) == 0)
+        protobuf_c_message_free_unpacked(m, NULL);
+    if (rc < 0) {
+        jcs_err_set(JCS_ECANCELED, "the driver cancelled the plan or went away");
+        jcs_exec_cancel(w->exec, JCS_ECANCELED);
+    }
+    return NULL;
+}
+
+static int h_execute(jcs_rpc_call *call, void *ctx)
+{
+    hub *h = ctx;
+    struct hub_dp *dp = h->dp;
+    Jcs__Hub__ExecuteFragmentReq *req = NULL;
+    struct plan *p = NULL;
+    int rc = recv_one(call, &jcs__hub__execute_fragment_req__descriptor, (void **)&req);
+    if (rc)
+        return rc;
+    const Jcs__Plan__Fragment *f = req->fragment;
+    if (!f) {
+        rc = jcs_err_set(JCS_EINVAL, "ExecuteFragment without a fragment");
+        goto out;
+    }
+    if (f->worker && f->worker->hub_id != atomic_load(&h->hub_id)) {
+        rc = jcs_err_set(JCS_EINVAL, "fragment for hub %" PRId64 " sent to hub %lld (%s)",
+                         f->worker->hub_id, (long long)atomic_load(&h->hub_id), h->cfg.name);
+        goto out;
+    }
+    if ((rc = plan_get(dp, f->plan_id, &p)) != 0)
+        goto out;
+    pthread_mutex_lock(&dp->mu);
+    int dup = p->has_fragment;
+    p->has_fragment = 1;
+    pthread_mutex_unlock(&dp->mu);
+    if (dup) {
+        rc = jcs_err_set(JCS_EEXIST, "plan %s already has its fragment on this hub", f->plan_id);
+        goto out;
+    }
+    struct watcher w = {call, p->exec};
+    pthread_t wt;
+    if (pthread_create(&wt, NULL, watch_driver, &w) != 0) {
+        rc = jcs_err_set(JCS_EIO, "cannot start a thread");
+        jcs_exec_cancel(p->exec, rc);
+        goto out;
+    }
+    int64_t t0 = jcs_now_ms();
+    rc = jcs_exec_run(p->exec, f);
+    char why[1024];
+    snprintf(why, sizeof(why), "%s", rc ? jcs_err_msg(rc) : "");
+
+    /* Always answer once, so the driver half-closes and the watcher ends. */
+    Jcs__Hub__ExecuteFragmentResp resp = JCS__HUB__EXECUTE_FRAGMENT_RESP__INIT;
+    Jcs__Plan__VarValue *vv = jcs_calloc(f->n_results + 1, sizeof(*vv));
+    Jcs__Plan__VarValue **vp = jcs_calloc(f->n_results + 1, sizeof(*vp));
+    Jcs__Plan__Value **vals = jcs_calloc(f->n_results + 1, sizeof(*vals));
+    if (!vv || !vp || !vals) {
+        rc = rc ? rc : jcs_err_set(JCS_ENOMEM, "out of memory");
+    } else if (!rc) {
+        for (size_t i = 0; i < f->n_results && !rc; i++) {
+            jcs__plan__var_value__init(&vv[i]);
+            vv[i].var = f->results[i];
+            rc = jcs_exec_get_value(p->exec, f->results[i], 0, &vals[i]);
+            vv[i].value = vals[i];
+            vp[i] = &vv[i];
+        }
+        if (!rc) {
+            resp.n_values = f->n_results;
+            resp.values = vp;
+        } else {
+            snprintf(why, sizeof(why), "%s", jcs_err_msg(rc));
+        }
+    }
+    int src = jcs_rpc_call_send(call, &resp.base);
+    for (size_t i = 0; vals && i < f->n_results; i++)
+        if (vals[i])
+            protobuf_c_message_free_unpacked(&vals[i]->base, NULL);
+    jcs_free(vv);
+    jcs_free(vp);
+    jcs_free(vals);
+    if (src)
+        jcs_exec_cancel(p->exec, src);
+    pthread_join(wt, NULL);
+    if (rc) {
+        jcs_warn("plan %s failed after %" PRId64 " ms: %s", f->plan_id, jcs_now_ms() - t0, why);
+        jcs_err_set(rc, "hub %s: %s", h->cfg.name, why);
+    } else {
+        jcs_debug("plan %s: %zu ops done in %" PRId64 " ms", f->plan_id, f->n_ops,
+                  jcs_now_ms() - t0);
+        rc = src;
+    }
+out:
+    if (p)
+        plan_put(dp, p);
+    if (req)
+        protobuf_c_message_free_unpacked(&req->base, NULL);
+    return rc;
+}
+
+static int h_push_stream(jcs_rpc_call *call, void *ctx)
+{
+    hub *h = ctx;
+    Jcs__Hub__StreamHeader *hd = NULL;
+    struct plan *p = NULL;
+    jcs_pipe *pipe;
+    uint64_t bytes = 0;
+    int rc = recv_one(call, &jcs__hub__stream_header__descriptor, (void **)&hd);
+    if (rc)
+        return rc;
+    if ((rc = plan_get(h->dp, hd->plan_id, &p)) != 0 ||
+        (rc = jcs_exec_input(p->exec, hd->var, &pipe)) != 0)
+        goto out;
+    for (;;) {
+        uint8_t *buf;
+        size_t cap, len = 0;
+        if ((rc = jcs_pipe_get_buffer(pipe, &buf, &cap)) != 0)
+            break; /* the plan failed; its error is in rc */
+        int r = jcs_rpc_call_recv_raw(call, buf, cap, &len);
+        int cr = jcs_pipe_commit_buffer(pipe, r == 0 ? len : 0);
+        if (r == 1) {
+            jcs_pipe_close(pipe, 0);
+            break;
+        }
+        if (r < 0) {
+            /* The sender vanished mid-stream: the stream is incomplete, fail the plan. */
+            rc = jcs_err_wrap(r, "plan %s var %d: incoming stream broken after %" PRIu64 " bytes: ",
+                              hd->plan_id, (int)hd->var, bytes);
+            jcs_pipe_close(pipe, rc);
+            jcs_exec_cancel(p->exec, rc);
+            break;
+        }
+        if (cr) {
+            rc = cr;
+            break;
+        }
+        bytes += len;
+    }
+    if (!rc) {
+        Jcs__Hub__PushStreamResp resp = JCS__HUB__PUSH_STREAM_RESP__INIT;
+        resp.bytes = (int64_t)bytes;
+        rc = jcs_rpc_call_send(call, &resp.base);
+    }
+out:
+    if (p)
+        plan_put(h->dp, p);
+    protobuf_c_message_free_unpacked(&hd->base, NULL);
+    return rc;
+}
+
+static int h_pull_stream(jcs_rpc_call *call, void *ctx)
+{
+    hub *h = ctx;
+    Jcs__Hub__StreamHeader *hd = NULL;
+    struct plan *p = NULL;
+    jcs_pipe *pipe;
+    int rc = recv_one(call, &jcs__hub__stream_header__descriptor, (void **)&hd);
+    if (rc)
+        return rc;
+    if ((rc = plan_get(h->dp, hd->plan_id, &p)) != 0 ||
+        (rc = jcs_exec_output(p->exec, hd->var, &pipe)) != 0)
+        goto out;
+    for (;;) {
+        jcs_chunk c;
+        int r = jcs_pipe_read(pipe, &c);
+        if (r == 1)
+            break;
+        if (r < 0) {
+            rc = r;
+            break;
+        }
+        r = jcs_rpc_call_send_raw(call, c.data, c.len);
+        jcs_pipe_release(pipe, &c);
+        if (r) {
+            /* The puller went away: nobody will read the rest, so the plan cannot finish. */
+            jcs_pipe_abort(pipe, r);
+            rc = r;
+            break;
+        }
+    }
+out:
+    if (p)
+        plan_put(h->dp, p);
+    protobuf_c_message_free_unpacked(&hd->base, NULL);
+    return rc;
+}
+
+static int h_push_var(jcs_rpc_call *call, void *ctx)
+{
+    hub *h = ctx;
+    Jcs__Hub__PushVarReq *req = NULL;
+    struct plan *p = NULL;
+    int rc = recv_one(call, &jcs__hub__push_var_req__descriptor, (void **)&req);
+    if (rc)
+        return rc;
+    if (!req->value) {
+        rc = jcs_err_set(JCS_EINVAL, "PushVar without a value");
+    } else if ((rc = plan_get(h->dp, req->plan_id, &p)) == 0) {
+        rc = jcs_exec_put_value(p->exec, req->var, req->value);
+        req->value = NULL; /* taken by the executor, even on failure */
+    }
+    if (!rc) {
+        Jcs__Hub__PushVarResp resp = JCS__HUB__PUSH_VAR_RESP__INIT;
+        rc = jcs_rpc_call_send(call, &resp.base);
+    }
+    if (p)
+        plan_put(h->dp, p);
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    return rc;
+}
+
+static int h_pull_var(jcs_rpc_call *call, void *ctx)
+{
+    hub *h = ctx;
+    Jcs__Hub__PullVarReq *req = NULL;
+    struct plan *p = NULL;
+    Jcs__Plan__Value *v = NULL;
+    int rc = recv_one(call, &jcs__hub__pull_var_req__descriptor, (void **)&req);
+    if (rc)
+        return rc;
+    int64_t left = jcs_rpc_call_time_left_ms(call) - 100;
+    int64_t wait = req->timeout_ms > 0 && req->timeout_ms < left ? req->timeout_ms : left;
+    if ((rc = plan_get(h->dp, req->plan_id, &p)) == 0 &&
+        (rc = jcs_exec_get_value(p->exec, req->var, wait > 0 ? wait : 0, &v)) == 0) {
+        Jcs__Hub__PullVarResp resp = JCS__HUB__PULL_VAR_RESP__INIT;
+        resp.value = v;
+        rc = jcs_rpc_call_send(call, &resp.base);
+        protobuf_c_message_free_unpacked(&v->base, NULL);
+    }
+    if (p)
+        plan_put(h->dp, p);
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    return rc;
+}
+
+struct list_ctx {
+    jcs_rpc_call *call;
+    Jcs__Hub__ShardEntry *ents;
+    Jcs__Hub__ShardEntry **ptrs;
+    char (*hashes)[JCS_FILEHASH_LEN + 1];
+    size_t n;
+};
+
+static int flush_page(struct list_ctx *lc)
+{
+    Jcs__Hub__ListShardsResp resp = JCS__HUB__LIST_SHARDS_RESP__INIT;
+    resp.n_shards = lc->n;
+    resp.shards = lc->ptrs;
+    lc->n = 0;
+    return jcs_rpc_call_send(lc->call, &resp.base);
+}
+
+static int list_one(void *arg, const struct jcs_shard_info *info)
+{
+    struct list_ctx *lc = arg;
+    Jcs__Hub__ShardEntry e = JCS__HUB__SHARD_ENTRY__INIT;
+    memcpy(lc->hashes[lc->n], info->hash, sizeof(lc->hashes[0]));
+    e.file_hash = lc->hashes[lc->n];
+    e.size = (int64_t)info->size;
+    e.mtime_ms = info->mtime_ms;
+    lc->ents[lc->n] = e;
+    lc->ptrs[lc->n] = &lc->ents[lc->n];
+    if (++lc->n == LIST_PAGE)
+        return flush_page(lc);
+    return JCS_OK;
+}
+
+static int h_list_shards(jcs_rpc_call *call, void *ctx)
+{
+    hub *h = ctx;
+    Jcs__Hub__ListShardsReq *req = NULL;
+    jcs_shardstore *ss;
+    struct list_ctx lc = {call, NULL, NULL, NULL, 0};
+    int rc = recv_one(call, &jcs__hub__list_shards_req__descriptor, (void **)&req);
+    if (rc)
+        return rc;
+    lc.ents = jcs_calloc(LIST_PAGE, sizeof(*lc.ents));
+    lc.ptrs = jcs_calloc(LIST_PAGE, sizeof(*lc.ptrs));
+    lc.hashes = jcs_calloc(LIST_PAGE, sizeof(*lc.hashes));
+    if (!lc.ents || !lc.ptrs || !lc.hashes)
+        rc = jcs_err_set(JCS_ENOMEM, "out of memory");
+    else if ((rc = space_open(h->dp, req->space, &ss)) == 0 &&
+             (rc = jcs_shardstore_list(ss, list_one, &lc)) == 0 && lc.n > 0)
+        rc = flush_page(&lc);
+    jcs_free(lc.ents);
+    jcs_free(lc.ptrs);
+    jcs_free(lc.hashes);
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    return rc;
+}
+
+static int h_stat_shard(jcs_rpc_call *call, void *ctx)
+{
+    hub *h = ctx;
+    Jcs__Hub__StatShardReq *req = NULL;
+    jcs_shardstore *ss;
+    struct jcs_shard_info info;
+    int rc = recv_one(call, &jcs__hub__stat_shard_req__descriptor, (void **)&req);
+    if (rc)
+        return rc;
+    if ((rc = jcs_filehash_check(req->file_hash)) == 0 &&
+        (rc = space_open(h->dp, req->space, &ss)) == 0 &&
+        (rc = jcs_shardstore_stat(ss, req->file_hash, &info)) == 0) {
+        Jcs__Hub__ShardEntry e = JCS__HUB__SHARD_ENTRY__INIT;
+        Jcs__Hub__StatShardResp resp = JCS__HUB__STAT_SHARD_RESP__INIT;
+        e.file_hash = info.hash;
+        e.size = (int64_t)info.size;
+        e.mtime_ms = info.mtime_ms;
+        resp.shard = &e;
+        rc = jcs_rpc_call_send(call, &resp.base);
+    }
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    return rc;
+}
+
+static int h_delete_shards(jcs_rpc_call *call, void *ctx)
+{
+    hub *h = ctx;
+    Jcs__Hub__DeleteShardsReq *req = NULL;
+    jcs_shardstore *ss;
+    size_t done = 0;
+    int rc = recv_one(call, &jcs__hub__delete_shards_req__descriptor, (void **)&req);
+    if (rc)
+        return rc;
+    if (req->n_file_hashes > MAX_DELETE)
+        rc = jcs_err_set(JCS_EINVAL, "%zu shards in one call; at most %d", req->n_file_hashes,
+                         MAX_DELETE);
+    else if ((rc = space_open(h->dp, req->space, &ss)) == 0 &&
+             (rc = jcs_shardstore_delete(ss, (const char *const *)req->file_hashes,
+                                         req->n_file_hashes, &done)) == 0) {
+        Jcs__Hub__DeleteShardsResp resp = JCS__HUB__DELETE_SHARDS_RESP__INIT;
+        resp.deleted = (int64_t)done;
+        rc = jcs_rpc_call_send(call, &resp.base);
+        jcs_info("deleted %zu shards from space %" PRId64, done, req->space->space_id);
+    }
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+#define PLANNERS (JCS_ROLE_CLIENT | JCS_ROLE_HUB)
+
+static const jcs_rpc_method dp_methods[] = {
+    {JCS_M_EXECUTE_FRAGMENT, PLANNERS, h_execute}, {JCS_M_PUSH_STREAM, PLANNERS, h_push_stream},
+    {JCS_M_PULL_STREAM, PLANNERS, h_pull_stream},  {JCS_M_PUSH_VAR, PLANNERS, h_push_var},
+    {JCS_M_PULL_VAR, PLANNERS, h_pull_var},        {JCS_M_LIST_SHARDS, PLANNERS, h_list_shards},
+    {JCS_M_STAT_SHARD, PLANNERS, h_stat_shard},    {JCS_M_DELETE_SHARDS, PLANNERS, h_delete_shards},
+};
+
+const jcs_rpc_method *hub_dataplane_methods(size_t *n)
+{
+    *n = sizeof(dp_methods) / sizeof(dp_methods[0]);
+    return dp_methods;
+}
+
+int hub_dataplane_start(hub *h)
+{
+    struct hub_dp *dp = jcs_calloc(1, sizeof(*dp));
+    if (!dp)
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    dp->h = h;
+    pthread_mutex_init(&dp->mu, NULL);
+    h->dp = dp;
+    jcs_tls_files tls = jcs_service_tls_files(&h->cfg.tls);
+    int rc = jcs_xfer_new(&tls, &h->xfer);
+    if (rc)
+        return rc;
+    reclaim_local_spaces(h);
+    if (pthread_create(&dp->janitor, NULL, janitor_main, dp) != 0)
+        return jcs_err_set(JCS_EIO, "cannot start the plan janitor");
+    dp->janitor_started = 1;
+    return JCS_OK;
+}
+
+void hub_dataplane_stop(hub *h)
+{
+    struct hub_dp *dp = h->dp;
+    if (!dp)
+        return;
+    jcs_stopper_stop(h->stop);
+    if (dp->janitor_started)
+        pthread_join(dp->janitor, NULL);
+    /* The RPC server is down, so no call holds a plan any more. */
+    while (dp->plans) {
+        struct plan *p = dp->plans;
+        dp->plans = p->next;
+        jcs_exec_free(p->exec);
+        jcs_free(p);
+    }
+    for (int i = 0; i < dp->nspaces; i++) {
+        jcs_shardstore_close(dp->spaces[i].store);
+        jcs_storage_close(dp->spaces[i].storage);
+        jcs_free(dp->spaces[i].key);
+    }
+    jcs_xfer_free(h->xfer);
+    h->xfer = NULL;
+    pthread_mutex_destroy(&dp->mu);
+    jcs_free(dp);
+    h->dp = NULL;
+}

@@ -1,0 +1,609 @@
+/*
+ * test_dataplane.c - plans across real hubs: uploads with none / rep / ec,
+ * full and ranged reads, reads with hubs stopped, a hub killed mid-upload,
+ * S3 spaces beside local ones, redundancy changes. Every read is compared
+ * byte for byte with what was written.
+ *
+ * One cluster of three hubs in three locations; each hub serves two local
+ * spaces, and hub 1 also an S3 space on a local s3rver, so EC(4,6) spreads
+ * over six spaces on three hubs (losing one hub loses n-k = 2 blocks).
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../unit/t.h"
+#include "alloc.h"
+#include "coordinator.pb-c.h"
+#include "driver.h"
+#include "hash.h"
+#include "hub.pb-c.h"
+#include "itest.h"
+#include "methods.h"
+#include "util.h"
+
+#define NHUBS   3
+#define NSPACES 7 /* 2 local per hub + 1 s3 on hub 1 */
+
+static itest_cluster cl;
+static int started, ready;
+static jcs_driver *drv;
+static Jcs__Plan__Worker hubs[NHUBS];
+static char hub_addr[NHUBS][128];
+static Jcs__Plan__Space spaces[NSPACES];
+static char space_root[NSPACES][32];
+static int space_hub[NSPACES]; /* hub index 0.. */
+static char s3_dir[600], s3_endpoint[512];
+static int s3_pid;
+
+static void teardown(void)
+{
+    jcs_driver_free(drv);
+    drv = NULL;
+    itest_cluster_down(&cl);
+    if (s3_pid > 0)
+        kill(s3_pid, SIGTERM);
+    if (s3_dir[0] && itest_sh("rm -rf '%s' '%s.log'", s3_dir, s3_dir) != 0)
+        fprintf(stderr, "cannot remove %s\n", s3_dir);
+    jcs_rpc_shutdown();
+}
+
+static int load_hub_ids(void)
+{
+    jcs_rpc_channel *ch = NULL;
+    Jcs__Coordinator__ListHubsReq req = JCS__COORDINATOR__LIST_HUBS_REQ__INIT;
+    Jcs__Coordinator__ListHubsResp *r = NULL;
+    int rc = itest_channel(&cl, itest_env(&cl, "COORDINATOR_ADDR"), 0, &ch);
+    if (!rc)
+        rc = jcs_rpc_unary(ch, JCS_M_LIST_HUBS, &req.base,
+                           &jcs__coordinator__list_hubs_resp__descriptor, (ProtobufCMessage **)&r,
+                           5000);
+    jcs_rpc_channel_free(ch);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < r->n_hubs && i < NHUBS; i++) {
+        char key[32];
+        int h = atoi(r->hubs[i]->name + 3) - 1;
+        if (h < 0 || h >= NHUBS)
+            continue;
+        snprintf(key, sizeof(key), "HUB%d_ADDR", h + 1);
+        snprintf(hub_addr[h], sizeof(hub_addr[h]), "%s", itest_env(&cl, key));
+        jcs__plan__worker__init(&hubs[h]);
+        hubs[h].hub_id = r->hubs[i]->hub_id;
+        hubs[h].address = hub_addr[h];
+    }
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    return JCS_OK;
+}
+
+static int start_s3(void)
+{
+    char envf[700], line[512];
+    snprintf(s3_dir, sizeof(s3_dir), "%s/s3", cl.dir);
+    snprintf(envf, sizeof(envf), "%s/s3.env", cl.dir);
+    if (itest_sh("tests/s3/start '%s' jcs-dp '%s' >/dev/null", s3_dir, envf) != 0)
+        return -1;
+    FILE *f = fopen(envf, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "S3_ENDPOINT=", 12) == 0)
+            snprintf(s3_endpoint, sizeof(s3_endpoint), "%s", line + 12);
+        if (strncmp(line, "S3_PID=", 7) == 0)
+            s3_pid = atoi(line + 7);
+    }
+    fclose(f);
+    return s3_endpoint[0] && s3_pid > 0 ? 0 : -1;
+}
+
+static int setup(void)
+{
+    if (started)
+        return ready ? 0 : -1;
+    started = 1;
+    jcs_rpc_init();
+    atexit(teardown);
+    if (itest_cluster_up(&cl, "--hubs 3 --hub-unavailable 3 --test-interval 5") != 0 ||
+        load_hub_ids() != 0 || start_s3() != 0)
+        return -1;
+    for (int i = 0; i < NSPACES; i++) {
+        jcs__plan__space__init(&spaces[i]);
+        spaces[i].space_id = i + 1;
+        if (i < 2 * NHUBS) {
+            space_hub[i] = i % NHUBS;
+            snprintf(space_root[i], sizeof(space_root[i]), "space%d", i + 1);
+            spaces[i].type = "local";
+            spaces[i].root = space_root[i];
+        } else {
+            space_hub[i] = 0;
+            spaces[i].type = "s3";
+            spaces[i].endpoint = s3_endpoint;
+            spaces[i].region = "us-east-1";
+            spaces[i].bucket = "jcs-dp";
+            spaces[i].prefix = "space7";
+            spaces[i].path_style = 1;
+            spaces[i].access_key = "S3RVER";
+            spaces[i].secret_key = "S3RVER";
+        }
+    }
+    char ca[600], cert[600], key[600];
+    snprintf(ca, sizeof(ca), "%s/certs/ca_cert.pem", cl.dir);
+    snprintf(cert, sizeof(cert), "%s/certs/client_cert.pem", cl.dir);
+    snprintf(key, sizeof(key), "%s/certs/client_key.pem", cl.dir);
+    jcs_tls_files tls = {ca, cert, key};
+    if (jcs_driver_new(&tls, &drv) != 0)
+        return -1;
+    ready = 1;
+    return 0;
+}
+
+#define SETUP() T_ASSERT(setup() == 0, "the cluster, s3rver or the driver did not start")
+
+/* Deterministic test data. */
+static uint8_t *make_data(size_t n, uint32_t seed)
+{
+    uint8_t *p = jcs_malloc(n ? n : 1);
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; p && i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+    return p;
+}
+
+struct src {
+    const uint8_t *data;
+    size_t len, pos;
+    size_t step;        /* bytes per read call (odd sizes exercise re-chunking) */
+    int64_t kill_after; /* kill a hub once this many bytes went out (-1: never) */
+    int kill_hub;
+    int64_t pause_ms; /* sleep per read after kill_after/2, so the kill lands mid-stream */
+};
+
+static int src_read(void *arg, void *buf, size_t cap, size_t *n)
+{
+    struct src *s = arg;
+    size_t k = s->len - s->pos;
+    if (k > cap)
+        k = cap;
+    if (s->step && k > s->step)
+        k = s->step;
+    memcpy(buf, s->data + s->pos, k);
+    s->pos += k;
+    *n = k;
+    if (s->kill_after >= 0 && (int64_t)s->pos >= s->kill_after / 2 && s->pause_ms)
+        jcs_sleep_ms(s->pause_ms);
+    if (s->kill_after >= 0 && (int64_t)s->pos >= s->kill_after) {
+        char key[32];
+        snprintf(key, sizeof(key), "HUB%d_PID", s->kill_hub + 1);
+        kill(atoi(itest_env(&cl, key)), SIGKILL);
+        s->kill_after = -1;
+    }
+    return 0;
+}
+
+struct sink {
+    uint8_t *buf;
+    size_t len, cap;
+};
+
+static int sink_write(void *arg, const void *data, size_t n)
+{
+    struct sink *s = arg;
+    if (s->len + n > s->cap)
+        return jcs_err_set(JCS_ETOOBIG, "the download returned more bytes than asked for");
+    memcpy(s->buf + s->len, data, n);
+    s->len += n;
+    return 0;
+}
+
+static jcs_redundancy red_none(void)
+{
+    jcs_redundancy r = {.type = JCS_RED_NONE};
+    return r;
+}
+
+static jcs_redundancy red_rep(int c)
+{
+    jcs_redundancy r = {.type = JCS_RED_REP, .rep_count = c};
+    return r;
+}
+
+static jcs_redundancy red_ec(int k, int n, int64_t chunk)
+{
+    jcs_redundancy r = {.type = JCS_RED_EC, .k = k, .n = n, .chunk_size = chunk};
+    return r;
+}
+
+/* Sites for spaces idx[0..n); distance grows with the position. */
+static void sites_for(const int *idx, size_t n, jcs_site *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i].space = &spaces[idx[i]];
+        out[i].hub = &hubs[space_hub[idx[i]]];
+        out[i].distance = (double)i;
+    }
+}
+
+struct stored {
+    jcs_block blocks[16];
+    jcs_site sites[16];
+    size_t nblocks;
+    char hash[JCS_HASH_SIZE];
+    int64_t size;
+    jcs_redundancy red;
+};
+
+static int upload(const uint8_t *data, size_t len, jcs_redundancy red, const int *idx, size_t n,
+                  const Jcs__Plan__Worker *compute, struct stored *st)
+{
+    struct src s = {data, len, 0, 777, -1, 0, 0};
+    jcs_site targets[16];
+    sites_for(idx, n, targets);
+    memset(st, 0, sizeof(*st));
+    st->red = red;
+    int rc = jcs_driver_upload(drv, src_read, &s, &red, targets, n, compute, st->blocks,
+                               &st->nblocks, st->hash, &st->size);
+    if (rc)
+        return rc;
+    /* Blocks are found again by their space id, as the client's metadata would. */
+    for (size_t i = 0; i < st->nblocks; i++) {
+        for (int j = 0; j < NSPACES; j++)
+            if (spaces[j].space_id == st->blocks[i].space_id) {
+                st->sites[i].space = &spaces[j];
+                st->sites[i].hub = &hubs[space_hub[j]];
+                st->sites[i].distance = (double)i;
+            }
+    }
+    return 0;
+}
+
+/* Reads [off, off+len) and compares with data. Returns 0 when identical. */
+static int check_read(const struct stored *st, const uint8_t *data, int64_t off, int64_t len,
+                      const Jcs__Plan__Worker *compute, char *why, size_t whylen)
+{
+    size_t want = (size_t)(len < 0 ? st->size - off : len);
+    struct sink s = {jcs_malloc(want ? want : 1), 0, want};
+    int rc = jcs_driver_download(drv, st->blocks, st->sites, st->nblocks, &st->red, st->size, off,
+                                 len, compute, sink_write, &s);
+    if (rc)
+        snprintf(why, whylen, "download [%" PRId64 ", %+" PRId64 ") failed: %s", off, len,
+                 jcs_err_msg(rc));
+    else if (s.len != want)
+        snprintf(why, whylen, "download [%" PRId64 ", %+" PRId64 ") returned %zu bytes, want %zu",
+                 off, len, s.len, want);
+    else if (want && memcmp(s.buf, data + off, want) != 0)
+        snprintf(why, whylen, "download [%" PRId64 ", %+" PRId64 ") differs from what was written",
+                 off, len);
+    else
+        rc = 0;
+    if (!rc && s.len != want)
+        rc = -1;
+    if (!rc && want && memcmp(s.buf, data + off, want) != 0)
+        rc = -1;
+    jcs_free(s.buf);
+    return rc;
+}
+
+/* The path of a block's shard file on a local space. Static buffer. */
+static const char *shard_path(const jcs_block *b)
+{
+    static char p[1200];
+    int sp = (int)b->space_id - 1;
+    char key[32];
+    snprintf(key, sizeof(key), "HUB%d_ROOT", space_hub[sp] + 1);
+    snprintf(p, sizeof(p), "%s/%s/blocks/%.2s/%s", itest_env(&cl, key), space_root[sp],
+             b->file_hash + 4, b->file_hash);
+    return p;
+}
+
+TEST(none_rep_and_ec_uploads_read_back_identical)
+{
+    SETUP();
+    static const size_t sizes[] = {0, 1, 4095, 65536, 65537, 2 * 65536 * 3 + 17, 1000003};
+    int none_idx[] = {0}, rep_idx[] = {1, 2}, ec23_idx[] = {0, 1, 2},
+        ec46_idx[] = {0, 1, 2, 3, 4, 5};
+    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+        size_t n = sizes[si];
+        uint8_t *data = make_data(n, (uint32_t)si + 1);
+        char expect[JCS_HASH_SIZE], why[512] = "";
+        T_OK(jcs_hash_buf(data, n, expect));
+        struct {
+            jcs_redundancy red;
+            const int *idx;
+            size_t n;
+        } cases[] = {{red_none(), none_idx, 1},
+                     {red_rep(2), rep_idx, 2},
+                     {red_ec(2, 3, 65536), ec23_idx, 3},
+                     {red_ec(4, 6, 65536), ec46_idx, 6}};
+        for (size_t c = 0; c < 4 && !t_failed(); c++) {
+            struct stored st;
+            int rc = upload(data, n, cases[c].red, cases[c].idx, cases[c].n, NULL, &st);
+            if (rc) {
+                jcs_free(data);
+                T_OK(rc);
+            }
+            T_EQ_STR(st.hash, expect);
+            T_EQ_INT(st.size, (int64_t)n);
+            T_EQ_INT(st.nblocks, cases[c].n);
+            for (size_t b = 0; b < st.nblocks; b++) {
+                int64_t want = cases[c].red.type == JCS_RED_EC
+                                   ? jcs_ec_block_size(&cases[c].red, (int64_t)n)
+                                   : (int64_t)n;
+                T_EQ_INT(st.blocks[b].size, want);
+                /* The shard is where the metadata says, with that size. */
+                T_ASSERT(itest_sh("test \"$(stat -c %%s '%s')\" = %" PRId64,
+                                  shard_path(&st.blocks[b]), want) == 0,
+                         "(shard %s)", shard_path(&st.blocks[b]));
+            }
+            if (check_read(&st, data, 0, -1, NULL, why, sizeof(why)) != 0) {
+                jcs_free(data);
+                T_ASSERT(0, "(size %zu, case %zu: %s)", n, c, why);
+            }
+        }
+        jcs_free(data);
+        if (t_failed())
+            return;
+    }
+}
+
+TEST(ranged_reads_touch_the_right_bytes)
+{
+    SETUP();
+    size_t n = 3 * 4 * 4096 + 1234; /* 3 full strips of ec(4,6) chunk 4096, and a bit */
+    uint8_t *data = make_data(n, 99);
+    int idx[] = {0, 1, 2, 3, 4, 5};
+    struct stored st;
+    char why[512] = "";
+    T_OK(upload(data, n, red_ec(4, 6, 4096), idx, 6, NULL, &st));
+    int64_t strip = 4 * 4096;
+    int64_t ranges[][2] = {{0, 1},          {(int64_t)n - 1, 1}, {strip - 1, 2}, {strip, strip},
+                           {4095, 4097},    {strip * 3, -1},     {5, 100},       {0, (int64_t)n},
+                           {(int64_t)n, 0}, {12345, 0}};
+    for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        if (check_read(&st, data, ranges[i][0], ranges[i][1], NULL, why, sizeof(why)) != 0)
+            break;
+        /* The same with the decoding on a hub. */
+        if (check_read(&st, data, ranges[i][0], ranges[i][1], &hubs[1], why, sizeof(why)) != 0)
+            break;
+    }
+    /* A copy (not EC) read by range. */
+    struct stored rep;
+    if (!why[0] && upload(data, n, red_rep(2), idx, 2, NULL, &rep) == 0)
+        check_read(&rep, data, 777, 8888, NULL, why, sizeof(why));
+    jcs_free(data);
+    T_ASSERT(why[0] == '\0', "(%s)", why);
+}
+
+TEST(a_range_past_the_end_is_refused)
+{
+    SETUP();
+    uint8_t *data = make_data(1000, 5);
+    int idx[] = {0, 1, 2};
+    struct stored st;
+    struct sink s = {jcs_malloc(4096), 0, 4096};
+    int rc = upload(data, 1000, red_ec(2, 3, 4096), idx, 3, NULL, &st);
+    if (!rc)
+        rc = jcs_driver_download(drv, st.blocks, st.sites, st.nblocks, &st.red, st.size, 990, 20,
+                                 NULL, sink_write, &s);
+    jcs_free(s.buf);
+    jcs_free(data);
+    T_EQ_INT(rc, JCS_EINVAL);
+}
+
+TEST(ec_reads_survive_n_minus_k_lost_blocks)
+{
+    SETUP();
+    size_t n = 700001;
+    uint8_t *data = make_data(n, 7);
+    int idx[] = {0, 1, 2, 3, 4, 5}; /* hub h holds spaces h and h+3 */
+    struct stored st;
+    char why[512] = "";
+    T_OK(upload(data, n, red_ec(4, 6, 65536), idx, 6, NULL, &st));
+    /* Every pair of lost blocks, by marking their sites unreachable. */
+    for (int a = 0; a < 6 && !why[0]; a++)
+        for (int b = a + 1; b < 6 && !why[0]; b++) {
+            struct stored lost = st;
+            lost.sites[a].hub = NULL;
+            lost.sites[b].hub = NULL;
+            check_read(&lost, data, 0, -1, NULL, why, sizeof(why));
+        }
+    /* Really stopped: hub 2 holds blocks 1 and 4. */
+    if (!why[0]) {
+        T_OK(itest_cluster_cmd(&cl, "stop-hub", "2"));
+        struct stored lost = st;
+        lost.sites[1].hub = NULL; /* what a client learns from the coordinator */
+        lost.sites[4].hub = NULL;
+        check_read(&lost, data, 0, -1, NULL, why, sizeof(why));
+        /* Even without telling the driver: the plan fails cleanly, naming the hub. */
+        struct sink s = {jcs_malloc(n), 0, n};
+        struct stored blind = st;
+        blind.sites[1].distance = -1; /* make the dead hub the first choice */
+        int rc = jcs_driver_download(drv, blind.blocks, blind.sites, blind.nblocks, &blind.red,
+                                     blind.size, 0, -1, NULL, sink_write, &s);
+        jcs_free(s.buf);
+        if (!why[0] && rc != JCS_EUNAVAIL)
+            snprintf(why, sizeof(why), "reading from a stopped hub returned %d (%s), want EUNAVAIL",
+                     rc, jcs_err_msg(rc));
+        T_OK(itest_cluster_cmd(&cl, "start-hub", "2"));
+    }
+    /* Three lost blocks are one too many. */
+    struct stored lost3 = st;
+    lost3.sites[0].hub = lost3.sites[1].hub = lost3.sites[2].hub = NULL;
+    struct sink s = {jcs_malloc(n), 0, n};
+    int rc = jcs_driver_download(drv, lost3.blocks, lost3.sites, lost3.nblocks, &lost3.red,
+                                 lost3.size, 0, -1, NULL, sink_write, &s);
+    jcs_free(s.buf);
+    jcs_free(data);
+    T_ASSERT(why[0] == '\0', "(%s)", why);
+    T_EQ_INT(rc, JCS_EUNAVAIL);
+}
+
+/* Counts regular files under DIR (0 when it does not exist). */
+static int count_files(const char *dir)
+{
+    char cmd[1200], out[64] = "";
+    snprintf(cmd, sizeof(cmd), "find '%s' -type f 2>/dev/null | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    if (!fgets(out, sizeof(out), p))
+        out[0] = '\0';
+    pclose(p);
+    return atoi(out);
+}
+
+TEST(a_hub_killed_mid_upload_leaves_nothing_visible)
+{
+    SETUP();
+    size_t n = 24 << 20;
+    uint8_t *data = make_data(n, 11);
+    int idx[] = {0, 1, 2}; /* hubs 1, 2, 3 */
+    char blocks_dir[3][700], tmp_dir[700], key[32];
+    int before[3];
+    for (int h = 0; h < 3; h++) {
+        snprintf(key, sizeof(key), "HUB%d_ROOT", h + 1);
+        snprintf(blocks_dir[h], sizeof(blocks_dir[h]), "%s/space%d/blocks", itest_env(&cl, key),
+                 h + 1);
+        before[h] = count_files(blocks_dir[h]);
+    }
+    snprintf(key, sizeof(key), "HUB%d_ROOT", 3);
+    snprintf(tmp_dir, sizeof(tmp_dir), "%s/space3/tmp", itest_env(&cl, key));
+    struct src s = {data, n, 0, 1 << 20, 8 << 20, 2, 20};
+    jcs_site targets[3];
+    jcs_block blocks[3];
+    size_t nb = 0;
+    char hash[JCS_HASH_SIZE];
+    int64_t size = 0;
+    jcs_redundancy red = red_ec(2, 3, 1 << 20);
+    sites_for(idx, 3, targets);
+    int64_t t0 = jcs_now_ms();
+    int rc = jcs_driver_upload(drv, src_read, &s, &red, targets, 3, NULL, blocks, &nb, hash, &size);
+    int64_t took = jcs_now_ms() - t0;
+    jcs_free(data);
+    T_ASSERT(rc != 0, "(the upload succeeded although hub 3 was killed)");
+    T_ASSERT(strstr(jcs_err_msg(rc), "hub") != NULL || rc == JCS_EUNAVAIL, "(error: %s)",
+             jcs_err_msg(rc));
+    T_ASSERT(took < 60000, "(the failed upload took %" PRId64 " ms to return)", took);
+    /* No shard of the failed upload became visible on the surviving hubs. */
+    for (int h = 0; h < 2; h++)
+        T_EQ_INT(count_files(blocks_dir[h]), before[h]);
+    /* The killed hub left a temporary file; its restart reclaims it. */
+    T_OK(itest_cluster_cmd(&cl, "start-hub", "3"));
+    T_EQ_INT(count_files(blocks_dir[2]), before[2]);
+    T_EQ_INT(count_files(tmp_dir), 0);
+}
+
+TEST(s3_spaces_mix_with_local_ones)
+{
+    SETUP();
+    size_t n = 3 * 1048576 + 5;
+    uint8_t *data = make_data(n, 21);
+    int idx[] = {6, 1, 2}; /* block 0 on S3 via hub 1 */
+    struct stored st;
+    char why[512] = "";
+    int rc = upload(data, n, red_ec(2, 3, 1 << 20), idx, 3, NULL, &st);
+    if (!rc) {
+        /* Force the S3 block into the read: lose block 1. */
+        struct stored lost = st;
+        lost.sites[1].hub = NULL;
+        check_read(&lost, data, 0, -1, NULL, why, sizeof(why));
+        if (!why[0])
+            check_read(&lost, data, 1048570, 20, NULL, why, sizeof(why));
+    }
+    jcs_free(data);
+    T_OK(rc);
+    T_ASSERT(why[0] == '\0', "(%s)", why);
+    /* The S3 shard is listed by its hub. */
+    jcs_rpc_channel *ch = NULL;
+    T_OK(itest_channel(&cl, hub_addr[0], 0, &ch));
+    Jcs__Hub__StatShardReq req = JCS__HUB__STAT_SHARD_REQ__INIT;
+    Jcs__Hub__StatShardResp *resp = NULL;
+    req.space = &spaces[6];
+    req.file_hash = st.blocks[0].file_hash;
+    rc = jcs_rpc_unary(ch, JCS_M_STAT_SHARD, &req.base, &jcs__hub__stat_shard_resp__descriptor,
+                       (ProtobufCMessage **)&resp, 10000);
+    jcs_rpc_channel_free(ch);
+    T_OK(rc);
+    int64_t sz = resp->shard ? resp->shard->size : -1;
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    T_EQ_INT(sz, st.blocks[0].size);
+}
+
+TEST(change_redundancy_and_repair)
+{
+    SETUP();
+    size_t n = 1 << 20;
+    uint8_t *data = make_data(n, 31);
+    int one[] = {0}, ec_idx[] = {1, 2, 3}, rep_idx[] = {4, 5};
+    struct stored st, ec;
+    char why[512] = "";
+    T_OK(upload(data, n, red_none(), one, 1, NULL, &st));
+    /* none -> ec(2,3) */
+    jcs_site targets[3];
+    sites_for(ec_idx, 3, targets);
+    jcs_redundancy to = red_ec(2, 3, 65536);
+    memset(&ec, 0, sizeof(ec));
+    int rc = jcs_driver_change_redundancy(drv, st.blocks, st.sites, st.nblocks, &st.red, st.size,
+                                          &to, targets, 3, NULL, ec.blocks, &ec.nblocks);
+    if (rc) {
+        jcs_free(data);
+        T_OK(rc);
+    }
+    ec.red = to;
+    ec.size = st.size;
+    memcpy(ec.sites, targets, sizeof(targets));
+    check_read(&ec, data, 0, -1, NULL, why, sizeof(why));
+    /* repair: block 0 lost, rebuilt onto space 6 from blocks 1 and 2 */
+    if (!why[0]) {
+        struct stored lost = ec;
+        lost.sites[0].hub = NULL;
+        jcs_site fresh[1];
+        int six[] = {5}, which[] = {0};
+        sites_for(six, 1, fresh);
+        jcs_block rebuilt[1];
+        rc = jcs_driver_repair(drv, lost.blocks, lost.sites, lost.nblocks, &lost.red, lost.size,
+                               which, 1, fresh, NULL, rebuilt);
+        if (rc) {
+            snprintf(why, sizeof(why), "repair failed: %s", jcs_err_msg(rc));
+        } else if (strcmp(rebuilt[0].file_hash, ec.blocks[0].file_hash) != 0) {
+            snprintf(why, sizeof(why), "the rebuilt block differs from the lost one");
+        } else {
+            /* Read with the rebuilt block in place and another block gone. */
+            struct stored healed = ec;
+            healed.blocks[0] = rebuilt[0];
+            healed.sites[0] = fresh[0];
+            healed.sites[2].hub = NULL;
+            check_read(&healed, data, 0, -1, NULL, why, sizeof(why));
+        }
+    }
+    /* ec -> rep(2) */
+    if (!why[0]) {
+        struct stored rep;
+        jcs_site rt[2];
+        sites_for(rep_idx, 2, rt);
+        jcs_redundancy r2 = red_rep(2);
+        memset(&rep, 0, sizeof(rep));
+        rc = jcs_driver_change_redundancy(drv, ec.blocks, ec.sites, ec.nblocks, &ec.red, ec.size,
+                                          &r2, rt, 2, NULL, rep.blocks, &rep.nblocks);
+        if (!rc) {
+            rep.red = r2;
+            rep.size = ec.size;
+            memcpy(rep.sites, rt, sizeof(rt));
+            for (int i = 0; i < 2 && !why[0]; i++) {
+                struct stored one_copy = rep;
+                one_copy.sites[1 - i].hub = NULL;
+                check_read(&one_copy, data, 0, -1, NULL, why, sizeof(why));
+            }
+        } else {
+            snprintf(why, sizeof(why), "ec -> rep failed: %s", jcs_err_msg(rc));
+        }
+    }
+    jcs_free(data);
+    T_ASSERT(why[0] == '\0', "(%s)", why);
+}
