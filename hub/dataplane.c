@@ -736,6 +736,19 @@ int hub_dataplane_start(hub *h)
     return JCS_OK;
 }
 
+void hub_dataplane_cancel_all(hub *h)
+{
+    struct hub_dp *dp = h->dp;
+    if (!dp)
+        return;
+    /* Calls blocked on a plan's pipes (a push whose fragment never came)
+     * would otherwise hold up the RPC server's shutdown. */
+    pthread_mutex_lock(&dp->mu);
+    for (struct plan *p = dp->plans; p; p = p->next)
+        jcs_exec_cancel(p->exec, JCS_ECANCELED);
+    pthread_mutex_unlock(&dp->mu);
+}
+
 void hub_dataplane_stop(hub *h)
 {
     struct hub_dp *dp = h->dp;

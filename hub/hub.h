@@ -65,6 +65,9 @@ const jcs_rpc_method *hub_dataplane_methods(size_t *n);
 int hub_dataplane_start(hub *h) JCS_MUST_USE;
 void hub_dataplane_stop(hub *h);
 
+/* Cancels every plan in flight (at shutdown, before the RPC server stops). */
+void hub_dataplane_cancel_all(hub *h);
+
 /*
  * Registers with the coordinator, retrying until it answers or timeout_ms
  * passes. JCS_EUNAVAIL / the coordinator's refusal otherwise (detail set).

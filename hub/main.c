@@ -168,6 +168,7 @@ fail:
 out:
     if (h.stop)
         hub_threads_stop(&h);
+    hub_dataplane_cancel_all(&h);
     if (h.srv)
         jcs_rpc_server_shutdown(h.srv);
     jcs_rpc_server_free(h.srv);

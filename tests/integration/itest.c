@@ -23,7 +23,9 @@ int itest_sh(const char *fmt, ...)
 
 int itest_cluster_up(itest_cluster *c, const char *args)
 {
-    snprintf(c->dir, sizeof(c->dir), "/tmp/jcs-itest-XXXXXX");
+    /* tests/run sets a prefix per run, so it can clean up after a test it had to kill. */
+    const char *prefix = getenv("JCS_ITEST_PREFIX");
+    snprintf(c->dir, sizeof(c->dir), "%s-XXXXXX", prefix && *prefix ? prefix : "/tmp/jcs-itest");
     if (!mkdtemp(c->dir))
         return -1;
     int rc = itest_sh("deploy/local/cluster up --dir %s %s >%s.up.log 2>&1 || "
