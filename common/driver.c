@@ -196,6 +196,12 @@ static int run_plan(jcs_driver *d, const jcs_plan *p, driver_io_fn io, void *io_
     struct local_run lr = {r, 0, 0};
     int local_started = 0;
     memset(r, 0, sizeof(*r));
+    if (getenv("JCS_TRACE_PLANS")) {
+        /* For debugging plans by hand: every fragment, op by op. */
+        char *text = jcs_plan_describe(p);
+        fprintf(stderr, "plan %s:\n%s\n", p->plan_id, text ? text : "(no memory)");
+        jcs_free(text);
+    }
     r->d = d;
     r->plan = p;
     pthread_mutex_init(&r->mu, NULL);

@@ -42,6 +42,7 @@ struct plan {
     jcs_exec *exec;
     int refs;
     int has_fragment;
+    int finished; /* its ExecuteFragment returned, or the janitor gave up on it */
     int64_t created_ms;
     struct plan *next;
 };
@@ -268,18 +269,31 @@ static int plan_get(struct hub_dp *dp, const char *id, struct plan **out)
     return JCS_OK;
 }
 
-static void plan_put(struct hub_dp *dp, struct plan *p)
+/* Unlinks p; dp->mu held. */
+static void plan_unlink(struct hub_dp *dp, struct plan *p)
 {
-    pthread_mutex_lock(&dp->mu);
-    if (--p->refs > 0) {
-        pthread_mutex_unlock(&dp->mu);
-        return;
-    }
     struct plan **pp = &dp->plans;
     while (*pp != p)
         pp = &(*pp)->next;
     *pp = p->next;
     dp->nplans--;
+}
+
+/*
+ * Drops a reference. A plan outlives its calls until its fragment has run:
+ * a stream pushed before the fragment arrives must still be there when it
+ * does.
+ */
+static void plan_put(struct hub_dp *dp, struct plan *p, int finished)
+{
+    pthread_mutex_lock(&dp->mu);
+    if (finished)
+        p->finished = 1;
+    if (--p->refs > 0 || !p->finished) {
+        pthread_mutex_unlock(&dp->mu);
+        return;
+    }
+    plan_unlink(dp, p);
     pthread_mutex_unlock(&dp->mu);
     jcs_exec_free(p->exec);
     jcs_free(p);
@@ -290,17 +304,30 @@ static void *janitor_main(void *arg)
     struct hub_dp *dp = arg;
     while (!jcs_stopper_sleep(dp->h->stop, 1000)) {
         int64_t now = jcs_now_ms();
+        struct plan *gone = NULL;
         pthread_mutex_lock(&dp->mu);
-        for (struct plan *p = dp->plans; p; p = p->next) {
-            if (!p->has_fragment && now - p->created_ms > PLAN_ORPHAN_MS &&
-                jcs_exec_error(p->exec) == 0) {
-                jcs_err_set(JCS_ETIMEOUT, "plan %s: its fragment never arrived", p->id);
-                jcs_warn("plan %s: no fragment after %d ms; cancelling its streams", p->id,
-                         PLAN_ORPHAN_MS);
-                jcs_exec_cancel(p->exec, JCS_ETIMEOUT);
+        for (struct plan *p = dp->plans, *next; p; p = next) {
+            next = p->next;
+            if (p->has_fragment || p->finished || now - p->created_ms <= PLAN_ORPHAN_MS)
+                continue;
+            jcs_warn("plan %s: no fragment after %d ms; cancelling its streams", p->id,
+                     PLAN_ORPHAN_MS);
+            jcs_err_set(JCS_ETIMEOUT, "plan %s: its fragment never arrived", p->id);
+            jcs_exec_cancel(p->exec, JCS_ETIMEOUT);
+            p->finished = 1;
+            if (p->refs == 0) {
+                plan_unlink(dp, p);
+                p->next = gone;
+                gone = p;
             }
         }
         pthread_mutex_unlock(&dp->mu);
+        while (gone) {
+            struct plan *p = gone;
+            gone = p->next;
+            jcs_exec_free(p->exec);
+            jcs_free(p);
+        }
     }
     return NULL;
 }
@@ -348,6 +375,7 @@ static int h_execute(jcs_rpc_call *call, void *ctx)
     struct hub_dp *dp = h->dp;
     Jcs__Hub__ExecuteFragmentReq *req = NULL;
     struct plan *p = NULL;
+    int owner = 0;
     int rc = recv_one(call, &jcs__hub__execute_fragment_req__descriptor, (void **)&req);
     if (rc)
         return rc;
@@ -367,6 +395,7 @@ static int h_execute(jcs_rpc_call *call, void *ctx)
     int dup = p->has_fragment;
     p->has_fragment = 1;
     pthread_mutex_unlock(&dp->mu);
+    owner = !dup;
     if (dup) {
         rc = jcs_err_set(JCS_EEXIST, "plan %s already has its fragment on this hub", f->plan_id);
         goto out;
@@ -424,8 +453,9 @@ static int h_execute(jcs_rpc_call *call, void *ctx)
         rc = src;
     }
 out:
+    /* Only the call that brought the fragment may end the plan. */
     if (p)
-        plan_put(dp, p);
+        plan_put(dp, p, owner);
     if (req)
         protobuf_c_message_free_unpacked(&req->base, NULL);
     return rc;
@@ -476,7 +506,7 @@ static int h_push_stream(jcs_rpc_call *call, void *ctx)
     }
 out:
     if (p)
-        plan_put(h->dp, p);
+        plan_put(h->dp, p, 0);
     protobuf_c_message_free_unpacked(&hd->base, NULL);
     return rc;
 }
@@ -513,7 +543,7 @@ static int h_pull_stream(jcs_rpc_call *call, void *ctx)
     }
 out:
     if (p)
-        plan_put(h->dp, p);
+        plan_put(h->dp, p, 0);
     protobuf_c_message_free_unpacked(&hd->base, NULL);
     return rc;
 }
@@ -537,7 +567,7 @@ static int h_push_var(jcs_rpc_call *call, void *ctx)
         rc = jcs_rpc_call_send(call, &resp.base);
     }
     if (p)
-        plan_put(h->dp, p);
+        plan_put(h->dp, p, 0);
     protobuf_c_message_free_unpacked(&req->base, NULL);
     return rc;
 }
@@ -561,7 +591,7 @@ static int h_pull_var(jcs_rpc_call *call, void *ctx)
         protobuf_c_message_free_unpacked(&v->base, NULL);
     }
     if (p)
-        plan_put(h->dp, p);
+        plan_put(h->dp, p, 0);
     protobuf_c_message_free_unpacked(&req->base, NULL);
     return rc;
 }

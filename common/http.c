@@ -1,0 +1,1824 @@
+/*
+ * http.c - HTTPS server on libmicrohttpd (thread per connection) with
+ * client-certificate checks through GnuTLS, a streaming multipart parser and
+ * JSON envelopes. The contract and the design are in http.h.
+ *
+ * MHD calls the access handler (on_request) once when the headers are in,
+ * once per piece of body (upload_data_size > 0), and once more when the body
+ * is complete (upload_data_size == 0). A response may be queued only on the
+ * first or the last call, so a reply decided in between waits in req->resp
+ * while the rest of the body is drained (stage DISCARD).
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "buf.h"
+#include "log.h"
+#include "util.h"
+
+#define PEM_CAP          (1u << 20)   /* a certificate or key file */
+#define MAX_CLIENT_CERTS 1024         /* http.clientCerts entries */
+#define MAX_PEER_CHAIN   16           /* certificates a client may present */
+#define JSON_REPLY_CAP   (256u << 20) /* a serialized JSON reply */
+#define STREAM_BLOCK     (64u << 10) /* bytes per read callback; 64 KiB-1 MiB all stream ~2 GiB/s */
+#define LINGER_CAP       (1u << 20)  /* a refused body this small is drained to answer cleanly */
+#define MHD_MEMORY_LIMIT (128u << 10) /* per-connection MHD pool: headers and read buffer */
+#define TLS_PRIORITIES   "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+/* ======================================================================
+ * Multipart/form-data parser
+ * ====================================================================== */
+
+enum mp_state { MP_PREAMBLE, MP_DELIM_TAIL, MP_HEADERS, MP_BODY, MP_EPILOGUE, MP_FAILED };
+
+struct jcs_http_mp {
+    const jcs_http_mp_ops *ops;
+    void *arg;
+    char delim[4 + JCS_HTTP_MAX_BOUNDARY + 1]; /* "\r\n--" boundary */
+    size_t dlen;
+    enum mp_state st;
+    /* Bytes of delim matched at the end of the input seen so far. They are
+     * always delim[0..m), so they need no buffer: if the match fails they are
+     * re-emitted from delim itself. */
+    size_t m;
+    int tail; /* MP_DELIM_TAIL: 0 start, 1 saw '-', 2 saw CR, 3 in padding */
+    size_t pad;
+    size_t outside; /* preamble + epilogue bytes */
+    unsigned nparts, max_parts;
+    int rc; /* the error that stopped the parser */
+    size_t hlen;
+    char hdr[JCS_HTTP_MAX_PART_HEADER + 1];
+};
+
+/* RFC 2046 bchars: DIGIT / ALPHA / "'()+_,-./:=?" and space (not last). */
+static int bchar(int c)
+{
+    return isalnum(c) || (c && strchr("'()+_,-./:=? ", c));
+}
+
+int jcs_http_mp_boundary(const char *ct, char *out, size_t outlen)
+{
+    if (!ct)
+        return jcs_err_set(JCS_EINVAL, "multipart body: no Content-Type");
+    const char *p = ct;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    static const char want[] = "multipart/form-data";
+    if (strncasecmp(p, want, sizeof(want) - 1) != 0 ||
+        (p[sizeof(want) - 1] && !strchr(" \t;", p[sizeof(want) - 1])))
+        return jcs_err_set(JCS_EINVAL, "multipart body: Content-Type \"%.100s\" is not %s", ct,
+                           want);
+    p += sizeof(want) - 1;
+    /* Parameters: ; key=value or ; key="quoted" */
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ';')
+            p++;
+        const char *k = p;
+        while (*p && *p != '=' && *p != ';')
+            p++;
+        size_t kl = (size_t)(p - k);
+        while (kl && (k[kl - 1] == ' ' || k[kl - 1] == '\t'))
+            kl--;
+        if (*p != '=')
+            continue;
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char val[JCS_HTTP_MAX_BOUNDARY + 2];
+        size_t vl = 0;
+        int toolong = 0;
+        if (*p == '"') {
+            p++;
+            while (*p && *p != '"') {
+                if (*p == '\\' && p[1])
+                    p++;
+                if (vl < sizeof(val) - 1)
+                    val[vl++] = *p;
+                else
+                    toolong = 1;
+                p++;
+            }
+            if (*p != '"')
+                return jcs_err_set(JCS_EINVAL, "multipart body: unterminated quote in \"%.100s\"",
+                                   ct);
+            p++;
+        } else {
+            while (*p && *p != ';' && *p != ' ' && *p != '\t') {
+                if (vl < sizeof(val) - 1)
+                    val[vl++] = *p;
+                else
+                    toolong = 1;
+                p++;
+            }
+        }
+        val[vl] = '\0';
+        if (kl != 8 || strncasecmp(k, "boundary", 8) != 0)
+            continue;
+        if (toolong || vl > JCS_HTTP_MAX_BOUNDARY)
+            return jcs_err_set(JCS_EINVAL, "multipart body: boundary longer than %d characters",
+                               JCS_HTTP_MAX_BOUNDARY);
+        if (vl == 0)
+            return jcs_err_set(JCS_EINVAL, "multipart body: empty boundary");
+        for (size_t i = 0; i < vl; i++)
+            if (!bchar((unsigned char)val[i]))
+                return jcs_err_set(JCS_EINVAL,
+                                   "multipart body: boundary has a forbidden character 0x%02x",
+                                   (unsigned char)val[i]);
+        if (val[vl - 1] == ' ')
+            return jcs_err_set(JCS_EINVAL, "multipart body: boundary ends in a space");
+        if (vl + 1 > outlen)
+            return jcs_err_set(JCS_ETOOBIG, "multipart boundary: output buffer too small");
+        memcpy(out, val, vl + 1);
+        return JCS_OK;
+    }
+    return jcs_err_set(JCS_EINVAL, "multipart body: Content-Type has no boundary parameter");
+}
+
+int jcs_http_mp_new(const char *boundary, unsigned max_parts, const jcs_http_mp_ops *ops, void *arg,
+                    jcs_http_mp **out)
+{
+    size_t bl = boundary ? strlen(boundary) : 0;
+    if (bl == 0 || bl > JCS_HTTP_MAX_BOUNDARY)
+        return jcs_err_set(JCS_EINVAL, "multipart body: boundary must be 1-%d characters",
+                           JCS_HTTP_MAX_BOUNDARY);
+    jcs_http_mp *mp = jcs_calloc(1, sizeof(*mp));
+    if (!mp)
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    mp->ops = ops;
+    mp->arg = arg;
+    memcpy(mp->delim, "\r\n--", 4);
+    memcpy(mp->delim + 4, boundary, bl + 1);
+    mp->dlen = 4 + bl;
+    mp->max_parts = max_parts ? max_parts : 10000;
+    /* The first delimiter may open the body without a CRLF before it: pretend one was seen. */
+    mp->st = MP_PREAMBLE;
+    mp->m = 2;
+    *out = mp;
+    return JCS_OK;
+}
+
+void jcs_http_mp_free(jcs_http_mp *mp)
+{
+    jcs_free(mp);
+}
+
+static int mp_fail(jcs_http_mp *mp, int rc)
+{
+    mp->st = MP_FAILED;
+    mp->rc = rc;
+    return rc;
+}
+
+/* Data found between delimiters: a part's bytes, or preamble/epilogue to drop. */
+static int mp_emit(jcs_http_mp *mp, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (mp->st == MP_BODY)
+        return mp->ops->part_data ? mp->ops->part_data(mp->arg, p, n) : 0;
+    mp->outside += n;
+    if (mp->outside > JCS_HTTP_MAX_PREAMBLE)
+        return jcs_err_set(JCS_EINVAL,
+                           "multipart body: more than %d bytes outside the parts (wrong boundary?)",
+                           JCS_HTTP_MAX_PREAMBLE);
+    return 0;
+}
+
+/*
+ * Scans p[0..n) for the delimiter, emitting the data before it. Sets *used
+ * to the bytes consumed and *found when the delimiter's last byte was
+ * among them. A delimiter always starts with CR, and CR occurs nowhere else
+ * in it (boundaries cannot hold CR), so after a mismatch the match can only
+ * restart at a CR: no KMP table is needed.
+ */
+static int mp_scan(jcs_http_mp *mp, const unsigned char *p, size_t n, size_t *used, int *found)
+{
+    size_t i = 0, start = 0, m = mp->m;
+    size_t virt = m; /* matched bytes that came with earlier input */
+    int rc;
+    *found = 0;
+    while (i < n) {
+        if (m == 0) {
+            const unsigned char *cr = memchr(p + i, '\r', n - i);
+            if (!cr) {
+                i = n;
+                break;
+            }
+            i = (size_t)(cr - p) + 1;
+            m = 1;
+            continue;
+        }
+        if (p[i] == (unsigned char)mp->delim[m]) {
+            m++;
+            i++;
+            if (m == mp->dlen) {
+                size_t dstart = i - (mp->dlen - virt);
+                if ((rc = mp_emit(mp, p + start, dstart - start)))
+                    return rc;
+                mp->m = 0;
+                *used = i;
+                *found = 1;
+                return 0;
+            }
+            continue;
+        }
+        /* Mismatch: the carried bytes were data after all; they precede everything here. */
+        if (virt) {
+            if ((rc = mp_emit(mp, mp->delim, virt)))
+                return rc;
+            virt = 0;
+        }
+        m = 0; /* p[i] is looked at again: it may be a CR starting a new match */
+    }
+    /* Out of input: keep the partial match (all of it carried from now on), emit the rest. */
+    size_t held_here = m - virt;
+    if ((rc = mp_emit(mp, p + start, n - held_here - start)))
+        return rc;
+    mp->m = m;
+    *used = n;
+    return 0;
+}
+
+/* Unquotes a quoted-string in place; returns the end of the value or NULL. */
+static char *mp_unquote(char *s, char **endp)
+{
+    char *w = s, *r = s + 1;
+    while (*r && *r != '"') {
+        if (*r == '\\' && r[1])
+            r++;
+        *w++ = *r++;
+    }
+    if (*r != '"')
+        return NULL;
+    *endp = r + 1;
+    *w = '\0';
+    return s;
+}
+
+/* Content-Disposition: form-data; name="x"; filename="y" (value is modified in place). */
+static int mp_disposition(jcs_http_mp *mp, char *v, jcs_http_part *part)
+{
+    char *p = v;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (strncasecmp(p, "form-data", 9) != 0 || (p[9] && !strchr(" \t;", p[9])))
+        return jcs_err_set(JCS_EINVAL,
+                           "multipart body: part %u: Content-Disposition is not form-data",
+                           mp->nparts);
+    p += 9;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ';')
+            p++;
+        if (!*p)
+            break;
+        char *k = p;
+        while (*p && *p != '=' && *p != ';' && *p != ' ' && *p != '\t')
+            p++;
+        char *kend = p;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != '=')
+            return jcs_err_set(JCS_EINVAL,
+                               "multipart body: part %u: bad Content-Disposition parameter",
+                               mp->nparts);
+        *kend = '\0';
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char *val, *next;
+        if (*p == '"') {
+            val = mp_unquote(p, &next);
+            if (!val)
+                return jcs_err_set(JCS_EINVAL,
+                                   "multipart body: part %u: unterminated quote in "
+                                   "Content-Disposition",
+                                   mp->nparts);
+        } else {
+            val = p;
+            while (*p && *p != ';' && *p != ' ' && *p != '\t')
+                p++;
+            next = p;
+        }
+        char c = *next;
+        *next = '\0'; /* terminates an unquoted value; a quoted one ended earlier */
+        const char **slot = NULL;
+        if (strcasecmp(k, "name") == 0)
+            slot = &part->name;
+        else if (strcasecmp(k, "filename") == 0)
+            slot = &part->filename;
+        if (slot) {
+            if (*slot)
+                return jcs_err_set(JCS_EINVAL, "multipart body: part %u: parameter %s given twice",
+                                   mp->nparts, k);
+            *slot = val;
+        }
+        if (!c)
+            break;
+        p = next + 1;
+    }
+    return 0;
+}
+
+/* Parses the header block in mp->hdr (hlen bytes, ending in CRLF CRLF or just CRLF). */
+static int mp_headers(jcs_http_mp *mp, jcs_http_part *part)
+{
+    memset(part, 0, sizeof(*part));
+    part->index = mp->nparts;
+    char *p = mp->hdr, *end = mp->hdr + mp->hlen;
+    if (memchr(p, '\0', mp->hlen))
+        return jcs_err_set(JCS_EINVAL, "multipart body: part %u: NUL byte in the headers",
+                           mp->nparts);
+    int have_cd = 0;
+    while (p < end) {
+        char *eol = strstr(p, "\r\n");
+        if (!eol || eol == p) /* the blank line */
+            break;
+        *eol = '\0';
+        if (*p == ' ' || *p == '\t')
+            return jcs_err_set(JCS_EINVAL,
+                               "multipart body: part %u: folded header lines are not accepted",
+                               mp->nparts);
+        char *colon = strchr(p, ':');
+        if (!colon || colon == p)
+            return jcs_err_set(JCS_EINVAL, "multipart body: part %u: bad header line \"%.60s\"",
+                               mp->nparts, p);
+        *colon = '\0';
+        char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        size_t vl = strlen(v);
+        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+            v[--vl] = '\0';
+        if (strcasecmp(p, "Content-Disposition") == 0) {
+            if (have_cd++)
+                return jcs_err_set(JCS_EINVAL,
+                                   "multipart body: part %u: two Content-Disposition headers",
+                                   mp->nparts);
+            int rc = mp_disposition(mp, v, part);
+            if (rc)
+                return rc;
+        } else if (strcasecmp(p, "Content-Type") == 0) {
+            part->content_type = v;
+        }
+        p = eol + 2;
+    }
+    if (!part->name)
+        return jcs_err_set(JCS_EINVAL,
+                           "multipart body: part %u has no Content-Disposition with a name",
+                           mp->nparts);
+    return 0;
+}
+
+/* Collects header bytes; *used is what was consumed. Starts the part when the block ends. */
+static int mp_header_bytes(jcs_http_mp *mp, const char *p, size_t n, size_t *used)
+{
+    size_t room = JCS_HTTP_MAX_PART_HEADER - mp->hlen;
+    size_t take = n < room ? n : room;
+    size_t old = mp->hlen;
+    memcpy(mp->hdr + old, p, take);
+    mp->hlen += take;
+    mp->hdr[mp->hlen] = '\0';
+    size_t endpos = 0;
+    if (mp->hlen >= 2 && mp->hdr[0] == '\r' && mp->hdr[1] == '\n') {
+        endpos = 2; /* no headers at all */
+    } else {
+        size_t from = old >= 3 ? old - 3 : 0;
+        for (size_t i = from; i + 4 <= mp->hlen; i++)
+            if (memcmp(mp->hdr + i, "\r\n\r\n", 4) == 0) {
+                endpos = i + 4;
+                break;
+            }
+    }
+    if (!endpos) {
+        if (mp->hlen >= JCS_HTTP_MAX_PART_HEADER)
+            return jcs_err_set(JCS_EINVAL, "multipart body: part %u: headers longer than %d bytes",
+                               mp->nparts, JCS_HTTP_MAX_PART_HEADER);
+        *used = take;
+        return 0;
+    }
+    *used = endpos - old;
+    mp->hlen = endpos;
+    mp->hdr[endpos] = '\0';
+    if (mp->nparts >= mp->max_parts)
+        return jcs_err_set(JCS_ETOOBIG, "multipart body: more than %u parts", mp->max_parts);
+    jcs_http_part part;
+    int rc = mp_headers(mp, &part);
+    if (rc)
+        return rc;
+    mp->st = MP_BODY;
+    mp->m = 0;
+    rc = mp->ops->part_begin ? mp->ops->part_begin(mp->arg, &part) : 0;
+    mp->nparts++;
+    return rc;
+}
+
+/* One byte after a delimiter: "--" closes the body; optional padding and CRLF open a part. */
+static int mp_tail_byte(jcs_http_mp *mp, unsigned char c)
+{
+    switch (mp->tail) {
+    case 0:
+        if (c == '-')
+            mp->tail = 1;
+        else if (c == '\r')
+            mp->tail = 2;
+        else if (c == ' ' || c == '\t')
+            mp->tail = 3;
+        else
+            break;
+        return 0;
+    case 1:
+        if (c != '-')
+            break;
+        mp->st = MP_EPILOGUE;
+        return 0;
+    case 2:
+        if (c != '\n')
+            break;
+        mp->st = MP_HEADERS;
+        mp->hlen = 0;
+        return 0;
+    case 3:
+        if (c == '\r')
+            mp->tail = 2;
+        else if ((c != ' ' && c != '\t') || ++mp->pad > 256)
+            break;
+        return 0;
+    }
+    return jcs_err_set(JCS_EINVAL, "multipart body: unexpected byte 0x%02x after a boundary", c);
+}
+
+int jcs_http_mp_feed(jcs_http_mp *mp, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    if (mp->st == MP_FAILED)
+        return jcs_err_set(mp->rc ? mp->rc : JCS_EINVAL, "multipart body: parser already failed");
+    while (n) {
+        size_t used = 0;
+        int found = 0, rc = 0;
+        switch (mp->st) {
+        case MP_PREAMBLE:
+        case MP_BODY:
+            rc = mp_scan(mp, p, n, &used, &found);
+            if (!rc && found) {
+                if (mp->st == MP_BODY && mp->ops->part_end)
+                    rc = mp->ops->part_end(mp->arg);
+                mp->st = MP_DELIM_TAIL;
+                mp->tail = 0;
+                mp->pad = 0;
+            }
+            break;
+        case MP_DELIM_TAIL:
+            rc = mp_tail_byte(mp, *p);
+            used = 1;
+            break;
+        case MP_HEADERS:
+            rc = mp_header_bytes(mp, (const char *)p, n, &used);
+            break;
+        case MP_EPILOGUE:
+            rc = mp_emit(mp, p, n);
+            used = n;
+            break;
+        case MP_FAILED:
+            return mp->rc;
+        }
+        if (rc)
+            return mp_fail(mp, rc);
+        p += used;
+        n -= used;
+    }
+    return 0;
+}
+
+int jcs_http_mp_finish(jcs_http_mp *mp)
+{
+    switch (mp->st) {
+    case MP_EPILOGUE:
+        return 0;
+    case MP_FAILED:
+        return jcs_err_set(mp->rc ? mp->rc : JCS_EINVAL, "multipart body: parser already failed");
+    case MP_PREAMBLE:
+        return mp_fail(mp, jcs_err_set(JCS_EINVAL, "multipart body: truncated: no boundary "
+                                                   "found (is the boundary right?)"));
+    case MP_BODY:
+        return mp_fail(mp, jcs_err_set(JCS_EINVAL,
+                                       "multipart body: truncated inside part %u (no closing "
+                                       "boundary)",
+                                       mp->nparts - 1));
+    default:
+        return mp_fail(mp, jcs_err_set(JCS_EINVAL,
+                                       "multipart body: truncated: no closing boundary after "
+                                       "%u parts",
+                                       mp->nparts));
+    }
+}
+
+/* ======================================================================
+ * URL decoding
+ * ====================================================================== */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int jcs_http_url_decode(const char *in, char *out, size_t outlen)
+{
+    size_t w = 0;
+    for (const char *p = in; *p; p++) {
+        int c = (unsigned char)*p;
+        if (c == '%') {
+            int h = hexval((unsigned char)p[1]), l = h < 0 ? -1 : hexval((unsigned char)p[2]);
+            if (h < 0 || l < 0)
+                return jcs_err_set(JCS_EINVAL, "bad %%-escape in \"%.200s\"", in);
+            c = h * 16 + l;
+            if (c == 0)
+                return jcs_err_set(JCS_EINVAL, "%%00 in \"%.200s\"", in);
+            p += 2;
+        }
+        if (w + 1 >= outlen)
+            return jcs_err_set(JCS_ETOOBIG, "\"%.200s\" decodes to more than %zu bytes", in,
+                               outlen ? outlen - 1 : 0);
+        out[w++] = (char)c;
+    }
+    if (!outlen)
+        return jcs_err_set(JCS_ETOOBIG, "no room to decode \"%.200s\"", in);
+    out[w] = '\0';
+    return JCS_OK;
+}
+
+/* ======================================================================
+ * Configuration
+ * ====================================================================== */
+
+void jcs_http_config_free(jcs_http_config *c)
+{
+    if (!c)
+        return;
+    jcs_free(c->listen);
+    jcs_free(c->cert_file);
+    jcs_free(c->key_file);
+    jcs_free(c->root_ca_file);
+    for (size_t i = 0; i < c->nclient_certs; i++)
+        jcs_free(c->client_cert_files[i]);
+    jcs_free(c->client_cert_files);
+    memset(c, 0, sizeof(*c));
+}
+
+int jcs_http_config_load(const jcs_cfg *cfg, jcs_http_config *out)
+{
+    long long v;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if ((rc = jcs_cfg_str(cfg, "http.listen", "127.0.0.1:7890", &out->listen)) ||
+        (rc = jcs_cfg_file(cfg, "http.serverCert", &out->cert_file)) ||
+        (rc = jcs_cfg_file(cfg, "http.serverKey", &out->key_file)) ||
+        (rc = jcs_cfg_file(cfg, "http.rootCA", &out->root_ca_file)))
+        goto fail;
+    json_t *cc = jcs_cfg_get(cfg, "http.clientCerts");
+    if (cc) {
+        if (!json_is_array(cc)) {
+            rc = jcs_err_set(JCS_ECONFIG, "%s: field http.clientCerts: must be an array of paths",
+                             cfg->path);
+            goto fail;
+        }
+        size_t n = json_array_size(cc);
+        if (n > MAX_CLIENT_CERTS) {
+            rc = jcs_err_set(JCS_ECONFIG, "%s: field http.clientCerts: more than %d entries",
+                             cfg->path, MAX_CLIENT_CERTS);
+            goto fail;
+        }
+        if (n) {
+            out->client_cert_files = jcs_calloc(n, sizeof(char *));
+            if (!out->client_cert_files) {
+                rc = jcs_err_set(JCS_ENOMEM, "out of memory");
+                goto fail;
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            const char *s = json_string_value(json_array_get(cc, i));
+            if (!s || !*s) {
+                rc = jcs_err_set(JCS_ECONFIG,
+                                 "%s: field http.clientCerts[%zu]: must be a non-empty path",
+                                 cfg->path, i);
+                goto fail;
+            }
+            char *p = s[0] == '/' ? jcs_strdup(s) : jcs_asprintf("%s/%s", cfg->dir, s);
+            if (!p) {
+                rc = jcs_err_set(JCS_ENOMEM, "out of memory");
+                goto fail;
+            }
+            out->client_cert_files[out->nclient_certs++] = p;
+        }
+    }
+    if ((rc = jcs_cfg_int(cfg, "http.maxBodySize", true, 5242880, 1024, 1LL << 30, &v)))
+        goto fail;
+    out->max_body_size = (size_t)v;
+    if ((rc = jcs_cfg_int(cfg, "http.maxConnections", true, 64, 1, 10000, &v)))
+        goto fail;
+    out->max_connections = (unsigned)v;
+    if ((rc = jcs_cfg_int(cfg, "http.timeoutSec", true, 60, 1, 86400, &v)))
+        goto fail;
+    out->timeout_s = (unsigned)v;
+    if ((rc = jcs_cfg_int(cfg, "http.maxParts", true, 10000, 1, 1000000, &v)))
+        goto fail;
+    out->max_parts = (unsigned)v;
+    return JCS_OK;
+fail:
+    jcs_http_config_free(out);
+    return rc;
+}
+
+/* ======================================================================
+ * Server state
+ * ====================================================================== */
+
+struct pin {
+    unsigned char *der;
+    size_t len;
+    time_t not_before, not_after;
+};
+
+struct jcs_http_server {
+    struct MHD_Daemon *d;
+    jcs_http_route *routes;
+    size_t nroutes;
+    gnutls_x509_trust_list_t tl;
+    struct pin *pins;
+    size_t npins;
+    char *cert_pem, *key_pem, *ca_pem;
+    size_t max_body;
+    unsigned max_parts;
+    unsigned timeout_s;
+    int port;
+    atomic_uint_fast64_t connections, connections_total, requests, requests_total, cert_checks,
+        cert_refusals;
+};
+
+/* What is known about one TCP connection (MHD's socket context). */
+struct conn {
+    int checked; /* the certificate was looked at */
+    int ok;      /* and it is acceptable */
+    char peer[128];
+    char addr[64];
+};
+
+enum stage { ST_BODY, ST_DISCARD, ST_DONE };
+
+struct stream {
+    jcs_http_read_fn read;
+    jcs_http_done_fn done;
+    void *ctx;
+    uint64_t size;
+    struct MHD_Connection *mc; /* set when queued; only used while MHD pulls */
+    unsigned timeout_s;
+    atomic_int refs; /* MHD's response and the request each hold one */
+    atomic_int completed;
+};
+
+struct jcs_http_req {
+    jcs_http_server *srv;
+    struct MHD_Connection *mc;
+    struct conn *conn;
+    const jcs_http_route *route;
+    const char *method, *path; /* MHD's, valid for the request */
+    enum stage stage;
+    int began; /* streaming body started: abort is owed unless handle() runs */
+    int64_t t0;
+    uint64_t body_len, discarded;
+    jcs_buf body;
+    json_t *json;
+    jcs_http_mp *mp;
+    void *ctx;
+    void (*ctx_free)(void *);
+    /* the reply */
+    int replied;
+    unsigned status;
+    struct MHD_Response *resp;
+    struct stream *stream;
+    size_t nhdr;
+    char *hname[JCS_HTTP_MAX_HEADERS], *hval[JCS_HTTP_MAX_HEADERS];
+};
+
+/*
+ * MHD counts a connection idle from its last socket activity, even while a
+ * callback of ours runs on the connection's thread, and closes it after the
+ * callback if that took longer than the timeout. Switching the timeout off
+ * around our callbacks and on again afterwards (which restarts MHD's clock)
+ * makes only a silent peer count as idle.
+ */
+static void busy(struct MHD_Connection *mc)
+{
+    MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+}
+
+static void idle(struct MHD_Connection *mc, unsigned timeout_s)
+{
+    MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT, timeout_s);
+}
+
+/* ======================================================================
+ * Replies
+ * ====================================================================== */
+
+static const char oom_body[] =
+    "{\"code\":\"OperationFailed\",\"message\":\"out of memory\",\"data\":null}";
+
+/* Adds the fixed and the handler's headers; a failure there leaves a usable response. */
+static void apply_headers(jcs_http_req *req, struct MHD_Response *r, const char *ctype)
+{
+    int have_ct = 0;
+    MHD_add_response_header(r, "Server", "jcs");
+    for (size_t i = 0; i < req->nhdr; i++) {
+        if (strcasecmp(req->hname[i], "Content-Type") == 0)
+            have_ct = 1;
+        if (MHD_add_response_header(r, req->hname[i], req->hval[i]) != MHD_YES)
+            jcs_warn("http: %s %s: header %s not accepted by libmicrohttpd", req->method, req->path,
+                     req->hname[i]);
+    }
+    if (!have_ct && ctype)
+        MHD_add_response_header(r, "Content-Type", ctype);
+}
+
+static int set_reply(jcs_http_req *req, unsigned status, struct MHD_Response *r)
+{
+    req->replied = 1;
+    req->status = status;
+    req->resp = r;
+    return r ? JCS_OK : jcs_err_set(JCS_ENOMEM, "out of memory building a response");
+}
+
+static int json_to_buf(const char *p, size_t n, void *arg)
+{
+    return jcs_buf_append(arg, p, n) ? -1 : 0;
+}
+
+static void oom_reply(jcs_http_req *req)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(sizeof(oom_body) - 1, (void *)oom_body,
+                                                             MHD_RESPMEM_PERSISTENT);
+    if (r)
+        apply_headers(req, r, "application/json");
+    (void)set_reply(req, 500, r);
+}
+
+int jcs_http_reply_json(jcs_http_req *req, unsigned status, json_t *body)
+{
+    if (req->replied) {
+        json_decref(body);
+        return jcs_err_set(JCS_EINVAL, "http: %s %s: replied twice", req->method, req->path);
+    }
+    jcs_buf b;
+    jcs_buf_init(&b, JSON_REPLY_CAP);
+    int bad = !body || json_dump_callback(body, json_to_buf, &b, JSON_COMPACT) != 0;
+    json_decref(body);
+    if (bad || !b.data) {
+        jcs_buf_free(&b);
+        jcs_error("http: %s %s: could not serialize the JSON reply", req->method, req->path);
+        oom_reply(req);
+        return jcs_err_set(JCS_ENOMEM, "http: reply too large or out of memory");
+    }
+    size_t len = b.len;
+    char *data = jcs_buf_steal(&b);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback(len, data, jcs_free);
+    if (!r) {
+        jcs_free(data);
+        oom_reply(req);
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    }
+    apply_headers(req, r, "application/json");
+    return set_reply(req, status, r);
+}
+
+/* A JSON string of s; invalid UTF-8 bytes become '?' rather than losing the message. */
+static json_t *json_text(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j || !s)
+        return j;
+    char *c = jcs_strdup(s);
+    if (!c)
+        return NULL;
+    for (char *p = c; *p; p++)
+        if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+            *p = '?';
+    j = json_string(c);
+    jcs_free(c);
+    return j;
+}
+
+static int reply_envelope(jcs_http_req *req, unsigned status, const char *code, const char *msg,
+                          json_t *data)
+{
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "code", json_string(code)) ||
+        json_object_set_new(o, "message", json_text(msg)) ||
+        json_object_set_new(o, "data", data ? data : json_null())) {
+        json_decref(o);
+        if (req->replied)
+            return jcs_err_set(JCS_EINVAL, "http: replied twice");
+        oom_reply(req);
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    }
+    return jcs_http_reply_json(req, status, o);
+}
+
+int jcs_http_reply_ok(jcs_http_req *req, json_t *data)
+{
+    return reply_envelope(req, 200, "OK", "", data);
+}
+
+int jcs_http_reply_err(jcs_http_req *req, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return reply_envelope(req, status, code, msg, NULL);
+}
+
+int jcs_http_reply_rc(jcs_http_req *req, int rc)
+{
+    unsigned status = 500;
+    const char *code = "OperationFailed";
+    switch (rc) {
+    case JCS_EINVAL:
+        status = 400, code = "BadArgument";
+        break;
+    case JCS_ENOENT:
+        status = 404, code = "DataNotFound";
+        break;
+    case JCS_EEXIST:
+    case JCS_EBUSY:
+        status = 409, code = "Conflict";
+        break;
+    case JCS_ETOOBIG:
+        status = 413, code = "TooLarge";
+        break;
+    case JCS_EPERM:
+        status = 403, code = "Unauthorized";
+        break;
+    case JCS_EUNAVAIL:
+        status = 503;
+        break;
+    default:
+        break;
+    }
+    /* Copy: building the reply may set the thread's error detail. */
+    char msg[2048];
+    snprintf(msg, sizeof(msg), "%s", jcs_err_msg(rc));
+    return jcs_http_reply_err(req, status, code, "%s", msg);
+}
+
+int jcs_http_add_header(jcs_http_req *req, const char *name, const char *value)
+{
+    if (req->nhdr >= JCS_HTTP_MAX_HEADERS)
+        return jcs_err_set(JCS_ETOOBIG, "http: more than %d reply headers", JCS_HTTP_MAX_HEADERS);
+    if (!*name || strpbrk(name, "\r\n: ") || strpbrk(value, "\r\n"))
+        return jcs_err_set(JCS_EINVAL, "http: bad reply header \"%.60s\"", name);
+    char *n = jcs_strdup(name), *v = jcs_strdup(value);
+    if (!n || !v) {
+        jcs_free(n);
+        jcs_free(v);
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    }
+    req->hname[req->nhdr] = n;
+    req->hval[req->nhdr++] = v;
+    return JCS_OK;
+}
+
+static void stream_unref(struct stream *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    s->done(s->ctx, atomic_load(&s->completed));
+    jcs_free(s);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream *s = cls;
+    if (s->mc)
+        busy(s->mc);
+    ssize_t n = s->read(s->ctx, pos, buf, max);
+    if (s->mc)
+        idle(s->mc, s->timeout_s);
+    if (n > 0)
+        return n > (ssize_t)max ? (ssize_t)max : n;
+    if (n == 0) {
+        if (s->size == JCS_HTTP_SIZE_UNKNOWN)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        jcs_warn("http: streamed reply ended at %llu of %llu bytes; closing the connection",
+                 (unsigned long long)pos, (unsigned long long)s->size);
+    } else {
+        jcs_warn("http: streamed reply failed at byte %llu: %s; closing the connection",
+                 (unsigned long long)pos, jcs_err_msg((int)n));
+    }
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+    stream_unref(cls);
+}
+
+int jcs_http_reply_stream(jcs_http_req *req, unsigned status, uint64_t size, jcs_http_read_fn read,
+                          jcs_http_done_fn done, void *ctx)
+{
+    if (req->replied) {
+        done(ctx, 0);
+        return jcs_err_set(JCS_EINVAL, "http: %s %s: replied twice", req->method, req->path);
+    }
+    struct stream *s = jcs_calloc(1, sizeof(*s));
+    if (!s) {
+        done(ctx, 0);
+        oom_reply(req);
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    }
+    s->read = read;
+    s->done = done;
+    s->ctx = ctx;
+    s->size = size;
+    atomic_init(&s->refs, 2);
+    atomic_init(&s->completed, 0);
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(size == JCS_HTTP_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : size,
+                                          STREAM_BLOCK, stream_read, s, stream_free);
+    if (!r) {
+        done(ctx, 0);
+        jcs_free(s);
+        oom_reply(req);
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    }
+    s->mc = req->mc;
+    s->timeout_s = req->srv->timeout_s;
+    req->stream = s;
+    apply_headers(req, r, "application/octet-stream");
+    return set_reply(req, status, r);
+}
+
+/* ======================================================================
+ * Request accessors
+ * ====================================================================== */
+
+const char *jcs_http_req_method(const jcs_http_req *req)
+{
+    return req->method;
+}
+
+const char *jcs_http_req_path(const jcs_http_req *req)
+{
+    return req->path;
+}
+
+void *jcs_http_req_arg(const jcs_http_req *req)
+{
+    return req->route ? req->route->arg : NULL;
+}
+
+const char *jcs_http_req_peer(const jcs_http_req *req)
+{
+    return req->conn ? req->conn->peer : "";
+}
+
+uint64_t jcs_http_req_body_len(const jcs_http_req *req)
+{
+    return req->body_len;
+}
+
+json_t *jcs_http_req_json(const jcs_http_req *req)
+{
+    return req->json;
+}
+
+void jcs_http_req_set_ctx(jcs_http_req *req, void *ctx, void (*free_fn)(void *))
+{
+    req->ctx = ctx;
+    req->ctx_free = free_fn;
+}
+
+void *jcs_http_req_ctx(const jcs_http_req *req)
+{
+    return req->ctx;
+}
+
+const char *jcs_http_header(const jcs_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->mc, MHD_HEADER_KIND, name);
+}
+
+struct qscan {
+    const char *name;
+    const char **vals;
+    size_t max, n;
+};
+
+static enum MHD_Result qscan_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    struct qscan *q = cls;
+    (void)kind;
+    if (key && strcmp(key, q->name) == 0) {
+        if (q->n < q->max)
+            q->vals[q->n] = value ? value : "";
+        q->n++;
+    }
+    return MHD_YES;
+}
+
+size_t jcs_http_query_all(const jcs_http_req *req, const char *name, const char **vals, size_t max)
+{
+    struct qscan q = {.name = name, .vals = vals, .max = max};
+    MHD_get_connection_values(req->mc, MHD_GET_ARGUMENT_KIND, qscan_cb, &q);
+    return q.n;
+}
+
+int jcs_http_query(const jcs_http_req *req, const char *name, const char **out)
+{
+    const char *v = NULL;
+    size_t n = jcs_http_query_all(req, name, &v, 1);
+    if (n == 0)
+        return jcs_err_set(JCS_ENOENT, "query parameter %s is missing", name);
+    if (n > 1)
+        return jcs_err_set(JCS_EINVAL, "query parameter %s is given %zu times (once expected)",
+                           name, n);
+    *out = v;
+    return JCS_OK;
+}
+
+int jcs_http_query_int(const jcs_http_req *req, const char *name, int required, int64_t def,
+                       int64_t min, int64_t max, int64_t *out)
+{
+    const char *v;
+    int rc = jcs_http_query(req, name, &v);
+    if (rc == JCS_ENOENT) {
+        if (required)
+            return jcs_err_set(JCS_EINVAL, "query parameter %s is required", name);
+        *out = def;
+        return JCS_OK;
+    }
+    if (rc)
+        return rc;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || isspace((unsigned char)*v) || *end || errno)
+        return jcs_err_set(JCS_EINVAL, "query parameter %s=\"%.40s\" is not an integer", name, v);
+    if (x < min || x > max)
+        return jcs_err_set(JCS_EINVAL, "query parameter %s=%lld is out of range [%lld, %lld]", name,
+                           x, (long long)min, (long long)max);
+    *out = x;
+    return JCS_OK;
+}
+
+int jcs_http_query_bool(const jcs_http_req *req, const char *name, int def, int *out)
+{
+    const char *v;
+    int rc = jcs_http_query(req, name, &v);
+    if (rc == JCS_ENOENT) {
+        *out = def;
+        return JCS_OK;
+    }
+    if (rc)
+        return rc;
+    if (!*v || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+        *out = 1;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+        *out = 0;
+    else
+        return jcs_err_set(JCS_EINVAL, "query parameter %s=\"%.40s\" is not true or false", name,
+                           v);
+    return JCS_OK;
+}
+
+/* ======================================================================
+ * Client certificate check (once per connection)
+ * ====================================================================== */
+
+static void conn_addr(struct MHD_Connection *mc, char *out, size_t outlen)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, outlen, "?");
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+        port = ntohs(s4->sin_port);
+        snprintf(out, outlen, "%s:%d", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+        port = ntohs(s6->sin6_port);
+        snprintf(out, outlen, "[%s]:%d", host, port);
+    }
+}
+
+/* Writes why the peer is refused into why; 0 when accepted (CN into c->peer). */
+static int verify_peer(jcs_http_server *srv, struct MHD_Connection *mc, struct conn *c, char *why,
+                       size_t whylen)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    gnutls_session_t s = ci ? (gnutls_session_t)ci->tls_session : NULL;
+    unsigned n = 0;
+    const gnutls_datum_t *peers = s ? gnutls_certificate_get_peers(s, &n) : NULL;
+    if (!peers || n == 0) {
+        snprintf(why, whylen, "no client certificate presented");
+        return -1;
+    }
+    if (n > MAX_PEER_CHAIN) {
+        snprintf(why, whylen, "client sent %u certificates (at most %d accepted)", n,
+                 MAX_PEER_CHAIN);
+        return -1;
+    }
+    gnutls_x509_crt_t crts[MAX_PEER_CHAIN];
+    unsigned ncrt = 0;
+    int ret = 0, verdict = -1;
+    for (; ncrt < n; ncrt++) {
+        if (gnutls_x509_crt_init(&crts[ncrt]) < 0)
+            break;
+        if ((ret = gnutls_x509_crt_import(crts[ncrt], &peers[ncrt], GNUTLS_X509_FMT_DER)) < 0) {
+            gnutls_x509_crt_deinit(crts[ncrt]);
+            snprintf(why, whylen, "client certificate %u does not parse: %s", ncrt,
+                     gnutls_strerror(ret));
+            goto out;
+        }
+    }
+    if (ncrt < n) {
+        snprintf(why, whylen, "out of memory checking the client certificate");
+        goto out;
+    }
+    time_t now = time(NULL);
+    for (size_t i = 0; i < srv->npins; i++) {
+        const struct pin *p = &srv->pins[i];
+        if (p->len != peers[0].size || memcmp(p->der, peers[0].data, p->len) != 0)
+            continue;
+        if (now < p->not_before || now > p->not_after) {
+            snprintf(why, whylen, "pinned client certificate (http.clientCerts) is not valid now");
+            goto out;
+        }
+        verdict = 0;
+        break;
+    }
+    if (verdict != 0) {
+        gnutls_typed_vdata_st vd = {.type = GNUTLS_DT_KEY_PURPOSE_OID,
+                                    .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT};
+        unsigned status = 0;
+        ret = gnutls_x509_trust_list_verify_crt2(srv->tl, crts, ncrt, &vd, 1, 0, &status, NULL);
+        if (ret < 0) {
+            snprintf(why, whylen, "verifying the client certificate failed: %s",
+                     gnutls_strerror(ret));
+            goto out;
+        }
+        if (status) {
+            gnutls_datum_t txt = {0};
+            if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &txt, 0) ==
+                0) {
+                snprintf(why, whylen, "client certificate not accepted: %s", (char *)txt.data);
+                gnutls_free(txt.data);
+            } else {
+                snprintf(why, whylen, "client certificate not accepted (status 0x%x)", status);
+            }
+            goto out;
+        }
+        verdict = 0;
+    }
+    size_t cnl = sizeof(c->peer);
+    if (gnutls_x509_crt_get_dn_by_oid(crts[0], GNUTLS_OID_X520_COMMON_NAME, 0, 0, c->peer, &cnl) <
+        0)
+        c->peer[0] = '\0';
+out:
+    for (unsigned i = 0; i < ncrt; i++)
+        gnutls_x509_crt_deinit(crts[i]);
+    return verdict;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    jcs_http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn *c = jcs_calloc(1, sizeof(*c));
+        *socket_context = c; /* NULL (out of memory) is handled by on_request */
+        if (c)
+            conn_addr(mc, c->addr, sizeof(c->addr));
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci) {
+            /* Small answers must not wait for Nagle and a delayed ACK (40 ms each). */
+            int one = 1;
+            (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        atomic_fetch_add(&srv->connections, 1);
+        atomic_fetch_add(&srv->connections_total, 1);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        jcs_free(*socket_context);
+        *socket_context = NULL;
+        atomic_fetch_sub(&srv->connections, 1);
+    }
+}
+
+/* ======================================================================
+ * Request processing
+ * ====================================================================== */
+
+static uint64_t header_u64(struct MHD_Connection *mc, const char *name, int *present)
+{
+    const char *v = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, name);
+    *present = v != NULL;
+    return v ? strtoull(v, NULL, 10) : 0;
+}
+
+static int req_has_body(jcs_http_req *req, uint64_t *clen, int *known)
+{
+    int have_cl;
+    *clen = header_u64(req->mc, MHD_HTTP_HEADER_CONTENT_LENGTH, &have_cl);
+    *known = have_cl;
+    const char *te =
+        MHD_lookup_connection_value(req->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    return (have_cl && *clen > 0) || (te && strcasecmp(te, "identity") != 0);
+}
+
+static void call_abort(jcs_http_req *req, int why)
+{
+    if (!req->began)
+        return;
+    req->began = 0;
+    if (req->route->abort) {
+        busy(req->mc);
+        req->route->abort(req, why);
+        idle(req->mc, req->srv->timeout_s);
+    }
+}
+
+/* After a failed callback: make sure there is an answer, tell the route, drop the rest. */
+static void refuse_body(jcs_http_req *req, int rc)
+{
+    if (!req->replied)
+        (void)jcs_http_reply_rc(req, rc ? rc : JCS_EINTERNAL);
+    call_abort(req, rc ? rc : JCS_ECANCELED);
+    req->stage = ST_DISCARD;
+}
+
+/*
+ * An answer known before the body (a refusal). Answered at the last call
+ * when there is no body or a small one to drain first: the connection stays
+ * usable and a client still sending is not reset. Answered at once (which
+ * makes MHD close the connection after it) when the client waits for
+ * "100 Continue", the body is large or of unknown length, or force is set
+ * (an unauthenticated client's body is never read).
+ */
+static enum MHD_Result answer_first(jcs_http_req *req, int force)
+{
+    uint64_t clen;
+    int known;
+    int body = req_has_body(req, &clen, &known);
+    const char *expect = MHD_lookup_connection_value(req->mc, MHD_HEADER_KIND, "Expect");
+    int waits = expect && strcasecmp(expect, "100-continue") == 0;
+    if (!force && (!body || (!waits && known && clen <= LINGER_CAP))) {
+        req->stage = ST_DISCARD;
+        return MHD_YES;
+    }
+    req->stage = ST_DONE;
+    if (!req->resp)
+        return MHD_NO;
+    enum MHD_Result r = MHD_queue_response(req->mc, req->status, req->resp);
+    MHD_destroy_response(req->resp);
+    req->resp = NULL;
+    return r;
+}
+
+static enum MHD_Result answer_last(jcs_http_req *req)
+{
+    req->stage = ST_DONE;
+    if (!req->resp) {
+        jcs_error("http: %s %s: no response could be built; closing the connection", req->method,
+                  req->path);
+        return MHD_NO;
+    }
+    enum MHD_Result r = MHD_queue_response(req->mc, req->status, req->resp);
+    MHD_destroy_response(req->resp);
+    req->resp = NULL;
+    return r;
+}
+
+static int mp_cb_begin(void *arg, const jcs_http_part *part)
+{
+    jcs_http_req *req = arg;
+    int rc = req->route->part_begin ? req->route->part_begin(req, part) : 0;
+    return rc ? rc : req->replied ? JCS_ECANCELED : 0;
+}
+
+static int mp_cb_data(void *arg, const void *p, size_t n)
+{
+    jcs_http_req *req = arg;
+    int rc = req->route->data ? req->route->data(req, p, n) : 0;
+    return rc ? rc : req->replied ? JCS_ECANCELED : 0;
+}
+
+static int mp_cb_end(void *arg)
+{
+    jcs_http_req *req = arg;
+    int rc = req->route->part_end ? req->route->part_end(req) : 0;
+    return rc ? rc : req->replied ? JCS_ECANCELED : 0;
+}
+
+static const jcs_http_mp_ops mp_route_ops = {mp_cb_begin, mp_cb_data, mp_cb_end};
+
+/* First call: certificate, route, body set-up. */
+static enum MHD_Result start_request(jcs_http_server *srv, jcs_http_req *req)
+{
+    struct conn *c = req->conn;
+    if (!c) {
+        jcs_error("http: out of memory for a connection; closing it");
+        return MHD_NO;
+    }
+    if (!c->checked) {
+        char why[512];
+        c->checked = 1;
+        atomic_fetch_add(&srv->cert_checks, 1);
+        c->ok = verify_peer(srv, req->mc, c, why, sizeof(why)) == 0;
+        if (!c->ok) {
+            atomic_fetch_add(&srv->cert_refusals, 1);
+            jcs_warn("http: %s: refused (403): %s", c->addr, why);
+        }
+    }
+    if (!c->ok) {
+        (void)jcs_http_reply_err(req, 403, "Unauthorized",
+                                 "a client certificate signed by the configured CA (http.rootCA) "
+                                 "or listed in http.clientCerts is required");
+        return answer_first(req, 1);
+    }
+    const jcs_http_route *rt = NULL;
+    int path_known = 0;
+    char allow[64] = "";
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        if (strcmp(srv->routes[i].path, req->path) != 0)
+            continue;
+        path_known = 1;
+        if (strcmp(srv->routes[i].method, req->method) == 0) {
+            rt = &srv->routes[i];
+            break;
+        }
+        size_t l = strlen(allow);
+        snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "", srv->routes[i].method);
+    }
+    if (!rt) {
+        if (path_known) {
+            if (jcs_http_add_header(req, "Allow", allow))
+                jcs_debug("http: no Allow header: %s", jcs_err_msg(JCS_EINVAL));
+            (void)jcs_http_reply_err(req, 405, "BadArgument",
+                                     "method %s is not allowed for %s (use %s)", req->method,
+                                     req->path, allow);
+        } else {
+            (void)jcs_http_reply_err(req, 404, "DataNotFound", "no such endpoint: %s %s",
+                                     req->method, req->path);
+        }
+        return answer_first(req, 0);
+    }
+    req->route = rt;
+    uint64_t clen;
+    int known;
+    (void)req_has_body(req, &clen, &known);
+    if (rt->body == JCS_HTTP_BODY_JSON || rt->body == JCS_HTTP_BODY_NONE) {
+        if (known && clen > srv->max_body) {
+            (void)jcs_http_reply_err(req, 413, "TooLarge",
+                                     "request body of %llu bytes is over the limit of %zu "
+                                     "(http.maxBodySize)",
+                                     (unsigned long long)clen, srv->max_body);
+            return answer_first(req, 0);
+        }
+        jcs_buf_init(&req->body, srv->max_body);
+        return MHD_YES;
+    }
+    if (rt->body == JCS_HTTP_BODY_MULTIPART) {
+        char boundary[JCS_HTTP_MAX_BOUNDARY + 1];
+        const char *ct = MHD_lookup_connection_value(req->mc, MHD_HEADER_KIND, "Content-Type");
+        int rc = jcs_http_mp_boundary(ct, boundary, sizeof(boundary));
+        if (!rc)
+            rc = jcs_http_mp_new(boundary, srv->max_parts, &mp_route_ops, req, &req->mp);
+        if (rc) {
+            (void)jcs_http_reply_rc(req, rc);
+            return answer_first(req, 0);
+        }
+    }
+    busy(req->mc);
+    int rc = rt->begin ? rt->begin(req) : 0;
+    idle(req->mc, srv->timeout_s);
+    if (rc || req->replied) {
+        if (!req->replied)
+            (void)jcs_http_reply_rc(req, rc);
+        return answer_first(req, 0);
+    }
+    req->began = 1;
+    return MHD_YES;
+}
+
+static enum MHD_Result body_bytes(jcs_http_server *srv, jcs_http_req *req, const char *p, size_t n)
+{
+    if (req->stage == ST_DONE)
+        return MHD_YES;
+    if (req->stage == ST_DISCARD) {
+        req->discarded += n;
+        if (req->discarded > JCS_HTTP_DISCARD_CAP) {
+            jcs_warn("http: %s %s: refused body still coming after %u MiB dropped; closing "
+                     "the connection without an answer",
+                     req->method, req->path, JCS_HTTP_DISCARD_CAP >> 20);
+            return MHD_NO;
+        }
+        return MHD_YES;
+    }
+    req->body_len += n;
+    int rc = 0;
+    switch (req->route->body) {
+    case JCS_HTTP_BODY_NONE:
+    case JCS_HTTP_BODY_JSON:
+        if (req->body_len > srv->max_body) {
+            (void)jcs_http_reply_err(req, 413, "TooLarge",
+                                     "request body is over the limit of %zu bytes "
+                                     "(http.maxBodySize)",
+                                     srv->max_body);
+            jcs_buf_free(&req->body);
+            req->stage = ST_DISCARD;
+            return MHD_YES;
+        }
+        if (req->route->body == JCS_HTTP_BODY_JSON && (rc = jcs_buf_append(&req->body, p, n)))
+            break;
+        return MHD_YES;
+    case JCS_HTTP_BODY_RAW:
+        busy(req->mc);
+        rc = req->route->data ? req->route->data(req, p, n) : 0;
+        idle(req->mc, srv->timeout_s);
+        if (!rc && req->replied)
+            rc = JCS_ECANCELED;
+        break;
+    case JCS_HTTP_BODY_MULTIPART:
+        busy(req->mc);
+        rc = jcs_http_mp_feed(req->mp, p, n);
+        idle(req->mc, srv->timeout_s);
+        break;
+    }
+    if (rc)
+        refuse_body(req, rc);
+    return MHD_YES;
+}
+
+/* Last call of a request whose body arrived whole. */
+static enum MHD_Result finish_request(jcs_http_req *req)
+{
+    const jcs_http_route *rt = req->route;
+    int rc = 0;
+    if (rt->body == JCS_HTTP_BODY_JSON && req->body.len) {
+        json_error_t e;
+        req->json = json_loadb(req->body.data, req->body.len, 0, &e);
+        if (!req->json) {
+            (void)jcs_http_reply_err(req, 400, "BadArgument",
+                                     "malformed JSON body at line %d, column %d: %s", e.line,
+                                     e.column, e.text);
+            return answer_last(req);
+        }
+    }
+    if (rt->body == JCS_HTTP_BODY_MULTIPART && (rc = jcs_http_mp_finish(req->mp))) {
+        refuse_body(req, rc);
+        return answer_last(req);
+    }
+    req->began = 0; /* from here on the handler owns the outcome */
+    busy(req->mc);
+    rc = rt->handle(req);
+    idle(req->mc, req->srv->timeout_s);
+    if (!req->replied) {
+        if (rc)
+            (void)jcs_http_reply_rc(req, rc);
+        else
+            (void)jcs_http_reply_err(req, 500, "OperationFailed",
+                                     "internal error: the handler of %s %s gave no answer",
+                                     req->method, req->path);
+    }
+    return answer_last(req);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    jcs_http_server *srv = cls;
+    jcs_http_req *req = *con_cls;
+    (void)version;
+    if (!req) {
+        req = jcs_calloc(1, sizeof(*req));
+        if (!req) {
+            jcs_error("http: out of memory for a request; closing the connection");
+            return MHD_NO;
+        }
+        *con_cls = req;
+        req->srv = srv;
+        req->mc = mc;
+        req->method = method;
+        req->path = url;
+        req->t0 = jcs_now_us();
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        req->conn = ci ? ci->socket_context : NULL;
+        atomic_fetch_add(&srv->requests, 1);
+        atomic_fetch_add(&srv->requests_total, 1);
+        return start_request(srv, req);
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        return body_bytes(srv, req, upload_data, n);
+    }
+    switch (req->stage) {
+    case ST_BODY:
+        return finish_request(req);
+    case ST_DISCARD:
+        return answer_last(req);
+    case ST_DONE:
+        break;
+    }
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    jcs_http_server *srv = cls;
+    jcs_http_req *req = *con_cls;
+    (void)mc;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    call_abort(req, JCS_ECANCELED);
+    if (req->ctx_free)
+        req->ctx_free(req->ctx);
+    int64_t us = jcs_now_us() - req->t0;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        jcs_info("http: %s %s: connection ended before the exchange completed (code %d, %lld "
+                 "body bytes in, %lld ms)",
+                 req->method, req->path, (int)toe, (long long)req->body_len,
+                 (long long)(us / 1000));
+    else if (req->status >= 500)
+        jcs_warn("http: %s %s -> %u (%lld ms)", req->method, req->path, req->status,
+                 (long long)(us / 1000));
+    else if (req->status >= 400)
+        jcs_info("http: %s %s -> %u (%lld ms)", req->method, req->path, req->status,
+                 (long long)(us / 1000));
+    else
+        jcs_debug("http: %s %s -> %u (%llu bytes in, %lld us)", req->method, req->path, req->status,
+                  (unsigned long long)req->body_len, (long long)us);
+    if (req->resp)
+        MHD_destroy_response(req->resp); /* never queued */
+    if (req->stream) {
+        atomic_store(&req->stream->completed, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+        stream_unref(req->stream);
+    }
+    json_decref(req->json);
+    jcs_buf_free(&req->body);
+    jcs_http_mp_free(req->mp);
+    for (size_t i = 0; i < req->nhdr; i++) {
+        jcs_free(req->hname[i]);
+        jcs_free(req->hval[i]);
+    }
+    jcs_free(req);
+    atomic_fetch_sub(&srv->requests, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    jcs_info("http: libmicrohttpd: %s", line);
+}
+
+/* ======================================================================
+ * Start and stop
+ * ====================================================================== */
+
+static int load_pins(jcs_http_server *srv, const jcs_http_config *cfg)
+{
+    if (!cfg->nclient_certs)
+        return 0;
+    if (cfg->nclient_certs > MAX_CLIENT_CERTS)
+        return jcs_err_set(JCS_ECONFIG, "http: more than %d client certificates", MAX_CLIENT_CERTS);
+    srv->pins = jcs_calloc(cfg->nclient_certs, sizeof(*srv->pins));
+    if (!srv->pins)
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < cfg->nclient_certs; i++) {
+        const char *f = cfg->client_cert_files[i];
+        char *pem;
+        size_t len;
+        int rc = jcs_read_file(f, PEM_CAP, &pem, &len);
+        if (rc)
+            return jcs_err_wrap(rc, "http.clientCerts: ");
+        gnutls_x509_crt_t crt;
+        gnutls_datum_t in = {(unsigned char *)pem, (unsigned)len}, der = {0};
+        int ret = gnutls_x509_crt_init(&crt);
+        if (ret >= 0) {
+            ret = gnutls_x509_crt_import(crt, &in, GNUTLS_X509_FMT_PEM);
+            if (ret >= 0)
+                ret = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der);
+            if (ret >= 0) {
+                srv->pins[i].not_before = gnutls_x509_crt_get_activation_time(crt);
+                srv->pins[i].not_after = gnutls_x509_crt_get_expiration_time(crt);
+            }
+            gnutls_x509_crt_deinit(crt);
+        }
+        jcs_free(pem);
+        if (ret < 0)
+            return jcs_err_set(JCS_ETLS, "http.clientCerts: %s: not a PEM certificate: %s", f,
+                               gnutls_strerror(ret));
+        srv->pins[i].der = jcs_malloc(der.size);
+        if (!srv->pins[i].der) {
+            gnutls_free(der.data);
+            return jcs_err_set(JCS_ENOMEM, "out of memory");
+        }
+        memcpy(srv->pins[i].der, der.data, der.size);
+        srv->pins[i].len = der.size;
+        srv->npins = i + 1;
+        gnutls_free(der.data);
+    }
+    return 0;
+}
+
+static void server_free(jcs_http_server *srv)
+{
+    if (srv->tl)
+        gnutls_x509_trust_list_deinit(srv->tl, 1);
+    for (size_t i = 0; i < srv->npins; i++)
+        jcs_free(srv->pins[i].der);
+    jcs_free(srv->pins);
+    jcs_free(srv->routes);
+    jcs_free(srv->cert_pem);
+    jcs_free(srv->key_pem);
+    jcs_free(srv->ca_pem);
+    jcs_free(srv);
+}
+
+static int resolve_listen(const char *listen, struct sockaddr_storage *ss, int *v6)
+{
+    char host[256];
+    int port;
+    int rc = jcs_parse_addr(listen, host, sizeof(host), &port);
+    if (rc)
+        return jcs_err_wrap(rc, "http.listen: ");
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE},
+                    *ai = NULL;
+    int g = getaddrinfo(host, NULL, &hints, &ai);
+    if (g != 0 || !ai)
+        return jcs_err_set(JCS_EINVAL, "http.listen: cannot resolve \"%s\": %s", host,
+                           gai_strerror(g));
+    memset(ss, 0, sizeof(*ss));
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *v6 = ai->ai_family == AF_INET6;
+    freeaddrinfo(ai);
+    if (*v6)
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+    return 0;
+}
+
+int jcs_http_start(const jcs_http_config *cfg, const jcs_http_route *routes, size_t nroutes,
+                   jcs_http_server **out)
+{
+    *out = NULL;
+    if (!cfg->listen || !cfg->cert_file || !cfg->key_file || !cfg->root_ca_file)
+        return jcs_err_set(JCS_ECONFIG, "http: listen, serverCert, serverKey and rootCA are "
+                                        "required");
+    for (size_t i = 0; i < nroutes; i++)
+        if (!routes[i].method || !routes[i].path || routes[i].path[0] != '/' || !routes[i].handle)
+            return jcs_err_set(JCS_EINVAL,
+                               "http: route %zu (%s) needs a method, a /path and a "
+                               "handle callback",
+                               i, routes[i].path ? routes[i].path : "no path");
+    struct sockaddr_storage ss;
+    int v6 = 0;
+    int rc = resolve_listen(cfg->listen, &ss, &v6);
+    if (rc)
+        return rc;
+    jcs_http_server *srv = jcs_calloc(1, sizeof(*srv));
+    if (!srv)
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    srv->max_body = cfg->max_body_size ? cfg->max_body_size : 5242880;
+    srv->max_parts = cfg->max_parts ? cfg->max_parts : 10000;
+    srv->timeout_s = cfg->timeout_s ? cfg->timeout_s : 60;
+    if (nroutes) {
+        srv->routes = jcs_calloc(nroutes, sizeof(*routes));
+        if (!srv->routes) {
+            rc = jcs_err_set(JCS_ENOMEM, "out of memory");
+            goto fail;
+        }
+        memcpy(srv->routes, routes, nroutes * sizeof(*routes));
+    }
+    srv->nroutes = nroutes;
+    size_t len;
+    if ((rc = jcs_read_file(cfg->cert_file, PEM_CAP, &srv->cert_pem, &len)) ||
+        (rc = jcs_read_file(cfg->key_file, PEM_CAP, &srv->key_pem, &len)) ||
+        (rc = jcs_read_file(cfg->root_ca_file, PEM_CAP, &srv->ca_pem, &len))) {
+        rc = jcs_err_wrap(rc, "http: ");
+        goto fail;
+    }
+    int ret = gnutls_x509_trust_list_init(&srv->tl, 0);
+    if (ret < 0) {
+        srv->tl = NULL;
+        rc = jcs_err_set(JCS_ETLS, "http: %s", gnutls_strerror(ret));
+        goto fail;
+    }
+    gnutls_datum_t ca = {(unsigned char *)srv->ca_pem, (unsigned)len};
+    ret = gnutls_x509_trust_list_add_trust_mem(srv->tl, &ca, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+    if (ret <= 0) {
+        rc = jcs_err_set(JCS_ETLS, "http.rootCA: %s: no certificate in it%s%s", cfg->root_ca_file,
+                         ret < 0 ? ": " : "", ret < 0 ? gnutls_strerror(ret) : "");
+        goto fail;
+    }
+    if ((rc = load_pins(srv, cfg)))
+        goto fail;
+    unsigned flags = MHD_USE_TLS | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    if (cfg->pool_threads)
+        flags |= MHD_USE_EPOLL_INTERNAL_THREAD;
+    else
+        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD;
+    /* The logger goes first, so MHD's complaints about later options reach our log. */
+    srv->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
+        MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_HTTPS_MEM_TRUST, srv->ca_pem,
+        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections ? cfg->max_connections : 64u, MHD_OPTION_CONNECTION_TIMEOUT,
+        srv->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_MEMORY_LIMIT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        srv, MHD_OPTION_THREAD_POOL_SIZE, cfg->pool_threads, MHD_OPTION_END);
+    if (!srv->d) {
+        rc = jcs_err_set(JCS_EIO,
+                         "http: cannot listen on %s (address in use, or a bad certificate/key in "
+                         "%s / %s; see the libmicrohttpd line above)",
+                         cfg->listen, cfg->cert_file, cfg->key_file);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : 0;
+    jcs_info("http: listening on %s (port %d), client certificates from %s%s", cfg->listen,
+             srv->port, cfg->root_ca_file, srv->npins ? " and http.clientCerts" : "");
+    *out = srv;
+    return JCS_OK;
+fail:
+    server_free(srv);
+    return rc;
+}
+
+int jcs_http_port(const jcs_http_server *srv)
+{
+    return srv->port;
+}
+
+void jcs_http_get_stats(const jcs_http_server *srv, jcs_http_stats *st)
+{
+    jcs_http_server *s = (jcs_http_server *)srv; /* atomic loads take non-const pointers */
+    st->connections = atomic_load(&s->connections);
+    st->connections_total = atomic_load(&s->connections_total);
+    st->requests = atomic_load(&s->requests);
+    st->requests_total = atomic_load(&s->requests_total);
+    st->cert_checks = atomic_load(&s->cert_checks);
+    st->cert_refusals = atomic_load(&s->cert_refusals);
+}
+
+void jcs_http_stop(jcs_http_server *srv)
+{
+    if (!srv)
+        return;
+    MHD_stop_daemon(srv->d);
+    server_free(srv);
+}

@@ -1,0 +1,348 @@
+/*
+ * http.h - the HTTPS server under the client's REST API: libmicrohttpd 0.9.75
+ * with GnuTLS, mandatory client certificates, bodies streamed both ways.
+ *
+ * This is the only module that calls MHD_* (and GnuTLS, for the peer check).
+ *
+ * Thread model. Every connection gets its own thread (MHD's
+ * thread-per-connection mode), capped by max_connections. Every callback of
+ * a request (begin, data, parts, handle, a streaming response's read) runs
+ * on that connection's thread and may block as long as it needs: an upload
+ * that runs a plan stalls only its own connection. Blocking is also the
+ * backpressure: while a data callback has not returned, MHD reads nothing
+ * more from the socket, TCP's window fills and the client waits, so a slow
+ * consumer never makes this layer buffer. The price is one thread per open
+ * connection (idle keep-alive connections included, until the idle
+ * timeout). Measured on loopback, 2 cores (tests/bench/bench_http.c), it
+ * matches MHD's epoll pool of 2 threads within run-to-run noise: ~2 GiB/s
+ * for a 1 GiB PUT or GET, ~40k 4 KiB GETs/s over 16 connections, ~620 vs
+ * ~680 new connections/s (a thread each); but while one handler blocked
+ * 1.5 s, the pool stalled the other connections of its thread for 1.5 s
+ * and this model none. The idle timeout is paused while a callback runs, so only a
+ * silent client counts as idle.
+ *
+ * Client certificates. MHD can only *request* a client certificate: the TLS
+ * handshake succeeds without one. So the first request of each connection
+ * checks the peer's certificate (it must chain to the root CA, or be
+ * byte-identical to one of the pinned client certificates, and be within
+ * its validity), caches the verdict on the connection, and every request on
+ * a connection without a good certificate gets 403 Unauthorized before any
+ * of its body is read; one warning line is logged per connection. The
+ * certificate's OU (role) is not checked here. (A refusal at the TLS level
+ * is possible for a missing certificate: setting GNUTLS_CERT_REQUIRE on the
+ * session from MHD_CONNECTION_NOTIFY_STARTED made curl fail with error 55 in
+ * a probe. The 403 envelope is kept because it tells the user what to fix.)
+ *
+ * Request bodies come in one of four modes chosen by the route:
+ *   NONE       ignored (counted against max_body_size);
+ *   JSON       collected up to max_body_size (413 TooLarge beyond), parsed
+ *              with jansson (400 BadArgument naming line and column);
+ *   RAW        handed to the route's data callback as it arrives;
+ *   MULTIPART  multipart/form-data parsed here as it streams: part_begin,
+ *              data (the part's bytes), part_end per part.
+ * Limits: JCS_HTTP_MAX_BOUNDARY, JCS_HTTP_MAX_PART_HEADER, max_parts.
+ *
+ * Answering early. MHD can send a response before the body only while no
+ * body byte has been read; once reading started, the answer must wait for
+ * the body's end. So a request refused in mid-body (a callback failed,
+ * malformed multipart, a chunked JSON body over the cap) has the rest of its
+ * body read and thrown away, at most JCS_HTTP_DISCARD_CAP bytes; beyond that
+ * the connection is closed without an answer.
+ *
+ * Errors MHD answers by itself (malformed HTTP, headers over the 128 KiB
+ * per-connection pool) carry MHD's small HTML body, not the envelope.
+ *
+ * Responses: a JSON envelope {"code","message","data"} (jcs_http_reply_ok,
+ * jcs_http_reply_err, jcs_http_reply_rc) or a stream pulled from a read
+ * callback as the socket drains (jcs_http_reply_stream). Every response
+ * carries "Server: jcs"; connections are kept alive (HTTP/1.1) and use
+ * TCP_NODELAY.
+ */
+#ifndef JCS_HTTP_H
+#define JCS_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "err.h"
+
+#define JCS_HTTP_MAX_BOUNDARY    70          /* RFC 2046 */
+#define JCS_HTTP_MAX_PART_HEADER 8192        /* the header block of one part */
+#define JCS_HTTP_MAX_PREAMBLE    65536       /* bytes before the first / after the last boundary */
+#define JCS_HTTP_DISCARD_CAP     (64u << 20) /* body bytes read and dropped after a refusal */
+#define JCS_HTTP_MAX_HEADERS     16          /* extra response headers per reply */
+#define JCS_HTTP_SIZE_UNKNOWN    UINT64_MAX  /* a streamed response of unknown length (chunked) */
+
+/*
+ * Server settings. Filled by jcs_http_config_load, the strings are owned
+ * (jcs_http_config_free releases them); filled by hand they are borrowed and
+ * only need to live until jcs_http_start returns. Zero numbers take the
+ * defaults in brackets.
+ */
+typedef struct jcs_http_config {
+    char *listen;       /* "127.0.0.1:7890", "[::1]:0"; port 0 picks a free port */
+    char *cert_file;    /* server certificate (chain), PEM */
+    char *key_file;     /* its private key, PEM */
+    char *root_ca_file; /* client certificates must chain to this CA (PEM, may hold several) */
+    char *
+        *client_cert_files; /* NULL or nclient_certs PEM files, each accepted when byte-identical */
+    size_t nclient_certs;
+    unsigned max_connections; /* open connections, each one thread [64] */
+    size_t max_body_size;     /* JSON (and ignored) bodies [5 MiB]; not streamed bodies */
+    unsigned timeout_s;       /* an idle connection is closed after this [60] */
+    unsigned max_parts;       /* parts of one multipart body [10000] */
+    /* 0 [default]: a thread per connection. N > 0: N event threads shared by
+     * all connections (MHD's epoll pool), which is only safe when no callback
+     * ever blocks; kept for benchmarks, not read from the config file. */
+    unsigned pool_threads;
+} jcs_http_config;
+
+/*
+ * Reads the "http" section of a client config: listen [127.0.0.1:7890],
+ * serverCert, serverKey, rootCA (required; relative paths are taken from
+ * the config file's directory), clientCerts (array of paths) [none],
+ * maxBodySize [5242880], maxConnections [64], timeoutSec [60], maxParts
+ * [10000]. JCS_ECONFIG naming the file and field; on success the caller
+ * frees with jcs_http_config_free; after a failure out is empty.
+ */
+int jcs_http_config_load(const jcs_cfg *cfg, jcs_http_config *out) JCS_MUST_USE;
+void jcs_http_config_free(jcs_http_config *c);
+
+typedef struct jcs_http_server jcs_http_server;
+/* One request; valid during its callbacks only, and only to be used from them (its thread). */
+typedef struct jcs_http_req jcs_http_req;
+
+enum jcs_http_body {
+    JCS_HTTP_BODY_NONE = 0,
+    JCS_HTTP_BODY_JSON,
+    JCS_HTTP_BODY_RAW,
+    JCS_HTTP_BODY_MULTIPART,
+};
+
+/* One part of a multipart/form-data body. Strings are borrowed for the part_begin call. */
+typedef struct jcs_http_part {
+    const char *name;         /* the form field name (required by the parser) */
+    const char *filename;     /* as sent, quotes and backslash escapes removed; NULL if absent.
+                                 Not URL-decoded: see jcs_http_url_decode */
+    const char *content_type; /* NULL if absent */
+    unsigned index;           /* 0-based position in the body */
+} jcs_http_part;
+
+/*
+ * A route: method + exact path (after URL decoding, without the query).
+ * Callbacks return 0 or a negative jcs_err. A failing callback that has not
+ * replied gets jcs_http_reply_rc(rc) as its answer. Every callback runs on
+ * the connection's thread and may block.
+ */
+typedef struct jcs_http_route {
+    const char *method; /* "GET", "POST", "PUT"; borrowed for the server's life */
+    const char *path;   /* "/v1/object/upload"; borrowed likewise */
+    enum jcs_http_body body;
+    /*
+     * Required. Called once the whole body arrived (JSON: parsed, see
+     * jcs_http_req_json). Must reply; returning 0 without a reply is
+     * answered 500.
+     */
+    int (*handle)(jcs_http_req *req);
+    /*
+     * RAW, MULTIPART, optional: called before the first body byte is read
+     * (after the certificate and route checks). Failing or replying here
+     * answers at once and the body is never read.
+     */
+    int (*begin)(jcs_http_req *req);
+    /* RAW: the next bytes of the body. MULTIPART: the next bytes of the current part. */
+    int (*data)(jcs_http_req *req, const void *p, size_t n);
+    /* MULTIPART: a part starts / the current part is complete. */
+    int (*part_begin)(jcs_http_req *req, const jcs_http_part *part);
+    int (*part_end)(jcs_http_req *req);
+    /*
+     * RAW, MULTIPART, optional: the body will not complete after begin
+     * succeeded: a callback failed or replied, the multipart body is
+     * malformed or truncated, the client went away, the server is stopping.
+     * handle() will not be called; roll back here. why is a jcs_err
+     * (JCS_EINVAL malformed, JCS_ECANCELED client gone or shutdown, or the
+     * callback's own code).
+     */
+    void (*abort)(jcs_http_req *req, int why);
+    void *arg; /* jcs_http_req_arg() */
+} jcs_http_route;
+
+/*
+ * Starts listening with the given routes (the array is copied; its strings
+ * and args are borrowed until jcs_http_stop). Reads the certificate files
+ * now. JCS_ECONFIG / JCS_ETLS naming the file, JCS_EINVAL for a bad route
+ * or listen address, JCS_EIO when the address cannot be bound. Caller
+ * stops with jcs_http_stop.
+ */
+int jcs_http_start(const jcs_http_config *cfg, const jcs_http_route *routes, size_t nroutes,
+                   jcs_http_server **out) JCS_MUST_USE;
+
+/* The TCP port actually bound. */
+int jcs_http_port(const jcs_http_server *srv);
+
+typedef struct jcs_http_stats {
+    uint64_t connections;       /* open now */
+    uint64_t connections_total; /* accepted since start */
+    uint64_t requests;          /* in progress now */
+    uint64_t requests_total;
+    uint64_t cert_checks;   /* client certificates verified (once per connection) */
+    uint64_t cert_refusals; /* connections refused for their certificate */
+} jcs_http_stats;
+
+void jcs_http_get_stats(const jcs_http_server *srv, jcs_http_stats *st);
+
+/*
+ * Stops accepting, closes every connection (in-flight requests see their
+ * abort callback) and waits for the connection threads, so a handler that
+ * blocks delays this. NULL is a no-op.
+ */
+void jcs_http_stop(jcs_http_server *srv);
+
+/* ---- the request, for handlers ---- */
+
+const char *jcs_http_req_method(const jcs_http_req *req);
+const char *jcs_http_req_path(const jcs_http_req *req);
+void *jcs_http_req_arg(const jcs_http_req *req); /* the route's arg */
+
+/* CN of the client certificate (borrowed, "" when it has none). */
+const char *jcs_http_req_peer(const jcs_http_req *req);
+
+/* Body bytes received so far. */
+uint64_t jcs_http_req_body_len(const jcs_http_req *req);
+
+/* JSON routes, in handle(): the parsed body (borrowed), NULL when the body was empty. */
+json_t *jcs_http_req_json(const jcs_http_req *req);
+
+/*
+ * Per-request state for the route's callbacks: free_fn (may be NULL) is
+ * called on ctx when the request ends, however it ends, after abort.
+ */
+void jcs_http_req_set_ctx(jcs_http_req *req, void *ctx, void (*free_fn)(void *ctx));
+void *jcs_http_req_ctx(const jcs_http_req *req);
+
+/* A request header (case-insensitive name), borrowed; NULL when absent. */
+const char *jcs_http_header(const jcs_http_req *req, const char *name);
+
+/*
+ * A query parameter, URL-decoded (borrowed; "" for "?name"). JCS_ENOENT
+ * when absent, JCS_EINVAL when given more than once; either with a detail
+ * naming the parameter, ready for jcs_http_reply_rc.
+ */
+int jcs_http_query(const jcs_http_req *req, const char *name, const char **out) JCS_MUST_USE;
+
+/* Every value of a repeated parameter, in order: writes up to max into vals, returns the count
+ * (which may exceed max). */
+size_t jcs_http_query_all(const jcs_http_req *req, const char *name, const char **vals, size_t max);
+
+/*
+ * An integer parameter within [min, max]. Absent: *out = def when
+ * !required, JCS_EINVAL "query parameter NAME is required" otherwise.
+ * Malformed or out of range: JCS_EINVAL naming it.
+ */
+int jcs_http_query_int(const jcs_http_req *req, const char *name, int required, int64_t def,
+                       int64_t min, int64_t max, int64_t *out) JCS_MUST_USE;
+
+/* A boolean parameter: "true"/"false"/"1"/"0" ("" counts as true); absent gives def. */
+int jcs_http_query_bool(const jcs_http_req *req, const char *name, int def, int *out) JCS_MUST_USE;
+
+/* ---- replies: one per request; a second one fails with JCS_EINVAL ---- */
+
+/*
+ * Adds a header to this request's reply (Content-Range, Content-Disposition,
+ * ...). Copies both. At most JCS_HTTP_MAX_HEADERS; JCS_ETOOBIG beyond,
+ * JCS_EINVAL for a CR or LF in either.
+ */
+int jcs_http_add_header(jcs_http_req *req, const char *name, const char *value) JCS_MUST_USE;
+
+/* 200 {"code":"OK","message":"","data":data}. Takes ownership of data (NULL sends null). */
+int jcs_http_reply_ok(jcs_http_req *req, json_t *data);
+
+/* status {"code":code,"message":<printf>,"data":null}. */
+int jcs_http_reply_err(jcs_http_req *req, unsigned status, const char *code, const char *fmt, ...)
+    JCS_PRINTF(4, 5);
+
+/*
+ * The error envelope for a jcs_err with jcs_err_msg(rc) as the message:
+ * EINVAL 400 BadArgument, ENOENT 404 DataNotFound, EEXIST/EBUSY 409
+ * Conflict, ETOOBIG 413 TooLarge, EPERM 403 Unauthorized, EUNAVAIL 503
+ * OperationFailed, anything else 500 OperationFailed.
+ */
+int jcs_http_reply_rc(jcs_http_req *req, int rc);
+
+/* Any JSON body with any status. Takes ownership of body. */
+int jcs_http_reply_json(jcs_http_req *req, unsigned status, json_t *body);
+
+/*
+ * Pulls up to max bytes at offset pos of the body into buf. Returns the
+ * count (> 0), 0 at the end (only for JCS_HTTP_SIZE_UNKNOWN; early for a
+ * known size it is an error), or a negative jcs_err, which aborts the
+ * connection: the status line is long gone, the client sees a short body.
+ * Runs on the connection's thread and may block.
+ */
+typedef ssize_t (*jcs_http_read_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+
+/* Called exactly once when the response is finished with; completed is 1
+ * when every byte was handed to the socket, 0 when the client left early,
+ * the read failed or the response was never sent. Free ctx here. */
+typedef void (*jcs_http_done_fn)(void *ctx, int completed);
+
+/*
+ * A streamed reply: status, the headers added with jcs_http_add_header
+ * (set Content-Type there; the default is application/octet-stream),
+ * Content-Length from size (or chunked for JCS_HTTP_SIZE_UNKNOWN), then
+ * the body pulled from read as the socket drains. done is called exactly
+ * once, also when this call fails.
+ */
+int jcs_http_reply_stream(jcs_http_req *req, unsigned status, uint64_t size, jcs_http_read_fn read,
+                          jcs_http_done_fn done, void *ctx);
+
+/* ---- helpers ---- */
+
+/*
+ * Percent-decodes in ("%2F" -> "/"; '+' stays '+') into out (outlen bytes,
+ * NUL-terminated). JCS_EINVAL for a bad escape or a decoded NUL,
+ * JCS_ETOOBIG when out is too small.
+ */
+int jcs_http_url_decode(const char *in, char *out, size_t outlen) JCS_MUST_USE;
+
+/*
+ * The streaming multipart/form-data parser the server uses, usable alone.
+ * Feed it the body in pieces of any size; it calls part_begin, part_data
+ * (possibly many times, never with 0 bytes) and part_end per part, in
+ * order. A callback's non-zero return stops the parser and is returned
+ * from feed. Malformed input is JCS_EINVAL with a detail starting
+ * "multipart body: ".
+ */
+typedef struct jcs_http_mp_ops {
+    int (*part_begin)(void *arg, const jcs_http_part *part);
+    int (*part_data)(void *arg, const void *p, size_t n);
+    int (*part_end)(void *arg);
+} jcs_http_mp_ops;
+
+typedef struct jcs_http_mp jcs_http_mp;
+
+/*
+ * The boundary of a "multipart/form-data; boundary=..." Content-Type
+ * (quoted or not) into out (at least JCS_HTTP_MAX_BOUNDARY + 1 bytes).
+ * JCS_EINVAL when the type is not multipart/form-data, has no boundary or
+ * the boundary is empty, too long or has characters RFC 2046 forbids.
+ */
+int jcs_http_mp_boundary(const char *content_type, char *out, size_t outlen) JCS_MUST_USE;
+
+/* A parser for boundary (copied); ops and arg are borrowed. Caller frees with jcs_http_mp_free. */
+int jcs_http_mp_new(const char *boundary, unsigned max_parts, const jcs_http_mp_ops *ops, void *arg,
+                    jcs_http_mp **out) JCS_MUST_USE;
+
+/* The next n bytes of the body. After a non-zero return the parser refuses more input. */
+int jcs_http_mp_feed(jcs_http_mp *mp, const void *p, size_t n) JCS_MUST_USE;
+
+/* The body ended: JCS_EINVAL "multipart body: truncated ..." unless the closing boundary was seen.
+ */
+int jcs_http_mp_finish(jcs_http_mp *mp) JCS_MUST_USE;
+
+void jcs_http_mp_free(jcs_http_mp *mp);
+
+#endif
