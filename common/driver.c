@@ -107,7 +107,7 @@ static int execute_remote(struct frag_run *f)
     int rc = jcs_xfer_channel(f->run->d->xfer, w->address, &ch);
     if (rc)
         return rc;
-    if ((rc = jcs_rpc_stream_open(ch, JCS_M_EXECUTE_FRAGMENT, 0, &st)) != 0)
+    if ((rc = jcs_xfer_open(ch, JCS_M_EXECUTE_FRAGMENT, &st)) != 0)
         return rc;
     pthread_mutex_lock(&f->mu);
     f->st = st;

@@ -60,6 +60,8 @@ struct var {
     jcs_pipe *pipe;          /* stream */
     Jcs__Plan__Value *value; /* value: owned, NULL until set */
     int producers, consumers;
+    int op_out, op_in; /* an op of the fragment writes / reads it */
+    int drain_checked; /* jcs_exec_run has waited for its outside reader */
 };
 
 struct jcs_exec {
@@ -741,10 +743,13 @@ static int check_fragment(jcs_exec *e, const Jcs__Plan__Fragment *frag)
     for (size_t a = 0; a < us.n && rc == 0; a++) {
         struct var *v = NULL;
         rc = var_get(e, us.u[a].var, us.u[a].kind, &v);
-        if (rc == 0 && us.u[a].out)
+        if (rc == 0 && us.u[a].out) {
             v->producers++;
-        else if (rc == 0)
+            v->op_out = 1;
+        } else if (rc == 0) {
             v->consumers++;
+            v->op_in = 1;
+        }
     }
     for (size_t r = 0; r < frag->n_results && rc == 0; r++) {
         struct var *v = NULL;
@@ -1422,6 +1427,29 @@ int jcs_exec_run(jcs_exec *e, const Jcs__Plan__Fragment *frag)
         if (runs[i].started)
             pthread_join(runs[i].th, NULL);
     jcs_free(runs);
+    /*
+     * An output drained from outside (a PullStream, the driver's download)
+     * may still hold data its reader has not taken: the fragment is done
+     * only when that reader has reached the end, else its caller could
+     * drop the plan under the reader's feet. A failure anywhere fails the
+     * pipes too, which ends this wait.
+     */
+    for (;;) {
+        jcs_pipe *wait = NULL;
+        pthread_mutex_lock(&e->lock);
+        for (size_t i = 0; i < e->nvars && !wait; i++) {
+            struct var *v = e->vars[i];
+            if (v && v->kind == VK_STREAM && v->op_out && !v->op_in && v->pipe &&
+                !v->drain_checked) {
+                v->drain_checked = 1;
+                wait = v->pipe;
+            }
+        }
+        pthread_mutex_unlock(&e->lock);
+        if (!wait)
+            break;
+        jcs_pipe_wait_drained(wait);
+    }
     if (jcs_exec_error(e))
         return exec_err(e);
     /* Every result must have its value now (from an op or from outside). */

@@ -49,6 +49,8 @@ struct jcs_pipe {
     int close_err; /* 0: clean end; else the error the reader gets */
     int aborted;   /* the reader gave up */
     int abort_err;
+    int eof_seen;  /* the reader has seen the clean end of the stream */
+    pthread_cond_t drained; /* eof_seen or aborted became true */
     atomic_int failed_by; /* JCS_PIPE_WRITER / JCS_PIPE_READER: who failed it first */
     /* Writer side: the node handed out by jcs_pipe_get_buffer. */
     struct node *wbuf;
@@ -69,6 +71,7 @@ int jcs_pipe_new(size_t chunk_size, unsigned depth, jcs_pipe **out)
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->not_full, NULL);
     pthread_cond_init(&p->not_empty, NULL);
+    pthread_cond_init(&p->drained, NULL);
     atomic_init(&p->failed_by, 0);
     atomic_init(&p->bytes_in, 0);
     atomic_init(&p->bytes_out, 0);
@@ -88,6 +91,7 @@ void jcs_pipe_free(jcs_pipe *p)
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->not_full);
     pthread_cond_destroy(&p->not_empty);
+    pthread_cond_destroy(&p->drained);
     jcs_free(p);
 }
 
@@ -293,6 +297,7 @@ void jcs_pipe_close(jcs_pipe *p, int err)
         atomic_store(&p->failed_by, JCS_PIPE_WRITER);
     pthread_cond_broadcast(&p->not_empty);
     pthread_cond_broadcast(&p->not_full);
+    pthread_cond_broadcast(&p->drained);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -315,6 +320,15 @@ void jcs_pipe_abort(jcs_pipe *p, int err)
     }
     pthread_cond_broadcast(&p->not_empty);
     pthread_cond_broadcast(&p->not_full);
+    pthread_cond_broadcast(&p->drained);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void jcs_pipe_wait_drained(jcs_pipe *p)
+{
+    pthread_mutex_lock(&p->lock);
+    while (!p->eof_seen && !p->aborted && !(p->closed && p->close_err < 0))
+        pthread_cond_wait(&p->drained, &p->lock);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -338,8 +352,13 @@ static int dequeue(jcs_pipe *p, struct node **out)
             *out = n;
             return 0;
         }
-        if (p->closed)
+        if (p->closed) {
+            if (!p->eof_seen) {
+                p->eof_seen = 1;
+                pthread_cond_broadcast(&p->drained);
+            }
             return 1;
+        }
         pthread_cond_wait(&p->not_empty, &p->lock);
     }
 }

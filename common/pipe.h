@@ -75,6 +75,14 @@ void jcs_pipe_release(jcs_pipe *p, jcs_chunk *c);
  */
 int jcs_pipe_read_full(jcs_pipe *p, void *buf, size_t n, size_t *got) JCS_MUST_USE;
 
+/*
+ * Blocks until the reader has seen the clean end of the stream, or the
+ * stream failed (aborted by the reader, closed with an error): the data
+ * handed to the pipe has been taken. For an executor that must not finish
+ * while someone outside is still reading its output.
+ */
+void jcs_pipe_wait_drained(jcs_pipe *p);
+
 /* The reader gives up: pending and later writes fail with err. Idempotent. */
 void jcs_pipe_abort(jcs_pipe *p, int err);
 

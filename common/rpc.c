@@ -1148,10 +1148,10 @@ int jcs_rpc_channel_open(const char *target, const jcs_tls_files *tls, jcs_rpc_c
     /* A restarted peer is retried within seconds, not after gRPC's 2 min backoff. */
     args[4].type = GRPC_ARG_INTEGER;
     args[4].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
-    args[4].value.integer = 5000;
+    args[4].value.integer = 1000;
     args[5].type = GRPC_ARG_INTEGER;
     args[5].key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
-    args[5].value.integer = 500;
+    args[5].value.integer = 200;
     /* Channels never share connections, so each keeps its own credentials and failures. */
     args[6].type = GRPC_ARG_INTEGER;
     args[6].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;

@@ -9,6 +9,7 @@
 #include "alloc.h"
 #include "hub.pb-c.h"
 #include "methods.h"
+#include "util.h"
 
 #define MAX_PEERS        4096
 #define VALUE_TIMEOUT_MS 600000
@@ -100,6 +101,24 @@ out:
     return rc;
 }
 
+int jcs_xfer_open(jcs_rpc_channel *ch, const char *method, jcs_rpc_stream **out)
+{
+    /*
+     * A peer that just restarted is reconnected within a backoff of up to a
+     * second; opening is safe to repeat (nothing was sent yet), so ride that
+     * out instead of failing the plan.
+     */
+    int rc = JCS_OK;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        if (attempt)
+            jcs_sleep_ms(350);
+        rc = jcs_rpc_stream_open(ch, method, 0, out);
+        if (rc != JCS_EUNAVAIL)
+            break;
+    }
+    return rc;
+}
+
 static int open_stream(jcs_xfer *x, const Jcs__Plan__Worker *w, const char *method,
                        const char *plan_id, int32_t var, jcs_rpc_stream **out)
 {
@@ -110,7 +129,7 @@ static int open_stream(jcs_xfer *x, const Jcs__Plan__Worker *w, const char *meth
     int rc = jcs_xfer_channel(x, w->address, &ch);
     if (rc)
         return rc;
-    if ((rc = jcs_rpc_stream_open(ch, method, 0, out)) != 0)
+    if ((rc = jcs_xfer_open(ch, method, out)) != 0)
         return rc;
     Jcs__Hub__StreamHeader h = JCS__HUB__STREAM_HEADER__INIT;
     h.plan_id = (char *)plan_id;

@@ -23,6 +23,12 @@ void jcs_xfer_free(jcs_xfer *x);
 /* The cached channel to address (opened on first use). Borrowed: lives as long as x. */
 int jcs_xfer_channel(jcs_xfer *x, const char *address, jcs_rpc_channel **out) JCS_MUST_USE;
 
+/*
+ * Opens a stream on ch, retrying for about a second while the peer is
+ * unreachable (it may be reconnecting after a restart). For driver calls.
+ */
+int jcs_xfer_open(jcs_rpc_channel *ch, const char *method, jcs_rpc_stream **out) JCS_MUST_USE;
+
 /* The env callbacks, with ctx = the jcs_xfer. See ioswitch.h for their contracts. */
 int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id, int32_t var,
                   jcs_pipe *src) JCS_MUST_USE;

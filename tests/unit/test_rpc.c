@@ -158,7 +158,7 @@ static int recv_echo(jcs_rpc_call *c, Echo **out)
 /* Echo: answers {data, n + 1, text}. */
 static int h_echo(jcs_rpc_call *c, void *ctx)
 {
-    Echo *req, resp = ECHO_INIT;
+    Echo *req = NULL, resp = ECHO_INIT;
     int rc = recv_echo(c, &req);
     if (rc)
         return rc;
@@ -176,7 +176,7 @@ static int h_echo(jcs_rpc_call *c, void *ctx)
 /* Fail: returns the jcs_err code n with detail text. */
 static int h_fail(jcs_rpc_call *c, void *ctx)
 {
-    Echo *req;
+    Echo *req = NULL;
     int rc = recv_echo(c, &req);
     if (rc)
         return rc;
@@ -188,7 +188,7 @@ static int h_fail(jcs_rpc_call *c, void *ctx)
 /* Sleep: waits n ms, then tries to answer. */
 static int h_sleep(jcs_rpc_call *c, void *ctx)
 {
-    Echo *req, resp = ECHO_INIT;
+    Echo *req = NULL, resp = ECHO_INIT;
     int rc = recv_echo(c, &req);
     if (rc)
         return rc;
@@ -260,7 +260,7 @@ static int h_upload_quota(jcs_rpc_call *c, void *ctx)
 /* Download: request {n = count, text = size}; sends count Echo{n = seq, data = fill(seq)}. */
 static int h_download(jcs_rpc_call *c, void *ctx)
 {
-    Echo *req;
+    Echo *req = NULL;
     uint8_t *buf;
     int64_t count;
     size_t size;
@@ -297,7 +297,7 @@ static int h_download(jcs_rpc_call *c, void *ctx)
 /* Big: checks data == fill(n), answers data XOR 0x5a. */
 static int h_big(jcs_rpc_call *c, void *ctx)
 {
-    Echo *req, resp = ECHO_INIT;
+    Echo *req = NULL, resp = ECHO_INIT;
     int rc = recv_echo(c, &req);
     if (rc)
         return rc;
@@ -317,7 +317,7 @@ static int h_big(jcs_rpc_call *c, void *ctx)
 /* WhoAmI (hub only): answers {text = subject, data = CN, n = role}. */
 static int h_whoami(jcs_rpc_call *c, void *ctx)
 {
-    Echo *req, resp = ECHO_INIT;
+    Echo *req = NULL, resp = ECHO_INIT;
     int rc = recv_echo(c, &req);
     if (rc)
         return rc;
