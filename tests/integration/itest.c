@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <openssl/ssl.h>
+
 #include "alloc.h"
 
 int itest_sh(const char *fmt, ...)
@@ -95,4 +97,10 @@ int itest_channel(itest_cluster *c, const char *addr, int hub, jcs_rpc_channel *
     }
     jcs_tls_files tls = {ca, cert, key};
     return jcs_rpc_channel_open(addr, &tls, out);
+}
+
+void itest_at_exit(void (*fn)(void))
+{
+    OPENSSL_init_ssl(0, NULL);
+    atexit(fn);
 }

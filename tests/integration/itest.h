@@ -33,6 +33,13 @@ const char *itest_path(itest_cluster *c, const char *rel);
 /* Opens a channel to addr with the cluster's client certificate, or hub i's (i >= 1). */
 int itest_channel(itest_cluster *c, const char *addr, int hub, jcs_rpc_channel **out);
 
+/*
+ * Registers fn to run at exit, after OpenSSL is initialised: exit handlers
+ * run in reverse order, so fn (which shuts gRPC down) then runs before
+ * OpenSSL's own clean-up, and gRPC's threads do not leak OpenSSL state.
+ */
+void itest_at_exit(void (*fn)(void));
+
 /* Runs a shell command; returns its exit status (or -1). */
 int itest_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

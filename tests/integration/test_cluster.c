@@ -40,7 +40,7 @@ static int setup(void)
         return client ? 0 : -1;
     started = 1;
     jcs_rpc_init();
-    atexit(teardown);
+    itest_at_exit(teardown);
     char args[128];
     snprintf(args, sizeof(args), "--hubs 3 --hub-unavailable %d --test-interval 1", UNAVAILABLE_S);
     if (itest_cluster_up(&cl, args) != 0)

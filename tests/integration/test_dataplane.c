@@ -105,7 +105,7 @@ static int setup(void)
         return ready ? 0 : -1;
     started = 1;
     jcs_rpc_init();
-    atexit(teardown);
+    itest_at_exit(teardown);
     if (itest_cluster_up(&cl, "--hubs 3 --hub-unavailable 3 --test-interval 5") != 0 ||
         load_hub_ids() != 0 || start_s3() != 0)
         return -1;
