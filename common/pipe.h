@@ -78,6 +78,15 @@ int jcs_pipe_read_full(jcs_pipe *p, void *buf, size_t n, size_t *got) JCS_MUST_U
 /* The reader gives up: pending and later writes fail with err. Idempotent. */
 void jcs_pipe_abort(jcs_pipe *p, int err);
 
+/*
+ * Which end failed the pipe first: JCS_PIPE_WRITER (a close with an
+ * error), JCS_PIPE_READER (an abort), or 0 while neither did. Lets a
+ * caller whose transfer failed tell its own failure from one it suffered.
+ */
+#define JCS_PIPE_WRITER 1
+#define JCS_PIPE_READER 2
+int jcs_pipe_failed_by(const jcs_pipe *p);
+
 /* Bytes written so far / read so far. */
 uint64_t jcs_pipe_bytes_in(const jcs_pipe *p);
 uint64_t jcs_pipe_bytes_out(const jcs_pipe *p);

@@ -64,8 +64,8 @@ typedef struct jcs_plan_to {
 } jcs_plan_to;
 
 typedef struct jcs_fromto {
-    jcs_redundancy red;      /* how block streams derive from the raw stream */
-    int64_t object_size;     /* raw size; -1 when unknown (an upload in progress) */
+    jcs_redundancy red;  /* how block streams derive from the raw stream */
+    int64_t object_size; /* raw size; -1 when unknown (an upload in progress) */
     const jcs_plan_from *froms;
     size_t nfroms;
     const jcs_plan_to *tos;
@@ -81,8 +81,10 @@ typedef struct jcs_plan {
     Jcs__Plan__Fragment **frags; /* one per worker with work; owned */
     /* Index in frags of the driver's fragment, or -1 when the driver has none. */
     int driver_frag;
+    size_t nfroms, ntos; /* copies of ft->nfroms / ft->ntos: the lengths below */
     /* Per From (same order as ft->froms): for a driver From, the var the
-     * driver feeds with jcs_exec_input on its own executor; else -1. */
+     * driver feeds with jcs_exec_input on its own executor; else -1 (also
+     * for a driver From that no To needs: the driver feeds nothing). */
     int32_t *from_vars;
     /* Per To: for a driver To, the var the driver drains with
      * jcs_exec_output; for a shard To, the value var (ShardInfo) listed in
