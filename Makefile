@@ -30,7 +30,7 @@ CFLAGS_PKG := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g -pthread $(OPT) $(WARN) -MMD -MP \
-           -Icommon -I$(GEN) $(CFLAGS_PKG)
+           -Icommon -I$(GEN) -I. $(CFLAGS_PKG)
 LDFLAGS += -pthread $(OPT)
 LDLIBS  := -lgrpc -lgpr -lprotobuf-c -ljansson -lmariadb -lssl -lcrypto -lisal -lcurl \
            -lmicrohttpd -lgnutls -lm
@@ -96,10 +96,19 @@ $$(BIN)/$$(BIN_NAME_$(1)): $$($(1)_OBJ) $$(LIBJCS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
 
-$(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(LIBJCS)
+# The client's modules other than its main() also form a library, so unit
+# tests can link client code (configuration, topology, ...) like common/.
+LIBCLIENT     := $(BUILD)/libjcsclient.a
+LIBCLIENT_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out client/main.c,$(wildcard client/*.c)))
+
+$(LIBCLIENT): $(LIBCLIENT_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(LIBCLIENT) $(LIBJCS)
 	@mkdir -p $(dir $@)
 	@echo '  LD     $@'
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIBJCS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIBCLIENT) $(LIBJCS) $(LDLIBS)
 
 tests: $(BINS) $(TEST_BINS) $(BENCH_BINS)
 

@@ -67,7 +67,7 @@ static int tls_fail(const char *what, const char *fallback)
 static int valid_role(const char *role)
 {
     return role && (strcmp(role, "coordinator") == 0 || strcmp(role, "hub") == 0 ||
-                    strcmp(role, "client") == 0);
+                    strcmp(role, "client") == 0 || strcmp(role, "server") == 0);
 }
 
 static int valid_name(const char *name)
@@ -348,7 +348,7 @@ static int check_req(const jcs_cert_req *req)
     if (!req)
         return jcs_err_set(JCS_EINVAL, "no certificate request");
     if (!valid_role(req->role))
-        return jcs_err_set(JCS_EINVAL, "role \"%s\": must be coordinator, hub or client",
+        return jcs_err_set(JCS_EINVAL, "role \"%s\": must be coordinator, hub, client or server",
                            req->role ? req->role : "");
     if (!valid_name(req->name))
         return jcs_err_set(JCS_EINVAL, "name \"%s\": must be 1..%d characters of A-Z a-z 0-9 . _ -",

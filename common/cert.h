@@ -27,7 +27,9 @@
 int jcs_cert_create_ca(const char *dir, const char *cn, int days) JCS_MUST_USE;
 
 typedef struct jcs_cert_req {
-    const char *role;        /* "coordinator", "hub", "client" (becomes OU) */
+    const char *role;        /* "coordinator", "hub", "client" (becomes OU); "server" for
+                                an HTTPS server under a CA of its own (jcs init), a role
+                                no RPC method accepts */
     const char *name;        /* CN */
     const char *const *sans; /* "127.0.0.1", "::1", "localhost", "hub1.example" (IPs detected) */
     size_t nsans;

@@ -11,6 +11,7 @@
 
 #include "alloc.h"
 #include "cert.h"
+#include "rpc.h"
 #include "t.h"
 #include "t_tmpdir.h"
 #include "util.h"
@@ -87,16 +88,26 @@ TEST(issue_writes_files_with_exact_modes_and_they_verify)
     T_EQ_INT(mode_of(d), 0700);
     T_EQ_INT(mode_of(ca_cert), 0644);
     T_EQ_INT(mode_of(ca_key), 0600);
-    static const char *const roles[] = {"hub", "client", "coordinator"};
-    static const char *const names[] = {"hub1", "client.a_1", "coord-1"};
-    for (int i = 0; i < 3; i++) {
-        char cert[P], key[P];
+    static const char *const roles[] = {"hub", "client", "coordinator", "server"};
+    static const char *const names[] = {"hub1", "client.a_1", "coord-1", "jcs-http"};
+    for (int i = 0; i < 4; i++) {
+        char cert[P], key[P], role[32], name[80];
         T_OK(issue("modes", roles[i], names[i], cert, key));
         T_EQ_INT(mode_of(cert), 0644);
         T_EQ_INT(mode_of(key), 0600);
         T_OK(jcs_cert_verify(ca_cert, cert, key));
         T_OK(jcs_cert_verify(ca_cert, cert, NULL));
+        char *pem = NULL;
+        size_t len = 0;
+        T_OK(jcs_read_file(cert, 1 << 20, &pem, &len));
+        int rc = jcs_cert_subject_pem(pem, len, role, sizeof(role), name, sizeof(name));
+        jcs_free(pem);
+        T_OK(rc);
+        T_EQ_STR(role, roles[i]);
+        T_EQ_STR(name, names[i]);
     }
+    /* The HTTPS server role (jcs init) is no RPC role: such a certificate calls no method. */
+    T_EQ_INT(jcs_role_parse("server"), JCS_ROLE_NONE);
 }
 
 TEST(subject_parses_back_role_and_name)
