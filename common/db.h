@@ -29,13 +29,13 @@ typedef struct jcs_db jcs_db;
 typedef struct jcs_db_conn jcs_db_conn;
 
 typedef struct jcs_db_config {
-    const char *address;  /* "127.0.0.1:3306" */
-    const char *socket;   /* unix socket path; used instead of address when not NULL/empty */
+    const char *address; /* "127.0.0.1:3306" */
+    const char *socket;  /* unix socket path; used instead of address when not NULL/empty */
     const char *user;
     const char *password;
-    const char *database; /* created if missing when the user may */
-    int pool_size;        /* connections; 0 means 4 */
-    int connect_timeout_s;/* per connection attempt; 0 means 5 */
+    const char *database;  /* created if missing when the user may */
+    int pool_size;         /* connections; 0 means 4 */
+    int connect_timeout_s; /* per connection attempt; 0 means 5 */
 } jcs_db_config;
 
 /*
@@ -58,7 +58,8 @@ int jcs_db_schema_version(jcs_db *db, int *out) JCS_MUST_USE;
 
 enum jcs_db_type { JCS_DB_NULL = 0, JCS_DB_INT, JCS_DB_DOUBLE, JCS_DB_TEXT, JCS_DB_BLOB };
 
-/* A parameter or a result cell. For TEXT/BLOB, s/len are borrowed (params) or owned by the result. */
+/* A parameter or a result cell. For TEXT/BLOB, s/len are borrowed (params) or owned by the result.
+ */
 typedef struct jcs_db_val {
     enum jcs_db_type type;
     int64_t i;
@@ -67,11 +68,11 @@ typedef struct jcs_db_val {
     size_t len;
 } jcs_db_val;
 
-#define JCS_DB_I(x) ((jcs_db_val){.type = JCS_DB_INT, .i = (int64_t)(x)})
-#define JCS_DB_D(x) ((jcs_db_val){.type = JCS_DB_DOUBLE, .d = (x)})
-#define JCS_DB_S(x) ((jcs_db_val){.type = JCS_DB_TEXT, .s = (x), .len = strlen(x)})
+#define JCS_DB_I(x)    ((jcs_db_val){.type = JCS_DB_INT, .i = (int64_t)(x)})
+#define JCS_DB_D(x)    ((jcs_db_val){.type = JCS_DB_DOUBLE, .d = (x)})
+#define JCS_DB_S(x)    ((jcs_db_val){.type = JCS_DB_TEXT, .s = (x), .len = strlen(x)})
 #define JCS_DB_B(p, n) ((jcs_db_val){.type = JCS_DB_BLOB, .s = (const char *)(p), .len = (n)})
-#define JCS_DB_NULLV ((jcs_db_val){.type = JCS_DB_NULL})
+#define JCS_DB_NULLV   ((jcs_db_val){.type = JCS_DB_NULL})
 
 /* A whole result set, rows x cols, owning every cell. */
 typedef struct jcs_db_result {

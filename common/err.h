@@ -13,7 +13,7 @@
 
 #include <stdarg.h>
 
-#define JCS_MUST_USE __attribute__((warn_unused_result))
+#define JCS_MUST_USE     __attribute__((warn_unused_result))
 #define JCS_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 enum jcs_err {

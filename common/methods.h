@@ -18,7 +18,7 @@
 #define JCS_M_RENEW               JCS_COORD_SVC "Renew"
 #define JCS_M_UNLOCK              JCS_COORD_SVC "Unlock"
 
-#define JCS_HUB_SVC "/jcs.hub.Hub/"
+#define JCS_HUB_SVC            "/jcs.hub.Hub/"
 #define JCS_M_PING             JCS_HUB_SVC "Ping"
 #define JCS_M_EXECUTE_FRAGMENT JCS_HUB_SVC "ExecuteFragment"
 #define JCS_M_PUSH_STREAM      JCS_HUB_SVC "PushStream"

@@ -49,9 +49,9 @@ struct jcs_pipe {
     int close_err; /* 0: clean end; else the error the reader gets */
     int aborted;   /* the reader gave up */
     int abort_err;
-    int eof_seen;  /* the reader has seen the clean end of the stream */
+    int eof_seen;           /* the reader has seen the clean end of the stream */
     pthread_cond_t drained; /* eof_seen or aborted became true */
-    atomic_int failed_by; /* JCS_PIPE_WRITER / JCS_PIPE_READER: who failed it first */
+    atomic_int failed_by;   /* JCS_PIPE_WRITER / JCS_PIPE_READER: who failed it first */
     /* Writer side: the node handed out by jcs_pipe_get_buffer. */
     struct node *wbuf;
     /* Reader side: a node partly consumed by jcs_pipe_read_full. */

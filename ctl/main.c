@@ -13,8 +13,9 @@ int main(int argc, char **argv)
         printf("jcsctl %s\n", JCS_VERSION);
         return 0;
     }
-    fprintf(stderr, "jcsctl %s: commands are not part of this build yet; "
-                    "usage: jcsctl --version\n",
+    fprintf(stderr,
+            "jcsctl %s: commands are not part of this build yet; "
+            "usage: jcsctl --version\n",
             JCS_VERSION);
     return 2;
 }
