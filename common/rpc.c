@@ -1628,3 +1628,16 @@ void jcs_rpc_stream_cancel(jcs_rpc_stream *st)
     atomic_store(&st->cancelled, true);
     grpc_call_cancel(st->call, NULL);
 }
+
+int jcs_rpc_call_recv_request(jcs_rpc_call *call, const ProtobufCMessageDescriptor *desc,
+                              void **out)
+{
+    ProtobufCMessage *m = NULL;
+    int rc = jcs_rpc_call_recv(call, desc, &m);
+    if (rc == 1)
+        return jcs_err_set(JCS_EINVAL, "request message missing");
+    if (rc)
+        return rc;
+    *out = m;
+    return JCS_OK;
+}

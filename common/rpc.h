@@ -135,6 +135,15 @@ int jcs_rpc_call_recv(jcs_rpc_call *call, const ProtobufCMessageDescriptor *desc
                       ProtobufCMessage **out) JCS_MUST_USE;
 
 /*
+ * Receives the one request message of a unary method: as jcs_rpc_call_recv,
+ * but a stream that ends before it is JCS_EINVAL ("request message
+ * missing"). *out is a protobuf message of type desc (pass the address of a
+ * typed pointer cast to void **); caller frees.
+ */
+int jcs_rpc_call_recv_request(jcs_rpc_call *call, const ProtobufCMessageDescriptor *desc,
+                              void **out) JCS_MUST_USE;
+
+/*
  * Receives the next message as raw bytes into buf (cap bytes), copying the
  * received fragments straight into buf. Returns JCS_OK with *len set, 1 at
  * the end of the stream, JCS_ETOOBIG when the message is longer than cap

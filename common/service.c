@@ -184,3 +184,26 @@ void jcs_stopper_free(jcs_stopper *s)
     pthread_cond_destroy(&s->cv);
     jcs_free(s);
 }
+
+int jcs_service_serve_args(const char *prog, int argc, char **argv, const char **config,
+                           const char **ready)
+{
+    *config = NULL;
+    *ready = NULL;
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+            *config = argv[++i];
+        } else if (strcmp(argv[i], "--ready-file") == 0 && i + 1 < argc) {
+            *ready = argv[++i];
+        } else {
+            fprintf(stderr, "%s serve: unknown or incomplete option \"%s\" (see %s --help)\n", prog,
+                    argv[i], prog);
+            return 2;
+        }
+    }
+    if (!*config) {
+        fprintf(stderr, "%s serve: -c CONFIG.json is required (see %s --help)\n", prog, prog);
+        return 2;
+    }
+    return 0;
+}

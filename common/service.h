@@ -37,6 +37,15 @@ void jcs_service_tls_free(jcs_service_tls *t);
 /* A borrowed view for rpc.h. */
 jcs_tls_files jcs_service_tls_files(const jcs_service_tls *t);
 
+/*
+ * Parses the options of "PROG serve": -c/--config FILE (required) and
+ * --ready-file FILE. argv[0] is "serve". Returns 0 with *config and *ready
+ * (borrowed from argv, *ready NULL when absent), or prints one line naming
+ * the problem and returns 2 (the usage exit code).
+ */
+int jcs_service_serve_args(const char *prog, int argc, char **argv, const char **config,
+                           const char **ready);
+
 /* Writes text + "\n" to path atomically (when path is not NULL). */
 int jcs_service_ready(const char *path, const char *text) JCS_MUST_USE;
 

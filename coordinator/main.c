@@ -144,25 +144,10 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc >= 2 && strcmp(argv[1], "serve") == 0) {
-        const char *config = NULL, *ready = NULL;
-        for (int i = 2; i < argc; i++) {
-            if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
-                config = argv[++i];
-            else if (strcmp(argv[i], "--ready-file") == 0 && i + 1 < argc)
-                ready = argv[++i];
-            else {
-                fprintf(stderr,
-                        "coordinator serve: unknown or incomplete option \"%s\" (see coordinator "
-                        "--help)\n",
-                        argv[i]);
-                return 2;
-            }
-        }
-        if (!config) {
-            fprintf(stderr,
-                    "coordinator serve: -c CONFIG.json is required (see coordinator --help)\n");
-            return 2;
-        }
+        const char *config, *ready;
+        int rc = jcs_service_serve_args("coordinator", argc - 1, argv + 1, &config, &ready);
+        if (rc)
+            return rc;
         return serve(config, ready);
     }
     usage(stderr);

@@ -67,19 +67,6 @@ int coord_migrate(coord *c)
 
 /* ----------------------------------------------------------------- helpers */
 
-/* Receives the single request message of a unary method. Caller frees *out. */
-static int recv_one(jcs_rpc_call *call, const ProtobufCMessageDescriptor *d, void **out)
-{
-    ProtobufCMessage *m = NULL;
-    int rc = jcs_rpc_call_recv(call, d, &m);
-    if (rc == 1)
-        return jcs_err_set(JCS_EINVAL, "request message missing");
-    if (rc)
-        return rc;
-    *out = m;
-    return JCS_OK;
-}
-
 static int reply(jcs_rpc_call *call, const void *msg)
 {
     return jcs_rpc_call_send(call, (const ProtobufCMessage *)msg);
@@ -187,7 +174,8 @@ static int h_register_hub(jcs_rpc_call *call, void *ctx)
     Jcs__Coordinator__RegisterHubReq *req = NULL;
     char host[256];
     int port;
-    int rc = recv_one(call, &jcs__coordinator__register_hub_req__descriptor, (void **)&req);
+    int rc = jcs_rpc_call_recv_request(call, &jcs__coordinator__register_hub_req__descriptor,
+                                       (void **)&req);
     if (rc)
         return rc;
     if ((rc = check_name("name", req->name, 64)) ||
@@ -246,7 +234,8 @@ static int h_heartbeat(jcs_rpc_call *call, void *ctx)
 {
     coord *c = ctx;
     Jcs__Coordinator__HeartbeatReq *req = NULL;
-    int rc = recv_one(call, &jcs__coordinator__heartbeat_req__descriptor, (void **)&req);
+    int rc = jcs_rpc_call_recv_request(call, &jcs__coordinator__heartbeat_req__descriptor,
+                                       (void **)&req);
     if (rc)
         return rc;
     struct hb_txn t = {.call = call, .hub_id = req->hub_id};
@@ -298,7 +287,8 @@ static int h_list_hubs(jcs_rpc_call *call, void *ctx)
     coord *c = ctx;
     ProtobufCMessage *req = NULL;
     jcs_db_result *r = NULL;
-    int rc = recv_one(call, &jcs__coordinator__list_hubs_req__descriptor, (void **)&req);
+    int rc = jcs_rpc_call_recv_request(call, &jcs__coordinator__list_hubs_req__descriptor,
+                                       (void **)&req);
     if (rc)
         return rc;
     rc = query(c,
@@ -343,7 +333,8 @@ static int h_list_locations(jcs_rpc_call *call, void *ctx)
     coord *c = ctx;
     ProtobufCMessage *req = NULL;
     jcs_db_result *r = NULL;
-    int rc = recv_one(call, &jcs__coordinator__list_locations_req__descriptor, (void **)&req);
+    int rc = jcs_rpc_call_recv_request(call, &jcs__coordinator__list_locations_req__descriptor,
+                                       (void **)&req);
     if (rc)
         return rc;
     rc = query(c, "SELECT location_id, name FROM location ORDER BY location_id", NULL, 0, MAX_HUBS,
@@ -402,7 +393,8 @@ static int h_report_connectivity(jcs_rpc_call *call, void *ctx)
 {
     coord *c = ctx;
     Jcs__Coordinator__ReportConnectivityReq *req = NULL;
-    int rc = recv_one(call, &jcs__coordinator__report_connectivity_req__descriptor, (void **)&req);
+    int rc = jcs_rpc_call_recv_request(call, &jcs__coordinator__report_connectivity_req__descriptor,
+                                       (void **)&req);
     if (rc)
         return rc;
     if (req->n_entries > MAX_ENTRIES) {
@@ -439,7 +431,8 @@ static int h_get_connectivity(jcs_rpc_call *call, void *ctx)
     coord *c = ctx;
     Jcs__Coordinator__GetConnectivityReq *req = NULL;
     jcs_db_result *r = NULL;
-    int rc = recv_one(call, &jcs__coordinator__get_connectivity_req__descriptor, (void **)&req);
+    int rc = jcs_rpc_call_recv_request(call, &jcs__coordinator__get_connectivity_req__descriptor,
+                                       (void **)&req);
     if (rc)
         return rc;
     rc = query(c,
@@ -544,7 +537,8 @@ static int h_lock(jcs_rpc_call *call, void *ctx)
     coord *c = ctx;
     Jcs__Coordinator__LockReq *req = NULL;
     char *holder = NULL;
-    int rc = recv_one(call, &jcs__coordinator__lock_req__descriptor, (void **)&req);
+    int rc =
+        jcs_rpc_call_recv_request(call, &jcs__coordinator__lock_req__descriptor, (void **)&req);
     if (rc)
         return rc;
     if ((rc = check_name("name", req->name, MAX_NAME)) != 0)
@@ -624,7 +618,8 @@ static int h_renew(jcs_rpc_call *call, void *ctx)
 {
     coord *c = ctx;
     Jcs__Coordinator__RenewReq *req = NULL;
-    int rc = recv_one(call, &jcs__coordinator__renew_req__descriptor, (void **)&req);
+    int rc =
+        jcs_rpc_call_recv_request(call, &jcs__coordinator__renew_req__descriptor, (void **)&req);
     if (rc)
         return rc;
     if (req->ttl_ms < LOCK_TTL_MIN || req->ttl_ms > LOCK_TTL_MAX) {
@@ -655,7 +650,8 @@ static int h_unlock(jcs_rpc_call *call, void *ctx)
 {
     coord *c = ctx;
     Jcs__Coordinator__UnlockReq *req = NULL;
-    int rc = recv_one(call, &jcs__coordinator__unlock_req__descriptor, (void **)&req);
+    int rc =
+        jcs_rpc_call_recv_request(call, &jcs__coordinator__unlock_req__descriptor, (void **)&req);
     if (rc)
         return rc;
     if ((rc = check_name("lease_id", req->lease_id, 32)) == 0) {

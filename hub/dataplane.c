@@ -334,18 +334,6 @@ static void *janitor_main(void *arg)
 
 /* --------------------------------------------------------------- handlers */
 
-static int recv_one(jcs_rpc_call *call, const ProtobufCMessageDescriptor *d, void **out)
-{
-    ProtobufCMessage *m = NULL;
-    int rc = jcs_rpc_call_recv(call, d, &m);
-    if (rc == 1)
-        return jcs_err_set(JCS_EINVAL, "request message missing");
-    if (rc)
-        return rc;
-    *out = m;
-    return JCS_OK;
-}
-
 struct watcher {
     jcs_rpc_call *call;
     jcs_exec *exec;
@@ -376,7 +364,8 @@ static int h_execute(jcs_rpc_call *call, void *ctx)
     Jcs__Hub__ExecuteFragmentReq *req = NULL;
     struct plan *p = NULL;
     int owner = 0;
-    int rc = recv_one(call, &jcs__hub__execute_fragment_req__descriptor, (void **)&req);
+    int rc =
+        jcs_rpc_call_recv_request(call, &jcs__hub__execute_fragment_req__descriptor, (void **)&req);
     if (rc)
         return rc;
     const Jcs__Plan__Fragment *f = req->fragment;
@@ -468,7 +457,7 @@ static int h_push_stream(jcs_rpc_call *call, void *ctx)
     struct plan *p = NULL;
     jcs_pipe *pipe;
     uint64_t bytes = 0;
-    int rc = recv_one(call, &jcs__hub__stream_header__descriptor, (void **)&hd);
+    int rc = jcs_rpc_call_recv_request(call, &jcs__hub__stream_header__descriptor, (void **)&hd);
     if (rc)
         return rc;
     if ((rc = plan_get(h->dp, hd->plan_id, &p)) != 0 ||
@@ -517,7 +506,7 @@ static int h_pull_stream(jcs_rpc_call *call, void *ctx)
     Jcs__Hub__StreamHeader *hd = NULL;
     struct plan *p = NULL;
     jcs_pipe *pipe;
-    int rc = recv_one(call, &jcs__hub__stream_header__descriptor, (void **)&hd);
+    int rc = jcs_rpc_call_recv_request(call, &jcs__hub__stream_header__descriptor, (void **)&hd);
     if (rc)
         return rc;
     if ((rc = plan_get(h->dp, hd->plan_id, &p)) != 0 ||
@@ -553,7 +542,7 @@ static int h_push_var(jcs_rpc_call *call, void *ctx)
     hub *h = ctx;
     Jcs__Hub__PushVarReq *req = NULL;
     struct plan *p = NULL;
-    int rc = recv_one(call, &jcs__hub__push_var_req__descriptor, (void **)&req);
+    int rc = jcs_rpc_call_recv_request(call, &jcs__hub__push_var_req__descriptor, (void **)&req);
     if (rc)
         return rc;
     if (!req->value) {
@@ -578,7 +567,7 @@ static int h_pull_var(jcs_rpc_call *call, void *ctx)
     Jcs__Hub__PullVarReq *req = NULL;
     struct plan *p = NULL;
     Jcs__Plan__Value *v = NULL;
-    int rc = recv_one(call, &jcs__hub__pull_var_req__descriptor, (void **)&req);
+    int rc = jcs_rpc_call_recv_request(call, &jcs__hub__pull_var_req__descriptor, (void **)&req);
     if (rc)
         return rc;
     int64_t left = jcs_rpc_call_time_left_ms(call) - 100;
@@ -634,7 +623,7 @@ static int h_list_shards(jcs_rpc_call *call, void *ctx)
     Jcs__Hub__ListShardsReq *req = NULL;
     jcs_shardstore *ss;
     struct list_ctx lc = {call, NULL, NULL, NULL, 0};
-    int rc = recv_one(call, &jcs__hub__list_shards_req__descriptor, (void **)&req);
+    int rc = jcs_rpc_call_recv_request(call, &jcs__hub__list_shards_req__descriptor, (void **)&req);
     if (rc)
         return rc;
     lc.ents = jcs_calloc(LIST_PAGE, sizeof(*lc.ents));
@@ -658,7 +647,7 @@ static int h_stat_shard(jcs_rpc_call *call, void *ctx)
     Jcs__Hub__StatShardReq *req = NULL;
     jcs_shardstore *ss;
     struct jcs_shard_info info;
-    int rc = recv_one(call, &jcs__hub__stat_shard_req__descriptor, (void **)&req);
+    int rc = jcs_rpc_call_recv_request(call, &jcs__hub__stat_shard_req__descriptor, (void **)&req);
     if (rc)
         return rc;
     if ((rc = jcs_filehash_check(req->file_hash)) == 0 &&
@@ -682,7 +671,8 @@ static int h_delete_shards(jcs_rpc_call *call, void *ctx)
     Jcs__Hub__DeleteShardsReq *req = NULL;
     jcs_shardstore *ss;
     size_t done = 0;
-    int rc = recv_one(call, &jcs__hub__delete_shards_req__descriptor, (void **)&req);
+    int rc =
+        jcs_rpc_call_recv_request(call, &jcs__hub__delete_shards_req__descriptor, (void **)&req);
     if (rc)
         return rc;
     if (req->n_file_hashes > MAX_DELETE)

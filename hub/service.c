@@ -10,9 +10,7 @@ static int h_ping(jcs_rpc_call *call, void *ctx)
 {
     hub *h = ctx;
     ProtobufCMessage *req = NULL;
-    int rc = jcs_rpc_call_recv(call, &jcs__hub__ping_req__descriptor, &req);
-    if (rc == 1)
-        return jcs_err_set(JCS_EINVAL, "request message missing");
+    int rc = jcs_rpc_call_recv_request(call, &jcs__hub__ping_req__descriptor, (void **)&req);
     if (rc)
         return rc;
     protobuf_c_message_free_unpacked(req, NULL);
