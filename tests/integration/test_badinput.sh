@@ -103,6 +103,13 @@ if deploy/local/cluster up --dir "$T/c1" --hubs 1 >"$T/c1.log" 2>&1 &&
   a=$(. "$T/c1/cluster.env"; echo "$COORDINATOR_ADDR $HUB1_ADDR $MARIADB_PORT")
   b=$(. "$T/c2/cluster.env"; echo "$COORDINATOR_ADDR $HUB1_ADDR $MARIADB_PORT")
   if [ "$a" != "$b" ] && [ -n "$a" ]; then pass two_clusters_side_by_side; else fail two_clusters_side_by_side "same addresses: $a / $b"; fi
+  if out=$(deploy/local/cluster start-hub --dir "$T/c1" 1 2>&1); then
+    fail start_hub_twice_is_refused "a second hub1 was started"
+  elif echo "$out" | grep -q "already running"; then
+    pass start_hub_twice_is_refused
+  else
+    fail start_hub_twice_is_refused "unexpected message: $out"
+  fi
   p1=$(. "$T/c1/cluster.env"; echo "$HUB1_PID $COORDINATOR_PID")
   deploy/local/cluster down --dir "$T/c1" >/dev/null 2>&1
   deploy/local/cluster down --dir "$T/c2" >/dev/null 2>&1
