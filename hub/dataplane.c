@@ -299,11 +299,40 @@ static void plan_put(struct hub_dp *dp, struct plan *p, int finished)
     jcs_free(p);
 }
 
+/*
+ * Removes what dead writes left in every space this hub has served (a
+ * writer that died with its process; an S3 multipart upload never
+ * completed), once older than reclaimAgeSeconds. Spaces are only read
+ * under the lock: the stores themselves are thread-safe.
+ */
+static void reclaim_spaces(struct hub_dp *dp)
+{
+    for (int i = 0;; i++) {
+        pthread_mutex_lock(&dp->mu);
+        jcs_shardstore *ss = i < dp->nspaces ? dp->spaces[i].store : NULL;
+        const char *name = ss ? jcs_storage_name(dp->spaces[i].storage) : NULL;
+        pthread_mutex_unlock(&dp->mu);
+        if (!ss)
+            return;
+        unsigned removed = 0;
+        int rc = jcs_shardstore_reclaim(ss, dp->h->cfg.reclaim_age_s * 1000, &removed);
+        if (rc)
+            jcs_warn("space %s: reclaiming temporary files failed: %s", name, jcs_err_msg(rc));
+        else if (removed)
+            jcs_info("space %s: removed %u temporary files of dead writes", name, removed);
+    }
+}
+
 static void *janitor_main(void *arg)
 {
     struct hub_dp *dp = arg;
+    int64_t next_reclaim = jcs_now_ms() + dp->h->cfg.reclaim_interval_s * 1000;
     while (!jcs_stopper_sleep(dp->h->stop, 1000)) {
         int64_t now = jcs_now_ms();
+        if (now >= next_reclaim) {
+            reclaim_spaces(dp);
+            next_reclaim = jcs_now_ms() + dp->h->cfg.reclaim_interval_s * 1000;
+        }
         struct plan *gone = NULL;
         pthread_mutex_lock(&dp->mu);
         for (struct plan *p = dp->plans, *next; p; p = next) {

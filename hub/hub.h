@@ -35,6 +35,8 @@ typedef struct hub_config {
     long long test_interval_s;
     long long heartbeat_interval_s;
     char *storage_root;
+    long long reclaim_interval_s; /* how often dead writes' leftovers are removed */
+    long long reclaim_age_s;      /* ... once they are this old */
 } hub_config;
 
 typedef struct hub {

@@ -90,7 +90,11 @@ static int config_load(const char *path, hub_config *c)
                           &c->test_interval_s)) ||
         (rc = jcs_cfg_int(&f, "heartbeatIntervalSeconds", true, 0, 0, 3600,
                           &c->heartbeat_interval_s)) ||
-        (rc = jcs_cfg_path(&f, "storage.root", "storage", &c->storage_root)))
+        (rc = jcs_cfg_path(&f, "storage.root", "storage", &c->storage_root)) ||
+        (rc = jcs_cfg_int(&f, "storage.reclaimIntervalSeconds", true, 600, 1, 86400 * 7,
+                          &c->reclaim_interval_s)) ||
+        (rc = jcs_cfg_int(&f, "storage.reclaimAgeSeconds", true, 3600, 0, 86400 * 30,
+                          &c->reclaim_age_s)))
         goto out;
     char host[256];
     int port;

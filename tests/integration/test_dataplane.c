@@ -106,7 +106,8 @@ static int setup(void)
     started = 1;
     jcs_rpc_init();
     itest_at_exit(teardown);
-    if (itest_cluster_up(&cl, "--hubs 3 --hub-unavailable 3 --test-interval 5") != 0 ||
+    if (itest_cluster_up(&cl, "--hubs 3 --hub-unavailable 3 --test-interval 5 --reclaim-interval 1 "
+                              "--reclaim-age 2") != 0 ||
         load_hub_ids() != 0 || start_s3() != 0)
         return -1;
     for (int i = 0; i < NSPACES; i++) {
@@ -630,4 +631,33 @@ TEST(change_redundancy_and_repair)
     }
     jcs_free(data);
     T_ASSERT(why[0] == '\0', "(%s)", why);
+}
+
+TEST(hubs_reclaim_dead_temporary_files_periodically)
+{
+    SETUP();
+    /* space1 is served (and so watched) once a plan has used it. */
+    uint8_t *data = make_data(100, 3);
+    int one[] = {0};
+    struct stored st;
+    int rc = upload(data, 100, red_none(), one, 1, NULL, &st);
+    jcs_free(data);
+    T_OK(rc);
+    char dead[1200], young[1200], root[1024];
+    snprintf(root, sizeof(root), "%s", itest_env(&cl, "HUB1_ROOT"));
+    /* What a writer killed long ago leaves: an unlocked temp file. */
+    snprintf(dead, sizeof(dead), "%s/space1/tmp/00112233445566aa.4242", root);
+    snprintf(young, sizeof(young), "%s/space1/tmp/00112233445566bb.4243", root);
+    T_ASSERT(itest_sh("echo partial > '%s' && touch -d '1 hour ago' '%s' && echo new > '%s'", dead,
+                      dead, young) == 0);
+    int64_t end = jcs_now_ms() + 10000;
+    while (jcs_now_ms() < end && itest_sh("test -e '%s'", dead) == 0)
+        jcs_sleep_ms(200);
+    T_ASSERT(itest_sh("test -e '%s'", dead) != 0, "(a dead temp file survived 10 s)");
+    /* The shard itself is untouched. */
+    T_ASSERT(itest_sh("test -s '%s'", shard_path(&st.blocks[0])) == 0);
+    /* A file younger than reclaimAgeSeconds stays until it is old enough. */
+    T_ASSERT(itest_sh("test -e '%s' || test $(( $(date +%%s) - $(stat -c %%Y '%s' 2>/dev/null || "
+                      "echo 0) )) -ge 2",
+                      young, young) == 0);
 }
