@@ -57,10 +57,10 @@ enum var_kind { VK_NONE = 0, VK_STREAM, VK_VALUE };
 struct var {
     int32_t id;
     enum var_kind kind;
-    jcs_pipe *pipe;          /* stream */
-    Jcs__Plan__Value *value; /* value: owned, NULL until set */
-    int producers, consumers;
-    int op_out, op_in; /* an op of the fragment writes / reads it */
+    jcs_pipe *pipe;           /* stream */
+    Jcs__Plan__Value *value;  /* value: owned, NULL until set */
+    int producers, consumers; /* ops and outside attachments */
+    int op_producer, op_consumer;
     int drain_checked; /* jcs_exec_run has waited for its outside reader */
 };
 
@@ -77,6 +77,7 @@ struct jcs_exec {
     atomic_int cause;  /* causemsg replaced it (a weak error's cause reported) */
     char causemsg[1024];
     int ran;
+    int checked; /* the fragment is known: outside ends must match its ops */
 };
 
 /* ---------------------------------------------------------------- values */
@@ -301,6 +302,10 @@ static int attach(jcs_exec *e, int32_t var, int producer, jcs_pipe **out)
         if (*cnt > 0)
             rc = jcs_err_set(JCS_EINVAL, "plan %s var %d already has a %s", e->plan_id, var,
                              producer ? "producer" : "consumer");
+        else if (e->checked && !(producer ? v->op_consumer : v->op_producer))
+            /* Nobody would ever drain (or feed) it: refuse instead of hanging. */
+            rc = jcs_err_set(JCS_EINVAL, "plan %s var %d: no op of the fragment %s it", e->plan_id,
+                             var, producer ? "reads" : "writes");
         else {
             (*cnt)++;
             *out = v->pipe;
@@ -459,7 +464,11 @@ static const char *op_kind_name(const Jcs__Plan__Op *op)
     }
 }
 
-/* The name error details start with: "ShardWrite space 3", "SendStream to hub 2 var 9", ... */
+/*
+ * The name error details start with: "ShardWrite space 3", "SendStream to
+ * hub 2 var 9"; ops without such a handle get their index: "Clone (op 4)".
+ * With idx (size_t)-1 the index is left out (the caller gives it).
+ */
 static void op_name(const Jcs__Plan__Op *op, size_t idx, char *out, size_t len)
 {
     const char *k = op_kind_name(op);
@@ -494,7 +503,10 @@ static void op_name(const Jcs__Plan__Op *op, size_t idx, char *out, size_t len)
                  op->get_var->remote_var);
         break;
     default:
-        snprintf(out, len, "%s (op %zu)", k, idx);
+        if (idx == (size_t)-1)
+            snprintf(out, len, "%s", k);
+        else
+            snprintf(out, len, "%s (op %zu)", k, idx);
         break;
     }
 }
@@ -690,8 +702,8 @@ static int check_fragment(jcs_exec *e, const Jcs__Plan__Fragment *frag)
             }
         }
         if (rc) {
-            op_name(op, i, name, sizeof(name));
-            rc = jcs_err_wrap(rc, "fragment op %zu %s: ", i, name);
+            op_name(op, (size_t)-1, name, sizeof(name));
+            rc = jcs_err_wrap(rc, "fragment op %zu (%s): ", i, name);
         }
     }
     first[frag->n_ops] = us.n;
@@ -726,8 +738,8 @@ static int check_fragment(jcs_exec *e, const Jcs__Plan__Fragment *frag)
             size_t i = 0;
             while (i + 1 < frag->n_ops && first[i + 1] <= a)
                 i++;
-            op_name(frag->ops[i], i, name, sizeof(name));
-            rc = jcs_err_wrap(rc, "fragment op %zu %s: ", i, name);
+            op_name(frag->ops[i], (size_t)-1, name, sizeof(name));
+            rc = jcs_err_wrap(rc, "fragment op %zu (%s): ", i, name);
         }
     }
     for (size_t r = 0; r < frag->n_results && rc == 0; r++) {
@@ -739,18 +751,35 @@ static int check_fragment(jcs_exec *e, const Jcs__Plan__Fragment *frag)
         if (stream || frag->results[r] < 0)
             rc = BAD("fragment: result var %d is not a value var", frag->results[r]);
     }
+    /* Streams attached from outside before the fragment came must meet an op. */
+    for (size_t i = 0; i < e->nvars && rc == 0; i++) {
+        struct var *v = e->vars[i];
+        if (v->kind != VK_STREAM || (!v->producers && !v->consumers))
+            continue;
+        int op_in = 0, op_out = 0;
+        for (size_t a = 0; a < us.n; a++)
+            if (us.u[a].var == v->id) {
+                op_in |= !us.u[a].out;
+                op_out |= us.u[a].out;
+            }
+        if ((v->producers && !op_in) || (v->consumers && !op_out))
+            rc = BAD("fragment: var %d is %s from outside but no op %s it", v->id,
+                     v->producers ? "fed" : "drained", v->producers ? "reads" : "writes");
+    }
     /* Register: everything checked, so from here on only memory can fail. */
     for (size_t a = 0; a < us.n && rc == 0; a++) {
         struct var *v = NULL;
         rc = var_get(e, us.u[a].var, us.u[a].kind, &v);
         if (rc == 0 && us.u[a].out) {
             v->producers++;
-            v->op_out = 1;
+            v->op_producer = 1;
         } else if (rc == 0) {
             v->consumers++;
-            v->op_in = 1;
+            v->op_consumer = 1;
         }
     }
+    if (rc == 0)
+        e->checked = 1;
     for (size_t r = 0; r < frag->n_results && rc == 0; r++) {
         struct var *v = NULL;
         rc = var_get(e, frag->results[r], VK_VALUE, &v);
@@ -1439,7 +1468,7 @@ int jcs_exec_run(jcs_exec *e, const Jcs__Plan__Fragment *frag)
         pthread_mutex_lock(&e->lock);
         for (size_t i = 0; i < e->nvars && !wait; i++) {
             struct var *v = e->vars[i];
-            if (v && v->kind == VK_STREAM && v->op_out && !v->op_in && v->pipe &&
+            if (v && v->kind == VK_STREAM && v->op_producer && !v->op_consumer && v->pipe &&
                 !v->drain_checked) {
                 v->drain_checked = 1;
                 wait = v->pipe;

@@ -69,7 +69,7 @@ const char *jcs_exec_plan_id(const jcs_exec *e);
  * ended. Returns JCS_OK or the first error (see the header note). Call once.
  *
  * The whole fragment is checked before any op starts: JCS_EINVAL, with a
- * detail naming the op ("fragment op 2 ECMultiply (op 2): k 7 n 6 out of
+ * detail naming the op ("fragment op 2 (ECMultiply): k 7 n 6 out of
  * range ..."), for an unknown op kind, a field out of range (sizes <= 0 or
  * over 256 MiB, k/n, rows, repeated fields of unequal lengths, a missing
  * space or worker), a negative var, a var used both as stream and value,

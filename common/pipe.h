@@ -15,6 +15,14 @@
  * writer's next write returns err (a reader that stops early is not an
  * error for it to hide). Both ends are thread-safe against each other;
  * each end belongs to one thread at a time.
+ *
+ * Small writes are coalesced into the last queued chunk while the reader
+ * has not taken it, so a reader may see chunks of any size up to
+ * chunk_size; bytes are visible to the reader as soon as a write returns.
+ * The queue bound counts queued chunks: a chunk the reader holds (until
+ * jcs_pipe_release) and the writer's get_buffer chunk come on top, so
+ * memory is (depth + 2) * chunk_size with one chunk held at each end.
+ * Chunk buffers are 64-byte aligned (ISA-L's fast case).
  */
 #ifndef JCS_PIPE_H
 #define JCS_PIPE_H
@@ -44,7 +52,8 @@ void jcs_pipe_free(jcs_pipe *p);
 
 /*
  * Writes n bytes (any n; split into chunks as needed), blocking while the
- * pipe is full. Returns the reader's abort error, or JCS_ECANCELED.
+ * pipe is full. Returns the reader's abort error, the writer's own close
+ * error (or JCS_ECANCELED after a clean close), or JCS_ENOMEM.
  */
 int jcs_pipe_write(jcs_pipe *p, const void *data, size_t n) JCS_MUST_USE;
 
@@ -52,12 +61,20 @@ int jcs_pipe_write(jcs_pipe *p, const void *data, size_t n) JCS_MUST_USE;
  * Zero-copy write: get a writable chunk buffer of chunk_size bytes, fill
  * up to that many bytes, and commit it with the length used. Committing 0
  * bytes hands the buffer back unused (for a producer that found the end
- * of its input after asking for a buffer).
+ * of its input after asking for a buffer). get_buffer blocks while the
+ * pipe is full and returns the same buffer until it is committed; a small
+ * commit (at most chunk_size / 16) may be copied into the queued tail.
+ * Errors as jcs_pipe_write; commit without get_buffer or over the
+ * capacity is JCS_EINVAL.
  */
 int jcs_pipe_get_buffer(jcs_pipe *p, uint8_t **buf, size_t *cap) JCS_MUST_USE;
 int jcs_pipe_commit_buffer(jcs_pipe *p, size_t len) JCS_MUST_USE;
 
-/* Ends the stream: err 0 for a clean end, else the error the reader gets. Idempotent. */
+/*
+ * Ends the stream: err 0 for a clean end, else the error the reader gets.
+ * Idempotent, except that an error overrides an earlier clean end (a
+ * cancelled plan stops a reader that has not reached the end yet).
+ */
 void jcs_pipe_close(jcs_pipe *p, int err);
 
 /*
@@ -83,7 +100,10 @@ int jcs_pipe_read_full(jcs_pipe *p, void *buf, size_t n, size_t *got) JCS_MUST_U
  */
 void jcs_pipe_wait_drained(jcs_pipe *p);
 
-/* The reader gives up: pending and later writes fail with err. Idempotent. */
+/*
+ * The reader gives up: pending and later writes fail with err (0 means
+ * JCS_ECANCELED); queued chunks are dropped. Idempotent: the first err stays.
+ */
 void jcs_pipe_abort(jcs_pipe *p, int err);
 
 /*

@@ -507,8 +507,8 @@ static int h_push_stream(jcs_rpc_call *call, void *ctx)
             /* The sender vanished mid-stream: the stream is incomplete, fail the plan. */
             rc = jcs_err_wrap(r, "plan %s var %d: incoming stream broken after %" PRIu64 " bytes: ",
                               hd->plan_id, (int)hd->var, bytes);
+            jcs_exec_fail(p->exec, rc, "%s", jcs_err_msg(rc));
             jcs_pipe_close(pipe, rc);
-            jcs_exec_cancel(p->exec, rc);
             break;
         }
         if (cr) {

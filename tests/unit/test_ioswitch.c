@@ -1457,9 +1457,9 @@ TEST(bad_fragments_are_refused_naming_the_op)
     cases[n].want1 = w1;                                                                           \
     cases[n].want2 = w2;                                                                           \
     n++;
-    CASE("op 0 unknown op", "unknown op kind 0");
+    CASE("op 0 (unknown op)", "unknown op kind 0");
     add(cases[n - 1].f, op(a, JCS__PLAN__OP__OP__NOT_SET, NULL));
-    CASE("op 1 ECMultiply", "k 7 n 6");
+    CASE("op 1 (ECMultiply)", "k 7 n 6");
     add(cases[n - 1].f, o_range(a, 1, 0, -1, 2));
     add(cases[n - 1].f, o_ec(a, 7, 6, 4096, V(0, 1), V(2, 3), V(4), V(5)));
     CASE("ECMultiply", "1 inputs and 2 input_rows for k 2");
@@ -1476,12 +1476,12 @@ TEST(bad_fragments_are_refused_naming_the_op)
     add(cases[n - 1].f, o_cjoin(a, -5, V(2, 3), 4));
     CASE("Range", "offset -1");
     add(cases[n - 1].f, o_range(a, 1, -1, 5, 2));
-    CASE("op 1 Clone", "var 2 has 2 producers");
+    CASE("op 1 (Clone)", "var 2 has 2 producers");
     add(cases[n - 1].f, o_range(a, 1, 0, -1, 2));
     add(cases[n - 1].f, o_clone(a, 3, V(2, 4)));
     CASE("Clone", "var 2 has 2 producers");
     add(cases[n - 1].f, o_clone(a, 1, V(2, 2)));
-    CASE("op 1 Range", "stream var 1 has 2 consumers");
+    CASE("op 1 (Range)", "stream var 1 has 2 consumers");
     add(cases[n - 1].f, o_range(a, 1, 0, -1, 2));
     add(cases[n - 1].f, o_range(a, 1, 0, -1, 3));
     CASE("Range", "var 1 is both input and output");
@@ -1492,7 +1492,7 @@ TEST(bad_fragments_are_refused_naming_the_op)
     add(cases[n - 1].f, o_write(a, NULL, 1, 2));
     CASE("ShardRead space 1", "is not a FileHash");
     add(cases[n - 1].f, o_read(a, space(w, 1), "Fullabc", 0, -1, 2));
-    CASE("op 1 ShardWrite space 1", "used both as a stream and as a value");
+    CASE("op 1 (ShardWrite space 1)", "used both as a stream and as a value");
     add(cases[n - 1].f, o_range(a, 1, 0, -1, 2));
     add(cases[n - 1].f, o_write(a, space(w, 1), 3, 2));
     CASE("ShardWrite space 2", "var 5 has 2 producers");
@@ -1532,7 +1532,7 @@ TEST(bad_fragment_runs_nothing)
     T_ASSERT(strstr(jcs_err_msg(rc), "var 1 already has a producer"), "(%s)", jcs_err_msg(rc));
     rc = jcs_exec_run(e, f);
     T_EQ_INT(rc, JCS_EINVAL);
-    T_ASSERT(strstr(jcs_err_msg(rc), "op 1 ChunkedSplit (op 1): var 4 has 2 producers"), "(%s)",
+    T_ASSERT(strstr(jcs_err_msg(rc), "op 1 (ChunkedSplit): var 4 has 2 producers"), "(%s)",
              jcs_err_msg(rc));
     /* The uploader is stopped with the same error, and nothing was written. */
     T_EQ_INT(jcs_pipe_write(in, "abc", 3), JCS_EINVAL);
@@ -1557,6 +1557,48 @@ TEST(outside_attachment_conflicts_with_fragment)
     int rc = jcs_exec_run(e, f);
     T_EQ_INT(rc, JCS_EINVAL);
     T_ASSERT(strstr(jcs_err_msg(rc), "stream var 1 has 2 consumers"), "(%s)", jcs_err_msg(rc));
+    world_free(w);
+
+    /* A stream pushed before the fragment came that no op reads fails the
+     * run (its pusher would wait forever)... */
+    w = world_new(0, 0);
+    world_plan(w, "v0000000000000000000000000000003");
+    f = frag(&w->a, w->plan, 1);
+    add(f, o_range(&w->a, 1, 0, -1, 2));
+    e = world_exec(w, 1);
+    T_OK(jcs_exec_input(e, 9, &p));
+    rc = jcs_exec_run(e, f);
+    T_EQ_INT(rc, JCS_EINVAL);
+    T_ASSERT(strstr(jcs_err_msg(rc), "var 9 is fed from outside but no op reads it"), "(%s)",
+             jcs_err_msg(rc));
+    T_EQ_INT(jcs_pipe_write(p, "x", 1), JCS_EINVAL);
+    world_free(w);
+
+    /* ... and once the fragment is known, such a stream is refused at once. */
+    w = world_new(0, 0);
+    world_plan(w, "v0000000000000000000000000000004");
+    f = frag(&w->a, w->plan, 1);
+    add(f, o_range(&w->a, 1, 0, -1, 2));
+    e = world_exec(w, 1);
+    struct io in, out;
+    struct runner r;
+    start(w, &r, &f, 1);
+    feed(&in, e, 1, (const uint8_t *)"abc", 3);
+    drain(&out, e, 2);
+    io_join(&in);
+    io_join(&out);
+    join(&r, 1);
+    T_ASSERT(r.rc == 0, "(%s)", r.msg);
+    T_EQ_INT(out.outlen, 3);
+    io_free(&out);
+    rc = jcs_exec_input(e, 9, &p);
+    T_EQ_INT(rc, JCS_EINVAL);
+    T_ASSERT(strstr(jcs_err_msg(rc), "var 9: no op of the fragment reads it"), "(%s)",
+             jcs_err_msg(rc));
+    rc = jcs_exec_output(e, 5, &p);
+    T_EQ_INT(rc, JCS_EINVAL);
+    T_ASSERT(strstr(jcs_err_msg(rc), "var 5: no op of the fragment writes it"), "(%s)",
+             jcs_err_msg(rc));
     world_free(w);
 }
 
