@@ -661,3 +661,25 @@ TEST(hubs_reclaim_dead_temporary_files_periodically)
                       "echo 0) )) -ge 2",
                       young, young) == 0);
 }
+
+TEST(the_default_5_mib_chunk_works_through_1_mib_pipes)
+{
+    SETUP();
+    /* JCS's default EC chunk (5 MiB) is larger than a pipe chunk (1 MiB). */
+    size_t n = 2 * 2 * (5u << 20) + 12345;
+    uint8_t *data = make_data(n, 55);
+    int idx[] = {0, 1, 2};
+    struct stored st;
+    char why[512] = "";
+    int rc = upload(data, n, red_ec(2, 3, 5 << 20), idx, 3, NULL, &st);
+    if (!rc) {
+        struct stored lost = st;
+        lost.sites[0].hub = NULL; /* decode with parity */
+        if (check_read(&st, data, 0, -1, NULL, why, sizeof(why)) == 0 &&
+            check_read(&lost, data, 0, -1, &hubs[1], why, sizeof(why)) == 0)
+            check_read(&lost, data, (5 << 20) - 3, 7, NULL, why, sizeof(why));
+    }
+    jcs_free(data);
+    T_OK(rc);
+    T_ASSERT(why[0] == '\0', "(%s)", why);
+}
