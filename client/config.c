@@ -290,23 +290,6 @@ static int oom(void)
     return jcs_err_set(JCS_ENOMEM, "out of memory");
 }
 
-static int check_readable(const jcs_cfg *f, const char *field, const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    const char *why = NULL;
-    if (fd < 0 || fstat(fd, &st) != 0)
-        why = strerror(errno);
-    else if (S_ISDIR(st.st_mode))
-        why = "is a directory";
-    if (fd >= 0)
-        close(fd);
-    if (why)
-        return jcs_err_set(JCS_ECONFIG, "%s: field %s: %s: cannot read: %s", f->path, field, path,
-                           why);
-    return JCS_OK;
-}
-
 /* An optional path: "" stays "", anything else is resolved against the file's directory. */
 static int opt_path(const jcs_cfg *f, const char *field, char **out)
 {
@@ -377,10 +360,11 @@ static int load_rpc(const jcs_cfg *f, jcs_client_config *c)
         rc = jcs_cfg_path(f, *hub_ca ? "hubRPC.rootCA" : "coordinatorRPC.rootCA", NULL,
                           &c->hub_root_ca);
     if (!rc)
-        rc = check_readable(f, *coord_ca ? "coordinatorRPC.rootCA" : "hubRPC.rootCA",
-                            c->coordinator_root_ca);
+        rc = jcs_cfg_check_file(f, *coord_ca ? "coordinatorRPC.rootCA" : "hubRPC.rootCA",
+                                c->coordinator_root_ca);
     if (!rc)
-        rc = check_readable(f, *hub_ca ? "hubRPC.rootCA" : "coordinatorRPC.rootCA", c->hub_root_ca);
+        rc = jcs_cfg_check_file(f, *hub_ca ? "hubRPC.rootCA" : "coordinatorRPC.rootCA",
+                                c->hub_root_ca);
     jcs_free(hub_ca);
     jcs_free(coord_ca);
     if (rc)
@@ -518,7 +502,7 @@ static int load_http(const jcs_cfg *f, jcs_client_config *c)
         if (!full)
             return oom();
         c->http.client_certs[c->http.nclient_certs++] = full;
-        if (c->http.enabled && (rc = check_readable(f, field, full)))
+        if (c->http.enabled && (rc = jcs_cfg_check_file(f, field, full)))
             return rc;
     }
     return JCS_OK;

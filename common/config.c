@@ -187,15 +187,11 @@ int jcs_cfg_path(const jcs_cfg *cfg, const char *field, const char *def, char **
     return rc;
 }
 
-int jcs_cfg_file(const jcs_cfg *cfg, const char *field, char **out)
+int jcs_cfg_check_file(const jcs_cfg *cfg, const char *field, const char *path)
 {
-    char *p;
-    int rc = jcs_cfg_path(cfg, field, NULL, &p);
-    if (rc)
-        return rc;
     /* Opening proves readability where access() would not (root passes every access check),
      * and fstat rejects a directory given where a file belongs. */
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     const char *why = NULL;
     if (fd < 0 || fstat(fd, &st) != 0)
@@ -204,9 +200,19 @@ int jcs_cfg_file(const jcs_cfg *cfg, const char *field, char **out)
         why = "is a directory";
     if (fd >= 0)
         close(fd);
-    if (why) {
-        rc =
-            jcs_err_set(JCS_ECONFIG, "%s: field %s: %s: cannot read: %s", cfg->path, field, p, why);
+    if (why)
+        return jcs_err_set(JCS_ECONFIG, "%s: field %s: %s: cannot read: %s", cfg->path, field, path,
+                           why);
+    return JCS_OK;
+}
+
+int jcs_cfg_file(const jcs_cfg *cfg, const char *field, char **out)
+{
+    char *p;
+    int rc = jcs_cfg_path(cfg, field, NULL, &p);
+    if (rc)
+        return rc;
+    if ((rc = jcs_cfg_check_file(cfg, field, p)) != 0) {
         jcs_free(p);
         return rc;
     }

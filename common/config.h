@@ -60,6 +60,12 @@ int jcs_cfg_bool(const jcs_cfg *cfg, const char *field, bool has_def, bool def,
  */
 int jcs_cfg_file(const jcs_cfg *cfg, const char *field, char **out) JCS_MUST_USE;
 
+/*
+ * Checks that path (the value of field) names a readable file, not a
+ * directory; JCS_ECONFIG with "FILE: field F: PATH: cannot read: WHY".
+ */
+int jcs_cfg_check_file(const jcs_cfg *cfg, const char *field, const char *path) JCS_MUST_USE;
+
 /* Like jcs_cfg_file but for a path that need not exist yet (a directory to create). */
 int jcs_cfg_path(const jcs_cfg *cfg, const char *field, const char *def, char **out) JCS_MUST_USE;
 
