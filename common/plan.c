@@ -29,9 +29,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "alloc.h"
+#include "util.h"
 #include "buf.h"
 #include "ec.h"
 
@@ -1214,21 +1214,8 @@ int64_t jcs_ec_block_size(const jcs_redundancy *red, int64_t size)
 
 static int new_plan_id(char out[33])
 {
-    unsigned char r[16];
-    size_t got = 0;
-    while (got < sizeof(r)) {
-        ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
-        if (n < 0)
-            return jcs_err_set(JCS_EIO, "getrandom for a plan id failed");
-        got += (size_t)n;
-    }
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof(r); i++) {
-        out[2 * i] = hex[r[i] >> 4];
-        out[2 * i + 1] = hex[r[i] & 15];
-    }
-    out[32] = 0;
-    return 0;
+    int rc = jcs_random_hex(out, 16);
+    return rc ? jcs_err_wrap(rc, "a plan id: ") : 0;
 }
 
 int jcs_plan_build(const jcs_fromto *ft, jcs_plan **out)

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -106,22 +105,6 @@ static int ensure_parent(struct local *l, char *path)
     return r;
 }
 
-static void random_hex(char out[17])
-{
-    unsigned char rnd[8];
-    static const char hx[] = "0123456789abcdef";
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-        /* getrandom cannot fail for 8 bytes after boot; fall back to time and pid anyway. */
-        uint64_t v = (uint64_t)jcs_now_ms() * 2654435761u ^ (uint64_t)getpid();
-        memcpy(rnd, &v, sizeof(rnd));
-    }
-    for (int i = 0; i < 8; i++) {
-        out[2 * i] = hx[rnd[i] >> 4];
-        out[2 * i + 1] = hx[rnd[i] & 15];
-    }
-    out[16] = '\0';
-}
-
 /* Creates and locks the temp file; see the note at the top about O_TMPFILE. */
 static int create_temp(struct local *l, const char *path)
 {
@@ -154,7 +137,7 @@ static int local_write_begin(jcs_storage *s, jcs_storage_writer **out)
     struct local *l = L(s);
     struct local_writer *w = jcs_calloc(1, sizeof(*w));
     char hex[17];
-    random_hex(hex);
+    jcs_unique_hex(hex);
     char *path = w ? jcs_asprintf("%s/%s.%d", l->tmpdir, hex, (int)getpid()) : NULL;
     if (!path) {
         jcs_free(w);

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -884,21 +883,6 @@ static int s3_write_begin(jcs_storage *s, jcs_storage_writer **out)
     return JCS_OK;
 }
 
-static void random_hex(char out[17])
-{
-    unsigned char rnd[8];
-    static const char hx[] = "0123456789abcdef";
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-        uint64_t v = (uint64_t)jcs_now_ms() * 2654435761u ^ (uint64_t)getpid();
-        memcpy(rnd, &v, sizeof(rnd));
-    }
-    for (int i = 0; i < 8; i++) {
-        out[2 * i] = hx[rnd[i] >> 4];
-        out[2 * i + 1] = hx[rnd[i] & 15];
-    }
-    out[16] = '\0';
-}
-
 /* POST key?uploads; returns the upload id (caller frees). */
 static int initiate_multipart(struct s3 *s, const char *fkey, const char *what, char **upload_id)
 {
@@ -994,7 +978,7 @@ static int flush_part(struct s3 *s, struct s3_writer *w)
                            S3_MAX_PARTS, s->part_size);
     if (!w->upload_id) {
         char hex[17];
-        random_hex(hex);
+        jcs_unique_hex(hex);
         w->tmpkey = jcs_asprintf("tmp/%s.%d", hex, (int)getpid());
         if (!w->tmpkey)
             return jcs_err_set(JCS_ENOMEM, "%s: write: out of memory", s->base.name);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -201,4 +202,43 @@ int jcs_parse_addr(const char *addr, char *host, size_t hostlen, int *port)
     host[hl] = '\0';
     *port = (int)p;
     return JCS_OK;
+}
+
+static void to_hex(const unsigned char *b, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[b[i] >> 4];
+        out[2 * i + 1] = hx[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int jcs_random_hex(char *out, size_t nbytes)
+{
+    unsigned char r[64];
+    size_t got = 0;
+    if (nbytes > sizeof(r))
+        return jcs_err_set(JCS_EINVAL, "at most %zu random bytes at once", sizeof(r));
+    while (got < nbytes) {
+        ssize_t n = getrandom(r + got, nbytes - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return jcs_err_set(JCS_EIO, "getrandom failed: %s", strerror(errno));
+        got += (size_t)n;
+    }
+    to_hex(r, nbytes, out);
+    return JCS_OK;
+}
+
+void jcs_unique_hex(char out[17])
+{
+    if (jcs_random_hex(out, 8) == JCS_OK)
+        return;
+    /* getrandom cannot fail for 8 bytes after boot; fall back to time and pid anyway. */
+    uint64_t v = (uint64_t)jcs_now_us() * 2654435761u ^ (uint64_t)getpid();
+    unsigned char b[8];
+    memcpy(b, &v, sizeof(b));
+    to_hex(b, sizeof(b), out);
 }

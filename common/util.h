@@ -34,6 +34,20 @@ int jcs_read_file(const char *path, size_t cap, char **out, size_t *len) JCS_MUS
 int jcs_write_file(const char *path, const void *data, size_t len, unsigned mode) JCS_MUST_USE;
 
 /*
+ * Writes nbytes random bytes from getrandom as 2*nbytes lower-case hex
+ * digits plus a NUL into out (2*nbytes+1 bytes). For ids that must be
+ * unguessable (plans, leases): JCS_EIO rather than a weaker value when the
+ * kernel has no randomness.
+ */
+int jcs_random_hex(char *out, size_t nbytes) JCS_MUST_USE;
+
+/*
+ * 16 hex digits for names that need only be unique (temporary files):
+ * random when possible, else derived from the clock and the pid.
+ */
+void jcs_unique_hex(char out[17]);
+
+/*
  * mkdir -p with mode (less the umask) for each created directory. Existing
  * directories are fine; a non-directory in the way is JCS_EIO naming it.
  */

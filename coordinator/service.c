@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "alloc.h"
 #include "coord.h"
@@ -517,11 +516,8 @@ static int lock_fn(jcs_db_conn *db, void *arg)
     }
     jcs_db_result_free(r);
 
-    unsigned char rnd[16];
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-        return jcs_err_set(JCS_EIO, "no randomness for a lease id");
-    for (int i = 0; i < 16; i++)
-        snprintf(t->lease_id + 2 * i, 3, "%02x", rnd[i]);
+    if ((rc = jcs_random_hex(t->lease_id, 16)) != 0)
+        return jcs_err_wrap(rc, "a lease id: ");
     t->expires = now + t->req->ttl_ms;
     jcs_db_val ip[] = {JCS_DB_S(t->lease_id), JCS_DB_S(t->req->name), JCS_DB_I(exclusive ? 0 : 1),
                        JCS_DB_S(t->holder),   JCS_DB_S(t->role),      JCS_DB_S(t->cn),
