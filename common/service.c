@@ -11,6 +11,7 @@
 #include "cert.h"
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 int jcs_service_logger(const jcs_cfg *cfg, const char *tag)
 {
@@ -185,8 +186,9 @@ void jcs_stopper_free(jcs_stopper *s)
     jcs_free(s);
 }
 
-int jcs_service_serve_args(const char *prog, int argc, char **argv, const char **config,
-                           const char **ready)
+/* The options of "PROG serve": 0, or 2 after one line naming the problem. */
+static int serve_args(const char *prog, int argc, char **argv, const char **config,
+                      const char **ready)
 {
     *config = NULL;
     *ready = NULL;
@@ -206,4 +208,28 @@ int jcs_service_serve_args(const char *prog, int argc, char **argv, const char *
         return 2;
     }
     return 0;
+}
+
+int jcs_service_main(const char *prog, int argc, char **argv, void (*usage)(FILE *f),
+                     int (*serve)(const char *config, const char *ready_file))
+{
+    jcs_service_block_signals();
+    const char *cmd = argc >= 2 ? argv[1] : "";
+    if (strcmp(cmd, "cert") == 0)
+        return jcs_cert_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("%s %s\n", prog, JCS_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0) {
+        const char *config, *ready;
+        int rc = serve_args(prog, argc - 1, argv + 1, &config, &ready);
+        return rc ? rc : serve(config, ready);
+    }
+    usage(stderr);
+    return 2;
 }

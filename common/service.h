@@ -8,6 +8,7 @@
 #define JCS_SERVICE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "err.h"
@@ -38,13 +39,14 @@ void jcs_service_tls_free(jcs_service_tls *t);
 jcs_tls_files jcs_service_tls_files(const jcs_service_tls *t);
 
 /*
- * Parses the options of "PROG serve": -c/--config FILE (required) and
- * --ready-file FILE. argv[0] is "serve". Returns 0 with *config and *ready
- * (borrowed from argv, *ready NULL when absent), or prints one line naming
- * the problem and returns 2 (the usage exit code).
+ * The command line every service shares: "PROG serve -c CONFIG
+ * [--ready-file F]" calls serve(config, ready_file or NULL); "PROG cert ..."
+ * makes certificates (cert.h); --version and --help print and return 0;
+ * anything else prints usage on stderr and returns 2. Blocks the stop
+ * signals first (before any thread starts). Returns the exit code.
  */
-int jcs_service_serve_args(const char *prog, int argc, char **argv, const char **config,
-                           const char **ready);
+int jcs_service_main(const char *prog, int argc, char **argv, void (*usage)(FILE *f),
+                     int (*serve)(const char *config, const char *ready_file));
 
 /* Writes text + "\n" to path atomically (when path is not NULL). */
 int jcs_service_ready(const char *path, const char *text) JCS_MUST_USE;

@@ -132,24 +132,5 @@ out:
 
 int main(int argc, char **argv)
 {
-    jcs_service_block_signals();
-    if (argc >= 2 && strcmp(argv[1], "cert") == 0)
-        return jcs_cert_main(argc - 1, argv + 1);
-    if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
-        printf("coordinator %s\n", JCS_VERSION);
-        return 0;
-    }
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        usage(stdout);
-        return 0;
-    }
-    if (argc >= 2 && strcmp(argv[1], "serve") == 0) {
-        const char *config, *ready;
-        int rc = jcs_service_serve_args("coordinator", argc - 1, argv + 1, &config, &ready);
-        if (rc)
-            return rc;
-        return serve(config, ready);
-    }
-    usage(stderr);
-    return 2;
+    return jcs_service_main("coordinator", argc, argv, usage, serve);
 }
