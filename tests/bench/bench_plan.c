@@ -183,42 +183,21 @@ int main(int argc, char **argv)
     printf("  disk write+fdatasync   %8.0f MiB/s\n", dw);
     printf("  disk read              %8.0f MiB/s\n", dr);
 
-    jcs_rpc_channel *ch = NULL;
-    Jcs__Coordinator__ListHubsReq lreq = JCS__COORDINATOR__LIST_HUBS_REQ__INIT;
-    Jcs__Coordinator__ListHubsResp *lr = NULL;
-    int rc = itest_channel(&cl, itest_env(&cl, "COORDINATOR_ADDR"), 0, &ch);
-    if (!rc)
-        rc = jcs_rpc_unary(ch, JCS_M_LIST_HUBS, &lreq.base,
-                           &jcs__coordinator__list_hubs_resp__descriptor, (ProtobufCMessage **)&lr,
-                           5000);
-    jcs_rpc_channel_free(ch);
-    if (rc || lr->n_hubs != NHUBS) {
+    int rc = itest_hub_workers(&cl, NHUBS, hubs, addr);
+    if (rc) {
         fprintf(stderr, "bench_plan: cannot list hubs: %s\n", jcs_err_msg(rc));
         itest_cluster_down(&cl);
         return 1;
     }
-    for (int i = 0; i < NHUBS; i++) {
-        char key[32];
-        int h = atoi(lr->hubs[i]->name + 3) - 1;
-        snprintf(key, sizeof(key), "HUB%d_ADDR", h + 1);
-        snprintf(addr[h], sizeof(addr[h]), "%s", itest_env(&cl, key));
-        jcs__plan__worker__init(&hubs[h]);
-        hubs[h].hub_id = lr->hubs[i]->hub_id;
-        hubs[h].address = addr[h];
+    for (int h = 0; h < NHUBS; h++) {
         jcs__plan__space__init(&spaces[h]);
         spaces[h].space_id = h + 1;
         spaces[h].type = "local";
         spaces[h].root = "bench";
     }
-    protobuf_c_message_free_unpacked(&lr->base, NULL);
 
-    char ca[700], cert[700], key[700];
-    snprintf(ca, sizeof(ca), "%s/certs/ca_cert.pem", cl.dir);
-    snprintf(cert, sizeof(cert), "%s/certs/client_cert.pem", cl.dir);
-    snprintf(key, sizeof(key), "%s/certs/client_key.pem", cl.dir);
-    jcs_tls_files tls = {ca, cert, key};
     jcs_driver *drv = NULL;
-    if ((rc = jcs_driver_new(&tls, &drv)) != 0) {
+    if ((rc = itest_driver(&cl, &drv)) != 0) {
         itest_cluster_down(&cl);
         return 1;
     }

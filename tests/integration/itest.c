@@ -9,6 +9,8 @@
 #include <openssl/ssl.h>
 
 #include "alloc.h"
+#include "coordinator.pb-c.h"
+#include "methods.h"
 
 int itest_sh(const char *fmt, ...)
 {
@@ -103,4 +105,45 @@ void itest_at_exit(void (*fn)(void))
 {
     OPENSSL_init_ssl(0, NULL);
     atexit(fn);
+}
+
+int itest_hub_workers(itest_cluster *c, size_t n, Jcs__Plan__Worker *hubs, char (*addr)[128])
+{
+    jcs_rpc_channel *ch = NULL;
+    Jcs__Coordinator__ListHubsReq req = JCS__COORDINATOR__LIST_HUBS_REQ__INIT;
+    Jcs__Coordinator__ListHubsResp *r = NULL;
+    int rc = itest_channel(c, itest_env(c, "COORDINATOR_ADDR"), 0, &ch);
+    if (!rc)
+        rc = jcs_rpc_unary(ch, JCS_M_LIST_HUBS, &req.base,
+                           &jcs__coordinator__list_hubs_resp__descriptor, (ProtobufCMessage **)&r,
+                           5000);
+    jcs_rpc_channel_free(ch);
+    if (rc)
+        return rc;
+    size_t found = 0;
+    for (size_t i = 0; i < r->n_hubs; i++) {
+        char key[32];
+        int h = atoi(r->hubs[i]->name + 3) - 1;
+        if (h < 0 || (size_t)h >= n)
+            continue;
+        snprintf(key, sizeof(key), "HUB%d_ADDR", h + 1);
+        snprintf(addr[h], 128, "%s", itest_env(c, key));
+        jcs__plan__worker__init(&hubs[h]);
+        hubs[h].hub_id = r->hubs[i]->hub_id;
+        hubs[h].address = addr[h];
+        found++;
+    }
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    return found == n ? JCS_OK
+                      : jcs_err_set(JCS_ENOENT, "the coordinator lists %zu of %zu hubs", found, n);
+}
+
+int itest_driver(itest_cluster *c, jcs_driver **out)
+{
+    char ca[600], cert[600], key[600];
+    snprintf(ca, sizeof(ca), "%s/certs/ca_cert.pem", c->dir);
+    snprintf(cert, sizeof(cert), "%s/certs/client_cert.pem", c->dir);
+    snprintf(key, sizeof(key), "%s/certs/client_key.pem", c->dir);
+    jcs_tls_files tls = {ca, cert, key};
+    return jcs_driver_new(&tls, out);
 }

@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 
+#include "driver.h"
+#include "plan.pb-c.h"
 #include "rpc.h"
 
 typedef struct itest_cluster {
@@ -39,6 +41,16 @@ int itest_channel(itest_cluster *c, const char *addr, int hub, jcs_rpc_channel *
  * OpenSSL's own clean-up, and gRPC's threads do not leak OpenSSL state.
  */
 void itest_at_exit(void (*fn)(void));
+
+/*
+ * Fills hubs[i] with hub i+1 of the cluster (its id from the coordinator,
+ * its address from cluster.env, kept in addr[i]) for i < n. JCS_ENOENT
+ * when the coordinator does not list one of them.
+ */
+int itest_hub_workers(itest_cluster *c, size_t n, Jcs__Plan__Worker *hubs, char (*addr)[128]);
+
+/* A driver with the cluster's client certificate. Caller frees. */
+int itest_driver(itest_cluster *c, jcs_driver **out);
 
 /* Runs a shell command; returns its exit status (or -1). */
 int itest_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

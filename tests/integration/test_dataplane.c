@@ -50,34 +50,6 @@ static void teardown(void)
     jcs_rpc_shutdown();
 }
 
-static int load_hub_ids(void)
-{
-    jcs_rpc_channel *ch = NULL;
-    Jcs__Coordinator__ListHubsReq req = JCS__COORDINATOR__LIST_HUBS_REQ__INIT;
-    Jcs__Coordinator__ListHubsResp *r = NULL;
-    int rc = itest_channel(&cl, itest_env(&cl, "COORDINATOR_ADDR"), 0, &ch);
-    if (!rc)
-        rc = jcs_rpc_unary(ch, JCS_M_LIST_HUBS, &req.base,
-                           &jcs__coordinator__list_hubs_resp__descriptor, (ProtobufCMessage **)&r,
-                           5000);
-    jcs_rpc_channel_free(ch);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < r->n_hubs && i < NHUBS; i++) {
-        char key[32];
-        int h = atoi(r->hubs[i]->name + 3) - 1;
-        if (h < 0 || h >= NHUBS)
-            continue;
-        snprintf(key, sizeof(key), "HUB%d_ADDR", h + 1);
-        snprintf(hub_addr[h], sizeof(hub_addr[h]), "%s", itest_env(&cl, key));
-        jcs__plan__worker__init(&hubs[h]);
-        hubs[h].hub_id = r->hubs[i]->hub_id;
-        hubs[h].address = hub_addr[h];
-    }
-    protobuf_c_message_free_unpacked(&r->base, NULL);
-    return JCS_OK;
-}
-
 static int start_s3(void)
 {
     char envf[700], line[512];
@@ -108,7 +80,7 @@ static int setup(void)
     itest_at_exit(teardown);
     if (itest_cluster_up(&cl, "--hubs 3 --hub-unavailable 3 --test-interval 5 --reclaim-interval 1 "
                               "--reclaim-age 2") != 0 ||
-        load_hub_ids() != 0 || start_s3() != 0)
+        itest_hub_workers(&cl, NHUBS, hubs, hub_addr) != 0 || start_s3() != 0)
         return -1;
     for (int i = 0; i < NSPACES; i++) {
         jcs__plan__space__init(&spaces[i]);
@@ -130,12 +102,7 @@ static int setup(void)
             spaces[i].secret_key = "S3RVER";
         }
     }
-    char ca[600], cert[600], key[600];
-    snprintf(ca, sizeof(ca), "%s/certs/ca_cert.pem", cl.dir);
-    snprintf(cert, sizeof(cert), "%s/certs/client_cert.pem", cl.dir);
-    snprintf(key, sizeof(key), "%s/certs/client_key.pem", cl.dir);
-    jcs_tls_files tls = {ca, cert, key};
-    if (jcs_driver_new(&tls, &drv) != 0)
+    if (itest_driver(&cl, &drv) != 0)
         return -1;
     ready = 1;
     return 0;
