@@ -1,11 +1,160 @@
+/*
+ * jcs serve: opens the metadata database (migrating it), the coordinator
+ * channel and topology cache, the driver, the background jobs, then the
+ * HTTPS REST API; writes the ready file and waits for SIGTERM/SIGINT.
+ * Shutdown runs in reverse: the HTTP server first (in-flight requests see
+ * their abort callbacks and roll back), then the jobs, then the rest.
+ */
 #include "serve.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "jobs.h"
+#include "log.h"
+#include "service.h"
+#include "svc.h"
+#include "util.h"
+#include "version.h"
+
+/* Hub state changes must reach placement and downloads quickly, whatever
+ * connectivity.testInterval says about latency tests. */
+#define TOPO_REFRESH_MAX_MS 5000
+
+static int build_routes(jcs_svc *svc, jcs_http_route **out, size_t *n)
+{
+    const struct {
+        const jcs_http_route *r;
+        size_t n;
+    } tabs[] = {
+        {jcs_api_bucket_routes, jcs_api_bucket_nroutes},
+        {jcs_api_object_routes, jcs_api_object_nroutes},
+        {jcs_api_space_routes, jcs_api_space_nroutes},
+        {jcs_api_system_routes, jcs_api_system_nroutes},
+    };
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof tabs / sizeof tabs[0]; i++)
+        total += tabs[i].n;
+    jcs_http_route *r = jcs_calloc(total, sizeof *r);
+    if (!r)
+        return JCS_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof tabs / sizeof tabs[0]; i++) {
+        for (size_t j = 0; j < tabs[i].n; j++) {
+            r[k] = tabs[i].r[j];
+            r[k].arg = svc;
+            k++;
+        }
+    }
+    *out = r;
+    *n = total;
+    return 0;
+}
 
 int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
 {
-    (void)cfg;
-    (void)ready_file;
-    fprintf(stderr, "jcs serve: the REST service is not in this build yet\n");
-    return JCS_SERVE_NOT_BUILT;
+    jcs_svc svc;
+    memset(&svc, 0, sizeof svc);
+    svc.cfg = cfg;
+    svc.start_wall_ms = jcs_wall_ms();
+    pthread_mutex_init(&svc.spaces_mu, NULL);
+    jcs_http_config hcfg;
+    memset(&hcfg, 0, sizeof hcfg);
+    jcs_http_route *routes = NULL;
+    size_t nroutes = 0;
+    jcs_http_server *http = NULL;
+    int ec = 1, rc;
+
+    jcs_rpc_init();
+    jcs_db_config dbc = jcs_client_config_db(cfg);
+    /* Enough connections that concurrent requests rarely wait for one. */
+    dbc.pool_size = 16;
+    if ((rc = jcs_db_open(&dbc, &svc.db)) != 0) {
+        jcs_error("database: %s", jcs_err_msg(rc));
+        goto out;
+    }
+    if ((rc = jcs_meta_migrate(svc.db)) != 0) {
+        jcs_error("database %s: migration failed: %s", dbc.database, jcs_err_msg(rc));
+        goto out;
+    }
+    jcs_tls_files ctls = jcs_client_config_coordinator_tls(cfg);
+    if ((rc = jcs_rpc_channel_open(cfg->coordinator_address, &ctls, &svc.coord)) != 0) {
+        jcs_error("coordinator %s: %s", cfg->coordinator_address, jcs_err_msg(rc));
+        goto out;
+    }
+    jcs_topo_opts topts = {
+        .params = {.location = cfg->location, .high_latency_ms = cfg->high_latency_hub_ms},
+        .interval_ms = cfg->test_interval_s * 1000,
+    };
+    if (topts.interval_ms > TOPO_REFRESH_MAX_MS)
+        topts.interval_ms = TOPO_REFRESH_MAX_MS;
+    if ((rc = jcs_topo_new(svc.coord, &topts, &svc.topo)) != 0) {
+        jcs_error("topology: %s", jcs_err_msg(rc));
+        goto out;
+    }
+    /* A coordinator that is down at start is not fatal: the cache keeps retrying, and
+     * requests that need hubs say so meanwhile. */
+    if ((rc = jcs_topo_refresh(svc.topo)) != 0)
+        jcs_warn("coordinator %s not reachable yet (%s); retrying in the background",
+                 cfg->coordinator_address, jcs_err_msg(rc));
+    if ((rc = jcs_topo_start(svc.topo)) != 0) {
+        jcs_error("topology: %s", jcs_err_msg(rc));
+        goto out;
+    }
+    jcs_tls_files htls = jcs_client_config_hub_tls(cfg);
+    if ((rc = jcs_driver_new(&htls, &svc.driver)) != 0) {
+        jcs_error("driver: %s", jcs_err_msg(rc));
+        goto out;
+    }
+    if ((rc = jcs_jobs_start(&svc, &svc.jobs)) != 0) {
+        jcs_error("background jobs: %s", jcs_err_msg(rc));
+        goto out;
+    }
+    if (!cfg->http.enabled) {
+        jcs_info("http.enabled is false: serving no REST API, running background jobs only");
+    } else {
+        if ((rc = jcs_http_config_load(&cfg->file, &hcfg)) != 0) {
+            jcs_error("%s", jcs_err_msg(rc));
+            goto out;
+        }
+        if ((rc = build_routes(&svc, &routes, &nroutes)) != 0 ||
+            (rc = jcs_http_start(&hcfg, routes, nroutes, &http)) != 0) {
+            jcs_error("REST API on %s: %s", hcfg.listen, jcs_err_msg(rc));
+            goto out;
+        }
+    }
+    char where[300];
+    if (http) {
+        char host[256];
+        int port = 0;
+        if (jcs_parse_addr(hcfg.listen, host, sizeof host, &port) != 0)
+            snprintf(host, sizeof host, "127.0.0.1");
+        snprintf(where, sizeof where, "%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
+                 strchr(host, ':') ? "]" : "", jcs_http_port(http));
+    } else {
+        snprintf(where, sizeof where, "-");
+    }
+    if ((rc = jcs_service_ready(ready_file, where)) != 0) {
+        jcs_error("ready file %s: %s", ready_file, jcs_err_msg(rc));
+        goto out;
+    }
+    jcs_info("jcs %s serving the REST API on https://%s (coordinator %s)", JCS_VERSION, where,
+             cfg->coordinator_address);
+    int sig = jcs_service_wait_signal();
+    jcs_info("signal %d: stopping", sig);
+    ec = 0;
+out:
+    jcs_http_stop(http);
+    jcs_jobs_stop(svc.jobs);
+    jcs_driver_free(svc.driver);
+    jcs_topo_free(svc.topo);
+    jcs_rpc_channel_free(svc.coord);
+    jcs_meta_spaces_free(&svc.spaces);
+    jcs_db_close(svc.db);
+    jcs_free(routes);
+    jcs_http_config_free(&hcfg);
+    pthread_mutex_destroy(&svc.spaces_mu);
+    jcs_rpc_shutdown();
+    return ec;
 }

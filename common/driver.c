@@ -651,3 +651,106 @@ int jcs_driver_repair(jcs_driver *d, const jcs_block *blocks, const jcs_site *si
     jcs_plan_free(p);
     return rc;
 }
+
+/* ------------------------------------------------------------ shard maintenance */
+
+/* Maintenance calls are small; a hub that does not answer within this is reported. */
+#define MAINT_TIMEOUT_MS 30000
+
+static int site_channel(jcs_driver *d, const jcs_site *site, jcs_rpc_channel **ch)
+{
+    if (!site->hub || !site->hub->address)
+        return jcs_err_set(JCS_EUNAVAIL, "space %lld: its hub is offline",
+                           (long long)site->space->space_id);
+    return jcs_xfer_channel(d->xfer, site->hub->address, ch);
+}
+
+static void copy_entry(const Jcs__Hub__ShardEntry *e, jcs_shard_entry *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->file_hash, sizeof out->file_hash, "%s", e->file_hash ? e->file_hash : "");
+    out->size = e->size;
+    out->mtime_ms = e->mtime_ms;
+}
+
+int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site,
+                           int (*fn)(void *arg, const jcs_shard_entry *e), void *arg)
+{
+    jcs_rpc_channel *ch;
+    int rc = site_channel(d, site, &ch);
+    if (rc)
+        return rc;
+    jcs_rpc_stream *st;
+    if ((rc = jcs_xfer_open(ch, JCS_M_LIST_SHARDS, &st)) != 0)
+        return rc;
+    Jcs__Hub__ListShardsReq req = JCS__HUB__LIST_SHARDS_REQ__INIT;
+    req.space = (Jcs__Plan__Space *)site->space;
+    if ((rc = jcs_rpc_stream_send(st, &req.base)) == 0)
+        rc = jcs_rpc_stream_close_send(st);
+    while (rc == 0) {
+        ProtobufCMessage *m = NULL;
+        rc = jcs_rpc_stream_recv(st, &jcs__hub__list_shards_resp__descriptor, &m);
+        if (rc == 1) {
+            rc = jcs_rpc_stream_finish(st);
+            break;
+        }
+        if (rc)
+            break;
+        Jcs__Hub__ListShardsResp *r = (Jcs__Hub__ListShardsResp *)m;
+        for (size_t i = 0; i < r->n_shards && rc == 0; i++) {
+            jcs_shard_entry e;
+            copy_entry(r->shards[i], &e);
+            rc = fn(arg, &e);
+        }
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    jcs_rpc_stream_free(st);
+    return rc;
+}
+
+int jcs_driver_stat_shard(jcs_driver *d, const jcs_site *site, const char *file_hash,
+                          jcs_shard_entry *out)
+{
+    jcs_rpc_channel *ch;
+    int rc = site_channel(d, site, &ch);
+    if (rc)
+        return rc;
+    Jcs__Hub__StatShardReq req = JCS__HUB__STAT_SHARD_REQ__INIT;
+    req.space = (Jcs__Plan__Space *)site->space;
+    req.file_hash = (char *)file_hash;
+    ProtobufCMessage *m = NULL;
+    rc = jcs_rpc_unary(ch, JCS_M_STAT_SHARD, &req.base, &jcs__hub__stat_shard_resp__descriptor, &m,
+                       MAINT_TIMEOUT_MS);
+    if (rc)
+        return rc;
+    Jcs__Hub__StatShardResp *r = (Jcs__Hub__StatShardResp *)m;
+    if (r->shard)
+        copy_entry(r->shard, out);
+    else
+        rc = jcs_err_set(JCS_ENOENT, "space %lld: shard %s not stored",
+                         (long long)site->space->space_id, file_hash);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+}
+
+int jcs_driver_delete_shards(jcs_driver *d, const jcs_site *site, const char *const *hashes,
+                             size_t n, int64_t *deleted)
+{
+    jcs_rpc_channel *ch;
+    int rc = site_channel(d, site, &ch);
+    if (rc)
+        return rc;
+    Jcs__Hub__DeleteShardsReq req = JCS__HUB__DELETE_SHARDS_REQ__INIT;
+    req.space = (Jcs__Plan__Space *)site->space;
+    req.file_hashes = (char **)hashes;
+    req.n_file_hashes = n;
+    ProtobufCMessage *m = NULL;
+    rc = jcs_rpc_unary(ch, JCS_M_DELETE_SHARDS, &req.base,
+                       &jcs__hub__delete_shards_resp__descriptor, &m, MAINT_TIMEOUT_MS);
+    if (rc)
+        return rc;
+    if (deleted)
+        *deleted = ((Jcs__Hub__DeleteShardsResp *)m)->deleted;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return 0;
+}

@@ -98,4 +98,29 @@ int jcs_driver_repair(jcs_driver *d, const jcs_block *blocks, const jcs_site *si
                       size_t nlost, const jcs_site *targets, const Jcs__Plan__Worker *compute,
                       jcs_block *out) JCS_MUST_USE;
 
+/* ---- shard-store maintenance on one site (for checks, GC and probes) ---- */
+
+/* One shard as a hub lists it. */
+typedef struct jcs_shard_entry {
+    char file_hash[JCS_FILEHASH_LEN + 1];
+    int64_t size;
+    int64_t mtime_ms; /* Unix ms of the shard's last write */
+} jcs_shard_entry;
+
+/*
+ * Calls fn for every shard stored on site (in pages, as the hub streams
+ * them); fn's non-zero return stops the listing and is returned.
+ * JCS_EUNAVAIL when the site is unreachable.
+ */
+int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site,
+                           int (*fn)(void *arg, const jcs_shard_entry *e), void *arg) JCS_MUST_USE;
+
+/* The shard's size and time; JCS_ENOENT when the site does not store it. */
+int jcs_driver_stat_shard(jcs_driver *d, const jcs_site *site, const char *file_hash,
+                          jcs_shard_entry *out) JCS_MUST_USE;
+
+/* Deletes shards from site (missing ones count as deleted); *deleted may be NULL. */
+int jcs_driver_delete_shards(jcs_driver *d, const jcs_site *site, const char *const *hashes,
+                             size_t n, int64_t *deleted) JCS_MUST_USE;
+
 #endif

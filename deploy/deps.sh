@@ -10,7 +10,7 @@ PKGS=(
   libmicrohttpd-dev libgnutls28-dev
   libfuse3-dev fuse3
   libclang-rt-14-dev
-  iperf3 openssl jq
+  iperf3 openssl jq curl
   nodejs
 )
 missing=()

@@ -1,0 +1,130 @@
+/*
+ * REST handlers: system (API.md "System"): hubs, locations, status, and the
+ * background jobs on demand.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "jobs.h"
+#include "svc.h"
+#include "util.h"
+#include "version.h"
+
+/* A fresh view when the coordinator answers, else the cached one (never an error: the
+ * listing says when it was taken). */
+static jcs_topo_snap *fresh_snap(jcs_svc *svc)
+{
+    if (jcs_topo_refresh(svc->topo) != 0) {
+        /* The cached snapshot stays; its age is in the reply. */
+    }
+    return jcs_topo_acquire(svc->topo);
+}
+
+static int system_hubs(jcs_http_req *req)
+{
+    jcs_svc *svc = jcs_api_svc(req);
+    jcs_topo_snap *snap = fresh_snap(svc);
+    size_t n;
+    const jcs_topo_hub *h = jcs_topo_snap_hubs(snap, &n);
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        char hb[JCS_META_TIME_SIZE] = "";
+        if (h[i].last_heartbeat_ms > 0)
+            jcs_meta_time_format(h[i].last_heartbeat_ms, hb);
+        json_t *o = json_pack(
+            "{sI ss sI ss ss ss so so ss}", "hubID", (json_int_t)h[i].id, "name", h[i].name,
+            "locationID", (json_int_t)h[i].location_id, "location", h[i].location, "state",
+            h[i].online ? "online" : "offline", "address", h[i].address, "latencyMs",
+            h[i].latency_ms >= 0 ? json_real(h[i].latency_ms) : json_null(), "distance",
+            isfinite(h[i].distance) ? json_real(h[i].distance) : json_null(), "lastHeartbeat", hb);
+        if (json_array_append_new(a, o) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    jcs_topo_snap_release(snap);
+    return jcs_api_reply_one(req, "hubs", a);
+}
+
+static int system_locations(jcs_http_req *req)
+{
+    jcs_svc *svc = jcs_api_svc(req);
+    jcs_topo_snap *snap = fresh_snap(svc);
+    size_t n;
+    const jcs_topo_location *l = jcs_topo_snap_locations(snap, &n);
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_pack("{sI ss}", "locationID", (json_int_t)l[i].id, "name",
+                                               l[i].name)) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    jcs_topo_snap_release(snap);
+    return jcs_api_reply_one(req, "locations", a);
+}
+
+static int db_ping(jcs_db_conn *c, void *arg)
+{
+    (void)arg;
+    jcs_db_result *r = NULL;
+    int rc = jcs_db_query(c, "SELECT 1", NULL, 0, 1, &r);
+    jcs_db_result_free(r);
+    return rc;
+}
+
+static int system_status(jcs_http_req *req)
+{
+    jcs_svc *svc = jcs_api_svc(req);
+    int dbrc = jcs_db_with(svc->db, db_ping, NULL);
+    json_t *dbj = json_pack("{sb ss}", "ok", dbrc == 0, "message", dbrc ? jcs_err_msg(dbrc) : "");
+    int crc = jcs_topo_refresh(svc->topo);
+    jcs_topo_snap *snap = jcs_topo_acquire(svc->topo);
+    size_t n, online = 0;
+    const jcs_topo_hub *h = jcs_topo_snap_hubs(snap, &n);
+    for (size_t i = 0; i < n; i++)
+        online += h[i].online;
+    json_t *cj = json_pack("{sb ss ss}", "ok", crc == 0, "address", svc->cfg->coordinator_address,
+                           "message", crc ? jcs_err_msg(crc) : "");
+    jcs_topo_snap_release(snap);
+    char start[JCS_META_TIME_SIZE];
+    jcs_meta_time_format(svc->start_wall_ms, start);
+    json_t *d = json_pack(
+        "{ss ss sI so so sI sI}", "version", JCS_VERSION, "startTime", start, "uptimeSeconds",
+        (json_int_t)((jcs_wall_ms() - svc->start_wall_ms) / 1000), "database", dbj, "coordinator",
+        cj, "hubsOnline", (json_int_t)online, "hubsTotal", (json_int_t)n);
+    if (!d)
+        return JCS_ENOMEM;
+    return jcs_http_reply_ok(req, d);
+}
+
+static int system_ticktock(jcs_http_req *req)
+{
+    jcs_svc *svc = jcs_api_svc(req);
+    json_t *b, *report = NULL;
+    const char *job;
+    int rc;
+    if ((rc = jcs_api_body(req, &b)) || (rc = jcs_api_get_str(b, "job", 1, &job)))
+        return rc;
+    if ((rc = jcs_jobs_run(svc->jobs, job, &report)) != 0)
+        return rc;
+    return jcs_api_reply_one(req, "report", report ? report : json_object());
+}
+
+#define GET(p, f)                                                                                  \
+    {                                                                                              \
+        .method = "GET", .path = p, .body = JCS_HTTP_BODY_NONE, .handle = f                        \
+    }
+#define POST(p, f)                                                                                 \
+    {                                                                                              \
+        .method = "POST", .path = p, .body = JCS_HTTP_BODY_JSON, .handle = f                       \
+    }
+
+const jcs_http_route jcs_api_system_routes[] = {
+    GET("/v1/system/hubs", system_hubs),
+    GET("/v1/system/locations", system_locations),
+    GET("/v1/system/status", system_status),
+    POST("/v1/system/tickTock/run", system_ticktock),
+};
+const size_t jcs_api_system_nroutes =
+    sizeof jcs_api_system_routes / sizeof jcs_api_system_routes[0];
