@@ -252,7 +252,8 @@ static int load_refs(jcs_db *db, int64_t space_id, jcs_meta_hashes *out)
             out->v = v;
             cap = ncap;
         }
-        memcpy(out->v + out->n, page.v, page.n * sizeof *page.v);
+        if (page.n)
+            memcpy(out->v + out->n, page.v, page.n * sizeof *page.v);
         out->n += page.n;
         size_t got = page.n;
         if (got)
@@ -277,7 +278,8 @@ static int load_refs(jcs_db *db, int64_t space_id, jcs_meta_hashes *out)
     }
     jcs_meta_hashes_free(&pins);
     /* The database's collation need not be strcmp's order: sort here, then drop repeats. */
-    qsort(out->v, out->n, sizeof *out->v, hash_cmp);
+    if (out->n)
+        qsort(out->v, out->n, sizeof *out->v, hash_cmp);
     size_t m = 0;
     for (size_t i = 0; i < out->n; i++)
         if (m == 0 || strcmp(out->v[m - 1], out->v[i]) != 0)
@@ -347,7 +349,8 @@ static int check_space(jcs_jobs *j, const jobs_world *w, size_t i, bool gc, jobs
     /* List first, then read the references: a shard committed in between counts as referenced. */
     if ((rc = jcs_driver_list_shards(j->svc->driver, site, collect_shard, &shards)) != 0)
         goto out;
-    qsort(shards.v, shards.n, sizeof *shards.v, shard_cmp);
+    if (shards.n)
+        qsort(shards.v, shards.n, sizeof *shards.v, shard_cmp);
     if ((rc = load_refs(j->svc->db, sid, &refs)) != 0)
         goto out;
     r->spaces_checked++;

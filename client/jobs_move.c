@@ -467,7 +467,8 @@ static int change_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d
     /* The spaces that read the object most come first. */
     if ((rc = jcs_meta_object_stats(j->svc->db, d->object.object_id, &st)) != 0)
         goto out;
-    qsort(st.v, st.n, sizeof *st.v, stat_cmp);
+    if (st.n)
+        qsort(st.v, st.n, sizeof *st.v, stat_cmp);
     size_t width = jcs_svc_red_width(&want);
     prefer = jcs_calloc(st.n + 1, sizeof *prefer);
     tid = jcs_calloc(width, sizeof *tid);
