@@ -5,10 +5,13 @@
  * may drop).
  */
 #include <math.h>
+#include <string.h>
 
 #include "err.h"
 #include "client/jobplan.h"
+#include "client/jobs.h"
 #include "client/shrink.h"
+#include "client/svc.h"
 #include "t.h"
 
 #define DAY (24LL * 3600 * 1000)
@@ -165,4 +168,31 @@ TEST(shrink_leaves_unreadable_objects_alone)
     T_EQ_INT(rc, JCS_EINVAL);
     T_ASSERT(kept(mk, 20) == 20, "");
     T_ASSERT(strstr(jcs_err_msg(rc), "too many"), "(%s)", jcs_err_msg(rc));
+}
+
+/* ---- the scheduler's life and on-demand runs that cannot start ---- */
+
+TEST(jobs_start_stop_and_bad_names)
+{
+    /* The scheduler's first run is an hour away, so a bare service is never touched. */
+    jcs_svc svc;
+    memset(&svc, 0, sizeof svc);
+    jcs_jobs *j = NULL;
+    T_OK(jcs_jobs_start(&svc, &j));
+    T_ASSERT(j != NULL, "");
+    json_t *rep = NULL;
+    int rc = jcs_jobs_run(j, "Defrag", &rep);
+    T_EQ_INT(rc, JCS_EINVAL);
+    T_ASSERT(rep == NULL, "a report for an unknown job");
+    T_ASSERT(strstr(jcs_err_msg(rc), "\"Defrag\"") && strstr(jcs_err_msg(rc), "RedundancyRecover"),
+             "(%s)", jcs_err_msg(rc));
+    jcs_jobs_stop(j);
+    /* Without the jobs (jcs serve failed to start them): a clear 503, not a crash. */
+    rc = jcs_jobs_run(NULL, "ShardStoreGC", &rep);
+    T_EQ_INT(rc, JCS_EUNAVAIL);
+    T_ASSERT(strstr(jcs_err_msg(rc), "ShardStoreGC"), "(%s)", jcs_err_msg(rc));
+    rc = jcs_jobs_migrate_space(NULL, 9);
+    T_EQ_INT(rc, JCS_EUNAVAIL);
+    T_ASSERT(strstr(jcs_err_msg(rc), "user space 9"), "(%s)", jcs_err_msg(rc));
+    jcs_jobs_stop(NULL);
 }
