@@ -34,11 +34,8 @@ jcs_redundancy jcs_jobplan_target_red(int64_t size, int64_t threshold, const jcs
 
 int jcs_jobplan_red_satisfied(const jcs_redundancy *cur, const jcs_redundancy *want)
 {
-    if (cur->type != want->type)
-        return 0;
-    if (cur->type == JCS_RED_EC)
-        return cur->k == want->k && cur->n == want->n;
-    return 1;
+    /* Any EC layout is "already EC": re-encoding a chosen layout would only cost traffic. */
+    return cur->type == want->type;
 }
 
 typedef struct ranked {

@@ -22,8 +22,8 @@ int64_t jcs_jobplan_next_midnight(int64_t now_ms);
  */
 jcs_redundancy jcs_jobplan_target_red(int64_t size, int64_t threshold, const jcs_redundancy *conf);
 
-/* Whether an object stored as cur already has the kind want asks for (same type; for EC the
- * same k and n). */
+/* Whether an object stored as cur already has the kind want asks for: the same type (an object
+ * with another EC layout, or more copies, is left as it is). */
 int jcs_jobplan_red_satisfied(const jcs_redundancy *cur, const jcs_redundancy *want);
 
 /* A space that could receive a block. */

@@ -458,12 +458,6 @@ static int change_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d
                       d->object.object_id, d->blocks[i].space_id);
             goto out;
         }
-    if (v.red.type == JCS_RED_EC && want.type == JCS_RED_EC) {
-        r->objects_skipped++;
-        jobs_note(r, "object %" PRId64 ": ec(%d,%d) differs from ec(%d,%d); left as it is",
-                  d->object.object_id, v.red.k, v.red.n, want.k, want.n);
-        goto out;
-    }
     /* The spaces that read the object most come first. */
     if ((rc = jcs_meta_object_stats(j->svc->db, d->object.object_id, &st)) != 0)
         goto out;

@@ -542,11 +542,15 @@ TEST(change_redundancy_by_size)
     jcs_redundancy rep2 = {.type = JCS_RED_REP, .rep_count = 2}, none = {.type = JCS_RED_NONE};
     obj_b = put_object("change/big", big_b, BIG, &rep2, sp12, 2);
     obj_c = put_object("change/small", small_c, 5000, &none, &sp3, 1);
-    T_ASSERT(obj_b > 0 && obj_c > 0, "");
+    uint8_t *small_ec = make_data(20000, 10);
+    int64_t sp234[] = {2, 3, 4};
+    jcs_redundancy ec4k = {.type = JCS_RED_EC, .k = 2, .n = 3, .chunk_size = 4096};
+    int64_t obj_e = put_object("change/small-ec", small_ec, 20000, &ec4k, sp234, 3);
+    T_ASSERT(obj_b > 0 && obj_c > 0 && obj_e > 0, "");
     json_t *rep = run_job("ChangeRedundancy");
     T_ASSERT(rep, "no report");
-    /* big, small and the GC test's object (none -> rep). */
-    T_EQ_INT(rep_int(rep, "objectsChanged"), 3);
+    /* big, the two small ones and the GC test's object (none -> rep). */
+    T_EQ_INT(rep_int(rep, "objectsChanged"), 4);
     T_EQ_INT(rep_int(rep, "errors"), 0);
     json_decref(rep);
     jcs_meta_detail d;
@@ -565,6 +569,12 @@ TEST(change_redundancy_by_size)
     T_OK(check_object(obj_b, big_b, BIG));
     T_OK(check_object(obj_c, small_c, 5000));
     T_OK(check_object(obj_a, small_a, 3000));
+    T_OK(get_detail(obj_e, &d));
+    rep_ok = red_is(&d, "rep") && d.nblocks == 2;
+    jcs_meta_detail_clear(&d);
+    T_ASSERT(rep_ok, "the small EC object is not rep(2)");
+    T_OK(check_object(obj_e, small_ec, 20000));
+    jcs_free(small_ec);
     /* A second run finds nothing to do. */
     rep = run_job("ChangeRedundancy");
     T_ASSERT(rep && rep_int(rep, "objectsChanged") == 0, "");

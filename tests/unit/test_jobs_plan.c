@@ -50,7 +50,8 @@ TEST(target_redundancy_by_size)
     T_ASSERT(jcs_jobplan_red_satisfied(&rep3, &rep2), "rep(3) already is rep");
     T_ASSERT(!jcs_jobplan_red_satisfied(&none, &rep2), "none is not rep");
     jcs_redundancy ec23 = {.type = JCS_RED_EC, .k = 2, .n = 3, .chunk_size = 1};
-    T_ASSERT(!jcs_jobplan_red_satisfied(&ec46, &ec23), "ec(4,6) is not ec(2,3)");
+    T_ASSERT(jcs_jobplan_red_satisfied(&ec46, &ec23), "ec(4,6) is re-encoded to ec(2,3)");
+    T_ASSERT(!jcs_jobplan_red_satisfied(&ec46, &rep2), "ec is not rep");
 }
 
 /* Spaces 1..6: locations 1,1,2,2,3,3; distances 1,1,5,5,10,10; space 4 unusable. */
