@@ -459,8 +459,13 @@ TEST(gc_deletes_old_orphans_only)
     T_OK(put_orphan(1, o2, 2000, young_h));
     jcs_free(o1);
     jcs_free(o2);
-    /* Old enough for GC: the orphan and the referenced shard (which must survive anyway). */
-    T_ASSERT(backdate(1, old_h) == 0 && backdate(1, ref) == 0, "");
+    /* A pinned full copy on space 2: no block row names it, the pin protects it. */
+    char pin_h[JCS_FILEHASH_LEN + 1];
+    T_OK(put_orphan(2, small_a, 3000, pin_h));
+    T_EQ_STR(pin_h, ref);
+    T_OK(jcs_meta_object_pin(db, obj_a, 2));
+    /* Old enough for GC: the orphan and the referenced shards (which must survive anyway). */
+    T_ASSERT(backdate(1, old_h) == 0 && backdate(1, ref) == 0 && backdate(2, pin_h) == 0, "");
     json_t *rep = run_job("ShardStoreGC");
     T_ASSERT(rep, "no report");
     T_EQ_INT(rep_int(rep, "shardsDeleted"), 1);
@@ -471,6 +476,7 @@ TEST(gc_deletes_old_orphans_only)
     T_ASSERT(!shard_exists(1, old_h), "the old orphan is still there");
     T_ASSERT(shard_exists(1, young_h), "the young orphan was deleted");
     T_ASSERT(shard_exists(1, ref), "a referenced shard was deleted");
+    T_ASSERT(shard_exists(2, pin_h), "a pinned copy was deleted");
     T_OK(check_object(obj_a, small_a, 3000));
 }
 
