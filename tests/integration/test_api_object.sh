@@ -236,10 +236,11 @@ if [ "$(status)" = 400 ] && [ "$(count_objects $PKG)" = "$N0" ]; then pass uploa
   printf -- '--XyZ\r\nContent-Disposition: form-data; name="info"\r\n\r\n{"packageID":1}\r\n--XyZ\r\nContent-Disposition: form-data; name="files"; filename="gone/a"\r\n\r\n'
   head -c $((8 * M)) /dev/zero
   sleep 30
-) | timeout 4 "${C[@]}" -o /dev/null -H 'Content-Type: multipart/form-data; boundary=XyZ' -T - "$E/object/upload" 2>/dev/null
+) | timeout 4 "${C[@]}" -X POST -o /dev/null -H 'Content-Type: multipart/form-data; boundary=XyZ' -T - "$E/object/upload" 2>/dev/null
 sleep 1
 r=$(api GET "object/listByPath?packageID=$PKG&path=gone/a")
-if [ "$(jq '.data.objects | length' <<<"$r")" = 0 ] && [ "$(count_objects $PKG)" = "$N0" ]; then pass upload_client_gone_nothing_visible; else fail upload_client_gone_nothing_visible "$r"; fi
+if [ "$(jq '.data.objects | length' <<<"$r")" = 0 ] && [ "$(count_objects $PKG)" = "$N0" ] &&
+  grep -q 'cancelling the upload of "gone/a"' "$CL/client/client.log"; then pass upload_client_gone_nothing_visible; else fail upload_client_gone_nothing_visible "$r"; fi
 
 # ---- listings and metadata ----
 for p in d/a d/b d/sub/c d/sub/deeper/e e/x; do echo "$p" >"$T/small"; upload 2 '' "$T/small:${p//\//%2F}" >/dev/null; done
