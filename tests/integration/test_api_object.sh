@@ -331,6 +331,27 @@ api POST object/abortMultipartUpload "{\"objectID\":$MA}" >/dev/null
 expect_err upload_part_not_multipart 400 BadArgument 'not an open multipart' POST "object/uploadPart?objectID=$MP&index=1" x
 expect_err complete_missing_part 400 BadArgument '.' POST object/completeMultipartUpload "{\"objectID\":$MP,\"indexes\":[7]}"
 
+# ---- affinity, access statistics, a reader that leaves early ----
+"${C[@]}" -o "$T/resp" -w '%{http_code}' -F 'info={"packageID":1,"affinity":3}' -F "files=@$T/v1;filename=aff%2Fy" "$E/object/upload" >"$T/status"
+yid=$(jq .data.uploadeds[0].objectID "$T/resp")
+[ "$(api GET "object/detail?objectID=$yid" | jq -c '[.data.blocks[].userSpaceID]')" = '[3]' ] && pass upload_affinity || fail upload_affinity "$(cat "$T/resp")"
+download_sha "objectID=$yid" >/dev/null
+download_sha "objectID=$yid" >/dev/null
+DBPW=$(jq -r .db.password "$JCS_CONFIG")
+DBN=$(jq -r .db.databaseName "$JCS_CONFIG")
+DBU=$(jq -r .db.account "$JCS_CONFIG")
+acc=""
+for _ in $(seq 1 20); do
+  acc=$(mariadb -S "$MARIADB_SOCKET" -u "$DBU" -p"$DBPW" "$DBN" -N -e "SELECT userSpaceID, ROUND(counter, 3) FROM objectAccessStat WHERE objectID = $yid" 2>&1 | tr '\t\n' ': ')
+  [ "$acc" = "3:2.000 " ] && break
+  sleep 0.2
+done
+[ "$acc" = "3:2.000 " ] && pass access_stats_counted || fail access_stats_counted "objectAccessStat for object $yid: '$acc'"
+# A reader that hangs up after 1000 bytes of 64 MiB: the plan stops, the service goes on.
+"${C[@]}" "$E/object/download?objectID=$EC" 2>/dev/null | head -c 1000 >/dev/null
+got=$(download_sha "objectID=${OID[rep1]}")
+[ "$(status)" = 200 ] && [ "$got" = "$(sha <"$T/f1")" ] && pass download_reader_left_early || fail download_reader_left_early "status $(status)"
+
 # ---- bad input: right status and code, nothing changes ----
 N1=$(count_objects 1)
 expect_err bad_download_no_id 400 BadArgument 'objectID' GET object/download
