@@ -110,8 +110,8 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
         goto out;
     }
     if (cfg->max_strip_cache_count > 0 &&
-        (rc = jcs_stripcache_new((size_t)cfg->max_strip_cache_count,
-                                 JCS_DOWNLOAD_STRIP_CACHE_BYTES, &svc.strips)) != 0) {
+        (rc = jcs_stripcache_new((size_t)cfg->max_strip_cache_count, JCS_DOWNLOAD_STRIP_CACHE_BYTES,
+                                 &svc.strips)) != 0) {
         jcs_error("strip cache: %s", jcs_err_msg(rc));
         goto out;
     }
