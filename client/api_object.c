@@ -959,8 +959,13 @@ static int object_change_redundancy(jcs_http_req *req)
     }
     for (size_t i = 0; rc == 0 && i < spaces.n; i++) {
         jcs_meta_space sp;
-        if ((rc = jcs_meta_space_get(svc->db, spaces.v[i], &sp)) == 0)
-            jcs_meta_space_clear(&sp);
+        if ((rc = jcs_meta_space_get(svc->db, spaces.v[i], &sp)) != 0)
+            break;
+        /* A space being migrated or disabled takes no new blocks, named or not. */
+        if (strcmp(sp.state, "normal") != 0)
+            rc = jcs_err_set(JCS_EBUSY, "user space %lld is %s and takes no new blocks",
+                             (long long)spaces.v[i], sp.state);
+        jcs_meta_space_clear(&sp);
     }
     char *to_json = rc ? NULL : jcs_client_redundancy_json(&to);
     if (rc == 0 && !to_json)
