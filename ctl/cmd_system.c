@@ -323,7 +323,7 @@ static int job_run(ctl *c, int argc, char **argv)
     int rc = body ? ctl_post(c, "/v1/system/tickTock/run", body, &d) : JCS_ENOMEM;
     json_decref(body);
     if (rc)
-        return jcs_err_wrap(rc, "job %s: ", name);
+        return rc; /* the server's message names the job */
     if (c->json) {
         ctl_print_json(d);
         return 0;

@@ -297,9 +297,6 @@ static int finish(xfer *x, CURLcode cc, const char *errbuf, const char *what, js
                                "(--cert/--key or JCS_CERT/JCS_KEY)",
                                c->endpoint, c->cert, c->cert_from, msg[0] ? msg : "Unauthorized");
         int rc = st == 404 ? JCS_ENOENT : st == 409 ? JCS_EEXIST : JCS_ERPC;
-        if (st == 503)
-            return jcs_err_set(JCS_ERPC, "%s (the server is short of hubs or its database: %s)",
-                               msg[0] ? msg : "service unavailable", code[0] ? code : "HTTP 503");
         return jcs_err_set(rc, "%s (%s, HTTP %ld)", msg[0] ? msg : "no message",
                            code[0] ? code : "no envelope", st);
     }

@@ -209,18 +209,27 @@ static int match_words(const ctl_cmd *cmd, int argc, char **argv, int i)
     return used;
 }
 
-/* Prints the commands that start with word (a group name given alone). */
-static int group_help(const char *word, FILE *f)
+/*
+ * The commands that start with word (a group name given alone): printed
+ * when f is not NULL, their last words appended to list (", "-separated).
+ */
+static int group_help(const char *word, FILE *f, char *list, size_t size)
 {
     size_t len = strlen(word);
     int any = 0;
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
         for (const ctl_cmd *cmd = groups[g]; cmd->name; cmd++)
             if (strncmp(cmd->name, word, len) == 0 && cmd->name[len] == ' ') {
-                if (!any)
+                if (f && !any)
                     fprintf(f, "usage:\n");
+                if (f)
+                    fprintf(f, "  jcsctl %s %s\n      %s\n", cmd->name, cmd->args, cmd->summary);
+                if (list) {
+                    size_t used = strlen(list);
+                    snprintf(list + used, size - used, "%s%s", any ? ", " : "",
+                             cmd->name + len + 1);
+                }
                 any = 1;
-                fprintf(f, "  jcsctl %s %s\n      %s\n", cmd->name, cmd->args, cmd->summary);
             }
     return any;
 }
@@ -243,7 +252,7 @@ static int run(ctl *c, int argc, char **argv)
         i++;
     }
     if (i >= argc || strcmp(argv[i], "help") == 0) {
-        if (i + 1 < argc && group_help(argv[i + 1], stdout))
+        if (i + 1 < argc && group_help(argv[i + 1], stdout, NULL, 0))
             return 0;
         if (i >= argc && !help) {
             print_overview(stderr);
@@ -265,10 +274,18 @@ static int run(ctl *c, int argc, char **argv)
                 best = cmd, best_n = n;
         }
     if (!best) {
-        if (group_help(argv[i], help ? stdout : stderr)) {
+        char subs[512] = "", group[256];
+        for (int k = i + 1; k < argc; k++)
+            help |= strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0;
+        /* "space add" is a group inside a group. */
+        snprintf(group, sizeof group, "%s %s", argv[i], i + 1 < argc ? argv[i + 1] : "");
+        if (i + 1 >= argc || !group_help(group, NULL, NULL, 0))
+            snprintf(group, sizeof group, "%s", argv[i]);
+        if (group_help(group, help ? stdout : NULL, subs, sizeof subs)) {
             if (help)
                 return 0;
-            return ctl_usage("\"%s\" needs a subcommand (listed above)", argv[i]);
+            return ctl_usage("\"%s\" needs a subcommand: %s (jcsctl %s --help shows them)",
+                             group, subs, group);
         }
         return ctl_usage("unknown command \"%s\" (jcsctl --help lists the commands)", argv[i]);
     }

@@ -205,8 +205,8 @@ ok package_rm_r "$CTL" package rm -r b1/p1clone
 refused package_rm_gone 1 'package "p1clone" does not exist' "$CTL" package info b1/p1clone
 
 # ---- user spaces
-mkdir -p "$T/extra"
-ok space_add "$CTL" space add local extra --hub hub2 --root "$T/extra" && check space_add_says grep -q 'added user space extra' "$T/space_add.out"
+# A local space's root must be inside its hub's storage root.
+ok space_add "$CTL" space add local extra --hub hub2 --root "$HUB2_ROOT/extra" && check space_add_says grep -q 'added user space extra' "$T/space_add.out"
 ok space_test "$CTL" space test extra && check space_test_works grep -q 'works' "$T/space_test.out"
 refused space_add_unknown_hub 1 'hub "hub9" does not exist' "$CTL" space add local x --hub hub9 --root /tmp
 ok space_rm "$CTL" space rm extra
