@@ -260,6 +260,20 @@ static int finish(xfer *x, CURLcode cc, const char *errbuf, const char *what, js
                            "cannot connect to %s (from %s): %s; is jcs serve running there? "
                            "(--endpoint or JCS_ENDPOINT chooses another)",
                            c->endpoint, c->endpoint_from, eb);
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING: {
+        long st = 0;
+        curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &st);
+        if (st >= 200 && st < 300)
+            /* The server began a good answer and failed in its middle: its failure, not the
+             * network's (a hub it read from died, typically). */
+            return jcs_err_set(JCS_ERPC,
+                               "%s: %s broke off its answer after %lld bytes (%s); the jcs log "
+                               "says why, try again",
+                               what, c->endpoint, (long long)x->got, eb);
+        return jcs_err_set(JCS_EUNAVAIL, "%s at %s failed: %s", what, c->endpoint, eb);
+    }
     case CURLE_OPERATION_TIMEDOUT:
         return jcs_err_set(JCS_ETIMEOUT, "%s at %s timed out: %s", what, c->endpoint, eb);
     case CURLE_PEER_FAILED_VERIFICATION:

@@ -154,7 +154,7 @@ static void draw(ctl_progress *p, int force)
     p->last_ms = now;
     int64_t done = p->done + p->cur;
     double secs = (double)(now - p->start_ms) / 1000.0;
-    double rate = secs > 0.2 ? (double)done / secs : 0;
+    double rate = secs >= 0.1 ? (double)done / secs : 0;
     char a[32], b[32], r[32], eta[32] = "--:--";
     if (rate > 0 && p->total > 0 && p->total >= done) {
         long s = (long)((double)(p->total - done) / rate + 0.5);

@@ -246,6 +246,12 @@ ok exe_dir_certs env -u JCS_CA -u JCS_CERT -u JCS_KEY "$T/bin/jcsctl" --endpoint
 
 # ---- a hub stops: an ec(2,3) object still comes back
 deploy/local/cluster stop-hub --dir "$T/c" 3 >/dev/null 2>&1
+# Once the client sees the hub offline (hub ls says so), reads avoid it.
+for _ in $(seq 1 60); do
+  "$CTL" --json hub ls 2>/dev/null | jq -e '.hubs[] | select(.name == "hub3") | .state == "offline"' >/dev/null && break
+  sleep 0.5
+done
+ok hub_ls_offline "$CTL" hub ls && check hub_ls_shows_offline grep -Eq 'hub3 +loc3 +offline' "$T/hub_ls_offline.out"
 ok get_with_hub_down "$CTL" get b1/p1/dir/f.bin - && check get_with_hub_down_same cmp "$T/f.bin" "$T/get_with_hub_down.out"
 deploy/local/cluster start-hub --dir "$T/c" 3 >/dev/null 2>&1
 
