@@ -330,8 +330,8 @@ static int package_info(ctl *c, int argc, char **argv)
         const char *name = "";
         json_t *s;
         size_t j;
-        json_array_foreach(json_object_get(sp, "userSpaces"), j, s) if (ctl_int(s, "userSpaceID",
-                                                                                0) == sid) name =
+        json_array_foreach(json_object_get(sp, "userSpaces"), j,
+                           s) if (ctl_int(s, "userSpaceID", 0) == sid) name =
             ctl_str(s, "name", "");
         char a[24], b[32], n[24];
         idstr(sid, a, sizeof a);
@@ -362,8 +362,8 @@ const ctl_cmd ctl_cmds_bucket[] = {
      "otherwise\n                   when the bucket is not empty)\n\nExample:\n  jcsctl bucket rm "
      "-r photos",
      bucket_rm},
-    {"package ls", "BUCKET", "list the packages of a bucket", "Example:\n  jcsctl package ls photos",
-     package_ls},
+    {"package ls", "BUCKET", "list the packages of a bucket",
+     "Example:\n  jcsctl package ls photos", package_ls},
     {"package create", "[--redundancy R] BUCKET/PACKAGE", "create a package",
      "Options:\n  -R, --redundancy R  default redundancy of its new objects: none, rep:N,\n"
      "                      ec:K,N or ec(K,N,CHUNK) (CHUNK like 1MiB), or a JSON object\n\n"

@@ -50,8 +50,7 @@ static int add_obj_row(ctl_table *t, const json_t *o, const char *shown)
 {
     char sz[32], red[64];
     json_t *r = json_object_get(o, "redundancy");
-    return ctl_table_row(t, ctl_human(ctl_obj_size(o), sz, sizeof sz),
-                         ctl_str(o, "updateTime", ""),
+    return ctl_table_row(t, ctl_human(ctl_obj_size(o), sz, sizeof sz), ctl_str(o, "updateTime", ""),
                          json_is_object(r) ? ctl_redundancy_str(r, red, sizeof red) : "?", shown);
 }
 
@@ -177,8 +176,8 @@ int ctl_put_files(ctl *c, int64_t pkg, const ctl_locals *files, json_t *redundan
         }
         json_decref(d);
         if (rc && done)
-            rc = jcs_err_wrap(rc, "after %zu of %zu files were uploaded (the rest were not): ",
-                              done, files->n);
+            rc = jcs_err_wrap(
+                rc, "after %zu of %zu files were uploaded (the rest were not): ", done, files->n);
         i += n;
     }
     ctl_progress_end(&prog);
@@ -265,8 +264,8 @@ out:
 /* ---- get ------------------------------------------------------------------------------------- */
 
 /* Downloads object o (bytes [off, off+len), len -1 = to the end) to dest. */
-static int get_one(ctl *c, const json_t *o, const char *dest, int64_t off, int64_t len,
-                   int verify, ctl_progress *prog)
+static int get_one(ctl *c, const json_t *o, const char *dest, int64_t off, int64_t len, int verify,
+                   ctl_progress *prog)
 {
     int64_t size = ctl_obj_size(o);
     int whole = off == 0 && len < 0;
@@ -310,7 +309,8 @@ int ctl_get_objects(ctl *c, json_t *objects, size_t strip, const char *dir, int 
     {
         const char *p = ctl_str(o, "path", "");
         if (strlen(p) <= strip || (rc = ctl_check_rel(p + strip)))
-            return rc ? rc : jcs_err_set(JCS_ECORRUPT, "object path \"%s\" is not under the prefix", p);
+            return rc ? rc
+                      : jcs_err_set(JCS_ECORRUPT, "object path \"%s\" is not under the prefix", p);
         total += ctl_obj_size(o);
     }
     ctl_progress prog;
@@ -366,12 +366,9 @@ static int cmd_get(ctl *c, int argc, char **argv)
     const char *pos[2], *off_s = NULL, *len_s = NULL, *range_s = NULL;
     size_t np;
     int recursive = 0, no_verify = 0;
-    const ctl_opt opts[] = {{"recursive", 'r', NULL, &recursive},
-                            {"offset", 0, &off_s, NULL},
-                            {"length", 0, &len_s, NULL},
-                            {"range", 0, &range_s, NULL},
-                            {"no-verify", 0, NULL, &no_verify},
-                            {0}};
+    const ctl_opt opts[] = {{"recursive", 'r', NULL, &recursive}, {"offset", 0, &off_s, NULL},
+                            {"length", 0, &len_s, NULL},          {"range", 0, &range_s, NULL},
+                            {"no-verify", 0, NULL, &no_verify},   {0}};
     CTL_ARGS(c, argc, argv, opts, pos, 1, 2, &np);
     int64_t off = 0, len = -1;
     int rc = 0;
@@ -397,8 +394,8 @@ static int cmd_get(ctl *c, int argc, char **argv)
     }
     if (recursive) {
         size_t plen = strlen(r.path);
-        char *prefix = plen == 0 || r.path[plen - 1] == '/' ? jcs_strdup(r.path)
-                                                            : ctl_join(r.path, "");
+        char *prefix =
+            plen == 0 || r.path[plen - 1] == '/' ? jcs_strdup(r.path) : ctl_join(r.path, "");
         if (!prefix) {
             rc = JCS_ENOMEM;
             goto out;
@@ -450,8 +447,8 @@ static int cmd_get(ctl *c, int argc, char **argv)
         ctl_say(c, "downloaded %s/%s/%s to %s (%s)", r.bucket, r.package, r.path, local,
                 ctl_human(sz, h, sizeof h));
         if (c->json)
-            ctl_print_json(json_pack("{sO ss sI}", "object", o, "file", local, "bytes",
-                                     (json_int_t)sz));
+            ctl_print_json(
+                json_pack("{sO ss sI}", "object", o, "file", local, "bytes", (json_int_t)sz));
     }
 out:
     json_decref(objs);
@@ -485,8 +482,8 @@ static int select_objects(ctl *c, const ctl_ref *r, int recursive, json_t **objs
         return 0;
     }
     size_t plen = strlen(r->path);
-    char *prefix = plen == 0 || r->path[plen - 1] == '/' ? jcs_strdup(r->path)
-                                                          : ctl_join(r->path, "");
+    char *prefix =
+        plen == 0 || r->path[plen - 1] == '/' ? jcs_strdup(r->path) : ctl_join(r->path, "");
     if (!prefix)
         return JCS_ENOMEM;
     int rc = ctl_list(c, r->package_id, prefix, 1, 0, objs, NULL);
@@ -519,8 +516,8 @@ static int cmd_rm(ctl *c, int argc, char **argv)
         if ((rc = ctl_ref_resolve(c, pos[i], &r)))
             break;
         if (!recursive) {
-            json_t *body = json_pack("{sI ss}", "packageID", (json_int_t)r.package_id, "path",
-                                     r.path);
+            json_t *body =
+                json_pack("{sI ss}", "packageID", (json_int_t)r.package_id, "path", r.path);
             rc = body ? ctl_post(c, "/v1/object/deleteByPath", body, NULL) : JCS_ENOMEM;
             json_decref(body);
             if (rc == JCS_ENOENT) {
@@ -528,8 +525,7 @@ static int cmd_rm(ctl *c, int argc, char **argv)
                 rc = ctl_find_object(c, &r, &o); /* names what is missing, or a prefix */
                 json_decref(o);
                 if (!rc)
-                    rc = jcs_err_set(JCS_ERPC, "%s: the server did not find it to delete",
-                                     pos[i]);
+                    rc = jcs_err_set(JCS_ERPC, "%s: the server did not find it to delete", pos[i]);
             }
             if (!rc)
                 deleted++;
@@ -548,8 +544,8 @@ static int cmd_rm(ctl *c, int argc, char **argv)
         for (size_t k = 0; !rc && k < json_array_size(objs); k += CTL_BATCH_IDS) {
             json_t *ids = json_array();
             for (size_t j = k; ids && j < json_array_size(objs) && j < k + CTL_BATCH_IDS; j++)
-                json_array_append_new(ids,
-                                      json_integer(ctl_int(json_array_get(objs, j), "objectID", 0)));
+                json_array_append_new(
+                    ids, json_integer(ctl_int(json_array_get(objs, j), "objectID", 0)));
             json_t *body = ids ? json_pack("{sO}", "objectIDs", ids) : NULL;
             rc = body ? ctl_post(c, "/v1/object/delete", body, NULL) : JCS_ENOMEM;
             if (!rc) {
@@ -605,23 +601,22 @@ static int move_or_copy(ctl *c, int argc, char **argv, int copy)
              j++) {
             json_t *o = json_array_get(objs, j);
             const char *p = ctl_str(o, "path", "");
-            char *np2 = !dst_prefix  ? jcs_strdup(dst.path)
+            char *np2 = !dst_prefix ? jcs_strdup(dst.path)
                         : recursive ? ctl_join(dst.path, p + strip)
                                     : ctl_join(dst.path, ctl_base(p));
-            json_t *it = !np2 ? NULL
-                         : copy
-                             ? json_pack("{sI sI ss}", "objectID",
-                                         (json_int_t)ctl_int(o, "objectID", 0), "newPackageID",
-                                         (json_int_t)dst.package_id, "newPath", np2)
-                             : json_pack("{sI sI ss}", "objectID",
-                                         (json_int_t)ctl_int(o, "objectID", 0), "packageID",
-                                         (json_int_t)dst.package_id, "path", np2);
+            json_t *it =
+                !np2   ? NULL
+                : copy ? json_pack("{sI sI ss}", "objectID", (json_int_t)ctl_int(o, "objectID", 0),
+                                   "newPackageID", (json_int_t)dst.package_id, "newPath", np2)
+                       : json_pack("{sI sI ss}", "objectID", (json_int_t)ctl_int(o, "objectID", 0),
+                                   "packageID", (json_int_t)dst.package_id, "path", np2);
             jcs_free(last);
             last = np2;
             if (!it || json_array_append_new(items, it) != 0)
                 rc = JCS_ENOMEM;
         }
-        json_t *body = items && !rc ? json_pack("{sO}", copy ? "clonings" : "movings", items) : NULL;
+        json_t *body =
+            items && !rc ? json_pack("{sO}", copy ? "clonings" : "movings", items) : NULL;
         json_t *d = NULL;
         if (!rc)
             rc = body ? ctl_post(c, copy ? "/v1/object/clone" : "/v1/object/move", body, &d)
@@ -902,8 +897,7 @@ const ctl_cmd ctl_cmds_object[] = {
      "Naming as for mv.\n\nOptions:\n  -r, --recursive  a whole prefix\n\n"
      "Example:\n  jcsctl cp -r photos/2024/www archive/www/site",
      cmd_cp},
-    {"info", "BUCKET/PACKAGE/PATH",
-     "an object's size, hash, redundancy and where each block lives",
+    {"info", "BUCKET/PACKAGE/PATH", "an object's size, hash, redundancy and where each block lives",
      "Shows every block with its user space, hub (and the hub's state) and location.\n\n"
      "Example:\n  jcsctl info photos/2024/big.iso",
      cmd_info},

@@ -37,7 +37,7 @@ static int space_ls(ctl *c, int argc, char **argv)
     if ((rc = ctl_get(c, "/v1/system/hubs", NULL, &hubs)) ||
         (rc = ctl_get(c, "/v1/system/locations", NULL, &locs)))
         goto out;
-    static const char *const heads[] = {"ID",    "NAME", "TYPE",   "WHERE",
+    static const char *const heads[] = {"ID",       "NAME",  "TYPE", "WHERE",
                                         "LOCATION", "STATE", "USED", "BLOCKS"};
     static const unsigned char right[] = {1, 0, 0, 0, 0, 0, 1, 1};
     ctl_table t;
@@ -51,8 +51,8 @@ static int space_ls(ctl *c, int argc, char **argv)
         char id[24], where[1024], used[32], blocks[24];
         const json_t *h = find_by(json_object_get(hubs, "hubs"), "hubID",
                                   ctl_int(st, "hubID", ctl_int(s, "hubID", 0)));
-        const json_t *l = find_by(json_object_get(locs, "locations"), "locationID",
-                                  ctl_int(s, "locationID", 0));
+        const json_t *l =
+            find_by(json_object_get(locs, "locations"), "locationID", ctl_int(s, "locationID", 0));
         if (strcmp(type, "local") == 0)
             snprintf(where, sizeof where, "%s:%s", h ? ctl_str(h, "name", "?") : "?",
                      ctl_str(st, "root", ""));
@@ -93,13 +93,14 @@ static int set_location(ctl *c, json_t *body, const char *loc)
             return rc;
         json_t *e;
         size_t i;
-        json_array_foreach(json_object_get(d, "locations"), i, e) if (strcmp(ctl_str(e, "name", ""),
-                                                                             loc) == 0) id =
+        json_array_foreach(json_object_get(d, "locations"), i,
+                           e) if (strcmp(ctl_str(e, "name", ""), loc) == 0) id =
             ctl_int(e, "locationID", 0);
         json_decref(d);
         if (!id)
-            return jcs_err_set(JCS_ENOENT, "location \"%s\" does not exist (jcsctl hub ls shows "
-                                           "the hubs' locations)",
+            return jcs_err_set(JCS_ENOENT,
+                               "location \"%s\" does not exist (jcsctl hub ls shows "
+                               "the hubs' locations)",
                                loc);
     }
     return json_object_set_new(body, "locationID", json_integer(id)) ? JCS_ENOMEM : 0;
@@ -126,8 +127,8 @@ static int space_add_local(ctl *c, int argc, char **argv)
 {
     const char *pos[1], *hub = NULL, *root = NULL, *loc = NULL;
     size_t np;
-    const ctl_opt opts[] = {{"hub", 0, &hub, NULL}, {"root", 0, &root, NULL},
-                            {"location", 0, &loc, NULL}, {0}};
+    const ctl_opt opts[] = {
+        {"hub", 0, &hub, NULL}, {"root", 0, &root, NULL}, {"location", 0, &loc, NULL}, {0}};
     CTL_ARGS(c, argc, argv, opts, pos, 1, 1, &np);
     if (!hub || !root)
         return ctl_usage("a local space needs --hub HUB and --root DIR (a directory on that hub)");
@@ -352,9 +353,9 @@ static int cmd_status(ctl *c, int argc, char **argv)
            "database     %s%s%s\ncoordinator  %s %s%s%s\nhubs online  %lld of %lld\n",
            c->endpoint, c->endpoint_from, ctl_str(d, "version", ""), ctl_str(d, "startTime", ""),
            (long long)ctl_int(d, "uptimeSeconds", 0),
-           json_is_true(json_object_get(db, "ok")) ? "ok" : "FAILING", *ctl_str(db, "message", "") ? ": " : "",
-           ctl_str(db, "message", ""), ctl_str(co, "address", ""),
-           json_is_true(json_object_get(co, "ok")) ? "ok" : "FAILING",
+           json_is_true(json_object_get(db, "ok")) ? "ok" : "FAILING",
+           *ctl_str(db, "message", "") ? ": " : "", ctl_str(db, "message", ""),
+           ctl_str(co, "address", ""), json_is_true(json_object_get(co, "ok")) ? "ok" : "FAILING",
            *ctl_str(co, "message", "") ? ": " : "", ctl_str(co, "message", ""),
            (long long)ctl_int(d, "hubsOnline", 0), (long long)ctl_int(d, "hubsTotal", 0));
     json_decref(d);

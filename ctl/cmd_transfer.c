@@ -106,8 +106,9 @@ static int export_tar(ctl *c, const ctl_ref *r, json_t *objs, const char *dest, 
         ctl_progress_label(&prog, ctl_base(path));
         rc = ctl_download(c, "/v1/object/download", kv, tar_sink_write, &s, &prog, &got);
         if (!rc && got != size)
-            rc = jcs_err_set(JCS_ECORRUPT, "%s: the server sent %lld bytes where %lld were expected",
-                             path, (long long)got, (long long)size);
+            rc =
+                jcs_err_set(JCS_ECORRUPT, "%s: the server sent %lld bytes where %lld were expected",
+                            path, (long long)got, (long long)size);
         if (s.hashing) {
             char h[JCS_HASH_SIZE];
             int hrc = jcs_hash_final(&s.hash, h, NULL);
@@ -235,8 +236,7 @@ static int package_import(ctl *c, int argc, char **argv)
 {
     const char *pos[2], *red_s = NULL, *aff_s = NULL;
     size_t np;
-    const ctl_opt opts[] = {
-        {"redundancy", 'R', &red_s, NULL}, {"affinity", 0, &aff_s, NULL}, {0}};
+    const ctl_opt opts[] = {{"redundancy", 'R', &red_s, NULL}, {"affinity", 0, &aff_s, NULL}, {0}};
     CTL_ARGS(c, argc, argv, opts, pos, 2, 2, &np);
     if (strcmp(pos[0], "-") == 0)
         return ctl_usage("import reads a tar file or a directory, not stdin (entries are uploaded "
@@ -252,8 +252,7 @@ static int package_import(ctl *c, int argc, char **argv)
         goto out;
     /* Everything local is read and checked before the server is asked anything. */
     if (stat(pos[0], &st) != 0) {
-        rc = jcs_err_set(errno == ENOENT ? JCS_ENOENT : JCS_EIO, "%s: %s", pos[0],
-                         strerror(errno));
+        rc = jcs_err_set(errno == ENOENT ? JCS_ENOENT : JCS_EIO, "%s: %s", pos[0], strerror(errno));
         goto out;
     }
     if (S_ISDIR(st.st_mode)) {
@@ -276,8 +275,7 @@ static int package_import(ctl *c, int argc, char **argv)
         /* A missing bucket keeps ctl_bucket_id's message naming it. */
         if ((rc = ctl_ref_split(pos[1], &r)) || (rc = ctl_bucket_id(c, r.bucket, &r.bucket_id)))
             goto out;
-        json_t *body = json_pack("{sI ss}", "bucketID", (json_int_t)r.bucket_id, "name",
-                                 r.package),
+        json_t *body = json_pack("{sI ss}", "bucketID", (json_int_t)r.bucket_id, "name", r.package),
                *d = NULL;
         if (body && red)
             json_object_set(body, "redundancy", red);

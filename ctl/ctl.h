@@ -34,11 +34,11 @@ enum { CTL_EXIT_OK = 0, CTL_EXIT_FAIL = 1, CTL_EXIT_USAGE = 2, CTL_EXIT_CONN = 3
 /* The state of one jcsctl run. Strings are borrowed from argv/environ unless noted. */
 typedef struct ctl {
     const char *endpoint_opt, *ca_opt, *cert_opt, *key_opt; /* from flags, or NULL */
-    int json;                                              /* --json: one JSON document */
-    int quiet;                                             /* --quiet: no chatter */
-    int progress;                                          /* a progress bar may be drawn */
-    const char *cmd_name;                                  /* "bucket ls", for messages */
-    const struct ctl_cmd *cmd;                             /* the command being run */
+    int json;                                               /* --json: one JSON document */
+    int quiet;                                              /* --quiet: no chatter */
+    int progress;                                           /* a progress bar may be drawn */
+    const char *cmd_name;                                   /* "bucket ls", for messages */
+    const struct ctl_cmd *cmd;                              /* the command being run */
 
     /* Chosen at first use by ctl_connect (owned). */
     char *endpoint, *ca, *cert, *key;
@@ -60,8 +60,8 @@ int ctl_usage(const char *fmt, ...) JCS_PRINTF(1, 2);
 
 /* One option of a command. Exactly one of sval / flag / count is set. */
 typedef struct ctl_opt {
-    const char *name; /* long name without "--" */
-    char shortc;      /* short letter or 0 */
+    const char *name;  /* long name without "--" */
+    char shortc;       /* short letter or 0 */
     const char **sval; /* takes a value; the last one given wins */
     int *flag;         /* no value; set to 1 */
 } ctl_opt;
@@ -149,9 +149,9 @@ int ctl_post(ctl *c, const char *path, json_t *body, json_t **data) JCS_MUST_USE
 /* A progress bar over many transfers (out.c). */
 typedef struct ctl_progress {
     int on;
-    int64_t total;     /* bytes expected in all, or -1 */
-    int64_t done;      /* bytes of finished transfers */
-    int64_t cur;       /* bytes of the transfer under way */
+    int64_t total; /* bytes expected in all, or -1 */
+    int64_t done;  /* bytes of finished transfers */
+    int64_t cur;   /* bytes of the transfer under way */
     int64_t start_ms, last_ms;
     size_t nfiles, files_done;
     char label[64];
@@ -214,9 +214,9 @@ void ctl_warn(const ctl *c, const char *fmt, ...) JCS_PRINTF(2, 3);
 
 void ctl_progress_start(ctl_progress *p, const ctl *c, int64_t total, size_t nfiles);
 void ctl_progress_label(ctl_progress *p, const char *label);
-void ctl_progress_set(ctl_progress *p, int64_t cur);      /* bytes of the current transfer */
-void ctl_progress_next(ctl_progress *p, int64_t bytes);   /* a transfer of bytes finished */
-void ctl_progress_end(ctl_progress *p);                   /* erases the bar */
+void ctl_progress_set(ctl_progress *p, int64_t cur);    /* bytes of the current transfer */
+void ctl_progress_next(ctl_progress *p, int64_t bytes); /* a transfer of bytes finished */
+void ctl_progress_end(ctl_progress *p);                 /* erases the bar */
 
 /* ---- names and listings (remote.c) ----------------------------------------------------------- */
 
@@ -271,7 +271,7 @@ const char *ctl_str(const json_t *o, const char *key, const char *def);
 /* A file being written: a temporary beside its final name, renamed by ctl_out_commit. */
 typedef struct ctl_outfile {
     int fd;
-    char *final, *tmp; /* owned; tmp NULL for stdout */
+    char *final, *tmp;     /* owned; tmp NULL for stdout */
     struct jcs_hash *hash; /* owned; NULL unless verifying */
     int64_t written;
 } ctl_outfile;
@@ -295,7 +295,7 @@ int ctl_write_all(int fd, const void *p, size_t n, const char *what) JCS_MUST_US
 typedef struct ctl_local {
     char *local, *path; /* owned: the file's name here (or a tar entry's), its object path */
     int64_t size;
-    int fd;      /* -1: open local when uploading; else size bytes at off of fd (borrowed) */
+    int fd; /* -1: open local when uploading; else size bytes at off of fd (borrowed) */
     int64_t off;
 } ctl_local;
 

@@ -138,12 +138,12 @@ typedef struct xfer {
     jcs_buf body;  /* a JSON answer, or an error body */
     ctl_sink sink; /* raw bytes of a 2xx answer go here when set */
     void *sink_arg;
-    int sink_rc;         /* the sink's failure */
-    int64_t got;         /* bytes given to the sink */
-    int read_rc;         /* an upload file's failure */
-    ctl_progress *prog;  /* may be NULL */
-    int upload;          /* progress counts bytes sent */
-    long status;         /* cached once known */
+    int sink_rc;        /* the sink's failure */
+    int64_t got;        /* bytes given to the sink */
+    int read_rc;        /* an upload file's failure */
+    ctl_progress *prog; /* may be NULL */
+    int upload;         /* progress counts bytes sent */
+    long status;        /* cached once known */
 } xfer;
 
 static size_t on_write(char *p, size_t size, size_t nmemb, void *arg)

@@ -187,8 +187,9 @@ static void print_overview(FILE *f)
             snprintf(head, sizeof head, "%s %s", cmd->name, cmd->args);
             fprintf(f, "  %-36s %s\n", head, cmd->summary);
         }
-    fprintf(f, "\n%s\nExit codes: 0 done, 1 the server refused or failed, 2 usage, 3 connection or "
-               "TLS failure.\nRun jcsctl COMMAND --help for a command's options and an example.\n",
+    fprintf(f,
+            "\n%s\nExit codes: 0 done, 1 the server refused or failed, 2 usage, 3 connection or "
+            "TLS failure.\nRun jcsctl COMMAND --help for a command's options and an example.\n",
             global_help);
 }
 
@@ -284,8 +285,8 @@ static int run(ctl *c, int argc, char **argv)
         if (group_help(group, help ? stdout : NULL, subs, sizeof subs)) {
             if (help)
                 return 0;
-            return ctl_usage("\"%s\" needs a subcommand: %s (jcsctl %s --help shows them)",
-                             group, subs, group);
+            return ctl_usage("\"%s\" needs a subcommand: %s (jcsctl %s --help shows them)", group,
+                             subs, group);
         }
         return ctl_usage("unknown command \"%s\" (jcsctl --help lists the commands)", argv[i]);
     }

@@ -40,7 +40,8 @@ const char *ctl_human(int64_t n, char *buf, size_t size)
     return buf;
 }
 
-void ctl_table_init(ctl_table *t, size_t ncols, const char *const *heads, const unsigned char *right)
+void ctl_table_init(ctl_table *t, size_t ncols, const char *const *heads,
+                    const unsigned char *right)
 {
     memset(t, 0, sizeof *t);
     t->ncols = ncols;
@@ -175,9 +176,9 @@ static void draw(ctl_progress *p, int force)
     char files[32] = "";
     if (p->nfiles > 1)
         snprintf(files, sizeof files, " %zu/%zu", p->files_done, p->nfiles);
-    fprintf(stderr, "\r%s %s / %s  %s/s  ETA %s%s %-24.24s\033[K", bar, ctl_human(done, a, sizeof a),
-            p->total >= 0 ? ctl_human(p->total, b, sizeof b) : "?", ctl_human((int64_t)rate, r, sizeof r),
-            eta, files, p->label);
+    fprintf(stderr, "\r%s %s / %s  %s/s  ETA %s%s %-24.24s\033[K", bar,
+            ctl_human(done, a, sizeof a), p->total >= 0 ? ctl_human(p->total, b, sizeof b) : "?",
+            ctl_human((int64_t)rate, r, sizeof r), eta, files, p->label);
     fflush(stderr);
 }
 

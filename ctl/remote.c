@@ -71,9 +71,8 @@ int ctl_bucket_id(ctl *c, const char *name, int64_t *id)
     json_t *d;
     int rc = ctl_get(c, "/v1/bucket/getByName", kv, &d);
     if (rc == JCS_ENOENT)
-        return jcs_err_set(JCS_ENOENT,
-                           "bucket \"%s\" does not exist (jcsctl bucket ls lists the buckets)",
-                           name);
+        return jcs_err_set(
+            JCS_ENOENT, "bucket \"%s\" does not exist (jcsctl bucket ls lists the buckets)", name);
     if (rc)
         return rc;
     *id = ctl_int(json_object_get(d, "bucket"), "bucketID", 0);
@@ -188,8 +187,8 @@ int ctl_find_object(ctl *c, const ctl_ref *r, json_t **obj)
         return JCS_ENOMEM;
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)r->package_id);
-    const char *kv[] = {"packageID", id,     "path",    pre, "isPrefix", "true", "noRecursive",
-                        "true",      "maxKeys", "1",    NULL};
+    const char *kv[] = {"packageID",   id,     "path",    pre, "isPrefix", "true",
+                        "noRecursive", "true", "maxKeys", "1", NULL};
     json_t *d = NULL;
     rc = ctl_get(c, "/v1/object/listByPath", kv, &d);
     jcs_free(pre);
@@ -215,8 +214,8 @@ static int all_digits(const char *s)
 }
 
 /* An id by number, or the one element of list[key] whose "name" is s. */
-static int id_by_name(ctl *c, const char *s, const char *path, const char *key,
-                      const char *idkey, const char *what, const char *hint, int64_t *id)
+static int id_by_name(ctl *c, const char *s, const char *path, const char *key, const char *idkey,
+                      const char *what, const char *hint, int64_t *id)
 {
     if (all_digits(s))
         return ctl_parse_id(what, s, id);

@@ -9,14 +9,25 @@
 
 #include "alloc.h"
 
-#define USTAR_MAX_SIZE 077777777777LL /* 11 octal digits */
-#define CTL_TAR_MAX_META (1u << 20)   /* a PAX or long-name block's data */
+#define USTAR_MAX_SIZE   077777777777LL /* 11 octal digits */
+#define CTL_TAR_MAX_META (1u << 20)     /* a PAX or long-name block's data */
 
 /* Header field offsets (POSIX ustar). */
 enum {
-    F_NAME = 0, F_MODE = 100, F_UID = 108, F_GID = 116, F_SIZE = 124, F_MTIME = 136,
-    F_CHKSUM = 148, F_TYPE = 156, F_LINK = 157, F_MAGIC = 257, F_VERSION = 263, F_UNAME = 265,
-    F_GNAME = 297, F_PREFIX = 345
+    F_NAME = 0,
+    F_MODE = 100,
+    F_UID = 108,
+    F_GID = 116,
+    F_SIZE = 124,
+    F_MTIME = 136,
+    F_CHKSUM = 148,
+    F_TYPE = 156,
+    F_LINK = 157,
+    F_MAGIC = 257,
+    F_VERSION = 263,
+    F_UNAME = 265,
+    F_GNAME = 297,
+    F_PREFIX = 345
 };
 
 static void octal(char *field, size_t width, uint64_t v)
@@ -190,8 +201,8 @@ static int all_zero(const unsigned char *h)
 static int read_meta(int fd, const char *file, int64_t off, int64_t size, char **out)
 {
     if (size < 0 || size > CTL_TAR_MAX_META)
-        return jcs_err_set(JCS_ECORRUPT, "%s: an extended header at byte %lld is %lld bytes",
-                           file, (long long)off, (long long)size);
+        return jcs_err_set(JCS_ECORRUPT, "%s: an extended header at byte %lld is %lld bytes", file,
+                           (long long)off, (long long)size);
     char *p = jcs_malloc((size_t)size + 1);
     if (!p)
         return JCS_ENOMEM;

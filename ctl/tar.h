@@ -34,9 +34,9 @@ size_t ctl_tar_pad(int64_t size);
 
 /* One entry found by ctl_tar_next. */
 typedef struct ctl_tar_entry {
-    char *name;      /* owned (jcs_free); leading "./" and "/" removed */
-    char type;       /* '0' regular file, '5' directory, '1'/'2' links, ... */
-    int64_t size;    /* data bytes */
+    char *name;       /* owned (jcs_free); leading "./" and "/" removed */
+    char type;        /* '0' regular file, '5' directory, '1'/'2' links, ... */
+    int64_t size;     /* data bytes */
     int64_t data_off; /* where the data starts in the archive */
 } ctl_tar_entry;
 
