@@ -287,7 +287,7 @@ static int package_import(ctl *c, int argc, char **argv)
     }
     if (rc || (aff_s && (rc = ctl_space_id(c, aff_s, &aff))))
         goto out;
-    rc = ctl_put_files(c, r.package_id, &files, red, aff, uploaded);
+    rc = ctl_put_files(c, r.package_id, &files, red, aff, 0, uploaded);
     if (rc)
         goto out;
     int64_t total = 0;

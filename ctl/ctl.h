@@ -173,6 +173,10 @@ typedef struct ctl_upfile {
 int ctl_upload(ctl *c, json_t *info, const ctl_upfile *files, size_t n, ctl_progress *prog,
                json_t **data) JCS_MUST_USE;
 
+/* POST path?kv with the bytes of f as the raw body (streamed); *data as for ctl_get. */
+int ctl_upload_raw(ctl *c, const char *path, const char *const *kv, const ctl_upfile *f,
+                   ctl_progress *prog, json_t **data) JCS_MUST_USE;
+
 /* Receives downloaded bytes in order; a non-zero return stops the transfer with that error. */
 typedef int (*ctl_sink)(void *arg, const void *p, size_t n);
 
@@ -331,9 +335,11 @@ const char *ctl_base(const char *p);
 /*
  * Uploads files into package pkg in batches (redundancy and affinity may be
  * NULL / 0); appends the uploaded object JSONs to *uploaded when not NULL.
+ * With part_size > 0, a file larger than part_size goes as a multipart
+ * upload of part_size parts (one request each; aborted on failure).
  */
 int ctl_put_files(ctl *c, int64_t pkg, const ctl_locals *files, json_t *redundancy,
-                  int64_t affinity, json_t *uploaded) JCS_MUST_USE;
+                  int64_t affinity, int64_t part_size, json_t *uploaded) JCS_MUST_USE;
 
 /* Downloads objects (an array of object JSON) under dir, each at dir/(path minus strip). */
 int ctl_get_objects(ctl *c, json_t *objects, size_t strip, const char *dir,

@@ -498,6 +498,39 @@ int ctl_upload(ctl *c, json_t *info, const ctl_upfile *files, size_t n, ctl_prog
     return rc;
 }
 
+int ctl_upload_raw(ctl *c, const char *path, const char *const *kv, const ctl_upfile *f,
+                   ctl_progress *prog, json_t **data)
+{
+    int rc = ctl_connect(c);
+    if (rc)
+        return rc;
+    char *url = make_url(c, path, kv);
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/octet-stream");
+    if (!url || !hdr) {
+        jcs_free(url);
+        curl_slist_free_all(hdr);
+        return JCS_ENOMEM;
+    }
+    xfer x = {.c = c, .prog = prog, .upload = 1};
+    upsrc src = {.f = f, .x = &x};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    setup(&x, url);
+    curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, up_read);
+    curl_easy_setopt(c->curl, CURLOPT_READDATA, &src);
+    curl_easy_setopt(c->curl, CURLOPT_SEEKFUNCTION, up_seek);
+    curl_easy_setopt(c->curl, CURLOPT_SEEKDATA, &src);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)f->size);
+    CURLcode cc = curl_easy_perform(c->curl);
+    rc = finish(&x, cc, errbuf, path, data);
+    jcs_buf_free(&x.body);
+    jcs_free(url);
+    curl_slist_free_all(hdr);
+    return rc;
+}
+
 /* ---- download -------------------------------------------------------------------------------- */
 
 int ctl_download(ctl *c, const char *path, const char *const *kv, ctl_sink sink, void *arg,

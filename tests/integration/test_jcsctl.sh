@@ -130,6 +130,9 @@ ok get_range "$CTL" get --range 1000-1999 b1/p1/dir/f.bin - &&
   check get_range_bytes cmp <(tail -c +1001 "$T/f.bin" | head -c 1000) "$T/get_range.out"
 ok get_offset "$CTL" get --offset 2999000 b1/p1/dir/f.bin - &&
   check get_offset_to_end cmp <(tail -c 1000 "$T/f.bin") "$T/get_offset.out"
+ok put_multipart "$CTL" --json put --part-size 1MiB "$T/f.bin" b1/p1/mp/f.bin &&
+  check put_multipart_json jq -e '.uploadeds[0].path == "mp/f.bin" and .uploadeds[0].size == "3000000"' "$T/put_multipart.out" &&
+  ok get_multipart "$CTL" get b1/p1/mp/f.bin - && check put_multipart_round_trip cmp "$T/f.bin" "$T/get_multipart.out"
 refused get_missing_object 1 'object "dir/nope" does not exist in b1/p1' "$CTL" get b1/p1/dir/nope "$T/x"
 refused get_a_directory 1 'b1/p1/dir is a directory.*-r' "$CTL" get b1/p1/dir "$T/x"
 refused put_missing_file 1 "$T/no-such-file" "$CTL" put "$T/no-such-file" b1/p1/x
