@@ -232,7 +232,7 @@ static int space_rm(ctl *c, int argc, char **argv)
     json_t *body = json_pack("{sI sb}", "userSpaceID", (json_int_t)id, "migrate", migrate);
     rc = body ? ctl_post(c, "/v1/userspace/delete", body, NULL) : JCS_ENOMEM;
     json_decref(body);
-    if (rc == JCS_EEXIST && !migrate) {
+    if (rc == JCS_EEXIST && !migrate && !strstr(jcs_err_msg(rc), "migrate")) {
         char why[512];
         snprintf(why, sizeof why, "%s", jcs_err_msg(rc));
         return jcs_err_set(rc, "user space %s: %s; --migrate moves its blocks elsewhere first",
