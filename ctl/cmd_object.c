@@ -353,11 +353,18 @@ static int get_one(ctl *c, const json_t *o, const char *dest, int64_t off, int64
     idstr(ctl_int(o, "objectID", 0), ids, sizeof ids);
     idstr(off, offs, sizeof offs);
     idstr(len, lens, sizeof lens);
-    const char *kv[] = {"objectID", ids, off ? "offset" : NULL, offs, "length", lens, NULL};
-    if (!off)
-        kv[2] = len >= 0 ? "length" : NULL, kv[3] = lens;
-    else if (len < 0)
-        kv[4] = NULL;
+    /* objectID, then offset and length only when given. */
+    const char *kv[7] = {"objectID", ids};
+    size_t k = 2;
+    if (off) {
+        kv[k++] = "offset";
+        kv[k++] = offs;
+    }
+    if (len >= 0) {
+        kv[k++] = "length";
+        kv[k++] = lens;
+    }
+    kv[k] = NULL;
     ctl_progress_label(prog, ctl_base(ctl_str(o, "path", "")));
     int64_t got;
     rc = ctl_download(c, "/v1/object/download", kv, ctl_out_sink, &f, prog, &got);
@@ -462,12 +469,8 @@ static int cmd_get(ctl *c, int argc, char **argv)
     ctl_ref r;
     if ((rc = ctl_ref_resolve(c, pos[0], &r)))
         return rc;
-    json_t *objs = NULL, *o = NULL, *done = json_array();
+    json_t *objs = NULL, *o = NULL;
     char *local = NULL;
-    if (!done) {
-        rc = JCS_ENOMEM;
-        goto out;
-    }
     if (recursive) {
         size_t plen = strlen(r.path);
         char *prefix =
@@ -529,7 +532,6 @@ static int cmd_get(ctl *c, int argc, char **argv)
 out:
     json_decref(objs);
     json_decref(o);
-    json_decref(done);
     jcs_free(local);
     ctl_ref_free(&r);
     return rc;
@@ -586,7 +588,6 @@ static int cmd_rm(ctl *c, int argc, char **argv)
         return rc < 0 ? rc : 0;
     }
     size_t deleted = 0;
-    json_t *ids_all = json_array();
     for (size_t i = 0; i < np && !rc; i++) {
         ctl_ref r;
         if ((rc = ctl_ref_resolve(c, pos[i], &r)))
@@ -624,10 +625,8 @@ static int cmd_rm(ctl *c, int argc, char **argv)
                     ids, json_integer(ctl_int(json_array_get(objs, j), "objectID", 0)));
             json_t *body = ids ? json_pack("{sO}", "objectIDs", ids) : NULL;
             rc = body ? ctl_post(c, "/v1/object/delete", body, NULL) : JCS_ENOMEM;
-            if (!rc) {
+            if (!rc)
                 deleted += json_array_size(ids);
-                json_array_extend(ids_all, ids);
-            }
             json_decref(ids);
             json_decref(body);
         }
@@ -642,7 +641,6 @@ static int cmd_rm(ctl *c, int argc, char **argv)
     } else if (deleted) {
         rc = jcs_err_wrap(rc, "after %zu objects were deleted: ", deleted);
     }
-    json_decref(ids_all);
     return rc;
 }
 
@@ -859,10 +857,10 @@ static int cmd_redundancy_set(ctl *c, int argc, char **argv)
     const ctl_opt opts[] = {
         {"recursive", 'r', NULL, &recursive}, {"spaces", 0, &spaces_s, NULL}, {0}};
     CTL_ARGS(c, argc, argv, opts, pos, 2, 2, &np);
-    json_t *red = NULL, *objs = NULL, *ids = json_array(), *spaces = NULL, *results = json_array();
+    json_t *red = NULL, *objs = NULL, *spaces = NULL, *results = json_array();
     ctl_ref r = {0};
     size_t strip;
-    int rc = ids && results ? ctl_parse_redundancy(pos[1], &red) : JCS_ENOMEM;
+    int rc = results ? ctl_parse_redundancy(pos[1], &red) : JCS_ENOMEM;
     if (rc)
         goto out;
     if ((rc = ctl_ref_resolve(c, pos[0], &r)))
@@ -919,7 +917,6 @@ static int cmd_redundancy_set(ctl *c, int argc, char **argv)
 out:
     json_decref(red);
     json_decref(objs);
-    json_decref(ids);
     json_decref(spaces);
     json_decref(results);
     ctl_ref_free(&r);
