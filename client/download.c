@@ -68,6 +68,7 @@ typedef struct counting {
     jcs_driver_write_fn wr;
     void *arg;
     int64_t bytes;
+    int wr_failed; /* the receiver refused bytes: retrying cannot help */
 } counting;
 
 static int count_write(void *arg, const void *p, size_t n)
@@ -76,6 +77,8 @@ static int count_write(void *arg, const void *p, size_t n)
     int rc = c->wr(c->arg, p, n);
     if (rc == 0)
         c->bytes += (int64_t)n;
+    else
+        c->wr_failed = 1;
     return rc;
 }
 
@@ -123,9 +126,37 @@ static void note_sources(jcs_download_reads *r, const jcs_block *b, const jcs_si
     }
 }
 
+/* Retries of one read: enough to survive two hubs lost one after the other mid-stream. */
+#define READ_ATTEMPTS 3
+
+/*
+ * Before a retry: asks each block's hub for the block (StatShard). A hub that does not answer,
+ * or answers without the shard, is taken out of this read (its site becomes unreachable), so
+ * the retry reads other copies or EC blocks instead of failing the same way. This covers the
+ * seconds between a hub dying and the coordinator marking it offline.
+ */
+static void drop_bad_sites(jcs_svc *svc, const jcs_block *blocks, jcs_svc_sites *sites)
+{
+    for (size_t i = 0; i < sites->n; i++) {
+        jcs_site *st = &sites->sites[i];
+        if (!st->hub)
+            continue;
+        jcs_shard_entry e;
+        int rc = jcs_driver_stat_shard(svc->driver, st, blocks[i].file_hash, &e);
+        if (rc == 0 && e.size == blocks[i].size)
+            continue;
+        jcs_warn("download: not reading block %d from user space %lld: %s", blocks[i].index,
+                 (long long)blocks[i].space_id,
+                 rc ? jcs_err_msg(rc) : "the stored shard has the wrong size");
+        st->hub = NULL;
+    }
+}
+
 /*
  * Reads [offset, offset+length) of a stream stored as blocks (redundancy red, size bytes).
- * A failure before any byte went out refreshes the topology and tries once more.
+ * A failed plan is retried (READ_ATTEMPTS in all) after refreshing the topology and dropping
+ * sources that no longer serve their block; a retry resumes after the last byte already
+ * delivered, so a hub lost in the middle of a download costs a pause, not the download.
  */
 static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
                        const jcs_redundancy *red, int64_t size, int64_t offset, int64_t length,
@@ -136,9 +167,9 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
         return JCS_ENOMEM;
     for (size_t i = 0; i < nblocks; i++)
         ids[i] = blocks[i].space_id;
-    counting cw = {wr, arg, 0};
+    counting cw = {wr, arg, 0, 0};
     int rc = 0;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
         if (attempt > 0) {
             int rr = jcs_topo_refresh(svc->topo);
             if (rr)
@@ -150,17 +181,25 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
         jcs_topo_snap_release(snap);
         if (rc)
             break;
-        rc = jcs_driver_download(svc->driver, blocks, sites.sites, nblocks, red, size, offset,
-                                 length, NULL, count_write, &cw);
+        if (attempt > 0)
+            drop_bad_sites(svc, blocks, &sites);
+        int64_t done = cw.bytes;
+        if (length >= 0 && done >= length) {
+            jcs_svc_sites_free(&sites);
+            rc = 0;
+            break;
+        }
+        rc =
+            jcs_driver_download(svc->driver, blocks, sites.sites, nblocks, red, size, offset + done,
+                                length >= 0 ? length - done : -1, NULL, count_write, &cw);
         if (rc == 0)
             note_sources(reads, blocks, sites.sites, nblocks, red, cw.bytes);
         jcs_svc_sites_free(&sites);
-        if (rc == 0 || cw.bytes > 0 || rc == JCS_ECANCELED)
+        if (rc == 0 || rc == JCS_ECANCELED || cw.wr_failed || offset + cw.bytes >= size)
             break;
-        if (attempt == 0)
-            jcs_info("download: plan failed before its first byte (%s); refreshing the topology "
-                     "and retrying once",
-                     jcs_err_msg(rc));
+        if (attempt + 1 < READ_ATTEMPTS)
+            jcs_info("download: plan failed after %lld bytes (%s); retrying from there",
+                     (long long)cw.bytes, jcs_err_msg(rc));
     }
     jcs_free(ids);
     return rc;

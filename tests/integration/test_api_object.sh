@@ -188,6 +188,27 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
+# ---- a hub killed in the middle of a download: the read goes on from other blocks ----
+# Block 1's hub is read from (data blocks first); SIGKILL it a second into a throttled read.
+victim=$(api GET "object/detail?objectID=$EC" | jq '.data.blocks[] | select(.index == 1) | .userSpaceID')
+vpid=$(sed -n "s/^HUB${victim}_PID=//p" "$CL/cluster.env")
+"${C[@]}" --limit-rate 16M -o "$T/slow" -w '%{http_code}' "$E/object/download?objectID=$EC" >"$T/slow.status" &
+reader=$!
+sleep 1
+kill -KILL "$vpid" 2>/dev/null
+wait "$reader"
+if [ "$(cat "$T/slow.status")" = 200 ] && [ "$(sha <"$T/slow")" = "$(sha <"$F64")" ] &&
+  grep -q "retrying from there" "$CL/client/client.log"; then
+  pass download_survives_hub_killed_midway
+else
+  fail download_survives_hub_killed_midway "status $(cat "$T/slow.status"), $(wc -c <"$T/slow") bytes; $(grep -i download "$CL/client/client.log" | tail -n 3)"
+fi
+deploy/local/cluster start-hub --dir "$CL" "$victim" >/dev/null 2>&1
+for _ in $(seq 1 100); do
+  [ "$(api GET system/hubs | jq '[.data.hubs[] | select(.state == "online")] | length')" = 6 ] && break
+  sleep 0.2
+done
+
 # ---- re-upload replaces, duplicate paths, ordering of parts ----
 echo "version one" >"$T/v1"
 echo "version two, longer" >"$T/v2"
