@@ -47,10 +47,7 @@ static int bucket_list(jcs_http_req *req)
         return rc;
     json_t *a = json_array();
     for (size_t i = 0; a && i < l.n; i++)
-        if (json_array_append_new(a, jcs_api_bucket_json(&l.v[i])) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
+        a = jcs_api_push(a, jcs_api_bucket_json(&l.v[i]));
     jcs_meta_buckets_free(&l);
     return jcs_api_reply_one(req, "buckets", a);
 }
@@ -147,10 +144,7 @@ static int package_list(jcs_http_req *req)
         return rc;
     json_t *a = json_array();
     for (size_t i = 0; a && i < l.n; i++)
-        if (json_array_append_new(a, jcs_api_package_json(&l.v[i])) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
+        a = jcs_api_push(a, jcs_api_package_json(&l.v[i]));
     jcs_meta_packages_free(&l);
     return jcs_api_reply_one(req, "packages", a);
 }
@@ -195,13 +189,9 @@ static int package_cached_storages(jcs_http_req *req)
         return rc;
     json_t *a = json_array();
     for (size_t i = 0; a && i < s.n; i++)
-        if (json_array_append_new(a, json_pack("{sI sI sI}", "userSpaceID",
-                                               (json_int_t)s.v[i].space_id, "fileSize",
-                                               (json_int_t)s.v[i].file_size, "objectCount",
-                                               (json_int_t)s.v[i].object_count)) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
+        a = jcs_api_push(a, json_pack("{sI sI sI}", "userSpaceID", (json_int_t)s.v[i].space_id,
+                                      "fileSize", (json_int_t)s.v[i].file_size, "objectCount",
+                                      (json_int_t)s.v[i].object_count));
     json_t *d =
         a ? json_pack("{so sI}", "stgInfos", a, "packageSize", (json_int_t)s.package_size) : NULL;
     jcs_meta_space_shares_free(&s);

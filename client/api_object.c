@@ -751,58 +751,68 @@ static int object_update_info(jcs_http_req *req)
 }
 
 /* Reads {objectID|packageID|path} triples of a move or clone. paths (n entries) are owned. */
-static int read_triples(json_t *a, const char *field, const char *idf, const char *pkgf,
-                        const char *pathf, int64_t *ids, int64_t *pkgs, char **paths)
+/* A batch of {object, package, path} items ("movings", "clonings"), paths normalized. */
+typedef struct relocs {
+    jcs_meta_moving *v; /* v[i].path points at paths[i] */
+    char **paths;       /* owned */
+    size_t n;
+} relocs;
+
+static void relocs_free(relocs *r)
 {
-    int rc = 0;
-    for (size_t i = 0; i < json_array_size(a) && rc == 0; i++) {
+    for (size_t i = 0; r->paths && i < r->n; i++)
+        jcs_free(r->paths[i]);
+    jcs_free(r->paths);
+    jcs_free(r->v);
+    memset(r, 0, sizeof *r);
+}
+
+static int relocs_read(const json_t *b, const char *field, const char *idf, const char *pkgf,
+                       const char *pathf, relocs *out)
+{
+    json_t *a;
+    memset(out, 0, sizeof *out);
+    int rc = get_items(b, field, &a);
+    if (rc)
+        return rc;
+    out->n = json_array_size(a);
+    out->v = jcs_calloc(out->n + 1, sizeof *out->v);
+    out->paths = jcs_calloc(out->n + 1, sizeof *out->paths);
+    if (!out->v || !out->paths)
+        rc = JCS_ENOMEM;
+    char what[32];
+    snprintf(what, sizeof what, "field %s", pathf);
+    for (size_t i = 0; i < out->n && rc == 0; i++) {
         json_t *e = json_array_get(a, i);
         const char *p;
         char norm[JCS_META_PATH_MAX + 1];
-        char what[32];
-        snprintf(what, sizeof what, "field %s", pathf);
-        if ((rc = jcs_api_get_id(e, idf, &ids[i])) || (rc = jcs_api_get_id(e, pkgf, &pkgs[i])) ||
+        if ((rc = jcs_api_get_id(e, idf, &out->v[i].object_id)) ||
+            (rc = jcs_api_get_id(e, pkgf, &out->v[i].package_id)) ||
             (rc = jcs_api_get_str(e, pathf, 1, &p)) || (rc = jcs_api_norm_path(what, p, 0, norm))) {
             rc = item_err(rc, field, i);
             break;
         }
-        if (!(paths[i] = jcs_strdup(norm)))
+        if (!(out->paths[i] = jcs_strdup(norm)))
             rc = JCS_ENOMEM;
+        out->v[i].path = out->paths[i];
     }
+    if (rc)
+        relocs_free(out);
     return rc;
-}
-
-static void free_paths(char **paths, size_t n)
-{
-    for (size_t i = 0; paths && i < n; i++)
-        jcs_free(paths[i]);
-    jcs_free(paths);
 }
 
 static int object_move(jcs_http_req *req)
 {
-    json_t *b, *a;
+    json_t *b;
+    relocs r;
     int rc;
-    if ((rc = jcs_api_body(req, &b)) || (rc = get_items(b, "movings", &a)))
+    if ((rc = jcs_api_body(req, &b)) ||
+        (rc = relocs_read(b, "movings", "objectID", "packageID", "path", &r)))
         return rc;
-    size_t n = json_array_size(a);
-    int64_t *ids = jcs_calloc(n + 1, sizeof *ids), *pkgs = jcs_calloc(n + 1, sizeof *pkgs);
-    char **paths = jcs_calloc(n + 1, sizeof *paths);
-    jcs_meta_moving *m = jcs_calloc(n + 1, sizeof *m);
     jcs_meta_ids ok;
     memset(&ok, 0, sizeof ok);
-    if (!ids || !pkgs || !paths || !m)
-        rc = JCS_ENOMEM;
-    if (rc == 0)
-        rc = read_triples(a, "movings", "objectID", "packageID", "path", ids, pkgs, paths);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        m[i] = (jcs_meta_moving){ids[i], pkgs[i], paths[i]};
-    if (rc == 0)
-        rc = jcs_meta_object_move(jcs_api_svc(req)->db, m, n, &ok);
-    free_paths(paths, n);
-    jcs_free(ids);
-    jcs_free(pkgs);
-    jcs_free(m);
+    rc = jcs_meta_object_move(jcs_api_svc(req)->db, r.v, r.n, &ok);
+    relocs_free(&r);
     if (rc)
         return rc;
     return reply_successes(req, &ok);
@@ -810,28 +820,16 @@ static int object_move(jcs_http_req *req)
 
 static int object_clone(jcs_http_req *req)
 {
-    json_t *b, *a;
+    json_t *b;
+    relocs r;
     int rc;
-    if ((rc = jcs_api_body(req, &b)) || (rc = get_items(b, "clonings", &a)))
+    if ((rc = jcs_api_body(req, &b)) ||
+        (rc = relocs_read(b, "clonings", "objectID", "newPackageID", "newPath", &r)))
         return rc;
-    size_t n = json_array_size(a);
-    int64_t *ids = jcs_calloc(n + 1, sizeof *ids), *pkgs = jcs_calloc(n + 1, sizeof *pkgs);
-    char **paths = jcs_calloc(n + 1, sizeof *paths);
-    jcs_meta_cloning *c = jcs_calloc(n + 1, sizeof *c);
     jcs_meta_objects out;
     memset(&out, 0, sizeof out);
-    if (!ids || !pkgs || !paths || !c)
-        rc = JCS_ENOMEM;
-    if (rc == 0)
-        rc = read_triples(a, "clonings", "objectID", "newPackageID", "newPath", ids, pkgs, paths);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        c[i] = (jcs_meta_cloning){ids[i], pkgs[i], paths[i]};
-    if (rc == 0)
-        rc = jcs_meta_object_clone(jcs_api_svc(req)->db, c, n, &out);
-    free_paths(paths, n);
-    jcs_free(ids);
-    jcs_free(pkgs);
-    jcs_free(c);
+    rc = jcs_meta_object_clone(jcs_api_svc(req)->db, r.v, r.n, &out);
+    relocs_free(&r);
     if (rc)
         return rc;
     rc = jcs_api_reply_one(req, "objects", jcs_api_objects_json(&out));

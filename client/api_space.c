@@ -193,10 +193,7 @@ static int space_list(jcs_http_req *req)
         return rc;
     json_t *a = json_array();
     for (size_t i = 0; a && i < l.n; i++)
-        if (json_array_append_new(a, jcs_api_space_json(&l.v[i])) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
+        a = jcs_api_push(a, jcs_api_space_json(&l.v[i]));
     jcs_meta_spaces_free(&l);
     return jcs_api_reply_one(req, "userSpaces", a);
 }

@@ -38,10 +38,7 @@ static int system_hubs(jcs_http_req *req)
             h[i].online ? "online" : "offline", "address", h[i].address, "latencyMs",
             h[i].latency_ms >= 0 ? json_real(h[i].latency_ms) : json_null(), "distance",
             isfinite(h[i].distance) ? json_real(h[i].distance) : json_null(), "lastHeartbeat", hb);
-        if (json_array_append_new(a, o) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
+        a = jcs_api_push(a, o);
     }
     jcs_topo_snap_release(snap);
     return jcs_api_reply_one(req, "hubs", a);
@@ -55,11 +52,8 @@ static int system_locations(jcs_http_req *req)
     const jcs_topo_location *l = jcs_topo_snap_locations(snap, &n);
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, json_pack("{sI ss}", "locationID", (json_int_t)l[i].id, "name",
-                                               l[i].name)) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
+        a = jcs_api_push(
+            a, json_pack("{sI ss}", "locationID", (json_int_t)l[i].id, "name", l[i].name));
     jcs_topo_snap_release(snap);
     return jcs_api_reply_one(req, "locations", a);
 }

@@ -419,6 +419,19 @@ static int each_object(jcs_jobs *j, const jobs_world *w, int64_t space_id, objec
     }
 }
 
+/* each_object over a freshly loaded view of the spaces and hubs. */
+static int each_object_loaded(jcs_jobs *j, int64_t space_id, object_fn fn, void *arg,
+                              jobs_report *r)
+{
+    jobs_world w;
+    int rc = jobs_world_load(j, &w);
+    if (rc)
+        return rc;
+    rc = each_object(j, &w, space_id, fn, arg, r);
+    jobs_world_free(&w);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ ChangeRedundancy */
 
 static int stat_cmp(const void *a, const void *b)
@@ -516,13 +529,7 @@ out:
 
 int jobs_change_redundancy(jcs_jobs *j, jobs_report *r)
 {
-    jobs_world w;
-    int rc = jobs_world_load(j, &w);
-    if (rc)
-        return rc;
-    rc = each_object(j, &w, 0, change_one, NULL, r);
-    jobs_world_free(&w);
-    return rc;
+    return each_object_loaded(j, 0, change_one, NULL, r);
 }
 
 /* ------------------------------------------------------------------ RedundancyRecover */
@@ -579,13 +586,7 @@ out:
 
 int jobs_recover(jcs_jobs *j, jobs_report *r)
 {
-    jobs_world w;
-    int rc = jobs_world_load(j, &w);
-    if (rc)
-        return rc;
-    rc = each_object(j, &w, 0, recover_one, NULL, r);
-    jobs_world_free(&w);
-    return rc;
+    return each_object_loaded(j, 0, recover_one, NULL, r);
 }
 
 /* ------------------------------------------------------------------ migration */
@@ -625,13 +626,7 @@ out:
 
 int jobs_migrate(jcs_jobs *j, int64_t space_id, jobs_report *r)
 {
-    jobs_world w;
-    int rc = jobs_world_load(j, &w);
-    if (rc)
-        return rc;
-    rc = each_object(j, &w, space_id, migrate_one, &space_id, r);
-    jobs_world_free(&w);
-    return rc;
+    return each_object_loaded(j, space_id, migrate_one, &space_id, r);
 }
 
 /* ------------------------------------------------------------------ RedundancyShrink */
@@ -717,11 +712,5 @@ out:
 
 int jobs_shrink(jcs_jobs *j, jobs_report *r)
 {
-    jobs_world w;
-    int rc = jobs_world_load(j, &w);
-    if (rc)
-        return rc;
-    rc = each_object(j, &w, 0, shrink_one, NULL, r);
-    jobs_world_free(&w);
-    return rc;
+    return each_object_loaded(j, 0, shrink_one, NULL, r);
 }

@@ -222,6 +222,20 @@ int jcs_api_reply_one(jcs_http_req *req, const char *key, json_t *v)
     return jcs_http_reply_ok(req, d);
 }
 
+json_t *jcs_api_push(json_t *a, json_t *v)
+{
+    if (!a) {
+        json_decref(v);
+        return NULL;
+    }
+    /* json_array_append_new releases v itself when it fails. */
+    if (!v || json_array_append_new(a, v) != 0) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
 /* ---- JSON shapes ----------------------------------------------------------------------------- */
 
 json_t *jcs_api_bucket_json(const jcs_meta_bucket *b)
@@ -261,12 +275,8 @@ json_t *jcs_api_object_json(const jcs_meta_object *o)
 json_t *jcs_api_objects_json(const jcs_meta_objects *l)
 {
     json_t *a = json_array();
-    for (size_t i = 0; a && i < l->n; i++) {
-        if (json_array_append_new(a, jcs_api_object_json(&l->v[i])) != 0) {
-            json_decref(a);
-            return NULL;
-        }
-    }
+    for (size_t i = 0; a && i < l->n; i++)
+        a = jcs_api_push(a, jcs_api_object_json(&l->v[i]));
     return a;
 }
 

@@ -111,6 +111,13 @@ int jcs_api_get_redundancy(const json_t *o, const char *field, jcs_redundancy *o
  * JCS_ENOMEM. */
 int jcs_api_reply_one(jcs_http_req *req, const char *key, json_t *v);
 
+/*
+ * Appends v (taking it) to the array a and returns a; when either is NULL
+ * (out of memory) or the append fails, releases both and returns NULL, so
+ * a list is built as a = jcs_api_push(a, item) and checked once at the end.
+ */
+json_t *jcs_api_push(json_t *a, json_t *v);
+
 /* ---- JSON shapes (new references; NULL only when out of memory) ------------------------------ */
 
 json_t *jcs_api_bucket_json(const jcs_meta_bucket *b);

@@ -324,11 +324,8 @@ typedef struct jcs_meta_moving {
 int jcs_meta_object_move(jcs_db *db, const jcs_meta_moving *m, size_t n,
                          jcs_meta_ids *successes) JCS_MUST_USE;
 
-typedef struct jcs_meta_cloning {
-    int64_t object_id;
-    int64_t package_id; /* destination */
-    const char *path;   /* destination */
-} jcs_meta_cloning;
+/* The same three fields as a moving: the object, the destination package and path. */
+typedef jcs_meta_moving jcs_meta_cloning;
 
 /*
  * Copies object rows and their block rows (shared shards) to new paths.
