@@ -174,7 +174,7 @@ int main(int argc, char **argv)
     printf("  memcpy                 %8.2f GB/s\n", memcpy_gbps());
     printf("  loopback TCP, 1 stream %8.0f MiB/s\n", loopback_mibps());
 
-    if (itest_cluster_up(&cl, "--hubs 6 --test-interval 300") != 0) {
+    if (itest_cluster_up(&cl, "--hubs 6 --no-client --test-interval 300") != 0) {
         fprintf(stderr, "bench_plan: the cluster did not start\n");
         return 1;
     }

@@ -44,7 +44,8 @@ static int setup(void)
     OPENSSL_init_ssl(0, NULL);
     atexit(teardown);
     char args[128];
-    snprintf(args, sizeof(args), "--hubs 3 --hub-unavailable %d --test-interval 1", UNAVAILABLE_S);
+    snprintf(args, sizeof(args), "--hubs 3 --no-client --hub-unavailable %d --test-interval 1",
+             UNAVAILABLE_S);
     if (itest_cluster_up(&cl, args) != 0)
         return -1;
     char coord_addr[256], ca[600], cert[600], key[600], dir[600];

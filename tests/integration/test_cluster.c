@@ -42,7 +42,8 @@ static int setup(void)
     jcs_rpc_init();
     itest_at_exit(teardown);
     char args[128];
-    snprintf(args, sizeof(args), "--hubs 3 --hub-unavailable %d --test-interval 1", UNAVAILABLE_S);
+    snprintf(args, sizeof(args), "--hubs 3 --no-client --hub-unavailable %d --test-interval 1",
+             UNAVAILABLE_S);
     if (itest_cluster_up(&cl, args) != 0)
         return -1;
     return itest_channel(&cl, itest_env(&cl, "COORDINATOR_ADDR"), 0, &client);

@@ -78,8 +78,9 @@ static int setup(void)
     started = 1;
     jcs_rpc_init();
     itest_at_exit(teardown);
-    if (itest_cluster_up(&cl, "--hubs 3 --hub-unavailable 3 --test-interval 5 --reclaim-interval 1 "
-                              "--reclaim-age 2") != 0 ||
+    if (itest_cluster_up(
+            &cl, "--hubs 3 --no-client --hub-unavailable 3 --test-interval 5 --reclaim-interval 1 "
+                 "--reclaim-age 2") != 0 ||
         itest_hub_workers(&cl, NHUBS, hubs, hub_addr) != 0 || start_s3() != 0)
         return -1;
     for (int i = 0; i < NSPACES; i++) {
