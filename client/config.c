@@ -208,6 +208,7 @@ static const char *const known_fields[] = {
     "tickTock",
     "tickTock.ecFileSizeThreshold",
     "tickTock.accessStatHistoryWeight",
+    "tickTock.gcGracePeriod",
     "http",
     "http.enabled",
     "http.listen",
@@ -453,7 +454,8 @@ static int load_numbers(const jcs_cfg *f, jcs_client_config *c)
         (rc = int_field(f, "tickTock.ecFileSizeThreshold", 5 * MIB, 0, INT64_MAX,
                         &c->ec_file_size_threshold)) ||
         (rc = jcs_cfg_num(f, "tickTock.accessStatHistoryWeight", true, 0.8, 0, 1,
-                          &c->access_stat_history_weight)))
+                          &c->access_stat_history_weight)) ||
+        (rc = duration_ms(f, "tickTock.gcGracePeriod", "1h", &c->gc_grace_period_ms)))
         return rc;
     return JCS_OK;
 }

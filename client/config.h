@@ -88,6 +88,8 @@ typedef struct jcs_client_config {
     double high_latency_hub_ms;        /* downloadStrategy.highLatencyHub [35], >= 0 */
     int64_t ec_file_size_threshold;    /* tickTock.ecFileSizeThreshold [5242880], >= 0 */
     double access_stat_history_weight; /* tickTock.accessStatHistoryWeight [0.8], 0..1 */
+    int64_t gc_grace_period_ms;        /* tickTock.gcGracePeriod ["1h"]: ShardStoreGC spares
+                                          unreferenced shards younger than this */
 
     struct {
         bool enabled;        /* [true] */

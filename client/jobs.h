@@ -9,10 +9,24 @@
  *   ShardStoreGC        delete shards no row references (never young ones)
  *   UpdateAccessStats   daily aging of the access counters
  *
- * Scheduled runs happen daily (UpdateAccessStats and ChangeRedundancy at
- * midnight UTC, the others more often); an on-demand run of a job waits for
- * a scheduled run of the same job to finish first, so one job never runs
- * twice at once in this process.
+ * Schedule: daily at 00:00 UTC UpdateAccessStats, ChangeRedundancy, then
+ * CheckShardStore (a report only); hourly (the first an hour after start)
+ * RedundancyRecover, RedundancyShrink, then ShardStoreGC. An on-demand run
+ * of a job waits for a scheduled run of the same job to finish first, so
+ * one job never runs twice at once in this process; the jobs that move or
+ * delete data (and migrations) also run one at a time. Stop interrupts a
+ * run between two objects (or spaces); its report then says "interrupted".
+ *
+ * A report has the same members for every job: job, startTime, durationMs,
+ * objectsScanned, objectsChanged, objectsSkipped (changed meanwhile, or
+ * unreachable), objectsLost (too few blocks left to rebuild), blocksRebuilt
+ * (blocks written), blocksDropped, pinsDropped, spacesChecked, shards,
+ * missing (referenced, not stored), orphans (stored, unreferenced),
+ * youngOrphans (spared by tickTock.gcGracePeriod), mismatches (missing +
+ * orphans), shardsDeleted, bytesFreed, errors, interrupted, messages (the
+ * first 20 details); CheckShardStore and ShardStoreGC add "spaces", one
+ * entry per space with its counts and the first missing / orphan hashes.
+ * A failing object counts as an error and the run goes on.
  */
 #ifndef JCS_CLIENT_JOBS_H
 #define JCS_CLIENT_JOBS_H

@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "download.h"
 #include "jobs.h"
 #include "log.h"
 #include "service.h"
+#include "stripcache.h"
 #include "svc.h"
 #include "util.h"
 #include "version.h"
@@ -107,6 +109,12 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
         jcs_error("driver: %s", jcs_err_msg(rc));
         goto out;
     }
+    if (cfg->max_strip_cache_count > 0 &&
+        (rc = jcs_stripcache_new((size_t)cfg->max_strip_cache_count, JCS_DOWNLOAD_STRIP_CACHE_BYTES,
+                                 &svc.strips)) != 0) {
+        jcs_error("strip cache: %s", jcs_err_msg(rc));
+        goto out;
+    }
     if ((rc = jcs_jobs_start(&svc, &svc.jobs)) != 0) {
         jcs_error("background jobs: %s", jcs_err_msg(rc));
         goto out;
@@ -147,6 +155,7 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
 out:
     jcs_http_stop(http);
     jcs_jobs_stop(svc.jobs);
+    jcs_stripcache_free(svc.strips);
     jcs_driver_free(svc.driver);
     jcs_topo_free(svc.topo);
     jcs_rpc_channel_free(svc.coord);

@@ -33,6 +33,7 @@
 #include "topology.h"
 
 typedef struct jcs_jobs jcs_jobs;
+typedef struct jcs_stripcache jcs_stripcache;
 
 typedef struct jcs_svc {
     const jcs_client_config *cfg; /* borrowed for the service's life */
@@ -40,8 +41,9 @@ typedef struct jcs_svc {
     jcs_rpc_channel *coord;
     jcs_topo *topo;
     jcs_driver *driver;
-    jcs_jobs *jobs;        /* background jobs (jobs.h); NULL when not started */
-    int64_t start_wall_ms; /* for /v1/system/status */
+    jcs_jobs *jobs;         /* background jobs (jobs.h); NULL when not started */
+    int64_t start_wall_ms;  /* for /v1/system/status */
+    jcs_stripcache *strips; /* EC strip cache for ranged reads (stripcache.h); NULL: none */
 
     /* The user-space cache (private rows, secrets included). */
     pthread_mutex_t spaces_mu;

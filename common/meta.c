@@ -3038,6 +3038,42 @@ int jcs_meta_space_hashes(jcs_db *db, int64_t space_id, const char *after, size_
     FINISH(jcs_db_txn(db, space_hashes_fn, &a), jcs_meta_hashes_free, out);
 }
 
+static int pinned_hashes_fn(jcs_db_conn *c, void *arg)
+{
+    struct job_arg *a = arg;
+    jcs_meta_hashes *h = a->hashes;
+    jcs_meta_hashes_free(h);
+    int rc = need_space(c, a->space_id, NULL);
+    if (rc)
+        return rc;
+    jcs_db_val p = JCS_DB_I(a->space_id);
+    jcs_db_result *r;
+    rc = query(c,
+               "SELECT DISTINCT o.fileHash FROM pinnedObject q JOIN object o ON o.objectID = "
+               "q.objectID WHERE q.userSpaceID = ? AND o.fileHash <> '' ORDER BY o.fileHash",
+               &p, 1, JCS_META_ROWS_MAX, &r);
+    if (rc)
+        return rc;
+    if (r->nrows && !(h->v = jcs_calloc(r->nrows, sizeof(*h->v)))) {
+        jcs_db_result_free(r);
+        return oom();
+    }
+    for (size_t i = 0; i < r->nrows; i++)
+        cell_copy(r, i, 0, h->v[i], sizeof(h->v[i]));
+    h->n = r->nrows;
+    jcs_db_result_free(r);
+    return JCS_OK;
+}
+
+int jcs_meta_space_pinned_hashes(jcs_db *db, int64_t space_id, jcs_meta_hashes *out)
+{
+    if (!out)
+        return jcs_err_set(JCS_EINVAL, "pinned hashes: no output");
+    memset(out, 0, sizeof(*out));
+    struct job_arg a = {.space_id = space_id, .hashes = out};
+    FINISH(jcs_db_with(db, pinned_hashes_fn, &a), jcs_meta_hashes_free, out);
+}
+
 static int objects_page_fn(jcs_db_conn *c, void *arg)
 {
     struct job_arg *a = arg;

@@ -483,6 +483,14 @@ int jcs_meta_space_hashes(jcs_db *db, int64_t space_id, const char *after, size_
                           jcs_meta_hashes *out) JCS_MUST_USE;
 
 /*
+ * The distinct FileHashes of the objects pinned on a space (a pinned full
+ * copy is stored under the object's FileHash), ascending, at most
+ * JCS_META_ROWS_MAX (JCS_ETOOBIG past it). ShardStoreGC spares them.
+ * JCS_ENOENT for an unknown space.
+ */
+int jcs_meta_space_pinned_hashes(jcs_db *db, int64_t space_id, jcs_meta_hashes *out) JCS_MUST_USE;
+
+/*
  * Objects with their blocks and pins by ascending id, after after_id, at
  * most limit (1..JCS_META_ROWS_MAX); space_id > 0 keeps only objects with
  * a block on that space. One consistent snapshot per page.

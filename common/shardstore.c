@@ -125,14 +125,16 @@ int jcs_shard_commit(jcs_shard_writer *w, const char *hash, struct jcs_shard_inf
     }
     rc = jcs_storage_stat(b, key, &st);
     if (rc == JCS_OK && st.size == size) {
-        /* Same name, same content: keep the stored copy. */
-        jcs_shard_abort(w);
-        fill_info(info, hash, &st);
+        /*
+         * Same name, same content. The new copy still replaces the stored one
+         * (atomically, same bytes): that refreshes the shard's mtime, and GC
+         * spares young shards, so an orphan that an upload in progress is
+         * re-using cannot be collected between this write and the metadata
+         * commit that references it.
+         */
         if (existed)
             *existed = 1;
-        return JCS_OK;
-    }
-    if (rc == JCS_OK)
+    } else if (rc == JCS_OK)
         jcs_warn("%s: shard %s is stored with %llu bytes but %llu were written; replacing it",
                  jcs_storage_name(b), hash, (unsigned long long)st.size, (unsigned long long)size);
     else if (rc != JCS_ENOENT) {

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -400,12 +402,18 @@ TEST(shard_layout_and_content_addressing)
     struct stat st;
     T_ASSERT(stat(path, &st) == 0 && st.st_size == (off_t)sizeof(data), "(%s)", path);
 
-    /* The same content again: accepted, stored once, temp discarded. */
+    /* The same content again: accepted, stored once, temp discarded, and its
+     * mtime refreshed (GC spares young shards, and an upload re-using an old
+     * orphan must not lose it before its metadata commits). */
+    struct timeval old[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+    T_ASSERT(utimes(path, old) == 0);
     T_OK(put_shard(ss, h, data, sizeof(data), &existed));
     T_EQ_INT(existed, 1);
     T_EQ_INT(count_tmp(root), 0);
     struct jcs_shard_info info;
     T_OK(jcs_shardstore_stat(ss, h, &info));
+    T_ASSERT(info.mtime_ms > (int64_t)time(NULL) * 1000 - 600000, "(mtime %lld not refreshed)",
+             (long long)info.mtime_ms);
     T_EQ_STR(info.hash, h);
     T_EQ_INT(info.size, sizeof(data));
     char key[JCS_SHARD_KEY_LEN + 1], want[JCS_SHARD_KEY_LEN + 1];
