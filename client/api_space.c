@@ -265,18 +265,18 @@ static int probe(jcs_svc *svc, const jcs_site *site)
     probe_src src = {.p = data, .n = sizeof data};
     if ((rc = jcs_driver_upload(svc->driver, probe_read, &src, &none, site, 1, NULL, &blk, &nblk,
                                 hash, &size)) != 0)
-        return jcs_err_wrap(rc, "writing a probe");
+        return jcs_err_wrap(rc, "writing a probe: ");
     probe_dst dst = {.p = back, .cap = sizeof back};
     rc = jcs_driver_download(svc->driver, &blk, site, 1, &none, size, 0, -1, NULL, probe_write,
                              &dst);
     if (rc)
-        rc = jcs_err_wrap(rc, "reading the probe back");
+        rc = jcs_err_wrap(rc, "reading the probe back: ");
     else if (dst.n != sizeof data || memcmp(back, data, sizeof data) != 0)
         rc = jcs_err_set(JCS_ECORRUPT, "the probe read back differs from what was written");
     const char *h = blk.file_hash;
     int drc = jcs_driver_delete_shards(svc->driver, site, &h, 1, NULL);
     if (rc == 0 && drc)
-        rc = jcs_err_wrap(drc, "deleting the probe");
+        rc = jcs_err_wrap(drc, "deleting the probe: ");
     return rc;
 }
 
@@ -344,13 +344,17 @@ static int space_delete(jcs_http_req *req)
                          "migration",
                          (long long)id);
             jcs_svc_spaces_invalidate(svc);
-            return jcs_err_wrap(rc, "migrating user space %lld", (long long)id);
+            return jcs_err_wrap(rc, "migrating user space %lld: ", (long long)id);
         }
     }
     rc = jcs_meta_space_delete(svc->db, id);
     jcs_svc_spaces_invalidate(svc);
-    if (rc == JCS_EBUSY)
-        return jcs_err_wrap(rc, "pass \"migrate\": true to move the blocks away first");
+    if (rc == JCS_EBUSY) {
+        /* The hint goes after the detail (a copy: jcs_err_set overwrites the buffer). */
+        char why[512];
+        snprintf(why, sizeof why, "%s", jcs_err_msg(rc));
+        return jcs_err_set(rc, "%s, or pass \"migrate\": true to have them moved", why);
+    }
     if (rc)
         return rc;
     jcs_info("user space %lld deleted", (long long)id);

@@ -100,6 +100,18 @@ static int system_ticktock(jcs_http_req *req)
     int rc;
     if ((rc = jcs_api_body(req, &b)) || (rc = jcs_api_get_str(b, "job", 1, &job)))
         return rc;
+    /* The names of API.md, checked here so a typo is a 400 whatever state the jobs are in. */
+    static const char *const known[] = {"ChangeRedundancy", "RedundancyRecover",
+                                        "RedundancyShrink", "CheckShardStore",
+                                        "ShardStoreGC",     "UpdateAccessStats"};
+    int found = 0;
+    for (size_t i = 0; i < sizeof known / sizeof known[0] && !found; i++)
+        found = strcmp(job, known[i]) == 0;
+    if (!found)
+        return jcs_err_set(JCS_EINVAL,
+                           "field job: unknown job \"%.64s\" (ChangeRedundancy, RedundancyRecover, "
+                           "RedundancyShrink, CheckShardStore, ShardStoreGC or UpdateAccessStats)",
+                           job);
     if ((rc = jcs_jobs_run(svc->jobs, job, &report)) != 0)
         return rc;
     return jcs_api_reply_one(req, "report", report ? report : json_object());

@@ -1033,14 +1033,18 @@ struct qscan {
     const char *name;
     const char **vals;
     size_t max, n;
+    int nul; /* a matching value holds a decoded NUL (%00) */
 };
 
 static enum MHD_Result qscan_cb(void *cls, enum MHD_ValueKind kind, const char *key,
-                                const char *value)
+                                size_t key_size, const char *value, size_t value_size)
 {
     struct qscan *q = cls;
     (void)kind;
-    if (key && strcmp(key, q->name) == 0) {
+    /* Lengths, not strcmp: "id%00x=1" must not count as "id", nor "a%00b" read as "a". */
+    if (key && key_size == strlen(q->name) && memcmp(key, q->name, key_size) == 0) {
+        if (value && strlen(value) != value_size)
+            q->nul = 1;
         if (q->n < q->max)
             q->vals[q->n] = value ? value : "";
         q->n++;
@@ -1048,22 +1052,30 @@ static enum MHD_Result qscan_cb(void *cls, enum MHD_ValueKind kind, const char *
     return MHD_YES;
 }
 
+static size_t query_scan(const jcs_http_req *req, struct qscan *q)
+{
+    MHD_get_connection_values_n(req->mc, MHD_GET_ARGUMENT_KIND, qscan_cb, q);
+    return q->n;
+}
+
 size_t jcs_http_query_all(const jcs_http_req *req, const char *name, const char **vals, size_t max)
 {
     struct qscan q = {.name = name, .vals = vals, .max = max};
-    MHD_get_connection_values(req->mc, MHD_GET_ARGUMENT_KIND, qscan_cb, &q);
-    return q.n;
+    return query_scan(req, &q);
 }
 
 int jcs_http_query(const jcs_http_req *req, const char *name, const char **out)
 {
     const char *v = NULL;
-    size_t n = jcs_http_query_all(req, name, &v, 1);
+    struct qscan q = {.name = name, .vals = &v, .max = 1};
+    size_t n = query_scan(req, &q);
     if (n == 0)
         return jcs_err_set(JCS_ENOENT, "query parameter %s is missing", name);
     if (n > 1)
         return jcs_err_set(JCS_EINVAL, "query parameter %s is given %zu times (once expected)",
                            name, n);
+    if (q.nul)
+        return jcs_err_set(JCS_EINVAL, "query parameter %s contains a NUL character (%%00)", name);
     *out = v;
     return JCS_OK;
 }

@@ -228,7 +228,8 @@ const char *jcs_http_header(const jcs_http_req *req, const char *name);
 
 /*
  * A query parameter, URL-decoded (borrowed; "" for "?name"). JCS_ENOENT
- * when absent, JCS_EINVAL when given more than once; either with a detail
+ * when absent, JCS_EINVAL when given more than once or when it decodes to
+ * a NUL (%00, which would silently cut the C string); either with a detail
  * naming the parameter, ready for jcs_http_reply_rc.
  */
 int jcs_http_query(const jcs_http_req *req, const char *name, const char **out) JCS_MUST_USE;

@@ -800,6 +800,20 @@ TEST(query_parameters_and_headers)
     do_call(&m);
     T_ENVELOPE(&m, 400, "BadArgument", "query parameter n is required");
     call_free(&m);
+    /* A decoded NUL would cut the value short ("1%00" read as 1, "a%00b" as "a"). */
+    struct call z = {.target = "/v1/query?name=x&n=1%00"};
+    do_call(&z);
+    T_ENVELOPE(&z, 400, "BadArgument", "query parameter n contains a NUL");
+    call_free(&z);
+    struct call zn = {.target = "/v1/query?name=a%00b&n=1"};
+    do_call(&zn);
+    T_ENVELOPE(&zn, 400, "BadArgument", "query parameter name contains a NUL");
+    call_free(&zn);
+    /* Nor does a key with a NUL count as the key before it. */
+    struct call zk = {.target = "/v1/query?name=x&n%00y=1"};
+    do_call(&zk);
+    T_ENVELOPE(&zk, 400, "BadArgument", "query parameter n is required");
+    call_free(&zk);
 }
 
 TEST(no_client_certificate_gets_403_before_the_handler)
