@@ -392,8 +392,8 @@ static int check_object(int64_t id, const uint8_t *data, size_t len)
 /* Where the shard lives on space id (1-based). Static buffer. */
 static const char *shard_path(int64_t space_id, const char *hash)
 {
-    static char p[1024];
-    snprintf(p, sizeof p, "%s/blocks/%.2s/%s", space_root[space_id - 1], hash + 4, hash);
+    static char p[sizeof space_root[0] + 16 + 2 * JCS_HASH_SIZE];
+    snprintf(p, sizeof p, "%.599s/blocks/%.2s/%.68s", space_root[space_id - 1], hash + 4, hash);
     return p;
 }
 
