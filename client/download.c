@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "alloc.h"
 #include "log.h"
 #include "pipe.h"
@@ -469,10 +470,7 @@ void jcs_download_stream_end(jcs_download_stream *s, int completed)
             acc[i].space_id = s->reads.space_id[i];
             acc[i].count = (double)s->reads.bytes[i] / (double)s->d.object.size;
         }
-        int rc = jcs_meta_access_add(s->svc->db, acc, s->reads.n);
-        if (rc)
-            jcs_warn("download of object %lld: access statistics not recorded: %s",
-                     (long long)s->d.object.object_id, jcs_err_msg(rc));
+        jcs_access_note(s->svc->access, acc, s->reads.n);
     } else if (s->rc && s->rc != JCS_ECANCELED) {
         jcs_warn("download of object %lld failed: %s", (long long)s->d.object.object_id, s->why);
     }

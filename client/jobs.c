@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "alloc.h"
 #include "jobs_int.h"
 #include "log.h"
@@ -458,7 +459,10 @@ static int run_index(jcs_jobs *j, int job, json_t **out)
     if (job_moves(job))
         pthread_mutex_lock(&j->move_mu);
     const int64_t t0 = jcs_now_ms(), w0 = jcs_wall_ms();
-    int rc;
+    /* The jobs place and age by the access statistics: count every read so far. */
+    int rc = jcs_access_flush(j->svc->access);
+    if (rc)
+        jobs_note_error(&r, "access statistics not flushed: %s", jcs_err_msg(rc));
     switch (job) {
     case JOB_CHANGE_REDUNDANCY:
         rc = jobs_change_redundancy(j, &r);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
 #include "alloc.h"
 #include "download.h"
 #include "jobs.h"
@@ -23,6 +24,9 @@
 /* Hub state changes must reach placement and downloads quickly, whatever
  * connectivity.testInterval says about latency tests. */
 #define TOPO_REFRESH_MAX_MS 5000
+
+/* Access statistics reach the database this often (access.h). */
+#define ACCESS_FLUSH_MS 1000
 
 static int build_routes(jcs_svc *svc, jcs_http_route **out, size_t *n)
 {
@@ -78,6 +82,10 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
     }
     if ((rc = jcs_meta_migrate(svc.db)) != 0) {
         jcs_error("database %s: migration failed: %s", dbc.database, jcs_err_msg(rc));
+        goto out;
+    }
+    if ((rc = jcs_access_start(svc.db, ACCESS_FLUSH_MS, &svc.access)) != 0) {
+        jcs_error("access statistics: %s", jcs_err_msg(rc));
         goto out;
     }
     jcs_tls_files ctls = jcs_client_config_coordinator_tls(cfg);
@@ -155,6 +163,7 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
 out:
     jcs_http_stop(http);
     jcs_jobs_stop(svc.jobs);
+    jcs_access_stop(svc.access);
     jcs_stripcache_free(svc.strips);
     jcs_driver_free(svc.driver);
     jcs_topo_free(svc.topo);

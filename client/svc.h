@@ -33,6 +33,7 @@
 #include "topology.h"
 
 typedef struct jcs_jobs jcs_jobs;
+typedef struct jcs_access jcs_access;
 typedef struct jcs_stripcache jcs_stripcache;
 
 typedef struct jcs_svc {
@@ -42,6 +43,7 @@ typedef struct jcs_svc {
     jcs_topo *topo;
     jcs_driver *driver;
     jcs_jobs *jobs;         /* background jobs (jobs.h); NULL when not started */
+    jcs_access *access;     /* access statistics, batched (access.h) */
     int64_t start_wall_ms;  /* for /v1/system/status */
     jcs_stripcache *strips; /* EC strip cache for ranged reads (stripcache.h); NULL: none */
 
