@@ -153,6 +153,68 @@ static void drop_bad_sites(jcs_svc *svc, const jcs_block *blocks, jcs_svc_sites 
     }
 }
 
+/* Reads of a plain copy up to this size skip the plan: one ReadShard call to the nearest hub. */
+#define SMALL_READ_MAX (1 << 20)
+
+/*
+ * The small-read path: tries the reachable copies nearest first, each with one
+ * jcs_driver_read_small. Returns 0 when the bytes went to wr, the receiver's error when it
+ * refused them, or JCS_EUNAVAIL / a copy's error when no copy answered (the caller then
+ * falls back to a plan, which has its own retries).
+ */
+static int read_small(jcs_svc *svc, const jcs_block *blocks, size_t nblocks, int64_t offset,
+                      int64_t want, counting *cw, jcs_download_reads *reads)
+{
+    int64_t *ids = jcs_calloc(nblocks ? nblocks : 1, sizeof *ids);
+    unsigned char *buf = jcs_malloc(want > 0 ? (size_t)want : 1);
+    int rc = (!ids || !buf) ? JCS_ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < nblocks; i++)
+        ids[i] = blocks[i].space_id;
+    jcs_svc_sites sites = {0};
+    if (rc == 0) {
+        jcs_topo_snap *snap = jcs_topo_acquire(svc->topo);
+        rc = jcs_svc_sites_for(svc, snap, ids, nblocks, &sites);
+        jcs_topo_snap_release(snap);
+    }
+    int last = jcs_err_set(JCS_EUNAVAIL, "no copy is on a reachable hub"), corrupt = 0;
+    unsigned char *tried = rc ? NULL : jcs_calloc(nblocks ? nblocks : 1, 1);
+    if (rc == 0 && !tried)
+        rc = JCS_ENOMEM;
+    for (int done = 0; rc == 0 && !done;) {
+        size_t best = nblocks;
+        for (size_t i = 0; i < nblocks; i++)
+            if (!tried[i] && sites.sites[i].hub &&
+                (best == nblocks || sites.sites[i].distance < sites.sites[best].distance))
+                best = i;
+        if (best == nblocks) {
+            /* Every copy that answered was corrupt: say so rather than let a plan, which
+             * does not check hashes, serve the same bad bytes. */
+            rc = corrupt && last != JCS_ECORRUPT
+                     ? jcs_err_set(JCS_ECORRUPT, "every reachable copy is corrupt or unreachable")
+                     : last;
+            break;
+        }
+        tried[best] = 1;
+        last = jcs_driver_read_small(svc->driver, &sites.sites[best], blocks[best].file_hash,
+                                     offset, want, buf);
+        if (last == 0) {
+            rc = want > 0 ? count_write(cw, buf, (size_t)want) : 0;
+            if (rc == 0)
+                note_read(reads, blocks[best].space_id, want);
+            done = 1;
+        } else {
+            corrupt |= last == JCS_ECORRUPT;
+            jcs_warn("download: block %d on user space %lld: %s; trying another copy",
+                     blocks[best].index, (long long)blocks[best].space_id, jcs_err_msg(last));
+        }
+    }
+    jcs_free(tried);
+    jcs_svc_sites_free(&sites);
+    jcs_free(buf);
+    jcs_free(ids);
+    return rc;
+}
+
 /*
  * Reads [offset, offset+length) of a stream stored as blocks (redundancy red, size bytes).
  * A failed plan is retried (READ_ATTEMPTS in all) after refreshing the topology and dropping
@@ -170,6 +232,14 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
         ids[i] = blocks[i].space_id;
     counting cw = {wr, arg, 0, 0};
     int rc = 0;
+    const int64_t want = length >= 0 ? length : size - offset;
+    if (red->type != JCS_RED_EC && want >= 0 && want <= SMALL_READ_MAX && want <= size) {
+        rc = read_small(svc, blocks, nblocks, offset, want, &cw, reads);
+        if (rc == 0 || cw.wr_failed || rc == JCS_ENOMEM || rc == JCS_ECORRUPT) {
+            jcs_free(ids);
+            return rc;
+        }
+    }
     for (int attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
         if (attempt > 0) {
             int rr = jcs_topo_refresh(svc->topo);

@@ -754,3 +754,33 @@ int jcs_driver_delete_shards(jcs_driver *d, const jcs_site *site, const char *co
     protobuf_c_message_free_unpacked(m, NULL);
     return 0;
 }
+
+int jcs_driver_read_small(jcs_driver *d, const jcs_site *site, const char *file_hash,
+                          int64_t offset, int64_t length, void *buf)
+{
+    if (offset < 0 || length < 0 || length > JCS_DRIVER_SMALL_READ_MAX)
+        return jcs_err_set(JCS_EINVAL, "read_small: bad range %lld+%lld", (long long)offset,
+                           (long long)length);
+    jcs_rpc_channel *ch;
+    int rc = site_channel(d, site, &ch);
+    if (rc)
+        return rc;
+    Jcs__Hub__ReadShardReq req = JCS__HUB__READ_SHARD_REQ__INIT;
+    req.space = (Jcs__Plan__Space *)site->space;
+    req.file_hash = (char *)file_hash;
+    req.offset = offset;
+    req.length = length;
+    ProtobufCMessage *m = NULL;
+    rc = jcs_rpc_unary(ch, JCS_M_READ_SHARD, &req.base, &jcs__hub__read_shard_resp__descriptor, &m,
+                       MAINT_TIMEOUT_MS);
+    if (rc)
+        return rc;
+    Jcs__Hub__ReadShardResp *r = (Jcs__Hub__ReadShardResp *)m;
+    if (r->data.len != (size_t)length)
+        rc = jcs_err_set(JCS_ECORRUPT, "hub %s: ReadShard returned %zu bytes, %lld asked",
+                         site->hub->address, r->data.len, (long long)length);
+    else if (length > 0)
+        memcpy(buf, r->data.data, (size_t)length);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+}

@@ -28,5 +28,6 @@
 #define JCS_M_LIST_SHARDS      JCS_HUB_SVC "ListShards"
 #define JCS_M_STAT_SHARD       JCS_HUB_SVC "StatShard"
 #define JCS_M_DELETE_SHARDS    JCS_HUB_SVC "DeleteShards"
+#define JCS_M_READ_SHARD       JCS_HUB_SVC "ReadShard"
 
 #endif

@@ -373,6 +373,28 @@ done
 got=$(download_sha "objectID=${OID[rep1]}")
 [ "$(status)" = 200 ] && [ "$got" = "$(sha <"$T/f1")" ] && pass download_reader_left_early || fail download_reader_left_early "status $(status)"
 
+# ---- small reads check what they serve: a corrupt copy is skipped or refused ----
+head -c 3000 /dev/urandom >"$T/small"
+upload 1 '{"type":"rep","repCount":2}' "$T/small:corrupt/rep" >/dev/null
+rid=$(jq .data.uploadeds[0].objectID "$T/resp")
+upload 1 '{"type":"none"}' "$T/small:corrupt/none" >/dev/null
+nid=$(jq .data.uploadeds[0].objectID "$T/resp")
+# corrupt OBJECTID: flips a byte of the object's first block where it is stored.
+corrupt() {
+  local d sid h
+  d=$(api GET "object/detail?objectID=$1")
+  sid=$(jq '.data.blocks[0].userSpaceID' <<<"$d")
+  h=$(jq -r '.data.blocks[0].fileHash' <<<"$d")
+  printf 'Z' | dd of="$CL/hub$sid/storage/space/blocks/${h:4:2}/$h" bs=1 seek=7 conv=notrunc 2>/dev/null
+}
+corrupt "$rid"
+corrupt "$nid"
+got=$(download_sha "objectID=$rid")
+if [ "$(status)" = 200 ] && [ "$got" = "$(sha <"$T/small")" ]; then pass small_read_skips_corrupt_copy; else fail small_read_skips_corrupt_copy "status $(status): $(head -c 300 "$T/body")"; fi
+download_sha "objectID=$nid" >/dev/null
+if [ "$(status)" = 500 ] && jq -r .message "$T/body" | grep -q corrupt; then pass small_read_refuses_corrupt_only_copy; else fail small_read_refuses_corrupt_only_copy "status $(status): $(head -c 300 "$T/body")"; fi
+api POST object/delete "{\"objectIDs\":[$rid,$nid]}" >/dev/null
+
 # ---- bad input: right status and code, nothing changes ----
 N1=$(count_objects 1)
 expect_err bad_download_no_id 400 BadArgument 'objectID' GET object/download
