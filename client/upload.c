@@ -1,5 +1,13 @@
 /*
  * client/upload.c - streaming uploads (upload.h).
+ *
+ * Small objects skip the plan. A copy upload (none, rep) first collects
+ * its bytes in memory, up to JCS_UPLOAD_SMALL_MAX; an object that ends
+ * within that is hashed here and stored with one WriteShard call per
+ * target, so a 4 KiB file costs no threads, no pipes and no plan set-up on
+ * either side. The first byte past the limit starts the plan as usual,
+ * feeding it what was collected first. EC objects always use a plan (the
+ * coding is the plan's work).
  */
 #include "upload.h"
 
@@ -23,6 +31,10 @@ struct jcs_upload {
     jcs_chunk cur;
     size_t cur_off;
     int have_cur;
+    /* Small-object mode: bytes collected before any plan runs (NULL once a plan runs). */
+    uint8_t *small;
+    size_t small_len;
+    int collecting;
 };
 
 /* The driver's read function: copies out of the pipe's chunks. */
@@ -68,6 +80,21 @@ static void *upload_main(void *arg)
     return NULL;
 }
 
+/* Starts the plan's thread reading from a new pipe. */
+static int start_plan(jcs_upload *u)
+{
+    int rc = jcs_pipe_new(0, 0, &u->pipe);
+    if (rc)
+        return rc;
+    if (pthread_create(&u->thread, NULL, upload_main, u) != 0) {
+        jcs_pipe_free(u->pipe);
+        u->pipe = NULL;
+        return jcs_err_set(JCS_ENOMEM, "cannot start an upload thread");
+    }
+    u->running = 1;
+    return 0;
+}
+
 int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_svc_sites *targets,
                      jcs_upload **out)
 {
@@ -78,20 +105,21 @@ int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_svc_sites *ta
         return JCS_ENOMEM;
     u->d = d;
     u->red = *red;
-    int rc = jcs_pipe_new(0, 0, &u->pipe);
+    /* The plan's thread reads the targets: they are in place before it starts. */
+    u->targets = *targets;
+    int rc;
+    if (red->type != JCS_RED_EC) {
+        rc = (u->small = jcs_malloc(JCS_UPLOAD_SMALL_MAX)) ? 0 : JCS_ENOMEM;
+        u->collecting = rc == 0;
+    } else {
+        rc = start_plan(u);
+    }
     if (rc) {
+        jcs_free(u->small);
         jcs_free(u);
         return rc;
     }
-    u->targets = *targets;
     memset(targets, 0, sizeof *targets);
-    if (pthread_create(&u->thread, NULL, upload_main, u) != 0) {
-        *targets = u->targets;
-        jcs_pipe_free(u->pipe);
-        jcs_free(u);
-        return jcs_err_set(JCS_ENOMEM, "cannot start an upload thread");
-    }
-    u->running = 1;
     *out = u;
     return 0;
 }
@@ -112,6 +140,23 @@ static int plan_err(jcs_upload *u)
 
 int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
 {
+    if (u->collecting) {
+        if (n <= JCS_UPLOAD_SMALL_MAX - u->small_len) {
+            memcpy(u->small + u->small_len, p, n);
+            u->small_len += n;
+            return 0;
+        }
+        /* Too big for one call: run the plan, fed first with what was collected. */
+        u->collecting = 0;
+        int rc = start_plan(u);
+        if (rc)
+            return rc;
+        rc = u->small_len ? jcs_upload_write(u, u->small, u->small_len) : 0;
+        jcs_free(u->small);
+        u->small = NULL;
+        if (rc)
+            return rc;
+    }
     if (!u->running)
         return u->rc ? plan_err(u) : jcs_err_set(JCS_EINVAL, "upload already ended");
     int rc = jcs_pipe_write(u->pipe, p, n);
@@ -123,8 +168,36 @@ int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
     return rc;
 }
 
+/* The small-object path: hash here, one WriteShard per target (block i on target i). */
+static int finish_small(jcs_upload *u, jcs_upload_result *res)
+{
+    char hash[JCS_HASH_SIZE];
+    int rc = jcs_hash_buf(u->small, u->small_len, hash);
+    if (rc)
+        return rc;
+    memset(res, 0, sizeof *res);
+    for (size_t i = 0; i < u->targets.n; i++) {
+        if ((rc = jcs_driver_write_small(u->d, &u->targets.sites[i], u->small, u->small_len, hash,
+                                         NULL)) != 0)
+            return rc;
+        res->blocks[i].index = (int)i;
+        res->blocks[i].space_id = u->targets.v[i].space_id;
+        snprintf(res->blocks[i].file_hash, sizeof res->blocks[i].file_hash, "%s", hash);
+        res->blocks[i].size = (int64_t)u->small_len;
+    }
+    res->nblocks = u->targets.n;
+    snprintf(res->file_hash, sizeof res->file_hash, "%s", hash);
+    res->size = (int64_t)u->small_len;
+    return 0;
+}
+
 int jcs_upload_finish(jcs_upload *u, jcs_upload_result *res)
 {
+    if (u->collecting) {
+        u->collecting = 0;
+        u->rc = finish_small(u, res);
+        return u->rc;
+    }
     if (!u->running)
         return u->rc ? plan_err(u) : jcs_err_set(JCS_EINVAL, "upload already ended");
     jcs_pipe_close(u->pipe, 0);
@@ -137,6 +210,11 @@ int jcs_upload_finish(jcs_upload *u, jcs_upload_result *res)
 
 void jcs_upload_cancel(jcs_upload *u)
 {
+    if (u->collecting) {
+        u->collecting = 0;
+        u->rc = JCS_ECANCELED;
+        return;
+    }
     if (!u->running)
         return;
     jcs_pipe_close(u->pipe, JCS_ECANCELED);
@@ -150,6 +228,7 @@ void jcs_upload_free(jcs_upload *u)
     if (!u)
         return;
     jcs_upload_cancel(u);
+    jcs_free(u->small);
     jcs_pipe_free(u->pipe);
     jcs_svc_sites_free(&u->targets);
     jcs_free(u);

@@ -3,7 +3,9 @@
  * bytes as they arrive (an HTTP body), a worker thread runs
  * jcs_driver_upload, which pulls them from a bounded pipe.
  *
- * Memory is bounded by the pipe (a few MiB whatever the object's size);
+ * Memory is bounded by the pipe (a few MiB whatever the object's size; a
+ * copy upload also holds up to JCS_UPLOAD_SMALL_MAX while it may still be
+ * small, see upload.c);
  * when the plan cannot keep up, jcs_upload_write blocks, which blocks the
  * HTTP connection's thread, which stops reading the socket: backpressure
  * reaches the client. Nothing is recorded in the database here; the caller
@@ -20,6 +22,9 @@
 #include "err.h"
 #include "hash.h"
 #include "svc.h"
+
+/* Copy uploads (none, rep) that end within this many bytes skip the plan (upload.c). */
+#define JCS_UPLOAD_SMALL_MAX (1u << 20)
 
 typedef struct jcs_upload jcs_upload;
 

@@ -784,3 +784,34 @@ int jcs_driver_read_small(jcs_driver *d, const jcs_site *site, const char *file_
     protobuf_c_message_free_unpacked(m, NULL);
     return rc;
 }
+
+int jcs_driver_write_small(jcs_driver *d, const jcs_site *site, const void *data, size_t len,
+                           const char *file_hash, jcs_shard_entry *out)
+{
+    if (len > JCS_DRIVER_SMALL_READ_MAX)
+        return jcs_err_set(JCS_EINVAL, "write_small: %zu bytes, at most %d", len,
+                           JCS_DRIVER_SMALL_READ_MAX);
+    jcs_rpc_channel *ch;
+    int rc = site_channel(d, site, &ch);
+    if (rc)
+        return rc;
+    Jcs__Hub__WriteShardReq req = JCS__HUB__WRITE_SHARD_REQ__INIT;
+    req.space = (Jcs__Plan__Space *)site->space;
+    req.file_hash = (char *)file_hash;
+    req.data.data = (uint8_t *)data;
+    req.data.len = len;
+    ProtobufCMessage *m = NULL;
+    rc = jcs_rpc_unary(ch, JCS_M_WRITE_SHARD, &req.base, &jcs__hub__write_shard_resp__descriptor,
+                       &m, MAINT_TIMEOUT_MS);
+    if (rc)
+        return jcs_err_wrap(rc, "hub %s: ", site->hub->address);
+    Jcs__Hub__WriteShardResp *r = (Jcs__Hub__WriteShardResp *)m;
+    if (!r->shard || !r->shard->file_hash || strcmp(r->shard->file_hash, file_hash) != 0 ||
+        r->shard->size != (int64_t)len)
+        rc = jcs_err_set(JCS_ERPC, "hub %s: WriteShard answered without the stored shard",
+                         site->hub->address);
+    else if (out)
+        copy_entry(r->shard, out);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+}

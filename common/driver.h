@@ -133,6 +133,15 @@ int jcs_driver_stat_shard(jcs_driver *d, const jcs_site *site, const char *file_
 int jcs_driver_read_small(jcs_driver *d, const jcs_site *site, const char *file_hash,
                           int64_t offset, int64_t length, void *buf) JCS_MUST_USE;
 
+/*
+ * Stores data (len bytes, at most JCS_DRIVER_SMALL_READ_MAX) as one whole
+ * shard named file_hash on site, in a single call: for small objects. The
+ * hub checks the hash (JCS_EINVAL when it does not match). out (may be
+ * NULL) receives the stored shard.
+ */
+int jcs_driver_write_small(jcs_driver *d, const jcs_site *site, const void *data, size_t len,
+                           const char *file_hash, jcs_shard_entry *out) JCS_MUST_USE;
+
 /* Deletes shards from site (missing ones count as deleted); *deleted may be NULL. */
 int jcs_driver_delete_shards(jcs_driver *d, const jcs_site *site, const char *const *hashes,
                              size_t n, int64_t *deleted) JCS_MUST_USE;

@@ -29,5 +29,6 @@
 #define JCS_M_STAT_SHARD       JCS_HUB_SVC "StatShard"
 #define JCS_M_DELETE_SHARDS    JCS_HUB_SVC "DeleteShards"
 #define JCS_M_READ_SHARD       JCS_HUB_SVC "ReadShard"
+#define JCS_M_WRITE_SHARD      JCS_HUB_SVC "WriteShard"
 
 #endif

@@ -762,6 +762,46 @@ static int h_read_shard(jcs_rpc_call *call, void *ctx)
     return rc;
 }
 
+static int h_write_shard(jcs_rpc_call *call, void *ctx)
+{
+    hub *h = ctx;
+    Jcs__Hub__WriteShardReq *req = NULL;
+    jcs_shardstore *ss;
+    jcs_shard_writer *w = NULL;
+    struct jcs_shard_info info;
+    char got[JCS_HASH_SIZE];
+    int rc = jcs_rpc_call_recv_request(call, &jcs__hub__write_shard_req__descriptor, (void **)&req);
+    if (rc)
+        return rc;
+    if ((rc = jcs_filehash_check(req->file_hash)) == 0 && req->data.len > JCS_DRIVER_SMALL_READ_MAX)
+        rc = jcs_err_set(JCS_EINVAL, "WriteShard: %zu bytes, at most %d in one call", req->data.len,
+                         JCS_DRIVER_SMALL_READ_MAX);
+    /* The hub names the content itself: a shard is never stored under a wrong hash. */
+    if (rc == 0 && (rc = jcs_hash_buf(req->data.data, req->data.len, got)) == 0 &&
+        strcmp(got, req->file_hash) != 0)
+        rc = jcs_err_set(JCS_EINVAL, "WriteShard: the data hashes to %s, not %s", got,
+                         req->file_hash);
+    if (rc == 0 && (rc = space_open(h->dp, req->space, &ss)) == 0 &&
+        (rc = jcs_shardstore_create(ss, &w)) == 0) {
+        rc = jcs_shard_write(w, req->data.data, req->data.len);
+        if (rc)
+            jcs_shard_abort(w);
+        else
+            rc = jcs_shard_commit(w, req->file_hash, &info, NULL);
+    }
+    if (rc == 0) {
+        Jcs__Hub__ShardEntry e = JCS__HUB__SHARD_ENTRY__INIT;
+        Jcs__Hub__WriteShardResp resp = JCS__HUB__WRITE_SHARD_RESP__INIT;
+        e.file_hash = info.hash;
+        e.size = (int64_t)info.size;
+        e.mtime_ms = info.mtime_ms;
+        resp.shard = &e;
+        rc = jcs_rpc_call_send(call, &resp.base);
+    }
+    protobuf_c_message_free_unpacked(&req->base, NULL);
+    return rc;
+}
+
 static int h_delete_shards(jcs_rpc_call *call, void *ctx)
 {
     hub *h = ctx;
@@ -796,7 +836,7 @@ static const jcs_rpc_method dp_methods[] = {
     {JCS_M_PULL_STREAM, PLANNERS, h_pull_stream},  {JCS_M_PUSH_VAR, PLANNERS, h_push_var},
     {JCS_M_PULL_VAR, PLANNERS, h_pull_var},        {JCS_M_LIST_SHARDS, PLANNERS, h_list_shards},
     {JCS_M_STAT_SHARD, PLANNERS, h_stat_shard},    {JCS_M_DELETE_SHARDS, PLANNERS, h_delete_shards},
-    {JCS_M_READ_SHARD, PLANNERS, h_read_shard},
+    {JCS_M_READ_SHARD, PLANNERS, h_read_shard},    {JCS_M_WRITE_SHARD, PLANNERS, h_write_shard},
 };
 
 const jcs_rpc_method *hub_dataplane_methods(size_t *n)

@@ -365,6 +365,35 @@ TEST(a_range_past_the_end_is_refused)
     T_EQ_INT(rc, JCS_EINVAL);
 }
 
+TEST(small_shards_in_one_call_are_checked_both_ways)
+{
+    SETUP();
+    uint8_t *data = make_data(5000, 9), back[5000];
+    int idx[] = {0, 6}; /* a local space and the S3 one */
+    jcs_site site[2];
+    sites_for(idx, 2, site);
+    char h[JCS_HASH_SIZE], wrong[JCS_HASH_SIZE];
+    T_OK(jcs_hash_buf(data, 5000, h));
+    T_OK(jcs_hash_buf(data, 4999, wrong));
+    for (int i = 0; i < 2; i++) {
+        /* The hub names the content itself: a wrong hash is refused and nothing is stored. */
+        int rc = jcs_driver_write_small(drv, &site[i], data, 5000, wrong, NULL);
+        T_ASSERT(rc == JCS_EINVAL && strstr(jcs_err_msg(rc), "hashes to"), "(%s)", jcs_err_msg(rc));
+        jcs_shard_entry e;
+        T_EQ_INT(jcs_driver_stat_shard(drv, &site[i], wrong, &e), JCS_ENOENT);
+        T_OK(jcs_driver_write_small(drv, &site[i], data, 5000, h, &e));
+        T_EQ_INT(e.size, 5000);
+        T_OK(jcs_driver_read_small(drv, &site[i], h, 0, 5000, back));
+        T_ASSERT(memcmp(back, data, 5000) == 0);
+        T_OK(jcs_driver_read_small(drv, &site[i], h, 4990, 10, back));
+        T_ASSERT(memcmp(back, data + 4990, 10) == 0);
+        rc = jcs_driver_read_small(drv, &site[i], h, 4990, 11, back);
+        T_ASSERT(rc == JCS_EINVAL && strstr(jcs_err_msg(rc), "outside the shard"), "(%s)",
+                 jcs_err_msg(rc));
+    }
+    jcs_free(data);
+}
+
 TEST(ec_reads_survive_n_minus_k_lost_blocks)
 {
     SETUP();
