@@ -499,6 +499,28 @@ static void empty_done(void *ctx, int completed)
     (void)completed;
 }
 
+/* A small reply body already in memory. */
+typedef struct membody {
+    size_t len;
+    unsigned char data[];
+} membody;
+
+static ssize_t mem_read(void *ctx, uint64_t pos, char *buf, size_t max)
+{
+    membody *mb = ctx;
+    if (pos >= mb->len)
+        return 0;
+    size_t n = mb->len - (size_t)pos < max ? mb->len - (size_t)pos : max;
+    memcpy(buf, mb->data + pos, n);
+    return (ssize_t)n;
+}
+
+static void mem_done(void *ctx, int completed)
+{
+    (void)completed;
+    jcs_free(ctx);
+}
+
 static int download(jcs_http_req *req, jcs_meta_detail *d)
 {
     jcs_svc *svc = jcs_api_svc(req);
@@ -529,6 +551,18 @@ static int download(jcs_http_req *req, jcs_meta_detail *d)
     unsigned status = partial ? 206 : 200;
     if (len == 0)
         return jcs_http_reply_stream(req, status, 0, empty_read, empty_done, NULL);
+    if (len <= JCS_DOWNLOAD_SMALL_MAX) {
+        /* Small: read on this thread into memory, then send from there. */
+        membody *mb = jcs_malloc(sizeof *mb + (size_t)len);
+        if (!mb)
+            return JCS_ENOMEM;
+        mb->len = (size_t)len;
+        if ((rc = jcs_download_small(svc, d, start, len, mb->data)) != 0) {
+            jcs_free(mb);
+            return rc;
+        }
+        return jcs_http_reply_stream(req, status, (uint64_t)len, mem_read, mem_done, mb);
+    }
     jcs_download_stream *s;
     if ((rc = jcs_download_stream_start(svc, d, start, len, &s)) != 0)
         return rc;

@@ -359,6 +359,37 @@ static int read_ec_cached(jcs_svc *svc, const jcs_meta_detail *d, const jcs_bloc
 
 /* ---- whole objects --------------------------------------------------------------------------- */
 
+/* Counts a finished read in the access statistics: per space, the fraction of the object. */
+static void note_access(jcs_svc *svc, const jcs_meta_object *o, const jcs_download_reads *reads)
+{
+    if (reads->n == 0 || o->size <= 0)
+        return;
+    jcs_meta_access acc[64];
+    for (size_t i = 0; i < reads->n; i++) {
+        acc[i].object_id = o->object_id;
+        acc[i].space_id = reads->space_id[i];
+        acc[i].count = (double)reads->bytes[i] / (double)o->size;
+    }
+    jcs_access_note(svc->access, acc, reads->n);
+}
+
+int jcs_download_small(jcs_svc *svc, const jcs_meta_detail *d, int64_t offset, int64_t length,
+                       void *buf)
+{
+    if (length < 0 || length > JCS_DOWNLOAD_SMALL_MAX)
+        return jcs_err_set(JCS_EINVAL, "download_small: %lld bytes, at most %d", (long long)length,
+                           JCS_DOWNLOAD_SMALL_MAX);
+    membuf m = {.p = buf, .cap = (size_t)length};
+    jcs_download_reads reads = {0};
+    int rc = jcs_download_object(svc, d, offset, length, mem_write, &m, &reads);
+    if (rc == 0 && m.len != (size_t)length)
+        rc = jcs_err_set(JCS_EINTERNAL, "download: %zu bytes read of %lld", m.len,
+                         (long long)length);
+    if (rc == 0)
+        note_access(svc, &d->object, &reads);
+    return rc;
+}
+
 int jcs_download_object(jcs_svc *svc, const jcs_meta_detail *d, int64_t offset, int64_t length,
                         jcs_driver_write_fn wr, void *arg, jcs_download_reads *reads)
 {
@@ -533,14 +564,8 @@ void jcs_download_stream_end(jcs_download_stream *s, int completed)
     /* Whatever is left unread stops the plan (its next write fails). */
     jcs_pipe_abort(s->pipe, JCS_ECANCELED);
     pthread_join(s->thread, NULL);
-    if (s->rc == 0 && completed && s->reads.n > 0 && s->d.object.size > 0) {
-        jcs_meta_access acc[64];
-        for (size_t i = 0; i < s->reads.n; i++) {
-            acc[i].object_id = s->d.object.object_id;
-            acc[i].space_id = s->reads.space_id[i];
-            acc[i].count = (double)s->reads.bytes[i] / (double)s->d.object.size;
-        }
-        jcs_access_note(s->svc->access, acc, s->reads.n);
+    if (s->rc == 0 && completed) {
+        note_access(s->svc, &s->d.object, &s->reads);
     } else if (s->rc && s->rc != JCS_ECANCELED) {
         jcs_warn("download of object %lld failed: %s", (long long)s->d.object.object_id, s->why);
     }

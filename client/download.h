@@ -62,6 +62,18 @@ typedef struct jcs_download_reads {
 int jcs_download_object(jcs_svc *svc, const jcs_meta_detail *d, int64_t offset, int64_t length,
                         jcs_driver_write_fn wr, void *arg, jcs_download_reads *reads) JCS_MUST_USE;
 
+/* Reads up to this many bytes in the request's own thread (jcs_download_small). */
+#define JCS_DOWNLOAD_SMALL_MAX (1 << 20)
+
+/*
+ * Reads [offset, offset + length) of d (borrowed), length at most
+ * JCS_DOWNLOAD_SMALL_MAX, into buf (the caller's, length bytes), blocking,
+ * and counts the read in the access statistics: small reads need no thread
+ * and no pipe.
+ */
+int jcs_download_small(jcs_svc *svc, const jcs_meta_detail *d, int64_t offset, int64_t length,
+                       void *buf) JCS_MUST_USE;
+
 /* ---- as a stream: a thread runs jcs_download_object into a bounded pipe ---- */
 
 typedef struct jcs_download_stream jcs_download_stream;
