@@ -9,9 +9,10 @@
  * flush first. Counters are statistics, not data: a crash loses at most one
  * interval of them, never an object.
  *
- * The pending table is capped (JCS_ACCESS_MAX_PENDING distinct pairs); a
- * note that finds it full flushes at once on the caller's thread, and if
- * that fails too the note is dropped with a warning.
+ * Pending counters are capped (JCS_ACCESS_MAX_PENDING distinct pairs); a
+ * half-full table is flushed at once by the flusher thread, never by a
+ * reader, and a read that finds the table full is not counted (one warning
+ * per flush says how many).
  */
 #ifndef JCS_CLIENT_ACCESS_H
 #define JCS_CLIENT_ACCESS_H
@@ -29,8 +30,8 @@ typedef struct jcs_access jcs_access;
 /* Starts the flusher (every interval_ms). db is borrowed for the life of the batcher. */
 int jcs_access_start(jcs_db *db, int64_t interval_ms, jcs_access **out) JCS_MUST_USE;
 
-/* Adds reads; entries with the same (object, space) are summed. Never blocks on the database
- * unless the table is full. NULL a is a no-op. */
+/* Adds reads; entries with the same (object, space) are summed. Never waits for the
+ * database. NULL a is a no-op. */
 void jcs_access_note(jcs_access *a, const jcs_meta_access *v, size_t n);
 
 /* Writes everything pending now. On failure the entries stay pending for the next try. */

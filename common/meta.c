@@ -1522,33 +1522,58 @@ static int spread_pins(jcs_db_result *r, jcs_meta_detail *d, size_t n)
     return JCS_OK;
 }
 
+/*
+ * One statement: the object joined with its blocks, its pins folded into one
+ * column. A single statement reads one consistent snapshot, so no
+ * transaction (and its BEGIN and COMMIT round trips) is needed: this is the
+ * read every download starts with.
+ */
 static int object_detail_fn(jcs_db_conn *c, void *arg)
 {
     struct object_arg *a = arg;
     jcs_meta_detail *d = a->detail;
     jcs_db_result *r;
     jcs_meta_detail_clear(d);
-    int rc = load_object(c, a->id, 0, &d->object);
-    if (rc)
-        return rc;
     jcs_db_val p = JCS_DB_I(a->id);
-    rc = query(c,
-               "SELECT objectID, `index`, userSpaceID, fileHash, size FROM objectBlock "
-               "WHERE objectID = ? ORDER BY `index`, userSpaceID",
-               &p, 1, BLOCKS_MAX, &r);
+    int rc = query(c,
+                   "SELECT " OBJ_COLS ", b.`index`, b.userSpaceID, b.fileHash, b.size, "
+                   "(SELECT GROUP_CONCAT(pn.userSpaceID ORDER BY pn.userSpaceID) "
+                   "FROM pinnedObject pn WHERE pn.objectID = o.objectID) "
+                   "FROM object o LEFT JOIN objectBlock b ON b.objectID = o.objectID "
+                   "WHERE o.objectID = ? ORDER BY b.`index`, b.userSpaceID",
+                   &p, 1, BLOCKS_MAX, &r);
     if (rc)
         return rc;
-    rc = spread_blocks(r, d, 1);
-    jcs_db_result_free(r);
-    if (rc)
-        return rc;
-    rc = query(c,
-               "SELECT objectID, userSpaceID FROM pinnedObject WHERE objectID = ? "
-               "ORDER BY userSpaceID",
-               &p, 1, JCS_META_ROWS_MAX, &r);
-    if (rc)
-        return rc;
-    rc = spread_pins(r, d, 1);
+    if (r->nrows == 0) {
+        jcs_db_result_free(r);
+        return jcs_err_set(JCS_ENOENT, "object %lld not found", LL(a->id));
+    }
+    const size_t bc = OBJ_NCOLS; /* first block column */
+    if ((rc = object_from_row(r, 0, &d->object)) == 0 &&
+        jcs_db_cell(r, 0, bc)->type != JCS_DB_NULL) {
+        if (!(d->blocks = jcs_calloc(r->nrows, sizeof(*d->blocks))))
+            rc = oom();
+        for (size_t i = 0; rc == 0 && i < r->nrows; i++) {
+            jcs_meta_block *blk = &d->blocks[d->nblocks++];
+            blk->index = (int)cell_i(r, i, bc);
+            blk->space_id = cell_i(r, i, bc + 1);
+            cell_copy(r, i, bc + 2, blk->file_hash, sizeof(blk->file_hash));
+            blk->size = cell_i(r, i, bc + 3);
+        }
+    }
+    /* The pins: "3,5,9" or NULL. */
+    const jcs_db_val *pv = jcs_db_cell(r, 0, bc + 4);
+    const char *pins = rc == 0 && (pv->type == JCS_DB_TEXT || pv->type == JCS_DB_BLOB) ? pv->s : "";
+    size_t npins = *pins ? 1 : 0;
+    for (const char *q = pins; *q; q++)
+        npins += *q == ',';
+    if (npins > 0 && !(d->pinned = jcs_calloc(npins, sizeof(*d->pinned))))
+        rc = oom();
+    for (const char *q = pins; rc == 0 && *q && d->npinned < npins;) {
+        char *end;
+        d->pinned[d->npinned++] = strtoll(q, &end, 10);
+        q = *end == ',' ? end + 1 : end + strlen(end);
+    }
     jcs_db_result_free(r);
     return rc;
 }
@@ -1559,7 +1584,7 @@ int jcs_meta_object_detail(jcs_db *db, int64_t object_id, jcs_meta_detail *out)
         return jcs_err_set(JCS_EINVAL, "object detail: no output");
     memset(out, 0, sizeof(*out));
     struct object_arg a = {.id = object_id, .detail = out};
-    FINISH(jcs_db_txn(db, object_detail_fn, &a), jcs_meta_detail_clear, out);
+    FINISH(jcs_db_with(db, object_detail_fn, &a), jcs_meta_detail_clear, out);
 }
 
 /* ---- listing by path ------------------------------------------------------------------------- */
