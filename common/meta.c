@@ -2905,28 +2905,62 @@ struct access_arg {
     jcs_meta_stats *out;
 };
 
+/*
+ * Access entries go in with multi-row statements: one INSERT ... SELECT per
+ * table and chunk, the entries a derived table of UNION ALL rows. Chunks
+ * have a few fixed sizes so each connection prepares at most a handful of
+ * statements. The joins skip objects and spaces deleted meanwhile instead
+ * of failing the batch; a (package, space) pair met twice in one chunk
+ * adds up through ON DUPLICATE KEY UPDATE.
+ */
+static const size_t access_chunks[] = {64, 8, 1};
+
+/* The statement for a chunk of k entries into table (object or package statistics). */
+static char *access_sql(int package, size_t k)
+{
+    jcs_buf b;
+    jcs_buf_init(&b, 64 * 1024);
+    int rc = jcs_buf_printf(&b,
+                            "INSERT INTO %s (%s, userSpaceID, counter, amount) "
+                            "SELECT o.%s, s.userSpaceID, v.cnt, 0 FROM (SELECT ? AS cnt, "
+                            "? AS sid, ? AS oid",
+                            package ? "packageAccessStat" : "objectAccessStat",
+                            package ? "packageID" : "objectID", package ? "packageID" : "objectID");
+    for (size_t i = 1; rc == 0 && i < k; i++)
+        rc = jcs_buf_append(&b, " UNION ALL SELECT ?, ?, ?", 25);
+    if (rc == 0)
+        rc = jcs_buf_printf(&b, ") v JOIN object o ON o.objectID = v.oid "
+                                "JOIN userspace s ON s.userSpaceID = v.sid "
+                                "ON DUPLICATE KEY UPDATE counter = counter + VALUES(counter)");
+    char *sql = rc == 0 ? jcs_strndup(b.data, b.len) : NULL;
+    jcs_buf_free(&b);
+    return sql;
+}
+
 static int access_add_fn(jcs_db_conn *c, void *arg)
 {
     struct access_arg *a = arg;
-    for (size_t i = 0; i < a->n; i++) {
-        jcs_db_val p[3] = {JCS_DB_D(a->e[i].count), JCS_DB_I(a->e[i].space_id),
-                           JCS_DB_I(a->e[i].object_id)};
-        /* The joins skip objects and spaces deleted meanwhile instead of failing the batch. */
-        int rc = exec(c,
-                      "INSERT INTO objectAccessStat (objectID, userSpaceID, counter, amount) "
-                      "SELECT o.objectID, s.userSpaceID, ?, 0 FROM object o "
-                      "JOIN userspace s ON s.userSpaceID = ? WHERE o.objectID = ? "
-                      "ON DUPLICATE KEY UPDATE counter = counter + VALUES(counter)",
-                      p, 3, NULL, NULL);
-        if (rc == JCS_OK)
-            rc = exec(c,
-                      "INSERT INTO packageAccessStat (packageID, userSpaceID, counter, amount) "
-                      "SELECT o.packageID, s.userSpaceID, ?, 0 FROM object o "
-                      "JOIN userspace s ON s.userSpaceID = ? WHERE o.objectID = ? "
-                      "ON DUPLICATE KEY UPDATE counter = counter + VALUES(counter)",
-                      p, 3, NULL, NULL);
-        if (rc)
-            return rc;
+    jcs_db_val p[3 * 64];
+    for (size_t i = 0; i < a->n;) {
+        size_t k = 0;
+        for (size_t j = 0; j < sizeof access_chunks / sizeof access_chunks[0] && !k; j++)
+            if (access_chunks[j] <= a->n - i)
+                k = access_chunks[j];
+        for (size_t j = 0; j < k; j++) {
+            p[3 * j] = JCS_DB_D(a->e[i + j].count);
+            p[3 * j + 1] = JCS_DB_I(a->e[i + j].space_id);
+            p[3 * j + 2] = JCS_DB_I(a->e[i + j].object_id);
+        }
+        for (int package = 0; package < 2; package++) {
+            char *sql = access_sql(package, k);
+            if (!sql)
+                return oom();
+            int rc = exec(c, sql, p, 3 * k, NULL, NULL);
+            jcs_free(sql);
+            if (rc)
+                return rc;
+        }
+        i += k;
     }
     return JCS_OK;
 }

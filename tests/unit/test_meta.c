@@ -1181,6 +1181,24 @@ TEST(access_statistics_count_and_age_daily)
     jcs_meta_stats_free(&st);
     T_ASSERT(ok);
 
+    /* A batch larger than one statement's chunk (64 + 8 + 1 + 1 + ... rows): every entry counts. */
+    jcs_meta_access many[75];
+    for (size_t i = 0; i < 75; i++)
+        many[i] = (jcs_meta_access){i % 2 ? a : b, i % 3 ? s1 : s2, 0.25};
+    T_OK(jcs_meta_object_stats(db, a, &st));
+    double a_before = 0;
+    for (size_t i = 0; i < st.n; i++)
+        a_before += st.v[i].counter;
+    jcs_meta_stats_free(&st);
+    T_OK(jcs_meta_access_add(db, many, 75));
+    T_OK(jcs_meta_object_stats(db, a, &st));
+    double a_after = 0;
+    for (size_t i = 0; i < st.n; i++)
+        a_after += st.v[i].counter;
+    jcs_meta_stats_free(&st);
+    T_ASSERT(fabs(a_after - a_before - 37 * 0.25) < 1e-9, "object a gained %g, want %g",
+             a_after - a_before, 37 * 0.25);
+
     T_ERR(jcs_meta_access_age(db, 1.5), JCS_EINVAL, "1.5");
     jcs_meta_access neg = {a, s1, -1};
     T_ERR(jcs_meta_access_add(db, &neg, 1), JCS_EINVAL, "not positive");
