@@ -1522,11 +1522,19 @@ static int spread_pins(jcs_db_result *r, jcs_meta_detail *d, size_t n)
     return JCS_OK;
 }
 
+/* Blocks by index, then space. */
+static int block_cmp(const void *a, const void *b)
+{
+    const jcs_meta_block *x = a, *y = b;
+    if (x->index != y->index)
+        return x->index < y->index ? -1 : 1;
+    return x->space_id < y->space_id ? -1 : x->space_id > y->space_id;
+}
+
 /*
- * One statement: the object joined with its blocks, its pins folded into one
- * column. A single statement reads one consistent snapshot, so no
- * transaction (and its BEGIN and COMMIT round trips) is needed: this is the
- * read every download starts with.
+ * One statement reads the object joined with its blocks: a single statement
+ * sees one consistent snapshot, so no transaction (and its BEGIN and COMMIT
+ * round trips) is needed. This is the read every download starts with.
  */
 static int object_detail_fn(jcs_db_conn *c, void *arg)
 {
@@ -1535,12 +1543,12 @@ static int object_detail_fn(jcs_db_conn *c, void *arg)
     jcs_db_result *r;
     jcs_meta_detail_clear(d);
     jcs_db_val p = JCS_DB_I(a->id);
+    /* No ORDER BY and no subquery: with the object's TEXT columns in the rows, either would
+     * make MariaDB build an on-disk temporary table for every read. Blocks are sorted here. */
     int rc = query(c,
-                   "SELECT " OBJ_COLS ", b.`index`, b.userSpaceID, b.fileHash, b.size, "
-                   "(SELECT GROUP_CONCAT(pn.userSpaceID ORDER BY pn.userSpaceID) "
-                   "FROM pinnedObject pn WHERE pn.objectID = o.objectID) "
+                   "SELECT " OBJ_COLS ", b.`index`, b.userSpaceID, b.fileHash, b.size "
                    "FROM object o LEFT JOIN objectBlock b ON b.objectID = o.objectID "
-                   "WHERE o.objectID = ? ORDER BY b.`index`, b.userSpaceID",
+                   "WHERE o.objectID = ?",
                    &p, 1, BLOCKS_MAX, &r);
     if (rc)
         return rc;
@@ -1561,20 +1569,20 @@ static int object_detail_fn(jcs_db_conn *c, void *arg)
             blk->size = cell_i(r, i, bc + 3);
         }
     }
-    /* The pins: "3,5,9" or NULL. */
-    const jcs_db_val *pv = jcs_db_cell(r, 0, bc + 4);
-    const char *pins = rc == 0 && (pv->type == JCS_DB_TEXT || pv->type == JCS_DB_BLOB) ? pv->s : "";
-    size_t npins = *pins ? 1 : 0;
-    for (const char *q = pins; *q; q++)
-        npins += *q == ',';
-    if (npins > 0 && !(d->pinned = jcs_calloc(npins, sizeof(*d->pinned))))
-        rc = oom();
-    for (const char *q = pins; rc == 0 && *q && d->npinned < npins;) {
-        char *end;
-        d->pinned[d->npinned++] = strtoll(q, &end, 10);
-        q = *end == ',' ? end + 1 : end + strlen(end);
-    }
     jcs_db_result_free(r);
+    if (rc == 0 && d->nblocks > 1)
+        qsort(d->blocks, d->nblocks, sizeof(*d->blocks), block_cmp);
+    /* Pins are informational (no read depends on them matching the blocks): a second
+     * statement outside any transaction is fine. */
+    if (rc == 0)
+        rc = query(c,
+                   "SELECT objectID, userSpaceID FROM pinnedObject WHERE objectID = ? "
+                   "ORDER BY userSpaceID",
+                   &p, 1, JCS_META_ROWS_MAX, &r);
+    if (rc == 0) {
+        rc = spread_pins(r, d, 1);
+        jcs_db_result_free(r);
+    }
     return rc;
 }
 
