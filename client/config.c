@@ -209,6 +209,7 @@ static const char *const known_fields[] = {
     "tickTock.ecFileSizeThreshold",
     "tickTock.accessStatHistoryWeight",
     "tickTock.gcGracePeriod",
+    "tickTock.recoverGracePeriod",
     "http",
     "http.enabled",
     "http.listen",
@@ -455,7 +456,8 @@ static int load_numbers(const jcs_cfg *f, jcs_client_config *c)
                         &c->ec_file_size_threshold)) ||
         (rc = jcs_cfg_num(f, "tickTock.accessStatHistoryWeight", true, 0.8, 0, 1,
                           &c->access_stat_history_weight)) ||
-        (rc = duration_ms(f, "tickTock.gcGracePeriod", "1h", &c->gc_grace_period_ms)))
+        (rc = duration_ms(f, "tickTock.gcGracePeriod", "1h", &c->gc_grace_period_ms)) ||
+        (rc = duration_ms(f, "tickTock.recoverGracePeriod", "5m", &c->recover_grace_period_ms)))
         return rc;
     return JCS_OK;
 }

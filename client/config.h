@@ -90,6 +90,9 @@ typedef struct jcs_client_config {
     double access_stat_history_weight; /* tickTock.accessStatHistoryWeight [0.8], 0..1 */
     int64_t gc_grace_period_ms;        /* tickTock.gcGracePeriod ["1h"]: ShardStoreGC spares
                                           unreferenced shards younger than this */
+    int64_t recover_grace_period_ms;   /* tickTock.recoverGracePeriod ["5m"]: RedundancyRecover
+                                          leaves blocks on a hub offline for less than this (a
+                                          restart) alone */
 
     struct {
         bool enabled;        /* [true] */

@@ -111,6 +111,7 @@ static json_t *report_json(const char *job, int64_t start_wall, int64_t ms, jobs
     PUT_I("objectsChanged", r->objects_changed);
     PUT_I("objectsSkipped", r->objects_skipped);
     PUT_I("objectsLost", r->objects_lost);
+    PUT_I("objectsWaiting", r->objects_waiting);
     PUT_I("blocksRebuilt", r->blocks_rebuilt);
     PUT_I("blocksDropped", r->blocks_dropped);
     PUT_I("pinsDropped", r->pins_dropped);
@@ -145,13 +146,20 @@ int jobs_world_load(jcs_jobs *j, jobs_world *w)
         return jcs_err_wrap(rc, "loading user spaces: ");
     jcs_topo_snap *snap = jcs_topo_acquire(j->svc->topo);
     rc = jcs_svc_sites_from_rows(snap, w->rows.v, w->rows.n, &w->sites);
+    w->offline_ms = rc ? NULL : jcs_calloc(w->rows.n ? w->rows.n : 1, sizeof *w->offline_ms);
+    for (size_t i = 0; w->offline_ms && i < w->rows.n; i++) {
+        const jcs_topo_hub *h = jcs_topo_snap_find(snap, w->sites.v[i].hub_id);
+        w->offline_ms[i] = !h || h->last_heartbeat_ms <= 0 ? -1
+                           : h->online                     ? 0
+                                                           : jcs_wall_ms() - h->last_heartbeat_ms;
+    }
     jcs_topo_snap_release(snap);
     if (rc) {
         jcs_meta_spaces_free(&w->rows);
         return rc;
     }
     w->cands = jcs_calloc(w->rows.n ? w->rows.n : 1, sizeof *w->cands);
-    if (!w->cands) {
+    if (!w->cands || !w->offline_ms) {
         jobs_world_free(w);
         return JCS_ENOMEM;
     }
@@ -168,6 +176,7 @@ int jobs_world_load(jcs_jobs *j, jobs_world *w)
 
 void jobs_world_free(jobs_world *w)
 {
+    jcs_free(w->offline_ms);
     jcs_svc_sites_free(&w->sites);
     jcs_meta_spaces_free(&w->rows);
     jcs_free(w->cands);

@@ -19,7 +19,8 @@
  *
  * A report has the same members for every job: job, startTime, durationMs,
  * objectsScanned, objectsChanged, objectsSkipped (changed meanwhile, or
- * unreachable), objectsLost (too few blocks left to rebuild), blocksRebuilt
+ * unreachable), objectsLost (too few blocks left to rebuild), objectsWaiting
+ * (blocks on a hub offline for less than tickTock.recoverGracePeriod), blocksRebuilt
  * (blocks written), blocksDropped, pinsDropped, spacesChecked, shards,
  * missing (referenced, not stored), orphans (stored, unreferenced),
  * youngOrphans (spared by tickTock.gcGracePeriod), mismatches (missing +

@@ -33,6 +33,7 @@ enum {
 /* What one run did; every count appears in the JSON report. */
 typedef struct jobs_report {
     int64_t objects_scanned, objects_changed, objects_skipped, objects_lost;
+    int64_t objects_waiting; /* RedundancyRecover: blocks on a hub offline under the grace */
     int64_t blocks_rebuilt, blocks_dropped, pins_dropped;
     int64_t spaces_checked, shards, missing, orphans, young_orphans;
     int64_t shards_deleted, bytes_freed;
@@ -58,6 +59,8 @@ typedef struct jobs_world {
     jcs_meta_spaces rows;    /* private rows */
     jcs_svc_sites sites;     /* parallel to rows */
     jcs_jobplan_cand *cands; /* parallel to rows */
+    int64_t *offline_ms;     /* parallel to rows: how long the space's hub has been silent
+                                (0 when it is online, -1 when unknown) */
 } jobs_world;
 
 /* Refreshes the topology (a failure keeps the cached view) and loads the world. */

@@ -549,6 +549,20 @@ static int recover_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *
     }
     if (v.kind == K_MULTIPART || v.kind == K_OTHER)
         goto out;
+    /* A hub that went silent only lately is probably restarting: rebuilding its blocks
+     * now would move data that is back in a minute. */
+    for (size_t i = 0; i < d->nblocks; i++) {
+        long row = jobs_world_find(w, d->blocks[i].space_id);
+        int64_t off = row >= 0 ? w->offline_ms[row] : -1;
+        if (!reachable(&v, i) && off > 0 && off < j->svc->cfg->recover_grace_period_ms) {
+            r->objects_waiting++;
+            jobs_note(r,
+                      "object %" PRId64 ": block %d waits: the hub of user space %" PRId64
+                      " has been offline for %" PRId64 " s (tickTock.recoverGracePeriod)",
+                      d->object.object_id, d->blocks[i].index, d->blocks[i].space_id, off / 1000);
+            goto out;
+        }
+    }
     size_t nrepl = 0;
     for (size_t i = 0; i < d->nblocks; i++) {
         if (reachable(&v, i)) {
