@@ -73,7 +73,8 @@ uint64_t jcs_shard_writer_size(const jcs_shard_writer *w);
  * bytes). Always consumes w. info (optional) receives hash, size and mtime;
  * *existed (optional) is 1 when an identical shard was already stored; the
  * new copy replaces it all the same (same bytes), which refreshes its
- * mtime so GC's grace period counts from this write. JCS_EINVAL for a malformed hash (nothing stored).
+ * mtime so GC's grace period counts from this write. JCS_EINVAL for a malformed hash (nothing
+ * stored).
  */
 int jcs_shard_commit(jcs_shard_writer *w, const char *hash, struct jcs_shard_info *info,
                      int *existed) JCS_MUST_USE;
