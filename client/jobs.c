@@ -163,14 +163,8 @@ int jobs_world_load(jcs_jobs *j, jobs_world *w)
         jobs_world_free(w);
         return JCS_ENOMEM;
     }
-    for (size_t i = 0; i < w->rows.n; i++) {
-        jcs_jobplan_cand *c = &w->cands[i];
-        c->space_id = w->rows.v[i].space_id;
-        c->location_id = w->rows.v[i].location_id;
-        c->distance = w->sites.sites[i].distance;
-        c->latency_ms = w->sites.v[i].latency_ms;
-        c->usable = w->sites.sites[i].hub != NULL && strcmp(w->rows.v[i].state, "normal") == 0;
-    }
+    for (size_t i = 0; i < w->rows.n; i++)
+        jcs_svc_cand(&w->rows.v[i], &w->sites, i, &w->cands[i]);
     return JCS_OK;
 }
 

@@ -520,24 +520,14 @@ int jcs_svc_sites_for(jcs_svc *svc, jcs_topo_snap *snap, const int64_t *space_id
     return rc;
 }
 
-typedef struct cand {
-    const jcs_meta_space *sp;
-    int affinity;
-    double distance, latency;
-} cand;
-
-static int cand_cmp(const void *a, const void *b)
+void jcs_svc_cand(const jcs_meta_space *row, const jcs_svc_sites *sites, size_t i,
+                  jcs_jobplan_cand *out)
 {
-    const cand *x = a, *y = b;
-    if (x->affinity != y->affinity)
-        return y->affinity - x->affinity;
-    if (x->distance != y->distance)
-        return x->distance < y->distance ? -1 : 1;
-    /* Unknown latency (< 0) sorts after every measured one. */
-    double lx = x->latency < 0 ? INFINITY : x->latency, ly = y->latency < 0 ? INFINITY : y->latency;
-    if (lx != ly)
-        return lx < ly ? -1 : 1;
-    return x->sp->space_id < y->sp->space_id ? -1 : x->sp->space_id > y->sp->space_id;
+    out->space_id = row->space_id;
+    out->location_id = row->location_id;
+    out->distance = sites->sites[i].distance;
+    out->latency_ms = sites->v[i].latency_ms;
+    out->usable = sites->sites[i].hub != NULL && strcmp(row->state, "normal") == 0;
 }
 
 int jcs_svc_place(jcs_svc *svc, jcs_topo_snap *snap, size_t count, int64_t affinity,
@@ -548,38 +538,24 @@ int jcs_svc_place(jcs_svc *svc, jcs_topo_snap *snap, size_t count, int64_t affin
     int rc = jcs_svc_spaces(svc, &all);
     if (rc)
         return rc;
-    cand *c = jcs_calloc(all.n ? all.n : 1, sizeof *c);
+    jcs_svc_sites sites = {0};
+    jcs_jobplan_cand *c = jcs_calloc(all.n ? all.n : 1, sizeof *c);
     int64_t *ids = jcs_calloc(count ? count : 1, sizeof *ids);
-    int64_t *locs = jcs_calloc(count ? count : 1, sizeof *locs);
-    size_t nc = 0, npicked = 0;
-    if (!c || !ids || !locs) {
+    jcs_meta_space *picked = jcs_calloc(count ? count : 1, sizeof *picked);
+    if (!c || !ids || !picked) {
         rc = JCS_ENOMEM;
         goto out;
     }
+    /* Every space resolved once, unusable ones (offline hub, unreadable row) included. */
+    if ((rc = jcs_svc_sites_from_rows(snap, all.v, all.n, &sites)) != 0)
+        goto out;
+    size_t usable = 0;
     int affinity_ok = affinity == 0;
     for (size_t i = 0; i < all.n; i++) {
-        const jcs_meta_space *sp = &all.v[i];
-        jcs_svc_site st;
-        if (strcmp(sp->state, "normal") != 0)
-            continue;
-        if (site_fill(snap, sp, &st) != 0) {
-            for (size_t j = 0; j < sizeof st.strs / sizeof st.strs[0]; j++)
-                jcs_free(st.strs[j]);
-            continue;
-        }
-        int64_t hub = st.hub_id;
-        for (size_t j = 0; j < sizeof st.strs / sizeof st.strs[0]; j++)
-            jcs_free(st.strs[j]);
-        double d = hub > 0 ? jcs_topo_snap_distance(snap, hub) : JCS_TOPO_UNREACHABLE;
-        if (!isfinite(d))
-            continue;
-        const jcs_topo_hub *h = jcs_topo_snap_find(snap, hub);
-        c[nc].sp = sp;
-        c[nc].affinity = sp->space_id == affinity;
-        c[nc].distance = d;
-        c[nc].latency = h ? h->latency_ms : -1;
-        affinity_ok |= c[nc].affinity;
-        nc++;
+        jcs_svc_cand(&all.v[i], &sites, i, &c[i]);
+        c[i].usable &= isfinite(c[i].distance);
+        usable += c[i].usable;
+        affinity_ok |= c[i].usable && all.v[i].space_id == affinity;
     }
     if (!affinity_ok) {
         rc = jcs_err_set(JCS_EINVAL,
@@ -588,43 +564,27 @@ int jcs_svc_place(jcs_svc *svc, jcs_topo_snap *snap, size_t count, int64_t affin
                          (long long)affinity);
         goto out;
     }
-    if (nc < count) {
+    if (usable < count) {
         rc = jcs_err_set(JCS_EUNAVAIL,
                          "the redundancy needs %zu user spaces on online hubs but only %zu are "
                          "usable (%zu configured): add spaces or start their hubs",
-                         count, nc, all.n);
+                         count, usable, all.n);
         goto out;
     }
-    qsort(c, nc, sizeof *c, cand_cmp);
-    /* Round one takes the best space of each location not yet used; later rounds fill up. */
-    char *taken = jcs_calloc(nc, 1);
-    if (!taken) {
-        rc = JCS_ENOMEM;
+    /* The affinity space first, then the jobs' order: distance, latency, one per location. */
+    if ((rc = jcs_jobplan_choose(c, all.n, count, NULL, 0, NULL, 0, &affinity, affinity != 0,
+                                 ids)) != 0)
         goto out;
-    }
-    for (int round = 0; round < 2 && npicked < count; round++) {
-        for (size_t i = 0; i < nc && npicked < count; i++) {
-            if (taken[i])
-                continue;
-            if (round == 0) {
-                int used = 0;
-                for (size_t j = 0; j < npicked; j++)
-                    used |= locs[j] == c[i].sp->location_id;
-                if (used)
-                    continue;
-            }
-            taken[i] = 1;
-            ids[npicked] = c[i].sp->space_id;
-            locs[npicked] = c[i].sp->location_id;
-            npicked++;
-        }
-    }
-    jcs_free(taken);
-    rc = jcs_svc_sites_for(svc, snap, ids, count, out);
+    for (size_t k = 0; k < count; k++)
+        for (size_t i = 0; i < all.n; i++)
+            if (all.v[i].space_id == ids[k])
+                picked[k] = all.v[i];
+    rc = jcs_svc_sites_from_rows(snap, picked, count, out);
 out:
+    jcs_svc_sites_free(&sites);
     jcs_free(c);
     jcs_free(ids);
-    jcs_free(locs);
+    jcs_free(picked); /* shallow copies of rows in all */
     jcs_meta_spaces_free(&all);
     return rc;
 }

@@ -29,6 +29,7 @@
 #include "driver.h"
 #include "err.h"
 #include "http.h"
+#include "jobplan.h"
 #include "meta.h"
 #include "topology.h"
 
@@ -175,6 +176,14 @@ int jcs_svc_sites_from_rows(jcs_topo_snap *snap, const jcs_meta_space *rows, siz
  */
 int jcs_svc_place(jcs_svc *svc, jcs_topo_snap *snap, size_t count, int64_t affinity,
                   jcs_svc_sites *out) JCS_MUST_USE;
+
+/*
+ * Row i of sites (built from rows) as a placement candidate for
+ * jcs_jobplan_choose: usable when its hub is reachable and its state is
+ * "normal". Uploads (jcs_svc_place) and the background jobs rank alike.
+ */
+void jcs_svc_cand(const jcs_meta_space *row, const jcs_svc_sites *sites, size_t i,
+                  jcs_jobplan_cand *out);
 
 /* How many blocks a redundancy writes on distinct spaces (none 1, rep repCount, ec n). */
 size_t jcs_svc_red_width(const jcs_redundancy *r);
