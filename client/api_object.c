@@ -678,6 +678,14 @@ static int object_list_by_path(jcs_http_req *req)
     return jcs_http_reply_ok(req, d);
 }
 
+/* Replies {"objects": [...]} and frees l. */
+static int reply_objects(jcs_http_req *req, jcs_meta_objects *l)
+{
+    int rc = jcs_api_reply_one(req, "objects", jcs_api_objects_json(l));
+    jcs_meta_objects_free(l);
+    return rc;
+}
+
 static int object_list_by_ids(jcs_http_req *req)
 {
     json_t *b;
@@ -690,9 +698,7 @@ static int object_list_by_ids(jcs_http_req *req)
     jcs_meta_ids_free(&ids);
     if (rc)
         return rc;
-    rc = jcs_api_reply_one(req, "objects", jcs_api_objects_json(&l));
-    jcs_meta_objects_free(&l);
-    return rc;
+    return reply_objects(req, &l);
 }
 
 static int object_package_objects(jcs_http_req *req)
@@ -704,9 +710,7 @@ static int object_package_objects(jcs_http_req *req)
     jcs_meta_objects l;
     if ((rc = jcs_meta_package_objects(jcs_api_svc(req)->db, pkg, &l)) != 0)
         return rc;
-    rc = jcs_api_reply_one(req, "objects", jcs_api_objects_json(&l));
-    jcs_meta_objects_free(&l);
-    return rc;
+    return reply_objects(req, &l);
 }
 
 static int object_detail(jcs_http_req *req)
@@ -866,9 +870,7 @@ static int object_clone(jcs_http_req *req)
     relocs_free(&r);
     if (rc)
         return rc;
-    rc = jcs_api_reply_one(req, "objects", jcs_api_objects_json(&out));
-    jcs_meta_objects_free(&out);
-    return rc;
+    return reply_objects(req, &out);
 }
 
 static int object_delete(jcs_http_req *req)

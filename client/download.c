@@ -153,11 +153,9 @@ static void drop_bad_sites(jcs_svc *svc, const jcs_block *blocks, jcs_svc_sites 
     }
 }
 
-/* Reads of a plain copy up to this size skip the plan: one ReadShard call to the nearest hub. */
-#define SMALL_READ_MAX (1 << 20)
-
 /*
- * The small-read path: tries the reachable copies nearest first, each with one
+ * The small-read path (plain copies up to JCS_DOWNLOAD_SMALL_MAX skip the plan): tries the
+ * reachable copies nearest first, each with one
  * jcs_driver_read_small. Returns 0 when the bytes went to wr, the receiver's error when it
  * refused them, or JCS_EUNAVAIL / a copy's error when no copy answered (the caller then
  * falls back to a plan, which has its own retries).
@@ -233,7 +231,7 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
     counting cw = {wr, arg, 0, 0};
     int rc = 0;
     const int64_t want = length >= 0 ? length : size - offset;
-    if (red->type != JCS_RED_EC && want >= 0 && want <= SMALL_READ_MAX && want <= size) {
+    if (red->type != JCS_RED_EC && want >= 0 && want <= JCS_DOWNLOAD_SMALL_MAX && want <= size) {
         rc = read_small(svc, blocks, nblocks, offset, want, &cw, reads);
         if (rc == 0 || cw.wr_failed || rc == JCS_ENOMEM || rc == JCS_ECORRUPT) {
             jcs_free(ids);

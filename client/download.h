@@ -62,7 +62,8 @@ typedef struct jcs_download_reads {
 int jcs_download_object(jcs_svc *svc, const jcs_meta_detail *d, int64_t offset, int64_t length,
                         jcs_driver_write_fn wr, void *arg, jcs_download_reads *reads) JCS_MUST_USE;
 
-/* Reads up to this many bytes in the request's own thread (jcs_download_small). */
+/* Reads up to this many bytes need no thread of their own (jcs_download_small), and reads
+ * of a plain copy up to it no plan (one ReadShard call). */
 #define JCS_DOWNLOAD_SMALL_MAX (1 << 20)
 
 /*

@@ -758,7 +758,7 @@ int jcs_driver_delete_shards(jcs_driver *d, const jcs_site *site, const char *co
 int jcs_driver_read_small(jcs_driver *d, const jcs_site *site, const char *file_hash,
                           int64_t offset, int64_t length, void *buf)
 {
-    if (offset < 0 || length < 0 || length > JCS_DRIVER_SMALL_READ_MAX)
+    if (offset < 0 || length < 0 || length > JCS_DRIVER_SMALL_MAX)
         return jcs_err_set(JCS_EINVAL, "read_small: bad range %lld+%lld", (long long)offset,
                            (long long)length);
     jcs_rpc_channel *ch;
@@ -788,9 +788,9 @@ int jcs_driver_read_small(jcs_driver *d, const jcs_site *site, const char *file_
 int jcs_driver_write_small(jcs_driver *d, const jcs_site *site, const void *data, size_t len,
                            const char *file_hash, jcs_shard_entry *out)
 {
-    if (len > JCS_DRIVER_SMALL_READ_MAX)
+    if (len > JCS_DRIVER_SMALL_MAX)
         return jcs_err_set(JCS_EINVAL, "write_small: %zu bytes, at most %d", len,
-                           JCS_DRIVER_SMALL_READ_MAX);
+                           JCS_DRIVER_SMALL_MAX);
     jcs_rpc_channel *ch;
     int rc = site_channel(d, site, &ch);
     if (rc)

@@ -119,14 +119,14 @@ int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site,
 int jcs_driver_stat_shard(jcs_driver *d, const jcs_site *site, const char *file_hash,
                           jcs_shard_entry *out) JCS_MUST_USE;
 
-/* The most bytes jcs_driver_read_small reads in one call. */
-#define JCS_DRIVER_SMALL_READ_MAX (4 << 20)
+/* The most bytes jcs_driver_read_small reads or jcs_driver_write_small stores in one call. */
+#define JCS_DRIVER_SMALL_MAX (4 << 20)
 
 /*
  * Reads bytes [offset, offset+length) of one shard on site into buf (the
  * caller's, length bytes) in a single call to its hub, without a plan: for
  * small objects, where setting up a plan costs more than the bytes. length
- * at most JCS_DRIVER_SMALL_READ_MAX. A whole-shard read is checked against
+ * at most JCS_DRIVER_SMALL_MAX. A whole-shard read is checked against
  * file_hash by the hub (JCS_ECORRUPT). JCS_ENOENT when the shard is not
  * stored there, JCS_EUNAVAIL when the hub is unreachable.
  */
@@ -134,7 +134,7 @@ int jcs_driver_read_small(jcs_driver *d, const jcs_site *site, const char *file_
                           int64_t offset, int64_t length, void *buf) JCS_MUST_USE;
 
 /*
- * Stores data (len bytes, at most JCS_DRIVER_SMALL_READ_MAX) as one whole
+ * Stores data (len bytes, at most JCS_DRIVER_SMALL_MAX) as one whole
  * shard named file_hash on site, in a single call: for small objects. The
  * hub checks the hash (JCS_EINVAL when it does not match). out (may be
  * NULL) receives the stored shard.

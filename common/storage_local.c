@@ -221,6 +221,13 @@ static int write_all(struct local_writer *w, const void *data, size_t n)
     return 0;
 }
 
+/* write_all's result as a jcs_err naming the file (0 stays 0). */
+static int write_err(const struct local_writer *w, int e)
+{
+    return e ? jcs_err_set(JCS_EIO, "%s: write %s: %s", w->base.s->name, w->tmppath, strerror(-e))
+             : JCS_OK;
+}
+
 /* Leaves O_DIRECT for the rest of the file (the tail, or a file system that refused it). */
 static void direct_off(struct local_writer *w)
 {
@@ -244,7 +251,7 @@ static int flush_stage(struct local_writer *w)
         e = write_all(w, w->stage, w->staged);
     }
     if (e)
-        return jcs_err_set(JCS_EIO, "%s: write %s: %s", w->base.s->name, w->tmppath, strerror(-e));
+        return write_err(w, e);
     w->staged = 0;
     return 0;
 }
@@ -252,11 +259,8 @@ static int flush_stage(struct local_writer *w)
 static int local_write(jcs_storage_writer *bw, const void *data, size_t n)
 {
     struct local_writer *w = (struct local_writer *)bw;
-    if (!w->direct) {
-        int e = write_all(w, data, n);
-        return e ? jcs_err_set(JCS_EIO, "%s: write %s: %s", bw->s->name, w->tmppath, strerror(-e))
-                 : JCS_OK;
-    }
+    if (!w->direct)
+        return write_err(w, write_all(w, data, n));
     if (!w->stage && !(w->stage = stage_get()))
         return jcs_err_set(JCS_ENOMEM, "%s: write %s: out of memory", bw->s->name, w->tmppath);
     const uint8_t *p = data;
@@ -272,10 +276,7 @@ static int local_write(jcs_storage_writer *bw, const void *data, size_t n)
                 return rc;
             if (!w->direct && n) {
                 /* O_DIRECT was refused: the rest goes straight to the file. */
-                int e = write_all(w, p, n);
-                return e ? jcs_err_set(JCS_EIO, "%s: write %s: %s", bw->s->name, w->tmppath,
-                                       strerror(-e))
-                         : JCS_OK;
+                return write_err(w, write_all(w, p, n));
             }
         }
     }

@@ -633,14 +633,21 @@ static int flush_page(struct list_ctx *lc)
     return jcs_rpc_call_send(lc->call, &resp.base);
 }
 
+/* A shard as the maintenance RPCs describe it; file_hash (borrowed) must outlive e. */
+static void shard_entry(const struct jcs_shard_info *info, char *file_hash, Jcs__Hub__ShardEntry *e)
+{
+    jcs__hub__shard_entry__init(e);
+    e->file_hash = file_hash;
+    e->size = (int64_t)info->size;
+    e->mtime_ms = info->mtime_ms;
+}
+
 static int list_one(void *arg, const struct jcs_shard_info *info)
 {
     struct list_ctx *lc = arg;
-    Jcs__Hub__ShardEntry e = JCS__HUB__SHARD_ENTRY__INIT;
+    Jcs__Hub__ShardEntry e;
     memcpy(lc->hashes[lc->n], info->hash, sizeof(lc->hashes[0]));
-    e.file_hash = lc->hashes[lc->n];
-    e.size = (int64_t)info->size;
-    e.mtime_ms = info->mtime_ms;
+    shard_entry(info, lc->hashes[lc->n], &e);
     lc->ents[lc->n] = e;
     lc->ptrs[lc->n] = &lc->ents[lc->n];
     if (++lc->n == LIST_PAGE)
@@ -684,11 +691,9 @@ static int h_stat_shard(jcs_rpc_call *call, void *ctx)
     if ((rc = jcs_filehash_check(req->file_hash)) == 0 &&
         (rc = space_open(h->dp, req->space, &ss)) == 0 &&
         (rc = jcs_shardstore_stat(ss, req->file_hash, &info)) == 0) {
-        Jcs__Hub__ShardEntry e = JCS__HUB__SHARD_ENTRY__INIT;
+        Jcs__Hub__ShardEntry e;
         Jcs__Hub__StatShardResp resp = JCS__HUB__STAT_SHARD_RESP__INIT;
-        e.file_hash = info.hash;
-        e.size = (int64_t)info.size;
-        e.mtime_ms = info.mtime_ms;
+        shard_entry(&info, info.hash, &e);
         resp.shard = &e;
         rc = jcs_rpc_call_send(call, &resp.base);
     }
@@ -724,13 +729,13 @@ static int h_read_shard(jcs_rpc_call *call, void *ctx)
     if ((rc = jcs_filehash_check(req->file_hash)) == 0 &&
         (rc = space_open(h->dp, req->space, &ss)) == 0 &&
         (rc = jcs_shardstore_stat(ss, req->file_hash, &info)) == 0) {
-        if (req->offset < 0 || req->length < 0 || req->length > JCS_DRIVER_SMALL_READ_MAX ||
+        if (req->offset < 0 || req->length < 0 || req->length > JCS_DRIVER_SMALL_MAX ||
             (uint64_t)req->offset > info.size || (uint64_t)req->length > info.size - req->offset)
             rc = jcs_err_set(JCS_EINVAL,
                              "ReadShard %s: range %" PRId64 "+%" PRId64
                              " is outside the shard (%llu bytes) or over %d bytes",
                              req->file_hash, req->offset, req->length,
-                             (unsigned long long)info.size, JCS_DRIVER_SMALL_READ_MAX);
+                             (unsigned long long)info.size, JCS_DRIVER_SMALL_MAX);
     }
     if (rc == 0 && !(b.p = jcs_malloc(req->length ? (size_t)req->length : 1)))
         rc = jcs_err_set(JCS_ENOMEM, "out of memory");
@@ -773,9 +778,9 @@ static int h_write_shard(jcs_rpc_call *call, void *ctx)
     int rc = jcs_rpc_call_recv_request(call, &jcs__hub__write_shard_req__descriptor, (void **)&req);
     if (rc)
         return rc;
-    if ((rc = jcs_filehash_check(req->file_hash)) == 0 && req->data.len > JCS_DRIVER_SMALL_READ_MAX)
+    if ((rc = jcs_filehash_check(req->file_hash)) == 0 && req->data.len > JCS_DRIVER_SMALL_MAX)
         rc = jcs_err_set(JCS_EINVAL, "WriteShard: %zu bytes, at most %d in one call", req->data.len,
-                         JCS_DRIVER_SMALL_READ_MAX);
+                         JCS_DRIVER_SMALL_MAX);
     /* The hub names the content itself: a shard is never stored under a wrong hash. */
     if (rc == 0 && (rc = jcs_hash_buf(req->data.data, req->data.len, got)) == 0 &&
         strcmp(got, req->file_hash) != 0)
@@ -790,11 +795,9 @@ static int h_write_shard(jcs_rpc_call *call, void *ctx)
             rc = jcs_shard_commit(w, req->file_hash, &info, NULL);
     }
     if (rc == 0) {
-        Jcs__Hub__ShardEntry e = JCS__HUB__SHARD_ENTRY__INIT;
+        Jcs__Hub__ShardEntry e;
         Jcs__Hub__WriteShardResp resp = JCS__HUB__WRITE_SHARD_RESP__INIT;
-        e.file_hash = info.hash;
-        e.size = (int64_t)info.size;
-        e.mtime_ms = info.mtime_ms;
+        shard_entry(&info, info.hash, &e);
         resp.shard = &e;
         rc = jcs_rpc_call_send(call, &resp.base);
     }
