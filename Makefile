@@ -25,7 +25,7 @@ GEN     := $(BUILD)/gen
 OBJ     := $(BUILD)/obj
 BIN     := $(BUILD)/bin
 
-PKGS    := grpc libprotobuf-c jansson libmariadb openssl libcurl gnutls libmicrohttpd
+PKGS    := grpc libprotobuf-c jansson libmariadb openssl libcurl gnutls libmicrohttpd fuse3
 CFLAGS_PKG := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla
@@ -33,7 +33,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -g -pthread $(OPT) $(WARN) -MMD -MP \
            -Icommon -I$(GEN) -I. $(CFLAGS_PKG)
 LDFLAGS += -pthread $(OPT)
 LDLIBS  := -lgrpc -lgpr -lprotobuf-c -ljansson -lmariadb -lssl -lcrypto -lisal -lcurl \
-           -lmicrohttpd -lgnutls -lm
+           -lmicrohttpd -lgnutls -lfuse3 -lm
 
 PROTOS      := $(wildcard proto/*.proto)
 PROTO_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
@@ -87,8 +87,9 @@ $(LIBJCS): $(COMMON_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
+# A service's sources: its folder and its sub-folders (client/mount/).
 define service_rule
-$(1)_OBJ := $$(patsubst %.c,$$(OBJ)/%.o,$$(wildcard $(1)/*.c))
+$(1)_OBJ := $$(patsubst %.c,$$(OBJ)/%.o,$$(wildcard $(1)/*.c $(1)/*/*.c))
 $$(BIN)/$$(BIN_NAME_$(1)): $$($(1)_OBJ) $$(LIBJCS)
 	@mkdir -p $$(dir $$@)
 	@echo '  LD     $$@'
@@ -99,7 +100,7 @@ $(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
 # The client's modules other than its main() also form a library, so unit
 # tests can link client code (configuration, topology, ...) like common/.
 LIBCLIENT     := $(BUILD)/libjcsclient.a
-LIBCLIENT_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out client/main.c,$(wildcard client/*.c)))
+LIBCLIENT_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out client/main.c,$(wildcard client/*.c client/*/*.c)))
 
 $(LIBCLIENT): $(LIBCLIENT_OBJ)
 	@rm -f $@

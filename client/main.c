@@ -4,6 +4,7 @@
  *   jcs init [flags]                      write config.json and certificates
  *   jcs serve -c config.json [--ready-file F]
  *   jcs check -c config.json              load and check the config, then exit
+ *   jcs mount -c config.json [DIR]        the JointCloud as a directory tree (client/mount/)
  *   jcs cert ca|issue ...                 (as coordinator cert)
  *   jcs --version | --help
  */
@@ -14,6 +15,7 @@
 #include "cert.h"
 #include "config.h"
 #include "init.h"
+#include "client/mount/mount.h"
 #include "log.h"
 #include "serve.h"
 #include "service.h"
@@ -25,6 +27,8 @@ static void usage(FILE *f)
             "usage: jcs init [flags]                 write config.json and the HTTP certificates\n"
             "       jcs serve -c CONFIG.json [--ready-file FILE]\n"
             "       jcs check -c CONFIG.json         check a config (files, certificates, fields)\n"
+            "       jcs mount -c CONFIG.json [DIR]   the JointCloud as a directory tree (FUSE;\n"
+            "                                        see jcs mount --help)\n"
             "       jcs cert ca|issue ...            make certificates (as coordinator cert)\n"
             "       jcs --version\n"
             "\n"
@@ -110,12 +114,14 @@ int main(int argc, char **argv)
         return jcs_cert_main(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0)
         return serve_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "mount") == 0)
+        return jcs_mount_main(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) {
         /* Before any thread starts, so every thread inherits the mask (service.h). */
         jcs_service_block_signals();
         return serve_main(argc - 1, argv + 1);
     }
     fprintf(stderr, "jcs: unknown command \"%s\"\n", cmd);
-    fprintf(stderr, "usage: jcs init|serve|check|cert|--version|--help (see jcs --help)\n");
+    fprintf(stderr, "usage: jcs init|serve|check|mount|cert|--version|--help (see jcs --help)\n");
     return 2;
 }
