@@ -17,6 +17,7 @@
 typedef struct ctx {
     jcs_vfs *v;
     const jcs_fsops_opts *o;
+    int64_t start_ms; /* the time shown for what has none (directories) */
 } ctx;
 
 static ctx *me(void)
@@ -40,8 +41,9 @@ static void to_stat(const jcs_vfs_attr *a, struct stat *st)
     st->st_size = a->size;
     st->st_blksize = 1 << 20;
     st->st_blocks = (a->size + 511) / 512;
-    st->st_mtim.tv_sec = a->mtime_ms / 1000;
-    st->st_mtim.tv_nsec = (a->mtime_ms % 1000) * 1000000;
+    int64_t t = a->mtime_ms ? a->mtime_ms : c->start_ms;
+    st->st_mtim.tv_sec = t / 1000;
+    st->st_mtim.tv_nsec = (t % 1000) * 1000000;
     st->st_atim = st->st_ctim = st->st_mtim;
 }
 
@@ -247,7 +249,7 @@ static const struct fuse_operations ops = {
 
 int jcs_fsops_run(jcs_vfs *v, const jcs_fsops_opts *o)
 {
-    ctx c = {v, o};
+    ctx c = {v, o, jcs_wall_ms()};
     char opts[1024];
     snprintf(opts, sizeof opts, "fsname=jcs,subtype=jcs%s%s", o->fuse_options ? "," : "",
              o->fuse_options ? o->fuse_options : "");
@@ -279,8 +281,9 @@ int jcs_fsops_run(jcs_vfs *v, const jcs_fsops_opts *o)
         memset(&lc, 0, sizeof lc);
         lc.clone_fd = 0;
         lc.max_idle_threads = 16;
-        if (fuse_loop_mt(f, &lc) != 0)
-            jcs_warn("mount: the FUSE loop of %s ended with an error", o->mountpoint);
+        /* Non-zero also when a signal ended it; a real failure shows as an unmount. */
+        int lr = fuse_loop_mt(f, &lc);
+        jcs_info("mount: the FUSE loop of %s ended (%d)", o->mountpoint, lr);
         fuse_remove_signal_handlers(se);
     }
     fuse_unmount(f);

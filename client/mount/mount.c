@@ -92,15 +92,17 @@ static int parse_args(int argc, char **argv, margs *a)
     return 0;
 }
 
-/* dir of the config file + "/" + name, or the given override. */
+/* The config file's directory (absolute) + "/" + name, or the given override. */
 static char *beside(const char *config_path, const char *override, const char *name)
 {
     if (override)
         return jcs_strdup(override);
-    const char *slash = strrchr(config_path, '/');
-    if (!slash)
-        return jcs_strdup(name);
-    return jcs_asprintf("%.*s/%s", (int)(slash - config_path), config_path, name);
+    char *abs = realpath(config_path, NULL);
+    const char *p = abs ? abs : config_path;
+    const char *slash = strrchr(p, '/');
+    char *r = slash ? jcs_asprintf("%.*s/%s", (int)(slash - p), p, name) : jcs_strdup(name);
+    free(abs);
+    return r;
 }
 
 static char *default_endpoint(const jcs_client_config *c)
