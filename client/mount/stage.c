@@ -175,6 +175,17 @@ static void unref_locked(jcs_stage_file *f)
         destroy(f);
 }
 
+static void maybe_retire(jcs_stage *s, jcs_stage_file *f);
+
+/* Under mu: drops a holder's reference; a committed file only the table holds retires. */
+static void release_locked(jcs_stage *s, jcs_stage_file *f)
+{
+    if (--f->refs == 0)
+        destroy(f);
+    else
+        maybe_retire(s, f);
+}
+
 /* Under mu: a committed, clean entry no handle holds leaves the table and the disk. */
 static void maybe_retire(jcs_stage *s, jcs_stage_file *f)
 {
@@ -316,8 +327,7 @@ static void *worker(void *arg)
         pthread_mutex_lock(&s->mu);
         for (int i = 0; i < n; i++) {
             batch[i]->claimed = false;
-            maybe_retire(s, batch[i]);
-            unref_locked(batch[i]);
+            release_locked(s, batch[i]);
         }
     }
     pthread_mutex_unlock(&s->mu);
@@ -400,7 +410,7 @@ static int recover_one(jcs_stage *s, const char *name)
     table_insert(s, f);
     pthread_mutex_unlock(&s->mu);
     json_decref(j);
-    jcs_info("mount: recovered staged file %s (%lld bytes) from an earlier run", path,
+    jcs_info("mount: recovered staged file %s (%lld bytes) from an earlier run", f->path,
              (long long)f->size);
     return JCS_OK;
 }
@@ -592,8 +602,7 @@ void jcs_stage_put(jcs_stage_file *f)
         return;
     jcs_stage *s = f->s;
     pthread_mutex_lock(&s->mu);
-    maybe_retire(s, f);
-    unref_locked(f);
+    release_locked(s, f);
     pthread_mutex_unlock(&s->mu);
 }
 
