@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cert.h"
-#include "config.h"
+#include "client_config.h"
 #include "init.h"
 #include "client/mount/mount.h"
 #include "log.h"
