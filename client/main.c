@@ -15,7 +15,7 @@
 #include "cert.h"
 #include "client_config.h"
 #include "init.h"
-#include "client/mount/mount.h"
+#include "mount.h"
 #include "log.h"
 #include "serve.h"
 #include "service.h"

@@ -1,5 +1,5 @@
 /* The block cache: a hash table of blocks threaded on an LRU list, one file per block. */
-#include "client/mount/bcache.h"
+#include "bcache.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,7 +15,7 @@
 #include "log.h"
 #include "util.h"
 
-#define HASH_MAX 128
+#define HASH_MAX  128
 #define NAME_MAX_ (HASH_MAX + 24)
 
 typedef struct blk {
@@ -255,8 +255,8 @@ void jcs_bcache_close(jcs_bcache *c)
     jcs_free(c);
 }
 
-int jcs_bcache_read(jcs_bcache *c, const char *hash, int64_t idx, size_t off, void *buf,
-                    size_t len, size_t *got)
+int jcs_bcache_read(jcs_bcache *c, const char *hash, int64_t idx, size_t off, void *buf, size_t len,
+                    size_t *got)
 {
     char name[NAME_MAX_];
     int rc = key(hash, idx, name);

@@ -43,8 +43,8 @@ void jcs_bcache_close(jcs_bcache *c);
  * 1 on a hit (*got = bytes copied, 0 when off is at or past the block's
  * end), 0 on a miss, or a negative jcs_err. hash is [A-Za-z0-9]{1,128}.
  */
-int jcs_bcache_read(jcs_bcache *c, const char *hash, int64_t idx, size_t off, void *buf,
-                    size_t len, size_t *got) JCS_MUST_USE;
+int jcs_bcache_read(jcs_bcache *c, const char *hash, int64_t idx, size_t off, void *buf, size_t len,
+                    size_t *got) JCS_MUST_USE;
 
 /* Size of a cached block, or -1 when absent (does not count as a hit or a miss). */
 int64_t jcs_bcache_block_size(jcs_bcache *c, const char *hash, int64_t idx);

@@ -1,5 +1,5 @@
 /* Directory listings with a time to live, in a small table with oldest-first eviction. */
-#include "client/mount/dcache.h"
+#include "dcache.h"
 
 #include <pthread.h>
 #include <stdlib.h>

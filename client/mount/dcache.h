@@ -32,8 +32,8 @@ typedef struct jcs_dentry {
     bool is_dir;
     int64_t size;
     int64_t mtime_ms;
-    int64_t id;   /* objectID, packageID or bucketID; 0 for a directory of a package */
-    char *hash;   /* the object's fileHash, or NULL */
+    int64_t id; /* objectID, packageID or bucketID; 0 for a directory of a package */
+    char *hash; /* the object's fileHash, or NULL */
 } jcs_dentry;
 
 typedef struct jcs_dlist {

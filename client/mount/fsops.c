@@ -1,6 +1,6 @@
 /* The FUSE adapter: fuse_operations over the vfs, the mount and its loop. */
 #define FUSE_USE_VERSION 35
-#include "client/mount/fsops.h"
+#include "fsops.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "client/mount/vfs.h"
+#include "vfs.h"
 #include "err.h"
 
 typedef struct jcs_fsops_opts {

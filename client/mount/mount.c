@@ -1,5 +1,5 @@
 /* jcs mount: options, configuration, the modules wired together, the orderly end. */
-#include "client/mount/mount.h"
+#include "mount.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,13 +7,13 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "client/config.h"
-#include "client/mount/bcache.h"
-#include "client/mount/dcache.h"
-#include "client/mount/fsops.h"
-#include "client/mount/rest.h"
-#include "client/mount/stage.h"
-#include "client/mount/vfs.h"
+#include "client_config.h"
+#include "bcache.h"
+#include "dcache.h"
+#include "fsops.h"
+#include "rest.h"
+#include "stage.h"
+#include "vfs.h"
 #include "log.h"
 #include "util.h"
 
@@ -128,8 +128,8 @@ static int setup_logging(const jcs_client_config *c)
     int rc = jcs_mkdirs(c->logger.output_directory, 0755);
     if (rc)
         return rc;
-    char *p = jcs_asprintf("%s/%s-mount.log", c->logger.output_directory,
-                           c->logger.output_file_name);
+    char *p =
+        jcs_asprintf("%s/%s-mount.log", c->logger.output_directory, c->logger.output_file_name);
     if (!p)
         return JCS_ENOMEM;
     rc = jcs_log_to_file(p);
@@ -210,8 +210,7 @@ int jcs_mount_main(int argc, char **argv)
         (rc = jcs_dcache_new(cfg.mount.attr_timeout_ms, 1024, &dcache)) ||
         (rc = jcs_write_file(empty, "", 0, 0600)))
         goto fail;
-    jcs_vfs_opts vo = {rest, cache, dcache, cfg.redundancy_json, empty,
-                       cfg.mount.attr_timeout_ms};
+    jcs_vfs_opts vo = {rest, cache, dcache, cfg.redundancy_json, empty, cfg.mount.attr_timeout_ms};
     if ((rc = jcs_vfs_new(&vo, &vfs)) != 0)
         goto fail;
     jcs_stage_opts so = {.data_dir = staging,

@@ -1,5 +1,5 @@
 /* The mount's REST client: a pool of curl handles, deadlines, the API envelope to jcs_err. */
-#include "client/mount/rest.h"
+#include "rest.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -10,10 +10,10 @@
 #include "buf.h"
 #include "version.h"
 
-#define POOL_MAX  32
-#define JSON_MAX  (64u << 20) /* a listing page of 1000 objects is far below this */
-#define ERR_MAX   4096u       /* an error body: its beginning says enough */
-#define URL_MAX   8192
+#define POOL_MAX 32
+#define JSON_MAX (64u << 20) /* a listing page of 1000 objects is far below this */
+#define ERR_MAX  4096u       /* an error body: its beginning says enough */
+#define URL_MAX  8192
 
 struct jcs_mrest {
     char *endpoint, *ca, *cert, *key;
@@ -335,9 +335,10 @@ int jcs_mrest_upload(jcs_mrest *r, int64_t package_id, const char *path, const c
     curl_mime *mime = curl_mime_init(x.h);
     curl_mimepart *p1 = mime ? curl_mime_addpart(mime) : NULL;
     curl_mimepart *p2 = mime ? curl_mime_addpart(mime) : NULL;
-    if (!p1 || !p2 || curl_mime_name(p1, "info") || curl_mime_data(p1, info, CURL_ZERO_TERMINATED) ||
-        curl_mime_name(p2, "files") || curl_mime_filedata(p2, file) ||
-        curl_mime_filename(p2, name) || curl_mime_type(p2, "application/octet-stream")) {
+    if (!p1 || !p2 || curl_mime_name(p1, "info") ||
+        curl_mime_data(p1, info, CURL_ZERO_TERMINATED) || curl_mime_name(p2, "files") ||
+        curl_mime_filedata(p2, file) || curl_mime_filename(p2, name) ||
+        curl_mime_type(p2, "application/octet-stream")) {
         curl_mime_free(mime);
         jcs_free(name);
         jcs_buf_free(&x.body);

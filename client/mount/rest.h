@@ -51,8 +51,7 @@ void jcs_mrest_free(jcs_mrest *r);
 int jcs_mrest_get(jcs_mrest *r, const char *route, const char *query, json_t **data) JCS_MUST_USE;
 
 /* POST /v1/<route> with a JSON body (borrowed). data may be NULL. */
-int jcs_mrest_post(jcs_mrest *r, const char *route, const json_t *body,
-                   json_t **data) JCS_MUST_USE;
+int jcs_mrest_post(jcs_mrest *r, const char *route, const json_t *body, json_t **data) JCS_MUST_USE;
 
 /* s URL-escaped into a new string (NULL when out of memory). */
 char *jcs_mrest_escape(jcs_mrest *r, const char *s);

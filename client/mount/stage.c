@@ -1,5 +1,5 @@
 /* Staged files: a table by path, a journal entry per file, upload workers with backoff. */
-#include "client/mount/stage.h"
+#include "stage.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,8 +36,8 @@ struct jcs_stage_file {
     int64_t changed_ms; /* last change or close (monotonic) */
     int64_t next_try_ms, backoff_ms;
     int64_t size, reserved;
-    int64_t mtime_ms; /* wall clock */
-    bool mtime_set;   /* set by utimens: the object gets this update time */
+    int64_t mtime_ms;    /* wall clock */
+    bool mtime_set;      /* set by utimens: the object gets this update time */
     pthread_rwlock_t io; /* shared: writes; exclusive: upload, rename, removal */
 };
 
@@ -704,8 +704,8 @@ int jcs_stage_truncate(jcs_stage_file *f, int64_t size)
     int rc = charge(f, size);
     pthread_mutex_unlock(&s->mu);
     if (rc == 0 && ftruncate(f->fd, (off_t)size) != 0)
-        rc = jcs_err_set(errno == ENOSPC ? JCS_ETOOBIG : JCS_EIO, "staged file of %s: %s",
-                         f->path, strerror(errno));
+        rc = jcs_err_set(errno == ENOSPC ? JCS_ETOOBIG : JCS_EIO, "staged file of %s: %s", f->path,
+                         strerror(errno));
     pthread_mutex_lock(&s->mu);
     if (rc == 0) {
         f->size = size;

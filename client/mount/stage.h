@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client/mount/bcache.h"
+#include "bcache.h"
 #include "err.h"
 
 typedef struct jcs_stage jcs_stage;
@@ -87,8 +87,7 @@ void jcs_stage_put(jcs_stage_file *f);
 void jcs_stage_open_writer(jcs_stage_file *f);
 void jcs_stage_close_writer(jcs_stage_file *f);
 
-int jcs_stage_read(jcs_stage_file *f, void *buf, size_t n, int64_t off,
-                   size_t *got) JCS_MUST_USE;
+int jcs_stage_read(jcs_stage_file *f, void *buf, size_t n, int64_t off, size_t *got) JCS_MUST_USE;
 int jcs_stage_write(jcs_stage_file *f, const void *buf, size_t n, int64_t off) JCS_MUST_USE;
 int jcs_stage_truncate(jcs_stage_file *f, int64_t size) JCS_MUST_USE;
 void jcs_stage_stat(jcs_stage_file *f, int64_t *size, int64_t *mtime_ms);
@@ -116,7 +115,8 @@ int jcs_stage_rename_dir(jcs_stage *s, const char *from, const char *to) JCS_MUS
 /* Flushes every staged file under directory dir; the first error, or 0. */
 int jcs_stage_flush_dir(jcs_stage *s, const char *dir) JCS_MUST_USE;
 
-/* Calls fn for every staged path under directory dir ("" or "/" = all), under the stage's lock: fn must not call the stage. */
+/* Calls fn for every staged path under directory dir ("" or "/" = all), under the stage's lock: fn
+ * must not call the stage. */
 typedef void (*jcs_stage_each_fn)(void *arg, const char *path, int64_t size, int64_t mtime_ms);
 void jcs_stage_list(jcs_stage *s, const char *dir, jcs_stage_each_fn fn, void *arg);
 

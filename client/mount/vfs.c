@@ -1,5 +1,6 @@
-/* The mount's file system over the REST client, the block cache, the stage and the listing cache. */
-#include "client/mount/vfs.h"
+/* The mount's file system over the REST client, the block cache, the stage and the listing cache.
+ */
+#include "vfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +18,7 @@
 #define NAME_MAX_    255
 #define OPATH_MAX    1024
 #define BS           ((int64_t)JCS_BCACHE_BLOCK)
-#define AHEAD_BLOCKS 16   /* read-ahead runs at most this many blocks before the reader */
+#define AHEAD_BLOCKS 16 /* read-ahead runs at most this many blocks before the reader */
 #define MOVE_BATCH   500
 
 struct jcs_vfs {
@@ -330,8 +331,8 @@ static int id_of(jcs_vfs *v, const char *dir, const char *name, int64_t *id)
     if (e)
         *id = e->id;
     jcs_dlist_unref(l);
-    return e ? JCS_OK : jcs_err_set(JCS_ENOENT, "no %s \"%s\"", dir[1] ? "package" : "bucket",
-                                    name);
+    return e ? JCS_OK
+             : jcs_err_set(JCS_ENOENT, "no %s \"%s\"", dir[1] ? "package" : "bucket", name);
 }
 
 static int package_id(jcs_vfs *v, const where *w, int64_t *id)
@@ -786,10 +787,10 @@ static int move_tree(jcs_vfs *v, int64_t sp, const char *src, int64_t dp, const 
         {
             const char *p = jstr(e, "path");
             char *np = p ? jcs_asprintf("%s/%s", dst, p + pl) : NULL;
-            json_t *it = np ? json_pack("{s:I, s:I, s:s}", "objectID",
-                                        (json_int_t)jint(e, "objectID"), "packageID",
-                                        (json_int_t)dp, "path", np)
-                            : NULL;
+            json_t *it =
+                np ? json_pack("{s:I, s:I, s:s}", "objectID", (json_int_t)jint(e, "objectID"),
+                               "packageID", (json_int_t)dp, "path", np)
+                   : NULL;
             jcs_free(np);
             if (!it || json_array_append_new(m, it)) {
                 rc = JCS_ENOMEM;
@@ -1085,8 +1086,8 @@ static int64_t block_len(const jcs_vfs_fh *fh, int64_t idx)
 }
 
 /* Fetches block idx with a ranged download, stores it, copies [boff, boff+len) out. */
-static int fetch_block(jcs_vfs *v, jcs_vfs_fh *fh, int64_t idx, size_t boff, char *dst,
-                       size_t len, size_t *got)
+static int fetch_block(jcs_vfs *v, jcs_vfs_fh *fh, int64_t idx, size_t boff, char *dst, size_t len,
+                       size_t *got)
 {
     int64_t bl = block_len(fh, idx);
     blkbuf b = {jcs_malloc((size_t)bl), 0, (size_t)bl};
@@ -1188,7 +1189,8 @@ static void ra_start(jcs_vfs_fh *fh, int64_t idx)
         return;
     ra_stop(fh);
     int64_t j = idx + 1;
-    while (j < nblocks(fh) && jcs_bcache_block_size(fh->v->o.cache, fh->hash, j) == block_len(fh, j))
+    while (j < nblocks(fh) &&
+           jcs_bcache_block_size(fh->v->o.cache, fh->hash, j) == block_len(fh, j))
         j++;
     if (j >= nblocks(fh) || j > idx + AHEAD_BLOCKS)
         return;
@@ -1339,8 +1341,8 @@ int jcs_vfs_utimens(jcs_vfs *v, const char *path, jcs_vfs_fh *fh, int64_t mtime_
         return to_errno(rc, "utimens", path);
     char t[40];
     format_time(mtime_ms, t, sizeof t);
-    json_t *b = json_pack("{s:[{s:I, s:s}]}", "updatings", "objectID", (json_int_t)id,
-                          "updateTime", t);
+    json_t *b =
+        json_pack("{s:[{s:I, s:s}]}", "updatings", "objectID", (json_int_t)id, "updateTime", t);
     rc = b ? jcs_mrest_post(v->o.rest, "object/updateInfo", b, NULL) : JCS_ENOMEM;
     json_decref(b);
     invalidate_parent(v, path);
@@ -1379,7 +1381,8 @@ void jcs_vfs_release(jcs_vfs *v, jcs_vfs_fh *fh)
     fh_free(fh);
 }
 
-/* ---- upload (the stage's callback), statfs, life cycle ----------------------------------------- */
+/* ---- upload (the stage's callback), statfs, life cycle -----------------------------------------
+ */
 
 int jcs_vfs_upload(void *arg, const char *path, const char *data_file, int64_t mtime_ms)
 {

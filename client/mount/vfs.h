@@ -34,10 +34,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client/mount/bcache.h"
-#include "client/mount/dcache.h"
-#include "client/mount/rest.h"
-#include "client/mount/stage.h"
+#include "bcache.h"
+#include "dcache.h"
+#include "rest.h"
+#include "stage.h"
 
 #define JCS_VFS_DIR_MARKER ".jcs-mount-dir"
 
