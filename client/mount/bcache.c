@@ -185,7 +185,7 @@ static int scan(jcs_bcache *c)
             rc = JCS_ENOMEM;
             break;
         }
-        snprintf(b->name, sizeof b->name, "%s", e->d_name);
+        memcpy(b->name, e->d_name, strlen(e->d_name) + 1); /* length checked above */
         b->size = st.st_size;
         v[n].b = b;
         v[n++].mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
@@ -197,7 +197,8 @@ static int scan(jcs_bcache *c)
         jcs_free(v);
         return rc;
     }
-    qsort(v, n, sizeof *v, by_mtime);
+    if (n > 1)
+        qsort(v, n, sizeof *v, by_mtime);
     /* Oldest first on the list's tail end: append newest-to-oldest. */
     for (size_t i = n; i-- > 0;) {
         blk *b = v[i].b;
@@ -209,7 +210,10 @@ static int scan(jcs_bcache *c)
         c->bytes += b->size;
     }
     jcs_free(v);
-    return make_room(c, 0) == 0 ? JCS_OK : JCS_OK; /* an over-full cache just shrinks */
+    /* An over-full cache (a smaller cap than last time) just shrinks. */
+    if (make_room(c, 0) != 0)
+        jcs_err_clear();
+    return JCS_OK;
 }
 
 int jcs_bcache_open(const char *dir, int64_t cap, jcs_bcache **out)
