@@ -11,6 +11,7 @@ PKGS=(
   libfuse3-dev fuse3
   libclang-rt-14-dev
   iperf3 openssl jq curl
+  rsync sqlite3 git python3
   nodejs
 )
 missing=()

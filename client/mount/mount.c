@@ -218,6 +218,7 @@ int jcs_mount_main(int argc, char **argv)
                          .pending_ms = cfg.mount.upload_pending_time_ms,
                          .cache = cache,
                          .upload = jcs_vfs_upload,
+                         .workers = 8,
                          .arg = vfs};
     if ((rc = jcs_stage_open(&so, &stage)) != 0)
         goto fail;

@@ -221,6 +221,9 @@ TEST(every_field_is_read_with_relative_paths_from_the_config_dir)
     snprintf(want, sizeof(want), "%s/mnt", dir);
     CHECK(c.mount.enabled && strcmp(c.mount.mount_point, want) == 0);
     CHECK(strcmp(c.mount.data_dir, "/var/jcs/data") == 0);
+    /* jcs mount keeps its journal here: a relative path is the config file's directory's. */
+    snprintf(want, sizeof(want), "%s/meta", dir);
+    CHECK(strcmp(c.mount.meta_dir, want) == 0);
     CHECK(c.mount.gid == 100 && c.mount.uid == 1000 && c.mount.max_cache_size == 1073741824);
     CHECK(c.mount.attr_timeout_ms == 1500 && c.mount.upload_pending_time_ms == 150000);
     CHECK(c.mount.cache_active_time_ms == 3600000 && c.mount.cache_expire_time_ms == 250);
@@ -370,6 +373,9 @@ TEST(bad_and_missing_fields_are_named)
          "", JCS_ECONFIG, "mount.cacheActiveTime|negative"},
         {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"mount\": {\"uid\": -1} }", "",
          JCS_ECONFIG, "mount.uid"},
+        {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"mount\": {\"maxCacheSize\": "
+         "-1} }",
+         "", JCS_ECONFIG, "mount.maxCacheSize"},
         {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"redundancy\": {\"type\": "
          "\"ec\", \"k\": 3, \"n\": 2} }",
          "", JCS_ECONFIG, "redundancy|k (3)"},
