@@ -1181,14 +1181,14 @@ static void ra_stop(jcs_vfs_fh *fh)
     r->buf = NULL;
 }
 
-/* Under fh->mu: starts a read-ahead from the first block after idx not yet cached. */
+/* Under fh->mu: starts a read-ahead from the first block at or after idx not yet cached. */
 static void ra_start(jcs_vfs_fh *fh, int64_t idx)
 {
     ra *r = &fh->ra;
     if (r->running)
         return;
     ra_stop(fh);
-    int64_t j = idx + 1;
+    int64_t j = idx;
     while (j < nblocks(fh) &&
            jcs_bcache_block_size(fh->v->o.cache, fh->hash, j) == block_len(fh, j))
         j++;
@@ -1251,8 +1251,9 @@ int jcs_vfs_read(jcs_vfs *v, jcs_vfs_fh *fh, char *buf, size_t size, int64_t off
     pthread_mutex_lock(&fh->mu);
     fh->seq = off == fh->next_off ? fh->seq + 1 : 0;
     fh->next_off = off + (int64_t)size;
-    if (fh->seq >= 2 && fh->size > BS)
-        ra_start(fh, (off + (int64_t)size - 1) / BS);
+    /* A reader that starts at 0 or reads on where it stopped is taken for a sequential one. */
+    if ((fh->seq >= 1 || off == 0) && fh->size > BS)
+        ra_start(fh, off / BS);
     pthread_mutex_unlock(&fh->mu);
     size_t done = 0;
     while (done < size) {

@@ -187,6 +187,7 @@ check rename_package bash -c "mv '$M/t/q' '$M/t/q2' && diff -r --exclude big.bin
 
 # ---- a hub stops while a file is read: the read goes on from the other blocks
 api POST /v1/package/create "{\"bucketID\": $(api GET '/v1/bucket/getByName?name=t' | jq .bucket.bucketID), \"name\": \"ec\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3}}" >/dev/null
+sleep 2.5 # a package made through the API shows in the mount within attrTimeout
 head -c $((48 << 20)) /dev/urandom >"$T/ec.bin"
 python3 -c "
 import os, shutil
