@@ -900,12 +900,13 @@ int jcs_vfs_rename(jcs_vfs *v, const char *from, const char *to, bool noreplace)
     } else {
         if (dst_exists && da.is_dir)
             return -EISDIR;
-        /* The committed source, if any, is moved; a committed destination goes first. */
-        int64_t oid = 0, size;
-        rc = object_now(v, &fw, &oid, &size, NULL, &sp);
-        bool remote = rc == 0;
-        if (rc && rc != JCS_ENOENT)
-            return to_errno(rc, "rename", from);
+        /*
+         * A committed destination goes first. A staged source is renamed in
+         * the stage (after an upload in flight has finished) and its
+         * committed copy, never newer than the staged one, is deleted: the
+         * staged file is uploaded under the new name. Otherwise the
+         * committed object moves.
+         */
         rc = JCS_OK;
         if (dst_exists) {
             rc = jcs_stage_remove(v->stage, to); /* JCS_ENOENT: not staged */
@@ -913,16 +914,23 @@ int jcs_vfs_rename(jcs_vfs *v, const char *from, const char *to, bool noreplace)
             if (rc == JCS_ENOENT)
                 rc = JCS_OK;
         }
-        if (rc == 0 && remote) {
-            json_t *b = json_pack("{s:[{s:I, s:I, s:s}]}", "movings", "objectID", (json_int_t)oid,
-                                  "packageID", (json_int_t)dp, "path", tw.rest);
-            rc = b ? jcs_mrest_post(v->o.rest, "object/move", b, NULL) : JCS_ENOMEM;
-            json_decref(b);
-        }
         if (rc == 0) {
-            int r = jcs_stage_rename(v->stage, from, to);
-            if (r && r != JCS_ENOENT)
-                rc = r;
+            rc = jcs_stage_rename(v->stage, from, to);
+            if (rc == 0) {
+                rc = delete_path(v, sp, fw.rest);
+                if (rc == JCS_ENOENT)
+                    rc = JCS_OK;
+            } else if (rc == JCS_ENOENT) {
+                int64_t oid = 0, size;
+                rc = object_now(v, &fw, &oid, &size, NULL, &sp);
+                json_t *b =
+                    rc ? NULL
+                       : json_pack("{s:[{s:I, s:I, s:s}]}", "movings", "objectID", (json_int_t)oid,
+                                   "packageID", (json_int_t)dp, "path", tw.rest);
+                if (rc == 0)
+                    rc = b ? jcs_mrest_post(v->o.rest, "object/move", b, NULL) : JCS_ENOMEM;
+                json_decref(b);
+            }
         }
         invalidate_parent(v, from);
         invalidate_parent(v, to);

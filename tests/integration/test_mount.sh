@@ -148,7 +148,7 @@ check crash_reads_back_through_mount diff -r "$T/crash" "$M/t/p/crash"
 # ---- the model test: seeded random operations against a local directory
 for seed in 11 12; do
   timeout 400 python3 tests/mount/model.py run "$M/t/p/model$seed" "$T/model$seed" --seed "$seed" \
-    --ops "${MOUNT_MODEL_OPS:-1500}" --name "mount_model_seed$seed" 2>&1 | head -20
+    --ops "${MOUNT_MODEL_OPS:-1200}" --name "mount_model_seed$seed" 2>&1 | head -20
 done
 
 # ---- real tools
