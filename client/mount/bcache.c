@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -28,6 +29,7 @@ typedef struct blk {
 struct jcs_bcache {
     char *dir;
     int64_t cap;
+    int64_t min_free; /* bytes kept free on the cache's file system */
     pthread_mutex_t mu;
     blk **tab;
     size_t nbuckets;
@@ -118,20 +120,50 @@ static void drop(jcs_bcache *c, blk *b)
     jcs_free(b);
 }
 
-/* Evicts least recently used blocks until need more bytes fit; 0 or JCS_ETOOBIG. */
+/* Free bytes on the cache's file system for this user (INT64_MAX when unknown). */
+static int64_t disk_free(const jcs_bcache *c)
+{
+    struct statvfs sv;
+    if (statvfs(c->dir, &sv) != 0)
+        return INT64_MAX;
+    return (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+}
+
+/* Whether need more bytes would take the disk under the floor that the cache keeps free. */
+static int under_floor(const jcs_bcache *c, int64_t need, int64_t *avail)
+{
+    if (c->min_free <= 0)
+        return 0;
+    *avail = disk_free(c);
+    return *avail != INT64_MAX && *avail - need < c->min_free;
+}
+
+/*
+ * Evicts least recently used blocks until need more bytes fit, both under
+ * the cap and above the disk's free-space floor; 0 or JCS_ETOOBIG. The floor
+ * is what keeps an unlimited cache (cap 0, JCS's default) or a cap larger
+ * than the disk from filling the disk that other programs share.
+ */
 static int make_room(jcs_bcache *c, int64_t need)
 {
-    if (c->cap <= 0)
-        return JCS_OK;
-    while (c->bytes + c->reserved + need > c->cap && c->tail) {
+    int64_t avail = 0;
+    while (c->tail && ((c->cap > 0 && c->bytes + c->reserved + need > c->cap) ||
+                       under_floor(c, need, &avail))) {
         drop(c, c->tail);
         c->evictions++;
     }
-    if (c->bytes + c->reserved + need > c->cap)
+    if (c->cap > 0 && c->bytes + c->reserved + need > c->cap)
         return jcs_err_set(JCS_ETOOBIG,
                            "the mount's cache is full: %lld bytes of staged writes and %lld of "
                            "blocks under mount.maxCacheSize %lld, nothing left to evict",
                            (long long)c->reserved, (long long)c->bytes, (long long)c->cap);
+    if (under_floor(c, need, &avail))
+        return jcs_err_set(JCS_ETOOBIG,
+                           "the disk of the mount's cache %s has %lld bytes free: %lld more would "
+                           "leave less than the %lld the mount keeps free (%lld bytes of staged "
+                           "writes, nothing left to evict)",
+                           c->dir, (long long)avail, (long long)need, (long long)c->min_free,
+                           (long long)c->reserved);
     return JCS_OK;
 }
 
@@ -234,6 +266,7 @@ int jcs_bcache_open(const char *dir, int64_t cap, jcs_bcache **out)
         return JCS_ENOMEM;
     }
     c->cap = cap;
+    c->min_free = JCS_BCACHE_MIN_FREE;
     pthread_mutex_init(&c->mu, NULL);
     if ((rc = scan(c)) != 0) {
         jcs_bcache_close(c);
@@ -403,6 +436,13 @@ int jcs_bcache_put(jcs_bcache *c, const char *hash, int64_t idx, const void *dat
     lru_push(c, nb);
     pthread_mutex_unlock(&c->mu);
     return JCS_OK;
+}
+
+void jcs_bcache_set_min_free(jcs_bcache *c, int64_t bytes)
+{
+    pthread_mutex_lock(&c->mu);
+    c->min_free = bytes;
+    pthread_mutex_unlock(&c->mu);
 }
 
 int jcs_bcache_reserve(jcs_bcache *c, int64_t delta)

@@ -8,9 +8,13 @@
  *
  * The cap (0 = unlimited) is enforced in real time: a put first evicts the
  * least recently used blocks until the new block fits. Staged writes
- * (stage.h) are charged to the same cap through jcs_bcache_reserve, and are
- * never evicted; when what is left cannot make room, put and reserve fail
- * with JCS_ETOOBIG (the mount answers ENOSPC). Blocks found in DIR when the
+ * (stage.h) are charged to the same cap through jcs_bcache_reserve, before
+ * they reach the disk, and are never evicted; when what is left cannot make
+ * room, put and reserve fail with JCS_ETOOBIG (the mount answers ENOSPC).
+ * Whatever the cap, the cache also keeps JCS_BCACHE_MIN_FREE bytes of its
+ * file system free (evicting, then refusing the same way): an unlimited
+ * cache, or a cap bigger than the disk, never fills a disk that other
+ * programs share. Blocks found in DIR when the
  * cache opens are kept (oldest modification first in the LRU), so a
  * remount starts warm.
  *
@@ -26,6 +30,8 @@
 #include "err.h"
 
 #define JCS_BCACHE_BLOCK (1u << 20)
+/* Bytes of the cache's file system kept free by default (see above). */
+#define JCS_BCACHE_MIN_FREE ((int64_t)1 << 30)
 
 typedef struct jcs_bcache jcs_bcache;
 
@@ -63,6 +69,9 @@ int jcs_bcache_put(jcs_bcache *c, const char *hash, int64_t idx, const void *dat
  * releases them (delta < 0; always succeeds).
  */
 int jcs_bcache_reserve(jcs_bcache *c, int64_t delta) JCS_MUST_USE;
+
+/* Changes the free-space floor (0 = none; tests and small disks). */
+void jcs_bcache_set_min_free(jcs_bcache *c, int64_t bytes);
 
 void jcs_bcache_get_stats(jcs_bcache *c, jcs_bcache_stats *st);
 

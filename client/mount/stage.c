@@ -542,7 +542,7 @@ int jcs_stage_get(jcs_stage *s, const char *path, jcs_stage_file **out)
 }
 
 int jcs_stage_create(jcs_stage *s, const char *path, jcs_stage_fill_fn fill, void *arg,
-                     jcs_stage_file **out)
+                     int64_t fill_size, jcs_stage_file **out)
 {
     pthread_mutex_lock(&s->create_mu);
     if (jcs_stage_get(s, path, out) == 0) {
@@ -563,6 +563,12 @@ int jcs_stage_create(jcs_stage *s, const char *path, jcs_stage_fill_fn fill, voi
     if (f->fd < 0)
         rc = jcs_err_set(errno == ENOSPC ? JCS_ETOOBIG : JCS_EIO, "staging %s: %s", dp,
                          strerror(errno));
+    /* The download is charged before it starts, so that a file bigger than
+     * what the cache can hold never reaches the disk (the cap holds in real
+     * time, not after the fact). */
+    if (rc == 0 && fill && s->o.cache && fill_size > 0 &&
+        (rc = jcs_bcache_reserve(s->o.cache, fill_size)) == 0)
+        f->reserved = fill_size;
     if (rc == 0 && fill)
         rc = fill(arg, f->fd);
     struct stat st;
@@ -570,7 +576,8 @@ int jcs_stage_create(jcs_stage *s, const char *path, jcs_stage_fill_fn fill, voi
         rc = jcs_err_set(JCS_EIO, "staging %s: %s", dp, strerror(errno));
     if (rc == 0) {
         f->size = st.st_size;
-        if (s->o.cache && f->size > 0 && (rc = jcs_bcache_reserve(s->o.cache, f->size)) == 0)
+        if (s->o.cache && f->size > f->reserved &&
+            (rc = jcs_bcache_reserve(s->o.cache, f->size - f->reserved)) == 0)
             f->reserved = f->size;
     }
     if (rc == 0)

@@ -75,11 +75,13 @@ int jcs_stage_get(jcs_stage *s, const char *path, jcs_stage_file **f) JCS_MUST_U
 /*
  * The staged file of path, created (empty, or filled by fill when given)
  * when there is none; with a reference. A new file is dirty: it will be
- * uploaded even if nothing is written. JCS_ETOOBIG when the cache cannot
- * hold what fill wrote; fill's error otherwise.
+ * uploaded even if nothing is written. fill_size (the size fill is expected
+ * to write) is charged to the cache before fill runs: JCS_ETOOBIG, without
+ * calling fill, when the cache cannot hold it (and when fill wrote more than
+ * the cache can hold); fill's error otherwise.
  */
 int jcs_stage_create(jcs_stage *s, const char *path, jcs_stage_fill_fn fill, void *arg,
-                     jcs_stage_file **f) JCS_MUST_USE;
+                     int64_t fill_size, jcs_stage_file **f) JCS_MUST_USE;
 
 void jcs_stage_put(jcs_stage_file *f);
 

@@ -950,12 +950,19 @@ typedef struct fill_arg {
     int64_t object_id;
     int fd;
     int64_t off;
+    int64_t limit; /* the object's size as opened: what the stage charged */
 } fill_arg;
 
 static int to_fd(void *arg, const void *p, size_t n)
 {
     fill_arg *a = arg;
     const char *q = p;
+    /* More bytes than charged to the cache: the object changed meanwhile. */
+    if (a->off + (int64_t)n > a->limit)
+        return jcs_err_set(JCS_EIO,
+                           "staging: object %lld grew past its %lld bytes while downloading; "
+                           "open it again",
+                           (long long)a->object_id, (long long)a->limit);
     while (n) {
         ssize_t w = pwrite(a->fd, q, n, (off_t)a->off);
         if (w < 0 && errno == EINTR)
@@ -984,10 +991,10 @@ static int stage_fh(jcs_vfs *v, jcs_vfs_fh *fh, bool trunc)
 {
     if (fh->sf)
         return JCS_OK;
-    fill_arg fa = {v, fh->object_id, -1, 0};
-    int rc = jcs_stage_create(v->stage, fh->path,
-                              fh->exists && fh->size > 0 && !trunc ? fill_from_object : NULL, &fa,
-                              &fh->sf);
+    fill_arg fa = {v, fh->object_id, -1, 0, fh->size};
+    bool fill = fh->exists && fh->size > 0 && !trunc;
+    int rc = jcs_stage_create(v->stage, fh->path, fill ? fill_from_object : NULL, &fa,
+                              fill ? fh->size : 0, &fh->sf);
     if (rc)
         return rc;
     if (fh->writable && !fh->writer) {

@@ -7,31 +7,58 @@
 #     read >= 80 %, write >= 70 % of REST.
 #   - a tree of 10,000 4 KiB files (100 directories) copied into the mount
 #     and committed (cp, then unmount, which uploads all staged files), then
-#     read back after a remount (files/s).
+#     read back after a remount (files/s). Its package is ec(2,3) with a
+#     4 KiB chunkSize: with the default 5 MiB chunk every shard is padded to
+#     a whole chunk, so each 4 KiB file would cost 15 MiB on the hubs' disks
+#     and the tree 146 GiB (this is what filled the machine's disk once).
 # The machine is shared: figures are noisy; compare the ratios of one run.
+# The run is bounded: it refuses to start without room for what it writes
+# (plus a margin for the other users of the disk), and its directory is
+# removed on every exit, including Ctrl-C and SIGTERM.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 BIN=${JCS_BIN:-$ROOT/build/bin}
 export JCS_BIN=$BIN
 CL=deploy/local/cluster
-T=$(mktemp -d /tmp/jcs-bench-mount-XXXXXX)
-C=$T/c
-M=$C/mnt
 SIZE_MB=${BENCH_MOUNT_MB:-1024}
 NFILES=${BENCH_MOUNT_FILES:-10000}
-trap '$CL down --dir "$C" >/dev/null 2>&1; rm -rf "$T"' EXIT
 if [ "$(id -u)" != 0 ] || [ ! -e /dev/fuse ]; then
   echo "bench_mount: needs root and /dev/fuse"; exit 1
 fi
+# What the run puts on the disk at most, in MiB: the local copy of the big
+# file, its REST and mount uploads stored as ec(2,3) (1.5 times each), its
+# staged copy, the block cache (capped at CACHE_MB), the tree (local, staged,
+# 3 shards of 4 KiB on the hubs, metadata) and the cluster's own files.
+CACHE_MB=$((SIZE_MB + 256))
+NEED_MB=$((SIZE_MB + 3 * SIZE_MB + SIZE_MB + CACHE_MB + NFILES * 32 / 1024 + 512))
+MARGIN_MB=${BENCH_MOUNT_MARGIN_MB:-10240}
+FREE_MB=$(df -Pm /tmp | awk 'NR == 2 { print $4 }')
+if [ "${FREE_MB:-0}" -lt $((NEED_MB + MARGIN_MB)) ]; then
+  echo "bench_mount: refusing to run: /tmp has ${FREE_MB} MiB free; this run writes up to ${NEED_MB} MiB and leaves at least ${MARGIN_MB} MiB free for the other users of the disk (set BENCH_MOUNT_MB / BENCH_MOUNT_FILES smaller)"
+  exit 1
+fi
+T=$(mktemp -d /tmp/jcs-bench-mount-XXXXXX)
+C=$T/c
+M=$C/mnt
+cleanup() {
+  $CL down --dir "$C" >/dev/null 2>&1
+  mountpoint -q "$M" 2>/dev/null && umount -l "$M" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 $CL up --dir "$C" --hubs 3 >"$T/up.log" 2>&1 || { tail "$T/up.log"; exit 1; }
 cfg=$C/client/config.json
-jq '.mount.uploadPendingTime = "1s" | .mount.maxCacheSize = 4294967296' "$cfg" >"$cfg.tmp" && mv "$cfg.tmp" "$cfg"
+jq ".mount.uploadPendingTime = \"1s\" | .mount.maxCacheSize = $((CACHE_MB << 20))" "$cfg" >"$cfg.tmp" && mv "$cfg.tmp" "$cfg"
 . "$C/cluster.env"
 c() { curl -sS --fail --cacert "$JCS_CA" --cert "$JCS_CERT" --key "$JCS_KEY" "$@"; }
 BID=$(c -X POST -d '{"name": "bench"}' "$JCS_ENDPOINT/v1/bucket/create" | jq .data.bucket.bucketID)
 PID=$(c -X POST -d "{\"bucketID\": $BID, \"name\": \"p\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3}}" \
   "$JCS_ENDPOINT/v1/package/create" | jq .data.package.packageID)
+c -X POST -d "{\"bucketID\": $BID, \"name\": \"small\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3, \"chunkSize\": 4096}}" \
+  "$JCS_ENDPOINT/v1/package/create" >/dev/null
 $CL mount --dir "$C" >"$T/mount.log" 2>&1 || { tail "$T/mount.log" "$C/mount/mount.log"; exit 1; }
 
 now() { date +%s.%N; }
@@ -89,13 +116,13 @@ for d in $(seq 1 100); do
 done
 TSUM=$(cd "$T/tree" && find . -type f | sort | xargs cat | sha256sum | cut -d' ' -f1)
 t0=$(now)
-cp -r "$T/tree" "$M/bench/p/tree"
+cp -r "$T/tree" "$M/bench/small/tree"
 t1=$(now)
 $CL unmount --dir "$C" >/dev/null 2>&1
 t2=$(now)
 $CL mount --dir "$C" >/dev/null 2>&1
 t3=$(now)
-got=$(cd "$M/bench/p/tree" && find . -type f | sort | xargs cat | sha256sum | cut -d' ' -f1)
+got=$(cd "$M/bench/small/tree" && find . -type f | sort | xargs cat | sha256sum | cut -d' ' -f1)
 t4=$(now)
 [ "$got" = "$TSUM" ] || { echo "bench_mount: the tree read back differs"; exit 1; }
 awk -v n=$((per * 100)) -v a="$t0" -v b="$t1" -v c2="$t2" -v d="$t3" -v e="$t4" 'BEGIN {

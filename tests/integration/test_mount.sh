@@ -223,6 +223,31 @@ remount enospc_setup
 expect_errno full_cache_is_enospc ENOSPC "open('$M/t/p/toolarge.bin', 'wb').write(b'x' * (8 << 20))"
 check mount_healthy_after_enospc bash -c "cmp '$T/fs.bin' '$M/t/p/fsynced.bin'"
 check mount_log_names_object grep -q 'toolarge.bin' "$C/mount/mount.log"
+# The cap holds in real time while more than it passes through: a sampler
+# records the largest size of the cache directory (blocks and staged files)
+# while 12 MiB are written in 1 MiB files (each fsynced, then retired), a
+# 48 MiB object is read whole, and that object is opened for appending (its
+# download would not fit: ENOSPC before a byte of it reaches the disk).
+cache_bytes() { find "$C/client/mount/data" -type f -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+: >"$T/cache.max"
+( while [ ! -e "$T/cache.stop" ]; do cache_bytes >>"$T/cache.max"; sleep 0.02; done ) &
+sampler=$!
+ok_w=1
+for i in $(seq 1 12); do
+  python3 -c "
+import os
+fd = os.open('$M/t/p/cap$i.bin', os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+os.write(fd, os.urandom(1 << 20)); os.fsync(fd); os.close(fd)" || ok_w=0
+done
+[ $ok_w = 1 ] && pass cap_files_written_past_the_cap || fail cap_files_written_past_the_cap "a 1 MiB write under a 4 MiB cap failed"
+check cap_read_bigger_than_cap_identical cmp "$T/ec.bin" "$M/t/ec/ec.bin"
+expect_errno cap_append_download_too_big_is_enospc ENOSPC "open('$M/t/ec/ec.bin', 'ab').write(b'x')"
+touch "$T/cache.stop"
+wait $sampler
+max=$(sort -n "$T/cache.max" | tail -1)
+check cache_dir_never_over_max_cache_size test "${max:-0}" -le 4194304
+check cache_sampler_saw_the_cache_in_use test "$(sort -n "$T/cache.max" | uniq | wc -l)" -gt 2
+check append_refused_left_object_intact cmp "$T/ec.bin" "$M/t/ec/ec.bin"
 
 $CL unmount --dir "$C" >/dev/null 2>&1
 check unmount_leaves_no_mount bash -c "! mountpoint -q '$M'"

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -184,6 +185,40 @@ static void *race(void *arg)
         if (jcs_bcache_put(r->c, H1, r->id * 1000 + i, b, sizeof b) != 0)
             break;
     return NULL;
+}
+
+/* The cache keeps a floor of its disk free whatever the cap: with a floor just above what is
+ * free, a put evicts the old blocks first, and is refused (ETOOBIG, naming the disk) once nothing
+ * is left to evict; the same holds for staged reservations. */
+TEST(free_space_floor_evicts_then_refuses)
+{
+    char dir[512], a[1000];
+    fresh(dir, sizeof dir, "floor");
+    jcs_bcache *c;
+    T_OK(jcs_bcache_open(dir, 0, &c)); /* unlimited, as JCS's default maxCacheSize 0 */
+    fill(a, sizeof a, 3);
+    T_OK(jcs_bcache_put(c, H1, 0, a, sizeof a));
+    T_OK(jcs_bcache_put(c, H1, 1, a, sizeof a));
+    struct statvfs sv;
+    T_ASSERT(statvfs(dir, &sv) == 0);
+    int64_t avail = (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+    /* 10 MiB more than is free: no block can make room for another. */
+    jcs_bcache_set_min_free(c, avail + (10 << 20));
+    T_EQ_INT(jcs_bcache_put(c, H2, 0, a, sizeof a), JCS_ETOOBIG);
+    T_ASSERT(strstr(jcs_err_msg(JCS_ETOOBIG), "keeps free") != NULL);
+    jcs_bcache_stats st;
+    jcs_bcache_get_stats(c, &st);
+    T_EQ_INT(st.blocks, 0); /* both evicted trying */
+    T_EQ_INT(st.evictions, 2);
+    T_EQ_INT(jcs_bcache_reserve(c, 4096), JCS_ETOOBIG);
+    jcs_bcache_get_stats(c, &st);
+    T_EQ_INT(st.reserved_bytes, 0);
+    size_t got;
+    char out[16];
+    T_EQ_INT(jcs_bcache_read(c, H1, 0, 0, out, sizeof out, &got), 0); /* gone from disk too */
+    jcs_bcache_set_min_free(c, 0);
+    T_OK(jcs_bcache_put(c, H2, 0, a, sizeof a));
+    jcs_bcache_close(c);
 }
 
 TEST(concurrent_puts_never_exceed_the_cap)

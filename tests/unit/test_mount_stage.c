@@ -128,7 +128,7 @@ TEST(closed_file_is_uploaded_after_the_quiet_time_and_retired)
     jcs_stage *s;
     T_OK(jcs_stage_open(&e.o, &s));
     jcs_stage_file *f;
-    T_OK(jcs_stage_create(s, "/b/p/a.txt", NULL, NULL, &f));
+    T_OK(jcs_stage_create(s, "/b/p/a.txt", NULL, NULL, 0, &f));
     jcs_stage_open_writer(f);
     T_OK(jcs_stage_write(f, "hello world", 11, 0));
     T_OK(jcs_stage_write(f, "W", 1, 6)); /* random write */
@@ -156,7 +156,7 @@ TEST(flush_uploads_now_and_waits)
     jcs_stage *s;
     T_OK(jcs_stage_open(&e.o, &s));
     jcs_stage_file *f;
-    T_OK(jcs_stage_create(s, "/b/p/db", NULL, NULL, &f));
+    T_OK(jcs_stage_create(s, "/b/p/db", NULL, NULL, 0, &f));
     jcs_stage_open_writer(f);
     T_OK(jcs_stage_write(f, "0123456789", 10, 0));
     T_OK(jcs_stage_truncate(f, 4));
@@ -188,7 +188,7 @@ TEST(failed_uploads_are_retried_with_backoff)
     jcs_stage *s;
     T_OK(jcs_stage_open(&e.o, &s));
     jcs_stage_file *f;
-    T_OK(jcs_stage_create(s, "/b/p/r", NULL, NULL, &f));
+    T_OK(jcs_stage_create(s, "/b/p/r", NULL, NULL, 0, &f));
     T_OK(jcs_stage_write(f, "abc", 3, 0));
     int64_t t0 = jcs_now_ms();
     jcs_stage_put(f);
@@ -211,11 +211,11 @@ TEST(staged_files_survive_a_crash_and_upload_on_the_next_open)
     for (size_t i = 0; i < sizeof big; i++)
         big[i] = (char)(i * 13);
     jcs_stage_file *f;
-    T_OK(jcs_stage_create(s, "/b/p/dir/big", NULL, NULL, &f));
+    T_OK(jcs_stage_create(s, "/b/p/dir/big", NULL, NULL, 0, &f));
     T_OK(jcs_stage_write(f, big, sizeof big, 0));
     T_OK(jcs_stage_set_mtime(f, 1577934245000));
     jcs_stage_put(f);
-    T_OK(jcs_stage_create(s, "/b/p/empty", NULL, NULL, &f));
+    T_OK(jcs_stage_create(s, "/b/p/empty", NULL, NULL, 0, &f));
     jcs_stage_put(f);
     /* A dead process uploads nothing: close without flushing leaves both staged. */
     T_EQ_INT(jcs_stage_close(s, 0), 2);
@@ -255,7 +255,7 @@ TEST(rename_and_remove)
     jcs_stage_file *f;
     const char *names[] = {"/b/p/d/x", "/b/p/d/sub/y", "/b/p/z", "/b/p/gone"};
     for (int i = 0; i < 4; i++) {
-        T_OK(jcs_stage_create(s, names[i], NULL, NULL, &f));
+        T_OK(jcs_stage_create(s, names[i], NULL, NULL, 0, &f));
         T_OK(jcs_stage_write(f, "12345", (size_t)i + 1, 0));
         jcs_stage_put(f);
     }
@@ -299,7 +299,7 @@ TEST(writes_are_charged_to_the_cache_cap)
     jcs_stage *s;
     T_OK(jcs_stage_open(&e.o, &s));
     jcs_stage_file *f;
-    T_OK(jcs_stage_create(s, "/b/p/f", fill_abc, NULL, &f)); /* download on first write */
+    T_OK(jcs_stage_create(s, "/b/p/f", fill_abc, NULL, 3, &f)); /* download on first write */
     char buf[200] = {0}, out[16];
     size_t got;
     T_OK(jcs_stage_read(f, out, 6, 0, &got));
@@ -322,6 +322,43 @@ TEST(writes_are_charged_to_the_cache_cap)
     jcs_bcache_close(c);
 }
 
+static int fill_counted(void *arg, int fd)
+{
+    (*(int *)arg)++;
+    return write(fd, "abcdef", 6) == 6 ? 0 : JCS_EIO;
+}
+
+/* Download on first write of an object bigger than the cache can hold: refused before a byte is
+ * downloaded (the cap holds in real time), nothing left staged or charged. */
+TEST(download_bigger_than_the_cap_is_refused_before_it_starts)
+{
+    env e;
+    setup(&e, "capfill", 3600 * 1000);
+    char cdir[512];
+    t_path(cdir, sizeof cdir, "capfill/blocks");
+    jcs_bcache *c;
+    T_OK(jcs_bcache_open(cdir, 100, &c));
+    e.o.cache = c;
+    jcs_stage *s;
+    T_OK(jcs_stage_open(&e.o, &s));
+    jcs_stage_file *f = NULL;
+    int calls = 0;
+    T_EQ_INT(jcs_stage_create(s, "/b/p/huge", fill_counted, &calls, 101, &f), JCS_ETOOBIG);
+    T_EQ_INT(calls, 0);
+    T_EQ_INT(jcs_stage_pending(s), 0);
+    jcs_bcache_stats st;
+    jcs_bcache_get_stats(c, &st);
+    T_EQ_INT(st.reserved_bytes, 0);
+    T_OK(jcs_stage_create(s, "/b/p/fits", fill_counted, &calls, 6, &f));
+    T_EQ_INT(calls, 1);
+    jcs_bcache_get_stats(c, &st);
+    T_EQ_INT(st.reserved_bytes, 6);
+    jcs_stage_put(f);
+    T_OK(jcs_stage_flush_dir(s, "/b"));
+    T_EQ_INT(jcs_stage_close(s, 1000), 0);
+    jcs_bcache_close(c);
+}
+
 TEST(out_of_memory_is_enomem_without_leaks)
 {
     env e;
@@ -337,7 +374,7 @@ TEST(out_of_memory_is_enomem_without_leaks)
             continue;
         }
         jcs_stage_file *f = NULL;
-        rc = jcs_stage_create(s, "/b/p/o", NULL, NULL, &f);
+        rc = jcs_stage_create(s, "/b/p/o", NULL, NULL, 0, &f);
         if (rc == 0) {
             rc = jcs_stage_write(f, "x", 1, 0);
             if (rc == 0)
