@@ -241,7 +241,7 @@ os.write(fd, os.urandom(1 << 20)); os.fsync(fd); os.close(fd)" || ok_w=0
 done
 [ $ok_w = 1 ] && pass cap_files_written_past_the_cap || fail cap_files_written_past_the_cap "a 1 MiB write under a 4 MiB cap failed"
 check cap_read_bigger_than_cap_identical cmp "$T/ec.bin" "$M/t/ec/ec.bin"
-expect_errno cap_append_download_too_big_is_enospc ENOSPC "open('$M/t/ec/ec.bin', 'ab').write(b'x')"
+expect_errno cap_append_download_too_big_is_enospc ENOSPC "open('$M/t/ec/ec.bin', 'ab', buffering=0).write(b'x')"
 touch "$T/cache.stop"
 wait $sampler
 max=$(sort -n "$T/cache.max" | tail -1)
