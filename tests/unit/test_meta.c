@@ -1403,8 +1403,8 @@ TEST(a_database_restart_costs_a_retry_and_loses_nothing)
     T_EQ_INT(blocks, 21);
 }
 
-/* Runs last: stops the server. */
-TEST(zz_teardown)
+/* After every test: stops the server. */
+T_TEARDOWN(server)
 {
     jcs_db_close(db);
     db = NULL;
