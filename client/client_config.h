@@ -137,7 +137,7 @@ typedef struct jcs_client_config {
 
 /*
  * Loads and checks path. On success the caller frees with
- * jcs_client_config_free; after a failure out is empty (freeing it is
+ * jcs_client_config_clear; after a failure out is empty (freeing it is
  * harmless). JCS_ECONFIG (and JCS_ETLS for a certificate that does not fit)
  * with a detail naming the file and the field; JCS_ENOMEM.
  */
@@ -147,7 +147,7 @@ int jcs_client_config_load(const char *path, jcs_client_config *out) JCS_MUST_US
 int jcs_client_config_parse(const char *name, const char *text,
                             jcs_client_config *out) JCS_MUST_USE;
 
-void jcs_client_config_free(jcs_client_config *c);
+void jcs_client_config_clear(jcs_client_config *c);
 
 /*
  * Sets up logging from the logger section: tag "jcs", the level, and the
