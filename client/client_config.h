@@ -1,7 +1,7 @@
 /*
  * client/client_config.h - the jcs client's config.json.
  *
- * The file has JCS-pub's sections and field names (reference/jcs-readme.txt)
+ * The file has JCS-pub's sections and field names (docs/DESIGN.md §6)
  * and JCS's defaults, plus three additions in the same style:
  *
  *   "rpc": {"cert": "...", "key": "..."}  the client-role certificate (OU=client,
@@ -10,7 +10,7 @@
  *   "location": "loc1"                    the client's own location name; hubs
  *                                         there are "same location" (distance 1)
  *   "redundancy": {"type": "none"}        default redundancy of new packages
- *                                         (DESIGN.md §3: none, rep, ec)
+ *                                         (docs/DESIGN.md §3: none, rep, ec)
  *
  * and "db.socket" (a unix socket used instead of db.address, as the
  * coordinator's config has).
@@ -171,7 +171,7 @@ jcs_db_config jcs_client_config_db(const jcs_client_config *c);
 int jcs_client_parse_duration(const char *s, int64_t *ns) JCS_MUST_USE;
 
 /*
- * A redundancy as JSON (DESIGN.md §3) -> jcs_redundancy: {"type":"none"},
+ * A redundancy as JSON (docs/DESIGN.md §3) -> jcs_redundancy: {"type":"none"},
  * {"type":"rep","repCount":N} (default 2), {"type":"ec","k":K,"n":N,
  * "chunkSize":C} (default 2, 3, 5 MiB). Other types (lrc, segment,
  * multipartUpload) are refused: no plan can produce them for a new object.
