@@ -269,14 +269,14 @@ int jcs_bcache_open(const char *dir, int64_t cap, jcs_bcache **out)
     c->min_free = JCS_BCACHE_MIN_FREE;
     pthread_mutex_init(&c->mu, NULL);
     if ((rc = scan(c)) != 0) {
-        jcs_bcache_close(c);
+        jcs_bcache_free(c);
         return rc;
     }
     *out = c;
     return JCS_OK;
 }
 
-void jcs_bcache_close(jcs_bcache *c)
+void jcs_bcache_free(jcs_bcache *c)
 {
     if (!c)
         return;

@@ -42,7 +42,7 @@ typedef struct jcs_bcache_stats {
 
 /* Opens (creating) dir and indexes the blocks already there. */
 int jcs_bcache_open(const char *dir, int64_t cap, jcs_bcache **out) JCS_MUST_USE;
-void jcs_bcache_close(jcs_bcache *c);
+void jcs_bcache_free(jcs_bcache *c);
 
 /*
  * Copies up to len bytes from offset off of block (hash, idx) into buf.

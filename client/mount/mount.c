@@ -256,7 +256,7 @@ out:
         (void)jcs_stage_close(stage, 0);
     jcs_vfs_free(vfs);
     jcs_dcache_free(dcache);
-    jcs_bcache_close(cache);
+    jcs_bcache_free(cache);
     jcs_mrest_free(rest);
     jcs_free(endpoint);
     jcs_free(ca);
@@ -267,6 +267,6 @@ out:
     jcs_free(blocks);
     jcs_free(staging);
     jcs_free(empty);
-    jcs_client_config_free(&cfg);
+    jcs_client_config_clear(&cfg);
     return ec;
 }

@@ -242,7 +242,7 @@ static int run(jcs_mrest *r, xfer *x, const char *what, json_t **data)
     curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, errbuf);
     CURLcode cc = curl_easy_perform(x->h);
     int rc = finish(r, x, cc, errbuf, what, data);
-    jcs_buf_free(&x->body);
+    jcs_buf_clear(&x->body);
     return rc;
 }
 
@@ -341,7 +341,7 @@ int jcs_mrest_upload(jcs_mrest *r, int64_t package_id, const char *path, const c
         curl_mime_type(p2, "application/octet-stream")) {
         curl_mime_free(mime);
         jcs_free(name);
-        jcs_buf_free(&x.body);
+        jcs_buf_clear(&x.body);
         give_back(r, x.h);
         return jcs_err_set(JCS_EIO, "upload of %s: cannot read the staged file %s", path, file);
     }

@@ -55,7 +55,7 @@ TEST(put_then_read_ranges)
     T_EQ_INT(st.block_bytes, 1000);
     T_EQ_INT(st.hits, 3);
     T_EQ_INT(st.misses, 3);
-    jcs_bcache_close(c);
+    jcs_bcache_free(c);
 }
 
 TEST(cap_evicts_least_recently_used)
@@ -89,7 +89,7 @@ TEST(cap_evicts_least_recently_used)
     T_OK(jcs_bcache_put(c, H1, 0, b, 50));
     jcs_bcache_get_stats(c, &st);
     T_EQ_INT(st.block_bytes, 250);
-    jcs_bcache_close(c);
+    jcs_bcache_free(c);
 }
 
 TEST(reservations_are_never_evicted)
@@ -117,7 +117,7 @@ TEST(reservations_are_never_evicted)
     jcs_bcache_get_stats(c, &st);
     T_EQ_INT(st.reserved_bytes, 0);
     T_EQ_INT(st.block_bytes, 150);
-    jcs_bcache_close(c);
+    jcs_bcache_free(c);
 }
 
 TEST(reopen_keeps_blocks_and_enforces_a_smaller_cap)
@@ -131,7 +131,7 @@ TEST(reopen_keeps_blocks_and_enforces_a_smaller_cap)
         T_OK(jcs_bcache_put(c, H2, i, b, 100));
         usleep(2000); /* distinct modification times: the LRU order survives */
     }
-    jcs_bcache_close(c);
+    jcs_bcache_free(c);
     /* A half-written temporary of a dead run is removed, not indexed. */
     char tmp[1024];
     snprintf(tmp, sizeof tmp, "%s/tmp.9.9", dir);
@@ -149,7 +149,7 @@ TEST(reopen_keeps_blocks_and_enforces_a_smaller_cap)
     T_EQ_INT(jcs_bcache_read(c, H2, 3, 0, out, 100, &got), 1);
     fill(b, 100, 3);
     T_ASSERT(memcmp(out, b, 100) == 0);
-    jcs_bcache_close(c);
+    jcs_bcache_free(c);
 }
 
 TEST(bad_keys_and_sizes_are_refused)
@@ -168,7 +168,7 @@ TEST(bad_keys_and_sizes_are_refused)
     T_ASSERT(big != NULL);
     T_EQ_INT(jcs_bcache_put(c, H1, 0, big, JCS_BCACHE_BLOCK + 1), JCS_EINVAL);
     jcs_free(big);
-    jcs_bcache_close(c);
+    jcs_bcache_free(c);
 }
 
 typedef struct racer {
@@ -218,7 +218,7 @@ TEST(free_space_floor_evicts_then_refuses)
     T_EQ_INT(jcs_bcache_read(c, H1, 0, 0, out, sizeof out, &got), 0); /* gone from disk too */
     jcs_bcache_set_min_free(c, 0);
     T_OK(jcs_bcache_put(c, H2, 0, a, sizeof a));
-    jcs_bcache_close(c);
+    jcs_bcache_free(c);
 }
 
 TEST(concurrent_puts_never_exceed_the_cap)
@@ -239,12 +239,12 @@ TEST(concurrent_puts_never_exceed_the_cap)
     jcs_bcache_get_stats(c, &st);
     T_ASSERT(st.block_bytes <= 10000, "(%lld bytes)", (long long)st.block_bytes);
     T_EQ_INT(st.blocks, 10);
-    jcs_bcache_close(c);
+    jcs_bcache_free(c);
     /* What is on disk matches what the index held. */
     T_OK(jcs_bcache_open(dir, 0, &c));
     jcs_bcache_get_stats(c, &st);
     T_EQ_INT(st.blocks, 10);
-    jcs_bcache_close(c);
+    jcs_bcache_free(c);
 }
 
 TEST(out_of_memory_is_enomem_without_leaks)
@@ -255,7 +255,7 @@ TEST(out_of_memory_is_enomem_without_leaks)
     T_OK(jcs_bcache_open(dir, 0, &c));
     fill(b, 100, 1);
     T_OK(jcs_bcache_put(c, H1, 0, b, 100));
-    jcs_bcache_close(c);
+    jcs_bcache_free(c);
     int opened = 0, put = 0;
     for (long n = 0; n < 40 && !(opened && put); n++) {
         jcs_alloc_fail_after(n);
@@ -268,7 +268,7 @@ TEST(out_of_memory_is_enomem_without_leaks)
                 put = 1;
             else
                 T_EQ_INT(rc, JCS_ENOMEM);
-            jcs_bcache_close(c);
+            jcs_bcache_free(c);
         } else {
             jcs_alloc_fail_after(-1);
             T_EQ_INT(rc, JCS_ENOMEM);

@@ -319,7 +319,7 @@ TEST(writes_are_charged_to_the_cache_cap)
     T_EQ_INT(jcs_stage_close(s, 1000), 0);
     jcs_bcache_get_stats(c, &st);
     T_EQ_INT(st.reserved_bytes, 0); /* released once retired */
-    jcs_bcache_close(c);
+    jcs_bcache_free(c);
 }
 
 static int fill_counted(void *arg, int fd)
@@ -356,7 +356,7 @@ TEST(download_bigger_than_the_cap_is_refused_before_it_starts)
     jcs_stage_put(f);
     T_OK(jcs_stage_flush_dir(s, "/b"));
     T_EQ_INT(jcs_stage_close(s, 1000), 0);
-    jcs_bcache_close(c);
+    jcs_bcache_free(c);
 }
 
 TEST(out_of_memory_is_enomem_without_leaks)
