@@ -33,6 +33,10 @@ fi
 CACHE_MB=$((SIZE_MB + 256))
 NEED_MB=$((SIZE_MB + 3 * SIZE_MB + SIZE_MB + CACHE_MB + NFILES * 32 / 1024 + 512))
 MARGIN_MB=${BENCH_MOUNT_MARGIN_MB:-10240}
+# A run killed with SIGKILL cannot clean up: name what other runs hold.
+for old in /tmp/jcs-bench-mount-*; do
+  [ -d "$old" ] && echo "bench_mount: note: $old ($(du -xsh "$old" 2>/dev/null | cut -f1)) is another run of this bench, still running or killed before it could clean up; if killed, remove it with: deploy/local/cluster down --dir $old/c; rm -rf $old"
+done
 FREE_MB=$(df -Pm /tmp | awk 'NR == 2 { print $4 }')
 if [ "${FREE_MB:-0}" -lt $((NEED_MB + MARGIN_MB)) ]; then
   echo "bench_mount: refusing to run: /tmp has ${FREE_MB} MiB free; this run writes up to ${NEED_MB} MiB and leaves at least ${MARGIN_MB} MiB free for the other users of the disk (set BENCH_MOUNT_MB / BENCH_MOUNT_FILES smaller)"
