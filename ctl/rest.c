@@ -304,7 +304,11 @@ static int finish(xfer *x, CURLcode cc, const char *errbuf, const char *what, js
         char code[32], msg[1024];
         envelope_msg(x, code, sizeof code, msg, sizeof msg);
         snprintf(c->srv_code, sizeof c->srv_code, "%s", code);
-        if (st == 401 || st == 403)
+        /* Only a refusal of the certificate itself is about --cert/--key: the server's
+         * Unauthorized answer names the client certificate. Anything else refused (a hub's
+         * permission error, say) is shown as the server said it. */
+        if ((st == 401 || st == 403) && strcmp(code, "Unauthorized") == 0 &&
+            strstr(msg, "certificate"))
             return jcs_err_set(JCS_EPERM,
                                "%s refused the client certificate %s (from %s): %s; use a "
                                "client_cert.pem and client_key.pem issued by that jcs "

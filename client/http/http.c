@@ -878,7 +878,10 @@ int jcs_http_reply_rc(jcs_http_req *req, int rc)
         status = 413, code = "TooLarge";
         break;
     case JCS_EPERM:
-        status = 403, code = "Unauthorized";
+        /* Only the certificate check answers 403 Unauthorized (it replies itself): a handler's
+         * EPERM is a hub or the coordinator refusing the client's own call (a space root
+         * outside a hub's storage root), which the caller's credentials cannot change. */
+        status = 500;
         break;
     case JCS_EUNAVAIL:
         status = 503;
@@ -1459,7 +1462,15 @@ static enum MHD_Result body_bytes(jcs_http_server *srv, jcs_http_req *req, const
         return MHD_YES;
     if (req->stage == ST_DISCARD) {
         req->discarded += n;
-        if (req->discarded > JCS_HTTP_DISCARD_CAP) {
+        /* A body of declared length from an authenticated client is drained to its end, however
+         * long: that client could have sent it as an accepted upload as well, and only at the
+         * end can it get the answer that says why (a hub that died mid-upload), instead of a
+         * closed connection. A body of unknown length stops at the cap. */
+        uint64_t clen;
+        int known = 0;
+        int body = req_has_body(req, &clen, &known);
+        int drain_all = body && known && req->conn && req->conn->ok;
+        if (!drain_all && req->discarded > JCS_HTTP_DISCARD_CAP) {
             jcs_warn("http: %s %s: refused body still coming after %u MiB dropped; closing "
                      "the connection without an answer",
                      req->method, req->path, JCS_HTTP_DISCARD_CAP >> 20);

@@ -255,3 +255,34 @@ if [ "$HAVE_OBJECTS" = 1 ]; then
   done
   if [ $bad = 0 ]; then pass concurrent_downloads_32_identical; else fail concurrent_downloads_32_identical "$bad of $N differ or failed"; fi
 fi
+
+# ---- a hub killed in the middle of an EC upload (issue 10 #6) --------------------------------
+# The upload is paced (curl --limit-rate) so that the hub dies with most of
+# the body still to come: the client must get an error that names the hub,
+# not a connection closed without an answer (curl 52), and the object must
+# not appear.
+if [ "$HAVE_OBJECTS" = 1 ]; then
+  head -c 120000000 /dev/urandom >"$W/big"
+  "${CURL[@]}" -m 300 --limit-rate 12M -o "$W/up.big" -w '%{http_code}' \
+    -F "info={\"packageID\": $P};type=application/json" -F "files=@$W/big;filename=killed.bin" \
+    "$JCS_ENDPOINT/v1/object/upload" >"$W/up.big.st" 2>"$W/up.big.err" &
+  pidb=$!
+  sleep 2
+  . "$T/cluster.env"
+  kill -KILL "$HUB3_PID"
+  wait "$pidb"
+  crc=$?
+  ST=$(cat "$W/up.big.st") RB=$(cat "$W/up.big")
+  if [ $crc -eq 0 ] && [[ "$ST" =~ ^50[03]$ ]] && jq -e '.code == "OperationFailed"' >/dev/null 2>&1 <<<"$RB" &&
+    jq -r .message <<<"$RB" | grep -Eq "hub (3|hub3)|$HUB3_ADDR"; then
+    pass hub_killed_mid_upload_error_names_hub
+  else
+    fail hub_killed_mid_upload_error_names_hub "curl exit $crc, HTTP $ST: $(short) $(head -c 300 "$W/up.big.err")"
+  fi
+  call GET "/v1/object/getPackageObjects?packageID=$P"
+  if [ "$ST" = 200 ] && ! jq -e '.data.objects[] | select(.path == "killed.bin")' >/dev/null 2>&1 <<<"$RB"; then
+    pass hub_killed_mid_upload_object_absent
+  else
+    fail hub_killed_mid_upload_object_absent "HTTP $ST: $(short)"
+  fi
+fi

@@ -214,6 +214,27 @@ ok space_test "$CTL" space test extra && check space_test_works grep -q 'works' 
 refused space_add_unknown_hub 1 'hub "hub9" does not exist' "$CTL" space add local x --hub hub9 --root /tmp
 ok space_rm "$CTL" space rm extra
 refused space_rm_gone 1 'user space "extra" does not exist' "$CTL" space test extra
+# Issue 10 #4: a root outside the hub's storage root is refused at once (400),
+# naming both; and a hub's permission refusal is never reported as a refused
+# client certificate. A space made while its hub was down cannot be checked
+# at create time; an upload placed there fails naming the hub and the roots.
+refused space_add_outside_root 1 "/tmp/jcsctl-outside.* is outside this hub's storage root $HUB2_ROOT.*BadArgument" \
+  "$CTL" space add local outside --hub hub2 --root /tmp/jcsctl-outside
+deploy/local/cluster stop-hub --dir "$T/c" 3 >/dev/null 2>&1
+ok space_add_hub_down "$CTL" space add local outside3 --hub hub3 --root /tmp/jcsctl-outside3
+deploy/local/cluster start-hub --dir "$T/c" 3 >/dev/null 2>&1
+for ((i = 0; i < 300; i++)); do
+  "$CTL" hub ls 2>/dev/null | grep -q 'hub3 .*online' && break
+  sleep 0.1
+done
+refused hub_refusal_is_not_a_certificate_error 1 "hub .*outside this hub's storage root $HUB3_ROOT" \
+  "$CTL" put --affinity outside3 -R none /etc/hostname b1/p1/outside.txt
+if grep -q 'client certificate' "$T/hub_refusal_is_not_a_certificate_error.err"; then
+  fail hub_refusal_not_about_certificate "$(cat "$T/hub_refusal_is_not_a_certificate_error.err")"
+else
+  pass hub_refusal_not_about_certificate
+fi
+"$CTL" space rm outside3 >/dev/null 2>&1
 
 # ---- jobs: the server's answer, whatever it is, is reported
 run job_run "$CTL" job run changeredundancy
