@@ -58,13 +58,15 @@ static int pick_file(const char *opt, const char *opt_name, const char *env, con
         path = jcs_asprintf("%s/%s", dir, file);
         *from = "beside jcsctl";
         if (path && access(path, F_OK) != 0) {
-            int rc = ctl_usage("no %s: give %s FILE, set %s, or put %s beside jcsctl in %s", what,
-                               opt_name, env, file, dir);
+            /* TLS cannot be set up without it: a connection failure (exit 3), as README says. */
+            int rc =
+                jcs_err_set(JCS_ETLS, "no %s: give %s FILE, set %s, or put %s beside jcsctl in %s",
+                            what, opt_name, env, file, dir);
             jcs_free(path);
             return rc;
         }
     } else {
-        return ctl_usage("no %s: give %s FILE or set %s", what, opt_name, env);
+        return jcs_err_set(JCS_ETLS, "no %s: give %s FILE or set %s", what, opt_name, env);
     }
     if (!path)
         return JCS_ENOMEM;

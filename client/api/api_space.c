@@ -205,9 +205,25 @@ static int space_create(jcs_http_req *req)
     jcs_topo_snap_release(snap);
     if (rc)
         return rc;
+    /* An S3 secret is stored sealed (seal.h); the hubs get it opened from the space cache. */
+    char *sealed = NULL;
+    if (strstr(storage, "\"secretKey\"")) {
+        if (!svc->have_seal_key)
+            rc = jcs_err_set(JCS_EUNAVAIL,
+                             "this jcs cannot store S3 secrets: %s has no db.secretsKey (64 hex "
+                             "digits; openssl rand -hex 32 makes one), see README",
+                             svc->cfg->path);
+        else
+            rc = jcs_seal_storage(svc->seal_key, storage, &sealed, NULL);
+        if (rc) {
+            free(storage);
+            return rc;
+        }
+    }
     jcs_meta_space sp;
-    rc = jcs_meta_space_create(svc->db, name, storage, loc, &sp);
+    rc = jcs_meta_space_create(svc->db, name, sealed ? sealed : storage, loc, &sp);
     free(storage); /* from jansson's allocator */
+    jcs_free(sealed);
     jcs_svc_spaces_invalidate(svc);
     if (rc)
         return rc;

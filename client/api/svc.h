@@ -31,6 +31,7 @@
 #include "http.h"
 #include "jobplan.h"
 #include "meta.h"
+#include "seal.h"
 #include "topology.h"
 
 typedef struct jcs_jobs jcs_jobs;
@@ -52,6 +53,10 @@ typedef struct jcs_svc {
     pthread_mutex_t spaces_mu;
     jcs_meta_spaces spaces;
     int64_t spaces_at_ms; /* jcs_now_ms of the load; 0: not loaded */
+
+    /* db.secretsKey, parsed: seals the S3 secrets stored in the database (seal.h). */
+    int have_seal_key;
+    uint8_t seal_key[JCS_SEAL_KEY_LEN];
 } jcs_svc;
 
 /* ---- route tables (one per API.md section) --------------------------------------------------- */
@@ -196,5 +201,12 @@ int jcs_svc_spaces(jcs_svc *svc, jcs_meta_spaces *out) JCS_MUST_USE;
 
 /* Forget the cached spaces (after a create, delete or state change). */
 void jcs_svc_spaces_invalidate(jcs_svc *svc);
+
+/*
+ * Seals every S3 secret still stored in plain text (rows written before
+ * db.secretsKey existed); *sealed counts them. Run once at start. Nothing
+ * to do without a key.
+ */
+int jcs_svc_seal_secrets(jcs_svc *svc, size_t *sealed) JCS_MUST_USE;
 
 #endif
