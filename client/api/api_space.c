@@ -178,7 +178,7 @@ static int check_local_root(jcs_svc *svc, jcs_topo_snap *snap, const char *stora
             const char *h = hash;
             rc = jcs_driver_delete_shards(svc->driver, &sites.sites[0], &h, 1, NULL);
             if (rc == JCS_EPERM)
-                rc = jcs_err_wrap(JCS_EINVAL, "field storage.root: ");
+                rc = jcs_err_wrap(jcs_err_recode(rc, JCS_EINVAL), "field storage.root: ");
             else if (rc)
                 rc = 0;
         }
