@@ -263,7 +263,9 @@ static char *mp_unquote(char *s, char **endp)
 {
     char *w = s, *r = s + 1;
     while (*r && *r != '"') {
-        if (*r == '\\' && r[1])
+        /* Only \" and \\ are escapes: browsers send a Windows path's backslashes raw, and
+         * API.md reads a raw backslash in a filename as '/', so it must survive. */
+        if (*r == '\\' && (r[1] == '"' || r[1] == '\\'))
             r++;
         *w++ = *r++;
     }
@@ -701,6 +703,7 @@ struct conn {
     int in_request;     /* headers received, the request is being served */
     int64_t waiting_ms; /* since when it has been waiting for a request's headers */
     int cut;            /* the watchdog shut it down */
+    int path_nul;       /* the request line's path held %00 (set while MHD unescapes it) */
     struct conn *prev, *next;
 };
 
@@ -1304,6 +1307,26 @@ static void conn_set_in_request(jcs_http_server *srv, struct conn *c, int in)
     pthread_mutex_unlock(&srv->conns_mu);
 }
 
+/*
+ * MHD's unescaping with one check first: a path with %00 would reach the
+ * routes cut at the NUL (/v1/bucket/listAll%00x as /v1/bucket/listAll), so it
+ * is remembered and the request refused. Query values are checked where they
+ * are read (their length survives); this sees the path, the one string here
+ * that starts with '/'.
+ */
+static size_t on_unescape(void *cls, struct MHD_Connection *mc, char *s)
+{
+    (void)cls;
+    if (s[0] == '/' && strstr(s, "%00")) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct conn *c = ci ? ci->socket_context : NULL;
+        if (c)
+            c->path_nul = 1;
+    }
+    return MHD_http_unescape(s);
+}
+
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
@@ -1483,14 +1506,22 @@ static enum MHD_Result start_request(jcs_http_server *srv, jcs_http_req *req)
                                  "or listed in http.clientCerts is required");
         return answer_first(req, 1);
     }
+    if (req->conn && req->conn->path_nul) {
+        req->conn->path_nul = 0;
+        (void)jcs_http_reply_err(req, 400, "BadArgument",
+                                 "the request path contains a NUL character (%%00)");
+        return answer_first(req, 0);
+    }
     const jcs_http_route *rt = NULL;
     int path_known = 0;
     char allow[64] = "";
+    /* HEAD is GET without the body (RFC 9110 9.3.2): MHD sends the same headers and drops it. */
+    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
     for (size_t i = 0; i < srv->nroutes; i++) {
         if (strcmp(srv->routes[i].path, req->path) != 0)
             continue;
         path_known = 1;
-        if (strcmp(srv->routes[i].method, req->method) == 0) {
+        if (strcmp(srv->routes[i].method, method) == 0) {
             rt = &srv->routes[i];
             break;
         }
@@ -1514,7 +1545,21 @@ static enum MHD_Result start_request(jcs_http_server *srv, jcs_http_req *req)
     req->route = rt;
     uint64_t clen;
     int known;
-    (void)req_has_body(req, &clen, &known);
+    int has_body = req_has_body(req, &clen, &known);
+    if (rt->body == JCS_HTTP_BODY_JSON && has_body) {
+        /* A JSON route reads JSON: a body labelled as something else (text/plain, a form) is
+         * refused rather than guessed at. No Content-Type at all is taken as JSON. */
+        const char *ct = MHD_lookup_connection_value(req->mc, MHD_HEADER_KIND, "Content-Type");
+        size_t tl = ct ? strcspn(ct, "; \t") : 0;
+        int json = !ct || (tl == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+                   (tl > 5 && strncasecmp(ct + tl - 5, "+json", 5) == 0);
+        if (!json) {
+            (void)jcs_http_reply_err(req, 415, "BadArgument",
+                                     "Content-Type \"%.60s\": %s %s takes application/json", ct,
+                                     req->method, req->path);
+            return answer_first(req, 0);
+        }
+    }
     if (rt->body == JCS_HTTP_BODY_JSON || rt->body == JCS_HTTP_BODY_NONE) {
         if (known && clen > srv->max_body) {
             (void)jcs_http_reply_err(req, 413, "TooLarge",
@@ -1917,9 +1962,9 @@ int jcs_http_start(const jcs_http_config *cfg, const jcs_http_route *routes, siz
         cfg->max_connections ? cfg->max_connections : 2048u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         cfg->max_connections_per_address ? cfg->max_connections_per_address : 64u,
         MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)MHD_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_THREAD_POOL_SIZE,
-        cfg->pool_threads, MHD_OPTION_END);
+        (size_t)MHD_MEMORY_LIMIT, MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        srv, MHD_OPTION_THREAD_POOL_SIZE, cfg->pool_threads, MHD_OPTION_END);
     if (!srv->d) {
         rc = jcs_err_set(JCS_EIO,
                          "http: cannot listen on %s (address in use, or a bad certificate/key in "

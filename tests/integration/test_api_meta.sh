@@ -186,6 +186,14 @@ ok package_clone_keeps_source ".package.bucketID == $B1 and .package.name == \"p
 BEFORE=$(snapshot)
 
 bad bucket_create_missing_name POST /v1/bucket/create '{}' 400 BadArgument 'field name: required'
+# Issue 10 #8: '.' and '..' are no names; a NUL in the path is no path; JSON routes read JSON.
+bad bucket_create_dotdot POST /v1/bucket/create '{"name": ".."}' 400 BadArgument 'is not a name'
+bad bucket_create_dot POST /v1/bucket/create '{"name": "."}' 400 BadArgument 'reserved'
+bad path_with_nul GET '/v1/bucket/listAll%00x' - 400 BadArgument 'NUL character'
+st=$(curl -sS -o "$W/ct.body" -w '%{http_code}' --cacert "$JCS_CA" --cert "$JCS_CERT" --key "$JCS_KEY" \
+  -H 'Content-Type: text/plain' --data '{"name": "plain"}' "$JCS_ENDPOINT/v1/bucket/create")
+if [ "$st" = 415 ] && grep -q 'takes application/json' "$W/ct.body"; then pass json_route_refuses_text_plain; else
+  fail json_route_refuses_text_plain "HTTP $st: $(head -c 300 "$W/ct.body")"; fi
 bad bucket_create_name_not_string POST /v1/bucket/create '{"name": 5}' 400 BadArgument 'field name: must be a string'
 bad bucket_create_name_null POST /v1/bucket/create '{"name": null}' 400 BadArgument 'field name: required'
 bad bucket_create_empty_name POST /v1/bucket/create '{"name": ""}' 400 BadArgument 'field name: must not be empty'
