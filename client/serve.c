@@ -89,7 +89,7 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
         size_t sealed = 0;
         svc.have_seal_key = 1;
         if ((rc = jcs_seal_key_parse(cfg->db.secrets_key, svc.seal_key)) != 0 ||
-            (rc = jcs_svc_seal_secrets(&svc, &sealed)) != 0) {
+            (rc = jcs_place_seal_secrets(&svc, &sealed)) != 0) {
             jcs_error("%s", jcs_err_msg(rc));
             goto out;
         }
