@@ -44,7 +44,7 @@ for line in section.split("\n"):
         steps[-1]["want"].append(line)
 with open(sys.argv[2] + ".json", "w") as f:
     json.dump(steps, f)
-print(len(steps))
+
 EOF
 n=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$S/tour.json" 2>/dev/null)
 if [ -z "$n" ] || [ "$n" -lt 10 ]; then
