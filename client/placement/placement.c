@@ -35,7 +35,7 @@ static int spaces_copy(const jcs_meta_spaces *from, jcs_meta_spaces *to)
         t->storage = jcs_strdup(f->storage);
         t->state = jcs_strdup(f->state);
         if (!t->name || !t->storage_type || !t->storage || !t->state) {
-            jcs_meta_spaces_free(to);
+            jcs_meta_spaces_clear(to);
             return JCS_ENOMEM;
         }
     }
@@ -55,14 +55,14 @@ int jcs_place_spaces(jcs_svc *svc, jcs_meta_spaces *out)
             if ((rc = jcs_seal_storage_open(svc->seal_key, fresh.v[i].storage, &open_st, NULL)) !=
                 0) {
                 rc = jcs_err_wrap(rc, "user space %lld: ", (long long)fresh.v[i].space_id);
-                jcs_meta_spaces_free(&fresh);
+                jcs_meta_spaces_clear(&fresh);
                 break;
             }
             jcs_free(fresh.v[i].storage);
             fresh.v[i].storage = open_st;
         }
         if (rc == 0) {
-            jcs_meta_spaces_free(&svc->spaces);
+            jcs_meta_spaces_clear(&svc->spaces);
             svc->spaces = fresh;
             svc->spaces_at_ms = jcs_now_ms();
         }
@@ -92,7 +92,7 @@ int jcs_place_seal_secrets(jcs_svc *svc, size_t *sealed)
                 rc, "sealing the secret of user space %lld: ", (long long)l.v[i].space_id);
         jcs_free(st);
     }
-    jcs_meta_spaces_free(&l);
+    jcs_meta_spaces_clear(&l);
     jcs_place_spaces_invalidate(svc);
     return rc;
 }
@@ -106,7 +106,7 @@ void jcs_place_spaces_invalidate(jcs_svc *svc)
 
 /* ---- sites ----------------------------------------------------------------------------------- */
 
-void jcs_place_sites_free(jcs_place_sites *s)
+void jcs_place_sites_clear(jcs_place_sites *s)
 {
     for (size_t i = 0; s->v && i < s->n; i++)
         for (size_t j = 0; j < sizeof s->v[i].strs / sizeof s->v[i].strs[0]; j++)
@@ -246,7 +246,7 @@ int jcs_place_sites_from_rows(jcs_topo_snap *snap, const jcs_meta_space *rows, s
     if (rc == 0)
         rc = sites_finish(snap, out);
     if (rc)
-        jcs_place_sites_free(out);
+        jcs_place_sites_clear(out);
     return rc;
 }
 
@@ -260,7 +260,7 @@ int jcs_place_sites_for(jcs_svc *svc, jcs_topo_snap *snap, const int64_t *space_
         return rc;
     out->v = jcs_calloc(n ? n : 1, sizeof *out->v);
     if (!out->v) {
-        jcs_meta_spaces_free(&all);
+        jcs_meta_spaces_clear(&all);
         return JCS_ENOMEM;
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -277,9 +277,9 @@ int jcs_place_sites_for(jcs_svc *svc, jcs_topo_snap *snap, const int64_t *space_
     }
     if (rc == 0)
         rc = sites_finish(snap, out);
-    jcs_meta_spaces_free(&all);
+    jcs_meta_spaces_clear(&all);
     if (rc)
-        jcs_place_sites_free(out);
+        jcs_place_sites_clear(out);
     return rc;
 }
 
@@ -344,10 +344,10 @@ int jcs_place_choose(jcs_svc *svc, jcs_topo_snap *snap, size_t count, int64_t af
                 picked[k] = all.v[i];
     rc = jcs_place_sites_from_rows(snap, picked, count, out);
 out:
-    jcs_place_sites_free(&sites);
+    jcs_place_sites_clear(&sites);
     jcs_free(c);
     jcs_free(ids);
     jcs_free(picked); /* shallow copies of rows in all */
-    jcs_meta_spaces_free(&all);
+    jcs_meta_spaces_clear(&all);
     return rc;
 }

@@ -240,6 +240,6 @@ void jcs_upload_free(jcs_upload *u)
     jcs_upload_cancel(u);
     jcs_free(u->small);
     jcs_pipe_free(u->pipe);
-    jcs_place_sites_free(&u->targets);
+    jcs_place_sites_clear(&u->targets);
     jcs_free(u);
 }
