@@ -826,16 +826,16 @@ static int run_with_retry(jcs_db *db, jcs_db_txn_fn fn, void *arg, int txn)
             int64_t down = db_down_since(db);
             if (down && !c->my) {
                 /* Known down: one attempt was made; do not hold the caller for the window. */
-                rc = jcs_err_wrap(jcs_err_recode(rc, JCS_EUNAVAIL), "down for %lld s: ",
-                                  (long long)((now - down) / 1000));
+                rc = jcs_err_wrap(jcs_err_recode(rc, JCS_EUNAVAIL),
+                                  "down for %lld s: ", (long long)((now - down) / 1000));
                 break;
             }
             if (!deadline)
                 deadline = now + RETRY_WINDOW_MS;
             if (now >= deadline) {
                 db_set_down(db, 1);
-                rc = jcs_err_wrap(jcs_err_recode(rc, JCS_EUNAVAIL), "gave up after %d s: ",
-                                  RETRY_WINDOW_MS / 1000);
+                rc = jcs_err_wrap(jcs_err_recode(rc, JCS_EUNAVAIL),
+                                  "gave up after %d s: ", RETRY_WINDOW_MS / 1000);
                 break;
             }
             if (!warned) {
