@@ -4,7 +4,9 @@
 #   make test       ASan+UBSan build in build/asan, then every unit and integration test
 #   make run        a local JointCloud in the foreground (run/), Ctrl-C stops it
 #   make bench      benchmarks beside this machine's ceilings
-#   make deps       installs the Debian packages (idempotent)
+#   make deps       installs every package the product and the tests need (idempotent);
+#                   `make run` installs only the product's (deploy/deps.sh), `make test`
+#                   adds the test tools (deploy/deps.sh --test)
 #   make CC=clang   the same tree with clang
 #
 # Sources are found by wildcard: a new common/LAYER/*.c, client/AREA/*.c,
@@ -72,13 +74,18 @@ BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
 BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/lib/harness.o,$(TEST_HELPER_OBJ))
 
-.PHONY: all deps test tests benches run bench clean format check-format clang
+.PHONY: all deps deps-product deps-test test tests benches run bench clean format check-format clang
 .SECONDARY:
 
 all: $(BINS)
 
-deps:
+deps: deps-test
+
+deps-product:
 	@./deploy/deps.sh
+
+deps-test:
+	@./deploy/deps.sh --test
 
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
@@ -141,15 +148,15 @@ $(BUILD)/tests/bench/%: $(OBJ)/tests/bench/%.o $(BENCH_HELPER_OBJ) $(LIBCLIENT) 
 benches: $(BENCH_BINS)
 
 # The test build is ASan+UBSan; tests/run prints the closing "N passed, N failed".
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory -j$(JOBS) MODE=asan tests
 	@tests/run build/asan
 
-run: deps
+run: deps-product
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@deploy/local/run
 
-bench: deps
+bench: deps-test
 	@$(MAKE) --no-print-directory -j$(JOBS) all benches
 	@tests/bench/run build
 

@@ -1,3 +1,4 @@
+#include "seal.h"
 #include "client_config.h"
 
 #include <errno.h>
@@ -198,6 +199,7 @@ static const char *const known_fields[] = {
     "db.account",
     "db.password",
     "db.databaseName",
+    "db.secretsKey",
     "connectivity",
     "connectivity.testInterval",
     "downloader",
@@ -220,6 +222,8 @@ static const char *const known_fields[] = {
     "http.maxBodySize",
     /* Read by the HTTP server module itself (client/http/http.h). */
     "http.maxConnections",
+    "http.maxConnectionsPerAddress",
+    "http.headerTimeoutSec",
     "http.timeoutSec",
     "http.maxParts",
     "mount",
@@ -435,8 +439,12 @@ static int load_db(const jcs_cfg *f, jcs_client_config *c)
         (rc = jcs_cfg_str(f, "db.socket", "", &c->db.socket)) ||
         (rc = jcs_cfg_str(f, "db.account", JCS_CLIENT_DEFAULT_DB_ACCOUNT, &c->db.account)) ||
         (rc = jcs_cfg_str(f, "db.password", JCS_CLIENT_DEFAULT_DB_PASSWORD, &c->db.password)) ||
-        (rc = jcs_cfg_str(f, "db.databaseName", JCS_CLIENT_DEFAULT_DB_NAME, &c->db.database)))
+        (rc = jcs_cfg_str(f, "db.databaseName", JCS_CLIENT_DEFAULT_DB_NAME, &c->db.database)) ||
+        (rc = jcs_cfg_str(f, "db.secretsKey", "", &c->db.secrets_key)))
         return rc;
+    uint8_t key[JCS_SEAL_KEY_LEN];
+    if (*c->db.secrets_key && (rc = jcs_seal_key_parse(c->db.secrets_key, key)))
+        return jcs_err_wrap(rc, "%s: ", f->path);
     /* jcs_cfg_str gives the default for "" only when there is one: the password may be empty. */
     if (!*c->db.socket && (rc = check_addr(f, "db.address", c->db.address)))
         return rc;
@@ -613,6 +621,7 @@ void jcs_client_config_clear(jcs_client_config *c)
                      &c->db.account,
                      &c->db.password,
                      &c->db.database,
+                     &c->db.secrets_key,
                      &c->http.listen,
                      &c->http.root_ca,
                      &c->http.server_cert,

@@ -80,6 +80,10 @@ typedef struct jcs_client_config {
         char *account;  /* [root] */
         char *password; /* [123456] */
         char *database; /* databaseName [cloudream] */
+        /* secretsKey: 64 hex digits, the AES-256-GCM key that seals the S3 secretKeys stored
+         * in the database (seal.h); [""] none: S3 spaces cannot be created. jcs init writes
+         * a random one. */
+        char *secrets_key;
     } db;
 
     int64_t test_interval_s;           /* connectivity.testInterval [300], 1..86400 */

@@ -339,11 +339,16 @@ static char *config_text(const init_state *st)
     path_in(sk, sizeof(sk), st->dir, "server_key.pem");
     path_in(logdir, sizeof(logdir), st->dir, "log");
     const char *rpc_ca = st->f[F_RPC_CA].value;
+    /* The key that seals the S3 secrets in the database (seal.h): random, only in this 0600
+     * file. */
+    char secrets_key[2 * 32 + 1];
+    if (jcs_random_hex(secrets_key, 32) != 0)
+        return NULL;
     /* README order; the additions (rpc, location) sit beside the RPC sections, redundancy last. */
     json_t *root = json_pack(
         "{s:{s:s}, s:{s:s, s:s}, s:{s:s, s:s}, s:s,"
         " s:{s:s, s:s, s:s, s:s},"
-        " s:{s:s, s:s, s:s, s:s},"
+        " s:{s:s, s:s, s:s, s:s, s:s},"
         " s:{s:i}, s:{s:i, s:i}, s:{s:i}, s:{s:I, s:f, s:s, s:s},"
         " s:{s:b, s:s, s:s, s:s, s:s, s:[], s:I},"
         " s:{s:b, s:s, s:i, s:i, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s},"
@@ -353,16 +358,16 @@ static char *config_text(const init_state *st)
         st->f[F_LOCATION].value, "logger", "output", "stdout", "outputFileName", "client",
         "outputDirectory", logdir, "level", "debug", "db", "address", st->f[F_DB_ADDRESS].value,
         "account", st->f[F_DB_ACCOUNT].value, "password", st->f[F_DB_PASSWORD].value,
-        "databaseName", st->f[F_DB_NAME].value, "connectivity", "testInterval", 300, "downloader",
-        "maxStripCacheCount", 100, "ecStripPrefetchCount", 1, "downloadStrategy", "highLatencyHub",
-        35, "tickTock", "ecFileSizeThreshold", (json_int_t)5242880, "accessStatHistoryWeight", 0.8,
-        "gcGracePeriod", "1h", "recoverGracePeriod", "5m", "http", "enabled", 1, "listen",
-        st->f[F_HTTP_LISTEN].value, "rootCA", ca, "serverCert", sc, "serverKey", sk, "clientCerts",
-        "maxBodySize", (json_int_t)5242880, "mount", "enabled", 0, "mountPoint", "", "gid", 0,
-        "uid", 0, "dataDir", "", "metaDir", "", "maxCacheSize", (json_int_t)0, "attrTimeout", "10s",
-        "uploadPendingTime", "30s", "cacheActiveTime", "1m", "cacheExpireTime", "1m",
-        "scanDataDirInterval", "10m", "accessToken", "account", "", "password", "", "redundancy",
-        "type", "none");
+        "databaseName", st->f[F_DB_NAME].value, "secretsKey", secrets_key, "connectivity",
+        "testInterval", 300, "downloader", "maxStripCacheCount", 100, "ecStripPrefetchCount", 1,
+        "downloadStrategy", "highLatencyHub", 35, "tickTock", "ecFileSizeThreshold",
+        (json_int_t)5242880, "accessStatHistoryWeight", 0.8, "gcGracePeriod", "1h",
+        "recoverGracePeriod", "5m", "http", "enabled", 1, "listen", st->f[F_HTTP_LISTEN].value,
+        "rootCA", ca, "serverCert", sc, "serverKey", sk, "clientCerts", "maxBodySize",
+        (json_int_t)5242880, "mount", "enabled", 0, "mountPoint", "", "gid", 0, "uid", 0, "dataDir",
+        "", "metaDir", "", "maxCacheSize", (json_int_t)0, "attrTimeout", "10s", "uploadPendingTime",
+        "30s", "cacheActiveTime", "1m", "cacheExpireTime", "1m", "scanDataDirInterval", "10m",
+        "accessToken", "account", "", "password", "", "redundancy", "type", "none");
     if (!root)
         return NULL;
     /* Shortest digits that read back the same: 0.8, not 0.80000000000000004. */

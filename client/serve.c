@@ -84,6 +84,22 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
         jcs_error("database %s: migration failed: %s", dbc.database, jcs_err_msg(rc));
         goto out;
     }
+    /* S3 secrets at rest: sealed with db.secretsKey, also those stored before it existed. */
+    if (cfg->db.secrets_key && *cfg->db.secrets_key) {
+        size_t sealed = 0;
+        svc.have_seal_key = 1;
+        if ((rc = jcs_seal_key_parse(cfg->db.secrets_key, svc.seal_key)) != 0 ||
+            (rc = jcs_place_seal_secrets(&svc, &sealed)) != 0) {
+            jcs_error("%s", jcs_err_msg(rc));
+            goto out;
+        }
+        if (sealed)
+            jcs_info("sealed the stored secrets of %zu user spaces with db.secretsKey", sealed);
+    } else {
+        jcs_warn("%s has no db.secretsKey: S3 user spaces cannot be created (their secrets are "
+                 "stored sealed with that key; jcs init writes one, or openssl rand -hex 32)",
+                 cfg->path);
+    }
     if ((rc = jcs_access_start(svc.db, ACCESS_FLUSH_MS, &svc.access)) != 0) {
         jcs_error("access statistics: %s", jcs_err_msg(rc));
         goto out;

@@ -366,7 +366,7 @@ const ctl_cmd ctl_cmds_bucket[] = {
      "Example:\n  jcsctl package ls photos", package_ls},
     {"package create", "[--redundancy R] BUCKET/PACKAGE", "create a package",
      "Options:\n  -R, --redundancy R  default redundancy of its new objects: none, rep:N,\n"
-     "                      ec:K,N or ec(K,N,CHUNK) (CHUNK like 1MiB), or a JSON object\n\n"
+     "                      ec:K,N or ec(K,N[,CHUNK]) (CHUNK like 1MiB), or a JSON object\n\n"
      "Example:\n  jcsctl package create --redundancy 'ec(2,3)' photos/2024",
      package_create},
     {"package rm", "[-r] BUCKET/PACKAGE", "delete a package",

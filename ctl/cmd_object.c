@@ -325,8 +325,12 @@ static int cmd_put(ctl *c, int argc, char **argv)
         for (size_t i = 0; i < files.n; i++)
             total += files.v[i].size;
         char h[32];
-        ctl_say(c, "uploaded %zu files (%s) to %s/%s", files.n, ctl_human(total, h, sizeof h),
-                r.bucket, r.package);
+        /* The destination as given (photos/2024/www), not only its package. */
+        size_t pl = strlen(r.path);
+        while (pl > 0 && r.path[pl - 1] == '/')
+            pl--;
+        ctl_say(c, "uploaded %zu files (%s) to %s/%s%s%.*s", files.n, ctl_human(total, h, sizeof h),
+                r.bucket, r.package, pl ? "/" : "", (int)pl, r.path);
     }
 out:
     json_decref(red);
@@ -937,7 +941,7 @@ const ctl_cmd ctl_cmds_object[] = {
      "relative paths. Re-uploading a path replaces the object. Files stream from\n"
      "disk; batches of up to 64 files are atomic.\n\n"
      "Options:\n  -r, --recursive     upload directories\n"
-     "  -R, --redundancy R  none, rep:N, ec:K,N or ec(K,N,CHUNK) (default: the package's)\n"
+     "  -R, --redundancy R  none, rep:N, ec:K,N or ec(K,N[,CHUNK]) (default: the package's)\n"
      "  --affinity SPACE    prefer this user space (name or id) for the first block\n"
      "  --part-size SIZE    send files larger than SIZE as multipart uploads of SIZE\n"
      "                      parts, one request each (their parts are stored as is,\n"
@@ -979,7 +983,7 @@ const ctl_cmd ctl_cmds_object[] = {
      cmd_info},
     {"redundancy set", "[-r] [--spaces S,S] BUCKET/PACKAGE/PATH R",
      "change the redundancy of objects now",
-     "R is none, rep:N, ec:K,N or ec(K,N,CHUNK). The change runs before the command\n"
+     "R is none, rep:N, ec:K,N or ec(K,N[,CHUNK]). The change runs before the command\n"
      "returns.\n\nOptions:\n  -r, --recursive  every object under PATH/\n"
      "  --spaces S,S     user spaces (names or ids) to place the blocks on\n\n"
      "Example:\n  jcsctl redundancy set photos/2024/big.iso 'ec(2,3)'",

@@ -281,7 +281,22 @@ static int package_import(ctl *c, int argc, char **argv)
             json_object_set(body, "redundancy", red);
         rc = body ? ctl_post(c, "/v1/package/create", body, &d) : JCS_ENOMEM;
         json_decref(body);
-        r.package_id = ctl_int(json_object_get(d, "package"), "packageID", 0);
+        json_t *pk = json_object_get(d, "package");
+        r.package_id = ctl_int(pk, "packageID", 0);
+        /* Without -R the new package takes the client's default redundancy (an export does
+         * not carry its package's): say which, so that nobody is surprised by it later. */
+        if (!rc && !red) {
+            char rb[64];
+            json_t *pr = json_object_get(pk, "redundancy");
+            if (json_is_object(pr))
+                ctl_say(c, "created package %s/%s with redundancy %s (-R chooses another)",
+                        r.bucket, r.package, ctl_redundancy_str(pr, rb, sizeof rb));
+            else
+                ctl_say(c,
+                        "created package %s/%s without a redundancy of its own: its objects "
+                        "take the client's default (-R chooses one)",
+                        r.bucket, r.package);
+        }
         json_decref(d);
         created = 1;
     }
@@ -325,8 +340,10 @@ const ctl_cmd ctl_cmds_transfer[] = {
      "upload a directory tree or a tar archive into a package (made if missing)",
      "Reads ustar, PAX and GNU tar archives (long names too); directories and links\n"
      "in the archive are skipped.\n\n"
+     "A package made here takes -R as its default redundancy, or else the client's\n"
+     "default (an export does not record its package's); the command says which.\n\n"
      "Options:\n  -R, --redundancy R  redundancy of the objects (and of the package when it\n"
-     "                      is created here)\n"
+     "                      is created here): none, rep:N, ec:K,N or ec(K,N[,CHUNK])\n"
      "  --affinity SPACE    prefer this user space\n\n"
      "Example:\n  jcsctl package import 2024.tar photos/2024-restored",
      package_import},

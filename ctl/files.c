@@ -278,7 +278,8 @@ int ctl_walk(ctl *c, const char *src, const char *obj, int recursive, ctl_locals
 {
     struct stat st;
     if (stat(src, &st) != 0)
-        return jcs_err_set(errno == ENOENT ? JCS_ENOENT : JCS_EIO, "local file %s: %s", src,
+        /* A local file that is not there is a bad argument (exit 2), not a refusal. */
+        return jcs_err_set(errno == ENOENT ? JCS_EINVAL : JCS_EIO, "local file %s: %s", src,
                            strerror(errno));
     if (S_ISDIR(st.st_mode)) {
         if (!recursive)

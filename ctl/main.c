@@ -188,8 +188,10 @@ static void print_overview(FILE *f)
             fprintf(f, "  %-36s %s\n", head, cmd->summary);
         }
     fprintf(f,
-            "\n%s\nExit codes: 0 done, 1 the server refused or failed, 2 usage, 3 connection or "
-            "TLS failure.\nRun jcsctl COMMAND --help for a command's options and an example.\n",
+            "\n%s\nExit codes: 0 done, 1 the server refused or failed, 2 usage (a bad option or "
+            "argument, a\nlocal file that does not exist), 3 connection or TLS failure (no or an "
+            "unreadable CA or\nclient certificate included).\nRun jcsctl COMMAND --help for a "
+            "command's options and an example.\n",
             global_help);
 }
 
@@ -233,6 +235,25 @@ static int group_help(const char *word, FILE *f, char *list, size_t size)
                 any = 1;
             }
     return any;
+}
+
+/* The first example line ("  jcsctl ...") of each command of a group, under "Examples:". */
+static void group_examples(const char *word, FILE *f)
+{
+    size_t len = strlen(word);
+    fprintf(f, "\nExamples:\n");
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
+        for (const ctl_cmd *cmd = groups[g]; cmd->name; cmd++) {
+            if (strncmp(cmd->name, word, len) != 0 || cmd->name[len] != ' ')
+                continue;
+            const char *ex = strstr(cmd->help, "Example");
+            const char *line = ex ? strstr(ex, "\n  jcsctl ") : NULL;
+            if (line) {
+                line += 1;
+                fprintf(f, "%.*s\n", (int)strcspn(line, "\n"), line);
+            }
+        }
+    fprintf(f, "\nRun jcsctl %s SUBCOMMAND --help for a subcommand's options.\n", word);
 }
 
 static int run(ctl *c, int argc, char **argv)
@@ -283,8 +304,10 @@ static int run(ctl *c, int argc, char **argv)
         if (i + 1 >= argc || !group_help(group, NULL, NULL, 0))
             snprintf(group, sizeof group, "%s", argv[i]);
         if (group_help(group, help ? stdout : NULL, subs, sizeof subs)) {
-            if (help)
+            if (help) {
+                group_examples(group, stdout);
                 return 0;
+            }
             return ctl_usage("\"%s\" needs a subcommand: %s (jcsctl %s --help shows them)", group,
                              subs, group);
         }

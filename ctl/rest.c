@@ -58,13 +58,15 @@ static int pick_file(const char *opt, const char *opt_name, const char *env, con
         path = jcs_asprintf("%s/%s", dir, file);
         *from = "beside jcsctl";
         if (path && access(path, F_OK) != 0) {
-            int rc = ctl_usage("no %s: give %s FILE, set %s, or put %s beside jcsctl in %s", what,
-                               opt_name, env, file, dir);
+            /* TLS cannot be set up without it: a connection failure (exit 3), as README says. */
+            int rc =
+                jcs_err_set(JCS_ETLS, "no %s: give %s FILE, set %s, or put %s beside jcsctl in %s",
+                            what, opt_name, env, file, dir);
             jcs_free(path);
             return rc;
         }
     } else {
-        return ctl_usage("no %s: give %s FILE or set %s", what, opt_name, env);
+        return jcs_err_set(JCS_ETLS, "no %s: give %s FILE or set %s", what, opt_name, env);
     }
     if (!path)
         return JCS_ENOMEM;
@@ -304,7 +306,11 @@ static int finish(xfer *x, CURLcode cc, const char *errbuf, const char *what, js
         char code[32], msg[1024];
         envelope_msg(x, code, sizeof code, msg, sizeof msg);
         snprintf(c->srv_code, sizeof c->srv_code, "%s", code);
-        if (st == 401 || st == 403)
+        /* Only a refusal of the certificate itself is about --cert/--key: the server's
+         * Unauthorized answer names the client certificate. Anything else refused (a hub's
+         * permission error, say) is shown as the server said it. */
+        if ((st == 401 || st == 403) && strcmp(code, "Unauthorized") == 0 &&
+            strstr(msg, "certificate"))
             return jcs_err_set(JCS_EPERM,
                                "%s refused the client certificate %s (from %s): %s; use a "
                                "client_cert.pem and client_key.pem issued by that jcs "

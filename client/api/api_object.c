@@ -440,18 +440,29 @@ static int resolve_range(jcs_http_req *req, int64_t size, int64_t *start, int64_
     const char *r = jcs_http_header(req, "Range");
     if (!r)
         return 0;
+    /* Two ways to ask for a part are one too many: which one was meant is a guess. */
+    const char *qo = NULL, *ql = NULL;
+    if ((jcs_http_query(req, "offset", &qo) == 0 && qo) ||
+        (jcs_http_query(req, "length", &ql) == 0 && ql))
+        return jcs_err_set(JCS_EINVAL, "header Range and query offset/length together: use one "
+                                       "of them");
+    /* RFC 9110 14.2: a Range the server does not support (another unit, several ranges) or
+     * cannot parse is ignored, and the whole object is sent (200); only a valid range that
+     * the object cannot satisfy is refused (416). */
     if (strncmp(r, "bytes=", 6) != 0)
-        return jcs_err_set(JCS_EINVAL, "header Range: \"%.80s\" is not bytes=FIRST-LAST", r);
+        return 0;
     r += 6;
+    while (*r == ' ')
+        r++;
     if (strchr(r, ','))
-        return jcs_err_set(JCS_EINVAL, "header Range: multiple ranges are not supported");
+        return 0;
     const char *dash = strchr(r, '-');
     if (!dash)
-        return jcs_err_set(JCS_EINVAL, "header Range: \"bytes=%.80s\" has no '-'", r);
+        return 0;
     int64_t a = dash == r ? -2 : parse_u(r, (size_t)(dash - r));
     int64_t b = dash[1] ? parse_u(dash + 1, strlen(dash + 1)) : -2;
     if (a == -1 || b == -1 || (a == -2 && b == -2) || (a >= 0 && b >= 0 && b < a))
-        return jcs_err_set(JCS_EINVAL, "header Range: \"bytes=%.80s\" is malformed", r);
+        return 0;
     int64_t first, last;
     if (a == -2) { /* the last b bytes */
         if (b == 0 || size == 0) {

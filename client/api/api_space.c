@@ -157,6 +157,36 @@ static int parse_space(const json_t *b, jcs_topo_snap *snap, const char **name, 
     return *storage ? 0 : JCS_ENOMEM;
 }
 
+/*
+ * Asks the hub of a new local space whether it will serve the root: deleting
+ * a shard that cannot exist makes the hub resolve the root (and refuse one
+ * outside its storage root, naming both) without writing anything. A refusal
+ * is the caller's mistake (400); a hub that cannot be asked now (offline) is
+ * not, and the space is created as before (userspace/test tells later).
+ */
+static int check_local_root(jcs_svc *svc, jcs_topo_snap *snap, const char *storage, int64_t loc)
+{
+    jcs_meta_space sp = {.space_id = 0, .storage = (char *)storage, .location_id = loc};
+    jcs_place_sites sites = {0};
+    int rc = jcs_place_sites_from_rows(snap, &sp, 1, &sites);
+    if (rc == 0 && sites.n == 1 && sites.sites[0].hub) {
+        char hash[4 + 64 + 1] = "Full";
+        if ((rc = jcs_random_hex(hash + 4, 32)) == 0) {
+            for (char *p = hash + 4; *p; p++)
+                if (*p >= 'a' && *p <= 'f')
+                    *p = (char)(*p - 'a' + 'A');
+            const char *h = hash;
+            rc = jcs_driver_delete_shards(svc->driver, &sites.sites[0], &h, 1, NULL);
+            if (rc == JCS_EPERM)
+                rc = jcs_err_wrap(jcs_err_recode(rc, JCS_EINVAL), "field storage.root: ");
+            else if (rc)
+                rc = 0;
+        }
+    }
+    jcs_place_sites_clear(&sites);
+    return rc;
+}
+
 static int space_create(jcs_http_req *req)
 {
     jcs_svc *svc = jcs_api_svc(req);
@@ -169,12 +199,31 @@ static int space_create(jcs_http_req *req)
         return rc;
     jcs_topo_snap *snap = jcs_topo_acquire(svc->topo);
     rc = parse_space(b, snap, &name, &storage, &loc);
+    if (rc == 0 && strstr(storage, "\"type\":\"local\"") &&
+        (rc = check_local_root(svc, snap, storage, loc)))
+        free(storage);
     jcs_topo_snap_release(snap);
     if (rc)
         return rc;
+    /* An S3 secret is stored sealed (seal.h); the hubs get it opened from the space cache. */
+    char *sealed = NULL;
+    if (strstr(storage, "\"secretKey\"")) {
+        if (!svc->have_seal_key)
+            rc = jcs_err_set(JCS_EUNAVAIL,
+                             "this jcs cannot store S3 secrets: %s has no db.secretsKey (64 hex "
+                             "digits; openssl rand -hex 32 makes one), see README",
+                             svc->cfg->path);
+        else
+            rc = jcs_seal_storage(svc->seal_key, storage, &sealed, NULL);
+        if (rc) {
+            free(storage);
+            return rc;
+        }
+    }
     jcs_meta_space sp;
-    rc = jcs_meta_space_create(svc->db, name, storage, loc, &sp);
+    rc = jcs_meta_space_create(svc->db, name, sealed ? sealed : storage, loc, &sp);
     free(storage); /* from jansson's allocator */
+    jcs_free(sealed);
     jcs_place_spaces_invalidate(svc);
     if (rc)
         return rc;

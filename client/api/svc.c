@@ -162,6 +162,11 @@ int jcs_api_check_name(const char *what, const char *s)
         return jcs_err_set(JCS_EINVAL, "%s: %zu bytes, at most %d", what, len, JCS_META_NAME_MAX);
     if (strchr(s, '/'))
         return jcs_err_set(JCS_EINVAL, "%s: \"%s\" must not contain '/'", what, s);
+    /* "." and ".." would name the current or parent directory wherever a name becomes a path
+     * segment (jcsctl's BUCKET/PACKAGE, an export, a mount). */
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return jcs_err_set(JCS_EINVAL, "%s: \"%s\" is not a name ('.' and '..' are reserved)", what,
+                           s);
     return check_text(what, s, len);
 }
 

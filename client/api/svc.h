@@ -30,6 +30,7 @@
 #include "jobplan.h"
 #include "meta.h"
 #include "placement.h"
+#include "seal.h"
 #include "topology.h"
 
 typedef struct jcs_jobs jcs_jobs;
@@ -51,6 +52,10 @@ struct jcs_svc {
     pthread_mutex_t spaces_mu;
     jcs_meta_spaces spaces;
     int64_t spaces_at_ms; /* jcs_now_ms of the load; 0: not loaded */
+
+    /* db.secretsKey, parsed: seals the S3 secrets stored in the database (seal.h). */
+    int have_seal_key;
+    uint8_t seal_key[JCS_SEAL_KEY_LEN];
 };
 
 /* ---- route tables (one per API.md section) --------------------------------------------------- */

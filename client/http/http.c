@@ -21,6 +21,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -67,7 +68,15 @@ struct jcs_http_server {
     unsigned timeout_s;
     int port;
     atomic_uint_fast64_t connections, connections_total, requests, requests_total, cert_checks,
-        cert_refusals;
+        cert_refusals, header_timeouts;
+    /* The front door's watchdog (see watchdog_main): every open connection, and the thread that
+     * closes those that have not delivered a request's headers within header_timeout_s. */
+    unsigned header_timeout_s;
+    pthread_mutex_t conns_mu;
+    pthread_cond_t watch_cv;
+    struct conn *conns; /* doubly linked, under conns_mu */
+    int watch_stop, watch_started;
+    pthread_t watch;
 };
 
 /* What is known about one TCP connection (MHD's socket context). */
@@ -76,6 +85,13 @@ struct conn {
     int ok;      /* and it is acceptable */
     char peer[128];
     char addr[64];
+    /* Under the server's conns_mu: */
+    int fd;
+    int in_request;     /* headers received, the request is being served */
+    int64_t waiting_ms; /* since when it has been waiting for a request's headers */
+    int cut;            /* the watchdog shut it down */
+    int path_nul;       /* the request line's path held %00 (set while MHD unescapes it) */
+    struct conn *prev, *next;
 };
 
 enum stage { ST_BODY, ST_DISCARD, ST_DONE };
@@ -546,6 +562,74 @@ out:
     return verdict;
 }
 
+/*
+ * The front door's deadline. A connection must complete its TLS handshake and
+ * deliver a request's headers within header_timeout_s of being accepted (or of
+ * the end of its previous request), counted in total time: a client that
+ * trickles one byte a second, or a plain TCP socket that never starts TLS,
+ * is cut at the deadline however active it looks. MHD's own timeout counts
+ * idle time only and so never fires for them. Cutting is shutdown(2) on the
+ * socket: the connection's MHD thread then sees the end and cleans up. The
+ * connection stays linked (under conns_mu) until MHD's CLOSED notification,
+ * which comes before MHD closes the socket, so no reused descriptor is cut.
+ */
+static void *watchdog_main(void *arg)
+{
+    jcs_http_server *srv = arg;
+    pthread_mutex_lock(&srv->conns_mu);
+    while (!srv->watch_stop) {
+        int64_t now = jcs_now_ms(), limit = (int64_t)srv->header_timeout_s * 1000;
+        for (struct conn *c = srv->conns; c; c = c->next) {
+            if (c->in_request || c->cut || c->fd < 0 || now - c->waiting_ms < limit)
+                continue;
+            c->cut = 1;
+            (void)shutdown(c->fd, SHUT_RDWR);
+            atomic_fetch_add(&srv->header_timeouts, 1);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->watch_cv, &srv->conns_mu, &ts);
+    }
+    pthread_mutex_unlock(&srv->conns_mu);
+    return NULL;
+}
+
+static void conn_set_in_request(jcs_http_server *srv, struct conn *c, int in)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&srv->conns_mu);
+    c->in_request = in;
+    if (!in)
+        c->waiting_ms = jcs_now_ms();
+    pthread_mutex_unlock(&srv->conns_mu);
+}
+
+/*
+ * MHD's unescaping with one check first: a path with %00 would reach the
+ * routes cut at the NUL (/v1/bucket/listAll%00x as /v1/bucket/listAll), so it
+ * is remembered and the request refused. Query values are checked where they
+ * are read (their length survives); this sees the path, the one string here
+ * that starts with '/'.
+ */
+static size_t on_unescape(void *cls, struct MHD_Connection *mc, char *s)
+{
+    (void)cls;
+    if (s[0] == '/' && strstr(s, "%00")) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct conn *c = ci ? ci->socket_context : NULL;
+        if (c)
+            c->path_nul = 1;
+    }
+    return MHD_http_unescape(s);
+}
+
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
@@ -562,10 +646,33 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
             int one = 1;
             (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         }
+        if (c) {
+            /* The deadline for the TLS handshake and the first request's headers starts now. */
+            c->fd = ci ? ci->connect_fd : -1;
+            pthread_mutex_lock(&srv->conns_mu);
+            c->waiting_ms = jcs_now_ms();
+            c->next = srv->conns;
+            if (srv->conns)
+                srv->conns->prev = c;
+            srv->conns = c;
+            pthread_mutex_unlock(&srv->conns_mu);
+        }
         atomic_fetch_add(&srv->connections, 1);
         atomic_fetch_add(&srv->connections_total, 1);
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-        jcs_free(*socket_context);
+        struct conn *c = *socket_context;
+        if (c) {
+            /* Unlinked before MHD closes the socket, so the watchdog never touches a reused fd. */
+            pthread_mutex_lock(&srv->conns_mu);
+            if (c->prev)
+                c->prev->next = c->next;
+            else
+                srv->conns = c->next;
+            if (c->next)
+                c->next->prev = c->prev;
+            pthread_mutex_unlock(&srv->conns_mu);
+        }
+        jcs_free(c);
         *socket_context = NULL;
         atomic_fetch_sub(&srv->connections, 1);
     }
@@ -702,14 +809,22 @@ static enum MHD_Result start_request(jcs_http_server *srv, jcs_http_req *req)
                                  "or listed in http.clientCerts is required");
         return answer_first(req, 1);
     }
+    if (req->conn && req->conn->path_nul) {
+        req->conn->path_nul = 0;
+        (void)jcs_http_reply_err(req, 400, "BadArgument",
+                                 "the request path contains a NUL character (%%00)");
+        return answer_first(req, 0);
+    }
     const jcs_http_route *rt = NULL;
     int path_known = 0;
     char allow[64] = "";
+    /* HEAD is GET without the body (RFC 9110 9.3.2): MHD sends the same headers and drops it. */
+    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
     for (size_t i = 0; i < srv->nroutes; i++) {
         if (strcmp(srv->routes[i].path, req->path) != 0)
             continue;
         path_known = 1;
-        if (strcmp(srv->routes[i].method, req->method) == 0) {
+        if (strcmp(srv->routes[i].method, method) == 0) {
             rt = &srv->routes[i];
             break;
         }
@@ -733,7 +848,21 @@ static enum MHD_Result start_request(jcs_http_server *srv, jcs_http_req *req)
     req->route = rt;
     uint64_t clen;
     int known;
-    (void)req_has_body(req, &clen, &known);
+    int has_body = req_has_body(req, &clen, &known);
+    if (rt->body == JCS_HTTP_BODY_JSON && has_body) {
+        /* A JSON route reads JSON: a body labelled as something else (text/plain, a form) is
+         * refused rather than guessed at. No Content-Type at all is taken as JSON. */
+        const char *ct = MHD_lookup_connection_value(req->mc, MHD_HEADER_KIND, "Content-Type");
+        size_t tl = ct ? strcspn(ct, "; \t") : 0;
+        int json = !ct || (tl == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+                   (tl > 5 && strncasecmp(ct + tl - 5, "+json", 5) == 0);
+        if (!json) {
+            (void)jcs_http_reply_err(req, 415, "BadArgument",
+                                     "Content-Type \"%.60s\": %s %s takes application/json", ct,
+                                     req->method, req->path);
+            return answer_first(req, 0);
+        }
+    }
     if (rt->body == JCS_HTTP_BODY_JSON || rt->body == JCS_HTTP_BODY_NONE) {
         if (known && clen > srv->max_body) {
             (void)jcs_http_reply_err(req, 413, "TooLarge",
@@ -774,7 +903,15 @@ static enum MHD_Result body_bytes(jcs_http_server *srv, jcs_http_req *req, const
         return MHD_YES;
     if (req->stage == ST_DISCARD) {
         req->discarded += n;
-        if (req->discarded > JCS_HTTP_DISCARD_CAP) {
+        /* A body of declared length from an authenticated client is drained to its end, however
+         * long: that client could have sent it as an accepted upload as well, and only at the
+         * end can it get the answer that says why (a hub that died mid-upload), instead of a
+         * closed connection. A body of unknown length stops at the cap. */
+        uint64_t clen;
+        int known = 0;
+        int body = req_has_body(req, &clen, &known);
+        int drain_all = body && known && req->conn && req->conn->ok;
+        if (!drain_all && req->discarded > JCS_HTTP_DISCARD_CAP) {
             jcs_warn("http: %s %s: refused body still coming after %u MiB dropped; closing "
                      "the connection without an answer",
                      req->method, req->path, JCS_HTTP_DISCARD_CAP >> 20);
@@ -877,6 +1014,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         req->conn = ci ? ci->socket_context : NULL;
+        /* The headers are in: the front door's deadline stops; MHD's idle timeout guards the
+         * rest of the exchange. */
+        conn_set_in_request(srv, req->conn, 1);
         atomic_fetch_add(&srv->requests, 1);
         atomic_fetch_add(&srv->requests_total, 1);
         return start_request(srv, req);
@@ -906,6 +1046,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     if (!req)
         return;
     *con_cls = NULL;
+    /* The next request on this connection gets a fresh deadline for its headers. */
+    conn_set_in_request(srv, req->conn, 0);
     call_abort(req, JCS_ECANCELED);
     if (req->ctx_free)
         req->ctx_free(req->ctx);
@@ -1005,6 +1147,15 @@ static int load_pins(jcs_http_server *srv, const jcs_http_config *cfg)
 
 static void server_free(jcs_http_server *srv)
 {
+    if (srv->watch_started) {
+        pthread_mutex_lock(&srv->conns_mu);
+        srv->watch_stop = 1;
+        pthread_cond_signal(&srv->watch_cv);
+        pthread_mutex_unlock(&srv->conns_mu);
+        pthread_join(srv->watch, NULL);
+    }
+    pthread_mutex_destroy(&srv->conns_mu);
+    pthread_cond_destroy(&srv->watch_cv);
     if (srv->tl)
         gnutls_x509_trust_list_deinit(srv->tl, 1);
     for (size_t i = 0; i < srv->npins; i++)
@@ -1067,6 +1218,9 @@ int jcs_http_start(const jcs_http_config *cfg, const jcs_http_route *routes, siz
     srv->max_body = cfg->max_body_size ? cfg->max_body_size : 5242880;
     srv->max_parts = cfg->max_parts ? cfg->max_parts : 10000;
     srv->timeout_s = cfg->timeout_s ? cfg->timeout_s : 60;
+    srv->header_timeout_s = cfg->header_timeout_s ? cfg->header_timeout_s : 10;
+    pthread_mutex_init(&srv->conns_mu, NULL);
+    pthread_cond_init(&srv->watch_cv, NULL);
     if (nroutes) {
         srv->routes = jcs_calloc(nroutes, sizeof(*routes));
         if (!srv->routes) {
@@ -1109,8 +1263,10 @@ int jcs_http_start(const jcs_http_config *cfg, const jcs_http_route *routes, siz
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
         MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_HTTPS_MEM_TRUST, srv->ca_pem,
         MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_connections ? cfg->max_connections : 64u, MHD_OPTION_CONNECTION_TIMEOUT,
-        srv->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_MEMORY_LIMIT,
+        cfg->max_connections ? cfg->max_connections : 2048u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->max_connections_per_address ? cfg->max_connections_per_address : 64u,
+        MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)MHD_MEMORY_LIMIT, MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, srv,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         srv, MHD_OPTION_THREAD_POOL_SIZE, cfg->pool_threads, MHD_OPTION_END);
     if (!srv->d) {
@@ -1120,6 +1276,12 @@ int jcs_http_start(const jcs_http_config *cfg, const jcs_http_route *routes, siz
                          cfg->listen, cfg->cert_file, cfg->key_file);
         goto fail;
     }
+    if (pthread_create(&srv->watch, NULL, watchdog_main, srv) != 0) {
+        MHD_stop_daemon(srv->d);
+        rc = jcs_err_set(JCS_EIO, "http: cannot start the connection watchdog thread");
+        goto fail;
+    }
+    srv->watch_started = 1;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : 0;
     jcs_info("http: listening on %s (port %d), client certificates from %s%s", cfg->listen,
@@ -1145,6 +1307,7 @@ void jcs_http_get_stats(const jcs_http_server *srv, jcs_http_stats *st)
     st->requests_total = atomic_load(&s->requests_total);
     st->cert_checks = atomic_load(&s->cert_checks);
     st->cert_refusals = atomic_load(&s->cert_refusals);
+    st->header_timeouts = atomic_load(&s->header_timeouts);
 }
 
 void jcs_http_stop(jcs_http_server *srv)

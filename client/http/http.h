@@ -45,9 +45,12 @@
  * Answering early. MHD can send a response before the body only while no
  * body byte has been read; once reading started, the answer must wait for
  * the body's end. So a request refused in mid-body (a callback failed,
- * malformed multipart, a chunked JSON body over the cap) has the rest of its
- * body read and thrown away, at most JCS_HTTP_DISCARD_CAP bytes; beyond that
- * the connection is closed without an answer.
+ * malformed multipart, a chunked JSON body over the cap, a hub that died
+ * mid-upload) has the rest of its body read and thrown away, then gets its
+ * answer: to the declared Content-Length for an authenticated client (which
+ * could have sent that much as an accepted upload), at most
+ * JCS_HTTP_DISCARD_CAP bytes otherwise; beyond that the connection is closed
+ * without an answer.
  *
  * Errors MHD answers by itself (malformed HTTP, headers over the 128 KiB
  * per-connection pool) carry MHD's small HTML body, not the envelope.
@@ -142,8 +145,9 @@ typedef struct jcs_http_stats {
     uint64_t connections_total; /* accepted since start */
     uint64_t requests;          /* in progress now */
     uint64_t requests_total;
-    uint64_t cert_checks;   /* client certificates verified (once per connection) */
-    uint64_t cert_refusals; /* connections refused for their certificate */
+    uint64_t cert_checks;     /* client certificates verified (once per connection) */
+    uint64_t cert_refusals;   /* connections refused for their certificate */
+    uint64_t header_timeouts; /* connections cut for missing the handshake/header deadline */
 } jcs_http_stats;
 
 void jcs_http_get_stats(const jcs_http_server *srv, jcs_http_stats *st);

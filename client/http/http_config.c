@@ -77,9 +77,15 @@ int jcs_http_config_load(const jcs_cfg *cfg, jcs_http_config *out)
     if ((rc = jcs_cfg_int(cfg, "http.maxBodySize", true, 5242880, 1024, 1LL << 30, &v)))
         goto fail;
     out->max_body_size = (size_t)v;
-    if ((rc = jcs_cfg_int(cfg, "http.maxConnections", true, 64, 1, 10000, &v)))
+    if ((rc = jcs_cfg_int(cfg, "http.maxConnections", true, 2048, 1, 100000, &v)))
         goto fail;
     out->max_connections = (unsigned)v;
+    if ((rc = jcs_cfg_int(cfg, "http.maxConnectionsPerAddress", true, 64, 1, 100000, &v)))
+        goto fail;
+    out->max_connections_per_address = (unsigned)v;
+    if ((rc = jcs_cfg_int(cfg, "http.headerTimeoutSec", true, 10, 1, 3600, &v)))
+        goto fail;
+    out->header_timeout_s = (unsigned)v;
     if ((rc = jcs_cfg_int(cfg, "http.timeoutSec", true, 60, 1, 86400, &v)))
         goto fail;
     out->timeout_s = (unsigned)v;

@@ -75,7 +75,10 @@ int jcs_http_reply_rc(jcs_http_req *req, int rc)
         status = 413, code = "TooLarge";
         break;
     case JCS_EPERM:
-        status = 403, code = "Unauthorized";
+        /* Only the certificate check answers 403 Unauthorized (it replies itself): a handler's
+         * EPERM is a hub or the coordinator refusing the client's own call (a space root
+         * outside a hub's storage root), which the caller's credentials cannot change. */
+        status = 500;
         break;
     case JCS_EUNAVAIL:
         status = 503;

@@ -232,7 +232,9 @@ static char *mp_unquote(char *s, char **endp)
 {
     char *w = s, *r = s + 1;
     while (*r && *r != '"') {
-        if (*r == '\\' && r[1])
+        /* Only \" and \\ are escapes: browsers send a Windows path's backslashes raw, and
+         * API.md reads a raw backslash in a filename as '/', so it must survive. */
+        if (*r == '\\' && (r[1] == '"' || r[1] == '\\'))
             r++;
         *w++ = *r++;
     }

@@ -426,6 +426,8 @@ int jcs_meta_space_list(jcs_db *db, jcs_meta_spaces *out) JCS_MUST_USE;
 int jcs_meta_space_get_private(jcs_db *db, int64_t space_id, jcs_meta_space *out) JCS_MUST_USE;
 int jcs_meta_space_list_private(jcs_db *db, jcs_meta_spaces *out) JCS_MUST_USE;
 int jcs_meta_space_set_state(jcs_db *db, int64_t space_id, const char *state) JCS_MUST_USE;
+/* Replaces a space's storage JSON (same type; for sealing its secrets, seal.h). */
+int jcs_meta_space_set_storage(jcs_db *db, int64_t space_id, const char *storage) JCS_MUST_USE;
 /* JCS_EBUSY (with the block count) while any block lives on the space. */
 int jcs_meta_space_delete(jcs_db *db, int64_t space_id) JCS_MUST_USE;
 

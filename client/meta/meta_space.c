@@ -251,6 +251,24 @@ static int space_state_fn(jcs_db_conn *c, void *arg)
     return exec(c, "UPDATE userspace SET state = ? WHERE userSpaceID = ?", p, 2, NULL, NULL);
 }
 
+static int space_storage_fn(jcs_db_conn *c, void *arg)
+{
+    struct space_arg *a = arg;
+    jcs_db_val p[2] = {JCS_DB_S(a->storage), JCS_DB_I(a->id)};
+    return exec(c, "UPDATE userspace SET storage = ? WHERE userSpaceID = ?", p, 2, NULL, NULL);
+}
+
+int jcs_meta_space_set_storage(jcs_db *db, int64_t space_id, const char *storage)
+{
+    int rc = meta_check_typed_json("storage", storage);
+    if (rc == JCS_OK && strlen(storage) > STORAGE_MAX)
+        rc = jcs_err_set(JCS_EINVAL, "storage: more than %d bytes", STORAGE_MAX);
+    if (rc)
+        return rc;
+    struct space_arg a = {.id = space_id, .storage = storage};
+    return jcs_db_txn(db, space_storage_fn, &a);
+}
+
 int jcs_meta_space_set_state(jcs_db *db, int64_t space_id, const char *state)
 {
     int rc = meta_check_text("user space state", state, STATE_MAX);

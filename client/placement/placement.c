@@ -49,6 +49,18 @@ int jcs_place_spaces(jcs_svc *svc, jcs_meta_spaces *out)
     if (svc->spaces_at_ms == 0 || jcs_now_ms() - svc->spaces_at_ms > SPACES_TTL_MS) {
         jcs_meta_spaces fresh;
         rc = jcs_meta_space_list_private(svc->db, &fresh);
+        /* Secrets are sealed in the database; the hubs get them opened (seal.h). */
+        for (size_t i = 0; rc == 0 && svc->have_seal_key && i < fresh.n; i++) {
+            char *open_st = NULL;
+            if ((rc = jcs_seal_storage_open(svc->seal_key, fresh.v[i].storage, &open_st, NULL)) !=
+                0) {
+                rc = jcs_err_wrap(rc, "user space %lld: ", (long long)fresh.v[i].space_id);
+                jcs_meta_spaces_clear(&fresh);
+                break;
+            }
+            jcs_free(fresh.v[i].storage);
+            fresh.v[i].storage = open_st;
+        }
         if (rc == 0) {
             jcs_meta_spaces_clear(&svc->spaces);
             svc->spaces = fresh;
@@ -58,6 +70,30 @@ int jcs_place_spaces(jcs_svc *svc, jcs_meta_spaces *out)
     if (rc == 0)
         rc = spaces_copy(&svc->spaces, out);
     pthread_mutex_unlock(&svc->spaces_mu);
+    return rc;
+}
+
+int jcs_place_seal_secrets(jcs_svc *svc, size_t *sealed)
+{
+    *sealed = 0;
+    if (!svc->have_seal_key)
+        return 0;
+    jcs_meta_spaces l = {0};
+    int rc = jcs_meta_space_list_private(svc->db, &l);
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        char *st = NULL;
+        int changed = 0;
+        rc = jcs_seal_storage(svc->seal_key, l.v[i].storage, &st, &changed);
+        if (rc == 0 && changed &&
+            (rc = jcs_meta_space_set_storage(svc->db, l.v[i].space_id, st)) == 0)
+            (*sealed)++;
+        if (rc)
+            rc = jcs_err_wrap(
+                rc, "sealing the secret of user space %lld: ", (long long)l.v[i].space_id);
+        jcs_free(st);
+    }
+    jcs_meta_spaces_clear(&l);
+    jcs_place_spaces_invalidate(svc);
     return rc;
 }
 

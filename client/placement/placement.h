@@ -86,4 +86,11 @@ int jcs_place_spaces(jcs_svc *svc, jcs_meta_spaces *out) JCS_MUST_USE;
 /* Forget the cached spaces (after a create, delete or state change). */
 void jcs_place_spaces_invalidate(jcs_svc *svc);
 
+/*
+ * Seals every S3 secret still stored in plain text (rows written before
+ * db.secretsKey existed); *sealed counts them. Run once at start. Nothing
+ * to do without a key (svc->have_seal_key).
+ */
+int jcs_place_seal_secrets(jcs_svc *svc, size_t *sealed) JCS_MUST_USE;
+
 #endif

@@ -153,7 +153,13 @@ static void *frag_main(void *arg)
     struct frag_run *f = arg;
     f->rc = execute_remote(f);
     if (f->rc) {
-        snprintf(f->why, sizeof(f->why), "%s", jcs_err_msg(f->rc));
+        const Jcs__Plan__Worker *w = f->frag->worker;
+        /* A hub that died or cannot be reached says nothing itself: the message names it. */
+        if (f->rc == JCS_EUNAVAIL && w)
+            snprintf(f->why, sizeof(f->why), "hub %lld (%s) failed mid-transfer: %s",
+                     (long long)w->hub_id, w->address ? w->address : "?", jcs_err_msg(f->rc));
+        else
+            snprintf(f->why, sizeof(f->why), "%s", jcs_err_msg(f->rc));
         run_fail(f->run, f->rc, f->why);
     }
     return NULL;

@@ -234,7 +234,7 @@ static void exec_fail_weak(jcs_exec *e, int err, const char *msg, int weak)
         for (size_t i = 0; i < e->nvars; i++) {
             if (e->vars[i]->pipe) {
                 jcs_pipe_close(e->vars[i]->pipe, err);
-                jcs_pipe_abort(e->vars[i]->pipe, err);
+                jcs_pipe_abort_msg(e->vars[i]->pipe, err, weak ? NULL : msg);
             }
         }
         pthread_cond_broadcast(&e->value_cv);

@@ -24,6 +24,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -49,6 +50,7 @@ struct jcs_pipe {
     int close_err; /* 0: clean end; else the error the reader gets */
     int aborted;   /* the reader gave up */
     int abort_err;
+    char abort_msg[512];    /* why, when the reader said (jcs_pipe_abort_msg); "" otherwise */
     int eof_seen;           /* the reader has seen the clean end of the stream */
     pthread_cond_t drained; /* eof_seen or aborted became true */
     atomic_int failed_by;   /* JCS_PIPE_WRITER / JCS_PIPE_READER: who failed it first */
@@ -107,6 +109,8 @@ static int write_err(const jcs_pipe *p)
 
 static int set_write_err(const jcs_pipe *p, int rc)
 {
+    if (p->aborted && p->abort_msg[0])
+        return jcs_err_set(rc, "%s", p->abort_msg);
     if (p->aborted)
         return jcs_err_set(rc, "pipe: the reader stopped (%s)", jcs_strerror(rc));
     return jcs_err_set(rc, "pipe: write after the end of the stream (%s)", jcs_strerror(rc));
@@ -303,9 +307,15 @@ void jcs_pipe_close(jcs_pipe *p, int err)
 
 void jcs_pipe_abort(jcs_pipe *p, int err)
 {
+    jcs_pipe_abort_msg(p, err, NULL);
+}
+
+void jcs_pipe_abort_msg(jcs_pipe *p, int err, const char *msg)
+{
     pthread_mutex_lock(&p->lock);
     if (!p->aborted) {
         p->aborted = 1;
+        snprintf(p->abort_msg, sizeof p->abort_msg, "%s", msg ? msg : "");
         if (atomic_load(&p->failed_by) == 0)
             atomic_store(&p->failed_by, JCS_PIPE_READER);
         p->abort_err = err < 0 ? err : JCS_ECANCELED;

@@ -107,6 +107,13 @@ void jcs_pipe_wait_drained(jcs_pipe *p);
 void jcs_pipe_abort(jcs_pipe *p, int err);
 
 /*
+ * The same, with the reader's own reason: a writer blocked on the pipe then
+ * fails with msg as its detail line instead of "the reader stopped", so the
+ * cause (a backend's error text) travels to whoever reports the failure.
+ */
+void jcs_pipe_abort_msg(jcs_pipe *p, int err, const char *msg);
+
+/*
  * Which end failed the pipe first: JCS_PIPE_WRITER (a close with an
  * error), JCS_PIPE_READER (an abort), or 0 while neither did. Lets a
  * caller whose transfer failed tell its own failure from one it suffered.

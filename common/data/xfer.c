@@ -149,7 +149,7 @@ int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
     jcs_rpc_stream *st = NULL;
     int rc = open_stream(x, to, JCS_M_PUSH_STREAM, plan_id, var, &st);
     if (rc) {
-        jcs_pipe_abort(src, rc);
+        jcs_pipe_abort_msg(src, rc, jcs_err_msg(rc));
         return rc;
     }
     for (;;) {
@@ -169,7 +169,7 @@ int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
             /* The receiver failed; its status says why better than the send error. */
             int fr = jcs_rpc_stream_finish(st);
             rc = fr ? fr : r;
-            jcs_pipe_abort(src, rc);
+            jcs_pipe_abort_msg(src, rc, jcs_err_msg(rc));
             jcs_rpc_stream_free(st);
             return rc;
         }

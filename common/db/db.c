@@ -22,7 +22,11 @@
  * cached statements, which died with it), reconnect and run the caller's
  * function again. The first retry is immediate (the usual case is a stale
  * connection to a server that restarted long ago), later ones back off up
- * to one second, for at most RETRY_WINDOW_MS in total.
+ * to one second, for at most RETRY_WINDOW_MS in total (long enough for a
+ * restart). A request that waited the whole window marks the server down:
+ * later requests then make one connection attempt each and fail at once
+ * with a message naming the database, instead of each stalling for the
+ * window, until a connection works again.
  */
 #include "db.h"
 
@@ -38,11 +42,11 @@
 #include "log.h"
 #include "util.h"
 
-#define STMT_CACHE_MAX  64    /* prepared statements kept per connection */
-#define SMALL_CELL      256   /* text/blob bytes fetched inline; longer cells are fetched again */
-#define PARAMS_INLINE   16    /* parameter binds on the stack; more go to the heap */
-#define IO_TIMEOUT_S    60    /* longer than InnoDB's default 50 s lock wait */
-#define RETRY_WINDOW_MS 30000 /* how long a lost server is waited for */
+#define STMT_CACHE_MAX  64   /* prepared statements kept per connection */
+#define SMALL_CELL      256  /* text/blob bytes fetched inline; longer cells are fetched again */
+#define PARAMS_INLINE   16   /* parameter binds on the stack; more go to the heap */
+#define IO_TIMEOUT_S    60   /* longer than InnoDB's default 50 s lock wait */
+#define RETRY_WINDOW_MS 5000 /* how long a lost server is waited for (a restart) */
 #define BACKOFF_MAX_MS  500
 #define BUSY_RETRIES    5 /* reruns after a deadlock or lock wait timeout */
 #define POOL_MAX        256
@@ -76,6 +80,11 @@ struct jcs_db {
     char *database; /* NULL for none */
     char *where;    /* "127.0.0.1:3306" or "unix:/path", for messages */
     unsigned connect_timeout_s;
+    /* When the server was last found unreachable by a request that waited the
+     * whole retry window (0: not known down). While it is set, requests try
+     * one connection and fail at once instead of each waiting the window
+     * again; the first connection that works clears it. Guarded by mu. */
+    int64_t down_since_ms;
     int pool_size;
     jcs_db_conn *conns;
     int *free_idx;
@@ -730,6 +739,64 @@ static int run_once(jcs_db_conn *c, jcs_db_txn_fn fn, void *arg, int txn, int *c
     return rc;
 }
 
+static int64_t db_down_since(jcs_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    int64_t d = db->down_since_ms;
+    pthread_mutex_unlock(&db->mu);
+    return d;
+}
+
+static void db_set_down(jcs_db *db, int down)
+{
+    pthread_mutex_lock(&db->mu);
+    if (!down)
+        db->down_since_ms = 0;
+    else if (!db->down_since_ms)
+        db->down_since_ms = jcs_now_ms();
+    pthread_mutex_unlock(&db->mu);
+}
+
+static int ping_fn(jcs_db_conn *c, void *arg)
+{
+    (void)arg;
+    jcs_db_result *r = NULL;
+    int rc = jcs_db_query(c, "SELECT 1", NULL, 0, 1, &r);
+    jcs_db_result_free(r);
+    return rc;
+}
+
+int jcs_db_ping(jcs_db *db)
+{
+    if (!db)
+        return jcs_err_set(JCS_EINVAL, "jcs_db_ping: no database");
+    jcs_db_conn *c = pool_get(db);
+    c->lost = 0;
+    c->busy = 0;
+    int rc = c->my ? JCS_OK : conn_connect(c, 1);
+    if (rc == JCS_OK)
+        rc = ping_fn(c, NULL);
+    if (rc == JCS_OK) {
+        db_set_down(db, 0);
+    } else if (c->lost || !c->my) {
+        /* A stale connection to a server that restarted: one fresh attempt tells. */
+        conn_drop(c);
+        rc = conn_connect(c, 1);
+        if (rc == JCS_OK)
+            rc = ping_fn(c, NULL);
+        if (rc == JCS_OK) {
+            db_set_down(db, 0);
+        } else if (c->lost || !c->my) {
+            conn_drop(c);
+            db_set_down(db, 1);
+        }
+    }
+    if (c->broken)
+        conn_drop(c);
+    pool_put(db, c);
+    return rc;
+}
+
 /* Runs fn on a pooled connection, reconnecting and rerunning as db.h describes. */
 static int run_with_retry(jcs_db *db, jcs_db_txn_fn fn, void *arg, int txn)
 {
@@ -756,9 +823,17 @@ static int run_with_retry(jcs_db *db, jcs_db_txn_fn fn, void *arg, int txn)
                 break;
             }
             int64_t now = jcs_now_ms();
+            int64_t down = db_down_since(db);
+            if (down && !c->my) {
+                /* Known down: one attempt was made; do not hold the caller for the window. */
+                rc = jcs_err_wrap(jcs_err_recode(rc, JCS_EUNAVAIL),
+                                  "down for %lld s: ", (long long)((now - down) / 1000));
+                break;
+            }
             if (!deadline)
                 deadline = now + RETRY_WINDOW_MS;
             if (now >= deadline) {
+                db_set_down(db, 1);
                 rc = jcs_err_wrap(jcs_err_recode(rc, JCS_EUNAVAIL),
                                   "gave up after %d s: ", RETRY_WINDOW_MS / 1000);
                 break;
@@ -785,6 +860,10 @@ static int run_with_retry(jcs_db *db, jcs_db_txn_fn fn, void *arg, int txn)
     }
     if (c->broken)
         conn_drop(c);
+    if (c->my && db_down_since(db)) {
+        db_set_down(db, 0);
+        warned = 1;
+    }
     if (warned && rc == JCS_OK)
         jcs_info("database %s: reconnected", db->where);
     pool_put(db, c);
@@ -906,7 +985,7 @@ int jcs_db_open(const jcs_db_config *cfg, jcs_db **out)
         }
     }
     db->pool_size = cfg->pool_size ? cfg->pool_size : 4;
-    db->connect_timeout_s = cfg->connect_timeout_s > 0 ? (unsigned)cfg->connect_timeout_s : 5;
+    db->connect_timeout_s = cfg->connect_timeout_s > 0 ? (unsigned)cfg->connect_timeout_s : 2;
     db->where = use_socket ? jcs_asprintf("unix:%s", cfg->socket) : jcs_strdup(cfg->address);
     db->socket = use_socket ? jcs_strdup(cfg->socket) : NULL;
     db->user = jcs_strdup(cfg->user);

@@ -35,7 +35,7 @@ typedef struct jcs_db_config {
     const char *password;
     const char *database;  /* created if missing when the user may */
     int pool_size;         /* connections; 0 means 4 */
-    int connect_timeout_s; /* per connection attempt; 0 means 5 */
+    int connect_timeout_s; /* per connection attempt; 0 means 2 */
 } jcs_db_config;
 
 /*
@@ -119,6 +119,13 @@ int jcs_db_txn(jcs_db *db, jcs_db_txn_fn fn, void *arg) JCS_MUST_USE;
  * the same reconnect-and-retry on a lost connection. For reads.
  */
 int jcs_db_with(jcs_db *db, jcs_db_txn_fn fn, void *arg) JCS_MUST_USE;
+
+/*
+ * One "SELECT 1" without the retry window: at most one fresh connection
+ * attempt (connect_timeout_s). For health checks that must answer at once;
+ * a failure marks the server down for the other requests too (see db.c).
+ */
+int jcs_db_ping(jcs_db *db) JCS_MUST_USE;
 
 /* Process-wide library set-up and tear-down (mysql_library_init/end). */
 void jcs_db_library_init(void);

@@ -364,6 +364,17 @@ static int check_req(const jcs_cert_req *req)
     return check_days(req->days);
 }
 
+const char *jcs_cert_eku(const char *role)
+{
+    /* A certificate that may act in both directions could be presented where
+     * only the other one is meant (a server's key used to call the API). */
+    if (role && strcmp(role, "server") == 0)
+        return "serverAuth";
+    if (role && strcmp(role, "client") == 0)
+        return "clientAuth";
+    return "serverAuth,clientAuth";
+}
+
 int jcs_cert_issue(const char *ca_cert, const char *ca_key, const jcs_cert_req *req,
                    const char *cert_out, const char *key_out)
 {
@@ -405,7 +416,7 @@ int jcs_cert_issue(const char *ca_cert, const char *ca_key, const jcs_cert_req *
     X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
     if ((rc = add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE")) ||
         (rc = add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment")) ||
-        (rc = add_ext(x, &ctx, NID_ext_key_usage, "serverAuth,clientAuth")) ||
+        (rc = add_ext(x, &ctx, NID_ext_key_usage, jcs_cert_eku(req->role))) ||
         (rc = add_ext(x, &ctx, NID_subject_key_identifier, "hash")) ||
         (rc = add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always")))
         goto out;

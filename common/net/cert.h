@@ -4,9 +4,12 @@
  * One CA per cluster signs every party's certificate. A party's role is the
  * OU of its subject ("CN=<name>, OU=<role>, O=JCS-C"), which the RPC layer
  * checks before each method. Keys are EC P-256; every private key is
- * written with mode 0600, certificates 0644. Certificates carry both
- * serverAuth and clientAuth (hubs and the coordinator are both servers and
- * clients) and subjectAltNames for the addresses they listen on.
+ * written with mode 0600, certificates 0644. The extended key usage follows
+ * the role (jcs_cert_eku): hubs and the coordinator are both RPC servers
+ * and clients, so they carry serverAuth and clientAuth; an HTTPS "server"
+ * certificate carries serverAuth only and a "client" certificate clientAuth
+ * only, so neither is accepted in the other's place. Certificates carry
+ * subjectAltNames for the addresses they listen on.
  */
 #ifndef JCS_CERT_H
 #define JCS_CERT_H
@@ -35,6 +38,9 @@ typedef struct jcs_cert_req {
     size_t nsans;
     int days;
 } jcs_cert_req;
+
+/* The extendedKeyUsage value (OpenSSL's syntax) of a certificate for role. */
+const char *jcs_cert_eku(const char *role);
 
 /*
  * Issues a certificate signed by the CA in ca_cert/ca_key, writing cert_out

@@ -271,7 +271,7 @@ static int certs(void)
     snprintf(cli_cert, sizeof(cli_cert), "%s/client_cert.pem", dir);
     snprintf(cli_key, sizeof(cli_key), "%s/client_key.pem", dir);
     static const char *const sans[] = {"127.0.0.1"};
-    jcs_cert_req s = {.role = "client", .name = "server", .sans = sans, .nsans = 1, .days = 2};
+    jcs_cert_req s = {.role = "server", .name = "server", .sans = sans, .nsans = 1, .days = 2};
     jcs_cert_req c = {.role = "client", .name = "bench", .days = 2};
     return jcs_cert_create_ca(dir, "bench CA", 2) ||
            jcs_cert_issue(ca, ca_key, &s, srv_cert, srv_key) ||

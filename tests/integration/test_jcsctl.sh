@@ -96,6 +96,22 @@ refused usage_missing_argument 2 'usage: jcsctl put' "$CTL" put only-one
 refused usage_unknown_option 2 'unknown option "--frob"' "$CTL" bucket ls --frob
 refused usage_bad_redundancy 2 'redundancy "ec\(2\)"' "$CTL" package create -R 'ec(2)' b/p
 refused usage_group_needs_subcommand 2 '"bucket" needs a subcommand' "$CTL" bucket
+# Issue 10 #12: group help shows examples too; the redundancy syntax says the chunk is optional.
+for g in "space add" package space bucket; do
+  # shellcheck disable=SC2086
+  if "$CTL" $g --help >"$T/g.out" 2>&1 && grep -q '^Examples:' "$T/g.out" &&
+    grep -q "^  jcsctl $g [a-z]" "$T/g.out"; then
+    pass "group_help_has_examples_${g// /_}"
+  else
+    fail "group_help_has_examples_${g// /_}" "$(cat "$T/g.out")"
+  fi
+done
+if "$CTL" put --help | grep -q 'ec(K,N\[,CHUNK\])' && ! "$CTL" put --help | grep -q 'ec(K,N,CHUNK)'; then
+  pass help_says_chunk_is_optional
+else
+  fail help_says_chunk_is_optional "$("$CTL" put --help | grep -i 'ec(')"
+fi
+refused missing_ca_anywhere 3 'no CA certificate' env -u JCS_CA "$CTL" bucket ls
 
 # ---- system
 ok status "$CTL" status && grep -q 'hubs online  3 of 3' "$T/status.out" && pass status_shows_hubs
@@ -135,7 +151,7 @@ ok put_multipart "$CTL" --json put --part-size 1MiB "$T/f.bin" b1/p1/mp/f.bin &&
   ok get_multipart "$CTL" get b1/p1/mp/f.bin - && check put_multipart_round_trip cmp "$T/f.bin" "$T/get_multipart.out"
 refused get_missing_object 1 'object "dir/nope" does not exist in b1/p1' "$CTL" get b1/p1/dir/nope "$T/x"
 refused get_a_directory 1 'b1/p1/dir is a directory.*-r' "$CTL" get b1/p1/dir "$T/x"
-refused put_missing_file 1 "$T/no-such-file" "$CTL" put "$T/no-such-file" b1/p1/x
+refused put_missing_file 2 "local file $T/no-such-file: No such file" "$CTL" put "$T/no-such-file" b1/p1/x
 check failed_get_leaves_no_file test ! -e "$T/x"
 ok info_json "$CTL" --json info b1/p1/dir/f.bin &&
   check info_ec_blocks_on_three_hubs jq -e '(.blocks | length) == 3 and ([.blocks[].hub] | unique | length) == 3 and ([.blocks[].location] | all(startswith("loc")))' "$T/info_json.out"
@@ -151,7 +167,8 @@ echo one >"$S/one.txt"
 head -c 1500000 /dev/urandom >"$S/a/b/c/mid.bin"
 echo "ünïcødé" >"$S/sp ace/ünï.txt"
 for i in $(seq 1 70); do echo "$i" >"$S/a/b/n$i.txt"; done # more than one upload batch
-ok put_tree "$CTL" put -r "$S" b1/p1/tree && check put_tree_count grep -q 'uploaded 74 files' "$T/put_tree.out"
+ok put_tree "$CTL" put -r "$S" b1/p1/tree && check put_tree_count grep -q 'uploaded 74 files' "$T/put_tree.out" &&
+  check put_tree_names_destination grep -q 'uploaded 74 files .* to b1/p1/tree$' "$T/put_tree.out"
 ok get_tree "$CTL" get -r b1/p1/tree "$T/tree-back"
 rmdir "$S/empty-dir" # objects have no empty directories
 check tree_round_trip diff -r "$S" "$T/tree-back"
@@ -189,6 +206,7 @@ mkdir -p "$T/exp-x" && tar -xf "$T/exp.tar" -C "$T/exp-x" && check export_tar_ex
 ok export_stdout "$CTL" package export b1/p1/tree - && check export_stdout_is_tar cmp "$T/exp.tar" "$T/export_stdout.out"
 ok import_tar "$CTL" package import "$T/exp.tar" b1/fromtar &&
   check import_tar_creates_package grep -q 'new package b1/fromtar' "$T/import_tar.out" &&
+  check import_says_redundancy grep -Eq "created package b1/fromtar (with redundancy|without a redundancy of its own)" "$T/import_tar.out" &&
   ok import_tar_back "$CTL" package export b1/fromtar "$T/imp-tar" && check import_tar_round_trip diff -r "$S" "$T/imp-tar"
 ok import_dir "$CTL" --json package import "$S" b1/fromdir/sub &&
   check import_dir_json jq -e '(.uploadeds | length) == 75 and .createdPackage' "$T/import_dir.out" &&
@@ -214,6 +232,30 @@ ok space_test "$CTL" space test extra && check space_test_works grep -q 'works' 
 refused space_add_unknown_hub 1 'hub "hub9" does not exist' "$CTL" space add local x --hub hub9 --root /tmp
 ok space_rm "$CTL" space rm extra
 refused space_rm_gone 1 'user space "extra" does not exist' "$CTL" space test extra
+# Issue 10 #4: a root outside the hub's storage root is refused at once (400),
+# naming both; and a hub's permission refusal is never reported as a refused
+# client certificate. A space made while its hub was down cannot be checked
+# at create time; an upload placed there fails naming the hub and the roots.
+refused space_add_outside_root 1 "/tmp/jcsctl-outside.* is outside this hub's storage root $HUB2_ROOT.*BadArgument" \
+  "$CTL" space add local outside --hub hub2 --root /tmp/jcsctl-outside
+deploy/local/cluster stop-hub --dir "$T/c" 3 >/dev/null 2>&1
+ok space_add_hub_down "$CTL" space add local outside3 --hub hub3 --root /tmp/jcsctl-outside3
+deploy/local/cluster start-hub --dir "$T/c" 3 >/dev/null 2>&1
+# The client's channel to the restarted hub may still be in its reconnect back-off: wait
+# until an upload reaches the hub at all.
+for ((i = 0; i < 60; i++)); do
+  "$CTL" put --affinity outside3 -R none /etc/hostname b1/p1/outside.txt >/dev/null 2>"$T/probe.err"
+  grep -q 'unreachable' "$T/probe.err" || break
+  sleep 1
+done
+refused hub_refusal_is_not_a_certificate_error 1 "hub .*outside this hub's storage root $HUB3_ROOT" \
+  "$CTL" put --affinity outside3 -R none /etc/hostname b1/p1/outside.txt
+if grep -q 'client certificate' "$T/hub_refusal_is_not_a_certificate_error.err"; then
+  fail hub_refusal_not_about_certificate "$(cat "$T/hub_refusal_is_not_a_certificate_error.err")"
+else
+  pass hub_refusal_not_about_certificate
+fi
+"$CTL" space rm outside3 >/dev/null 2>&1
 
 # ---- jobs: the server's answer, whatever it is, is reported
 run job_run "$CTL" job run changeredundancy
@@ -238,7 +280,7 @@ refused cert_key_mismatch 3 'client certificate .* cannot be used' \
 refused missing_cert_file 3 'client certificate /nonexistent.pem \(from --cert\) cannot be read' \
   "$CTL" --cert /nonexistent.pem bucket ls
 refused no_server 3 'cannot connect to https://127.0.0.1:1 \(from --endpoint\)' "$CTL" --endpoint 127.0.0.1:1 bucket ls
-refused no_certificate_anywhere 2 'no client certificate' env -u JCS_CERT "$CTL" bucket ls
+refused no_certificate_anywhere 3 'no client certificate' env -u JCS_CERT "$CTL" bucket ls
 # Flags win over the environment.
 ok flag_over_env env JCS_ENDPOINT=https://127.0.0.1:1 "$CTL" --endpoint "$JCS_ENDPOINT" bucket ls &&
   check flag_over_env_works grep -q b1 "$T/flag_over_env.out"

@@ -29,8 +29,8 @@ elif [ -n "$out$out2" ]; then
   fail side_by_side "start printed something: $out $out2"
 elif [ -z "$pa" ] || [ -z "$pb" ] || [ "$pa" = "$pb" ]; then
   fail side_by_side "ports '$pa' and '$pb'"
-elif ! mariadb-admin --no-defaults --socket="$T/a/mysqld.sock" -uroot ping >/dev/null 2>&1 ||
-  ! mariadb-admin --no-defaults --socket="$T/b/mysqld.sock" -uroot ping >/dev/null 2>&1; then
+elif ! mariadb-admin --no-defaults --socket="$T/a/mysqld.sock" -u"$(id -un)" ping >/dev/null 2>&1 ||
+  ! mariadb-admin --no-defaults --socket="$T/b/mysqld.sock" -u"$(id -un)" ping >/dev/null 2>&1; then
   fail side_by_side "a server does not answer"
 else
   pass side_by_side
@@ -54,6 +54,40 @@ if out=$($M create-db --dir "$T/a" --db app --user appuser --password "$pw" 2>&1
   pass create_db_grants_work
 else
   fail create_db_grants_work "$out"
+fi
+# Root is reachable by the unix socket only (issue 10): no password-less TCP
+# login that would let any local user read every database.
+root_tcp() { mariadb --no-defaults --protocol=tcp -h127.0.0.1 -P"$(envval "$1" MARIADB_PORT)" -uroot -N -e 'SELECT 1' 2>&1; }
+if out=$(root_tcp "$T/a"); then
+  fail root_tcp_refused "root logged in over TCP without a password: $out"
+elif ! mariadb --no-defaults --socket="$T/a/mysqld.sock" -u"$(id -un)" -N -e 'SELECT 1' >/dev/null 2>&1; then
+  fail root_tcp_refused "the administrator cannot log in over the socket either"
+else
+  pass root_tcp_refused
+fi
+# A service user has its own database's rows and DDL, nothing more.
+if out=$(sql "$T/a" appuser "$pw" "DROP TABLE app.t"); then
+  fail service_user_least_grants "appuser may DROP"
+elif out=$(sql "$T/a" appuser "$pw" "CREATE DATABASE other"); then
+  fail service_user_least_grants "appuser may create another database"
+elif out=$(sql "$T/a" appuser "$pw" "SELECT COUNT(*) FROM mysql.user"); then
+  fail service_user_least_grants "appuser reads mysql.user"
+else
+  pass service_user_least_grants
+fi
+# A server whose root was reachable over TCP (a datadir of an older version)
+# loses that account when it starts again.
+mariadb --no-defaults --socket="$T/a/mysqld.sock" -u"$(id -un)" -e \
+  "CREATE USER 'root'@'127.0.0.1'; GRANT ALL ON *.* TO 'root'@'127.0.0.1'; ALTER USER 'root'@'localhost' IDENTIFIED BY ''" >/dev/null 2>&1
+if ! root_tcp "$T/a" >/dev/null; then
+  fail old_root_removed_on_start "could not set up the old accounts"
+else
+  $M restart --dir "$T/a" >/dev/null 2>&1
+  if out=$(root_tcp "$T/a"); then
+    fail old_root_removed_on_start "root still logs in over TCP after a restart"
+  else
+    pass old_root_removed_on_start
+  fi
 fi
 out=$(sql "$T/a" appuser "wrong" "SELECT 1")
 if [[ "$out" == *"Access denied"* ]]; then pass wrong_password_refused; else fail wrong_password_refused "$out"; fi

@@ -293,6 +293,34 @@ TEST(openssl_cli_accepts_the_certificates)
     T_ASSERT(st != 0, "%s", out);
 }
 
+/* Issue 10 #3: the HTTPS server's certificate is no client certificate and
+ * jcsctl's is no server certificate; hubs and the coordinator are both. */
+TEST(extended_key_usage_follows_the_role)
+{
+    char ca[P], cak[P], out[4096];
+    T_OK(make_ca("eku", ca, cak));
+    static const struct {
+        const char *role, *name;
+        int server, client;
+    } cases[] = {{"server", "jcs-http", 1, 0},
+                 {"client", "jcsctl", 0, 1},
+                 {"hub", "hub1", 1, 1},
+                 {"coordinator", "coordinator", 1, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char c[P], k[P];
+        T_OK(issue("eku", cases[i].role, cases[i].name, c, k));
+        int st = run(out, sizeof(out), "openssl verify -purpose sslserver -CAfile %s %s", ca, c);
+        T_ASSERT((st == 0) == cases[i].server, "%s as TLS server: %s", cases[i].role, out);
+        st = run(out, sizeof(out), "openssl verify -purpose sslclient -CAfile %s %s", ca, c);
+        T_ASSERT((st == 0) == cases[i].client, "%s as TLS client: %s", cases[i].role, out);
+        T_EQ_INT(run(out, sizeof(out), "openssl x509 -in %s -noout -ext extendedKeyUsage", c), 0);
+        T_ASSERT((strstr(out, "TLS Web Server Authentication") != NULL) == cases[i].server, "%s",
+                 out);
+        T_ASSERT((strstr(out, "TLS Web Client Authentication") != NULL) == cases[i].client, "%s",
+                 out);
+    }
+}
+
 TEST(leaf_does_not_outlive_its_ca)
 {
     char d[P], ca[P], cak[P], c[P], k[P], o1[256], o2[256];

@@ -4,15 +4,22 @@
  * (plus a few started for config checks), handlers that record what they
  * saw so each test can compare it with what the client sent.
  */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,7 +123,7 @@ static int make_certs(void)
     pathf(evil_ca_key, "%s/ca_key.pem", evil);
     static const char *const sans[] = {"127.0.0.1", "localhost"};
     jcs_cert_req srv = {
-        .role = "client", .name = "jcs-server", .sans = sans, .nsans = 2, .days = 5};
+        .role = "server", .name = "jcs-server", .sans = sans, .nsans = 2, .days = 5};
     jcs_cert_req cli = {.role = "client", .name = "alice", .days = 5};
     jcs_cert_req mal = {.role = "client", .name = "mallory", .days = 5};
     pathf(g_srv_cert, "%s/server_cert.pem", dir);
@@ -1550,7 +1557,9 @@ TEST(config_load_names_file_and_field)
     T_EQ_STR(hc.client_cert_files[0], g_cli_cert);
     T_EQ_STR(hc.client_cert_files[1], g_pin_cert);
     T_EQ_INT(hc.max_body_size, 100000);
-    T_EQ_INT(hc.max_connections, 64);
+    T_EQ_INT(hc.max_connections, 2048);
+    T_EQ_INT(hc.max_connections_per_address, 64);
+    T_EQ_INT(hc.header_timeout_s, 10);
     jcs_http_server *s;
     T_OK(jcs_http_start(&hc, routes, 1, &s));
     T_ASSERT(jcs_http_port(s) > 0);
@@ -1734,20 +1743,31 @@ TEST(callbacks_may_block_longer_than_the_idle_timeout)
     call_free(&d);
 }
 
-TEST(refused_body_beyond_the_drain_cap_closes_the_connection)
+/* Issue 10 #6: a refused body of declared length is drained to its end and answered (the
+ * client learns why); one of unknown length (chunked) is cut at the drain cap. */
+TEST(refused_body_of_declared_length_is_answered_chunked_one_beyond_the_cap_is_cut)
 {
     T_ASSERT(srv());
     g_reset();
     struct call c = {.method = "PUT", .target = "/v1/raw?failAt=0", .gen_len = 80u << 20};
     do_call(&c);
-    /* The answer waits for the body's end, which is too far: the connection is closed. */
-    T_ASSERT(c.cc != CURLE_OK, "(status %ld)", c.status);
-    T_ASSERT(c.sent > JCS_HTTP_DISCARD_CAP && c.sent < (80u << 20), "(sent %llu)",
-             (unsigned long long)c.sent);
+    T_ASSERT(c.cc == CURLE_OK && c.status == 400, "(curl %d, status %ld)", (int)c.cc, c.status);
+    T_EQ_INT(c.sent, 80u << 20);
     T_EQ_INT(g_get(&G.aborts), 1);
     T_EQ_INT(g_get(&G.handled), 0);
-    T_ASSERT(log_contains("PUT /v1/raw: refused body still coming after 64 MiB dropped"));
     call_free(&c);
+
+    g_reset();
+    struct call k = {
+        .method = "PUT", .target = "/v1/raw?failAt=0", .gen_len = 80u << 20, .chunked = 1};
+    do_call(&k);
+    /* The answer waits for the body's end, which is too far: the connection is closed. */
+    T_ASSERT(k.cc != CURLE_OK, "(status %ld)", k.status);
+    T_ASSERT(k.sent > JCS_HTTP_DISCARD_CAP && k.sent < (80u << 20), "(sent %llu)",
+             (unsigned long long)k.sent);
+    T_EQ_INT(g_get(&G.aborts), 1);
+    T_ASSERT(log_contains("PUT /v1/raw: refused body still coming after 64 MiB dropped"));
+    call_free(&k);
 }
 
 struct stop_arg {
@@ -1814,4 +1834,262 @@ TEST(stopping_the_server_aborts_an_upload_in_flight)
     T_EQ_INT(g_get(&G.aborts), 1);
     T_EQ_INT(g_get(&G.abort_why), JCS_ECANCELED);
     T_EQ_INT(g_get(&G.handled), 0);
+}
+
+/* ---------------------------------------------------------------- the front door (issue 10 #1) */
+
+/* A TCP connection to 127.0.0.1:port from source address 127.0.0.<src>; -1 on failure. */
+static int tcp_from(int src, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(0x7f000000u | (unsigned)src);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    to.sin_addr.s_addr = htonl(0x7f000001u);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        connect(fd, (struct sockaddr *)&to, sizeof to) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* 1 when the server has closed fd (EOF or reset), 0 while it is open, waiting up to ms. */
+static int closed_by_peer(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, ms) <= 0)
+        return 0;
+    char b[64];
+    ssize_t n = recv(fd, b, sizeof b, MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* A client that completes TLS with a good certificate, then sends a request's headers one
+ * byte every 500 ms and never ends them: how long the server let it keep trickling. */
+struct trickler {
+    int port, src;
+    int handshake_ok;
+    int64_t lasted_ms;
+    int bytes;
+};
+
+static void *trickle_main(void *arg)
+{
+    struct trickler *t = arg;
+    int64_t t0 = jcs_now_ms();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = NULL;
+    int fd = tcp_from(t->src, t->port);
+    if (!ctx || fd < 0 || SSL_CTX_use_certificate_file(ctx, g_cli_cert, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, g_cli_key, SSL_FILETYPE_PEM) != 1)
+        goto out;
+    ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) != 1)
+        goto out;
+    t->handshake_ok = 1;
+    const char *req = "GET /v1/echo HTTP/1.1\r\nHost: x\r\nX-Slow: "
+                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    for (const char *p = req;; p = *p ? p + 1 : req + strlen(req) - 1) {
+        if (SSL_write(ssl, p, 1) != 1)
+            break;
+        t->bytes++;
+        if (closed_by_peer(fd, 500))
+            break;
+        if (jcs_now_ms() - t0 > 60000)
+            break;
+    }
+out:
+    t->lasted_ms = jcs_now_ms() - t0;
+    if (ssl)
+        SSL_free(ssl);
+    if (fd >= 0)
+        close(fd);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+TEST(front_door_serves_while_1000_hostile_sockets_are_open)
+{
+    T_ASSERT(srv());
+    /* A write to a connection the server cut must fail, not kill the test. */
+    signal(SIGPIPE, SIG_IGN);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096 && rl.rlim_max >= 4096) {
+        rl.rlim_cur = 4096;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    jcs_http_config c;
+    char *pins[1];
+    base_config(&c, pins);
+    c.max_connections = 0; /* the default: room for the crowd */
+    c.max_connections_per_address = 16;
+    c.header_timeout_s = 3;
+    jcs_http_server *s;
+    T_OK(jcs_http_start(&c, routes, sizeof(routes) / sizeof(routes[0]), &s));
+    int port = jcs_http_port(s);
+
+    /* 1,000 plain TCP sockets that never start TLS, 16 from each of 63 addresses. */
+    enum { HOSTILE = 1000 };
+    static int fds[HOSTILE];
+    int opened = 0;
+    for (int i = 0; i < HOSTILE; i++) {
+        fds[i] = tcp_from(2 + i / 16, port);
+        opened += fds[i] >= 0;
+    }
+    T_EQ_INT(opened, HOSTILE);
+    /* Slow-header clients: TLS done, then a byte every 500 ms, never a complete header. */
+    enum { SLOW = 4 };
+    struct trickler tr[SLOW];
+    pthread_t th[SLOW];
+    for (int i = 0; i < SLOW; i++) {
+        tr[i] = (struct trickler){.port = port, .src = 100 + i};
+        pthread_create(&th[i], NULL, trickle_main, &tr[i]);
+    }
+    jcs_sleep_ms(500);
+
+    /* Legitimate clients are served meanwhile, each at once. */
+    int served = 0;
+    int64_t worst = 0;
+    char why[512] = "";
+    for (int i = 0; i < 10; i++) {
+        int64_t t0 = jcs_now_ms();
+        struct call a = {.method = "POST",
+                         .target = "/v1/echo",
+                         .body = "{\"a\":1}",
+                         .body_len = 7,
+                         .port = port};
+        do_call(&a);
+        int64_t dt = jcs_now_ms() - t0;
+        worst = dt > worst ? dt : worst;
+        if (a.cc == CURLE_OK && a.status == 200)
+            served++;
+        else if (!why[0])
+            snprintf(why, sizeof why, "curl %d (%s), HTTP %ld", (int)a.cc, a.err, a.status);
+        call_free(&a);
+    }
+    T_ASSERT(served == 10, "%d of 10 legitimate requests served; first failure: %s", served, why);
+    T_ASSERT(worst < 2000, "a legitimate request took %lld ms", (long long)worst);
+
+    /* One address gets at most 16 connections: the 17th and later are closed at once. */
+    int extra[24], cut = 0;
+    for (int i = 0; i < 24; i++)
+        extra[i] = tcp_from(200, port);
+    for (int i = 0; i < 24; i++)
+        cut += extra[i] < 0 || closed_by_peer(extra[i], 300);
+    T_ASSERT(cut >= 8, "only %d of 24 connections from one address were refused", cut);
+
+    /* The deadline counts total time: every hostile socket is gone soon after 3 s, and the
+     * tricklers too, however busy they kept their connections. */
+    jcs_sleep_ms(3500);
+    int gone = 0;
+    for (int i = 0; i < HOSTILE; i++)
+        gone += closed_by_peer(fds[i], i == 0 ? 2000 : 50);
+    for (int i = 0; i < SLOW; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < HOSTILE; i++)
+        close(fds[i]);
+    for (int i = 0; i < 24; i++)
+        if (extra[i] >= 0)
+            close(extra[i]);
+    jcs_http_stats st;
+    jcs_http_get_stats(s, &st);
+    jcs_http_stop(s);
+    T_EQ_INT(gone, HOSTILE);
+    T_ASSERT(st.header_timeouts >= HOSTILE, "%llu cut by the deadline",
+             (unsigned long long)st.header_timeouts);
+    for (int i = 0; i < SLOW; i++) {
+        T_ASSERT(tr[i].handshake_ok, "trickler %d could not complete TLS", i);
+        T_ASSERT(tr[i].lasted_ms < 6000 && tr[i].bytes >= 4,
+                 "trickler %d kept its connection %lld ms (%d bytes)", i,
+                 (long long)tr[i].lasted_ms, tr[i].bytes);
+    }
+}
+
+/* ---------------------------------------------------------------- request checks (issue 10 #8) */
+
+static long head_status(int port, const char *target, char *clen, size_t clen_size)
+{
+    char url[256];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d%s", port, target);
+    struct call c = {.port = port};
+    CURL *h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(h, CURLOPT_CAINFO, g_ca);
+    curl_easy_setopt(h, CURLOPT_SSLCERT, g_cli_cert);
+    curl_easy_setopt(h, CURLOPT_SSLKEY, g_cli_key);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    long st = 0;
+    curl_off_t cl = -1;
+    if (curl_easy_perform(h) == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+        curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    }
+    snprintf(clen, clen_size, "%lld", (long long)cl);
+    curl_easy_cleanup(h);
+    (void)c;
+    return st;
+}
+
+TEST(nul_in_path_head_content_type_and_backslash_filenames)
+{
+    T_ASSERT(srv());
+    int port = jcs_http_port(srv());
+    /* A %00 in the path is refused, not served as the path cut at the NUL. */
+    struct call a = {.target = "/v1/hello%00x"};
+    do_call(&a);
+    T_ENVELOPE(&a, 400, "BadArgument", "NUL character");
+    call_free(&a);
+    struct call a2 = {.target = "/v1/hello"};
+    do_call(&a2);
+    T_EQ_INT(a2.status, 200);
+    call_free(&a2);
+    /* HEAD where GET is allowed: GET's status and headers, no body. */
+    char clen[32];
+    T_EQ_INT(head_status(port, "/v1/hello", clen, sizeof clen), 200);
+    struct call g = {.target = "/v1/hello"};
+    do_call(&g);
+    char want[32];
+    snprintf(want, sizeof want, "%zu", g.out_len);
+    T_EQ_STR(clen, want);
+    call_free(&g);
+    /* A JSON route refuses a body labelled otherwise; application/json (with a charset) and
+     * no type at all pass. */
+    struct call t = {.method = "POST",
+                     .target = "/v1/echo",
+                     .body = "{\"a\":1}",
+                     .body_len = 7,
+                     .ctype = "text/plain"};
+    do_call(&t);
+    T_ENVELOPE(&t, 415, "BadArgument", "takes application/json");
+    call_free(&t);
+    struct call j = {.method = "POST",
+                     .target = "/v1/echo",
+                     .body = "{\"a\":1}",
+                     .body_len = 7,
+                     .ctype = "application/json; charset=utf-8"};
+    do_call(&j);
+    T_EQ_INT(j.status, 200);
+    call_free(&j);
+    /* A raw backslash in a multipart filename survives (API.md reads it as '/'); \" and \\
+     * stay escapes. */
+    g_reset();
+    const char body[] = "--XyZ\r\nContent-Disposition: form-data; name=\"files\"; "
+                        "filename=\"dir\\sub\\f.txt\"\r\n\r\nhello\r\n"
+                        "--XyZ\r\nContent-Disposition: form-data; name=\"files\"; "
+                        "filename=\"q\\\"x\\\\y\"\r\n\r\nworld\r\n--XyZ--\r\n";
+    struct call m = {.method = "POST",
+                     .target = "/v1/upload",
+                     .body = body,
+                     .body_len = sizeof body - 1,
+                     .ctype = "multipart/form-data; boundary=XyZ"};
+    do_call(&m);
+    T_EQ_INT(m.status, 200);
+    T_EQ_STR(G.parts[0].filename, "dir\\sub\\f.txt");
+    T_EQ_STR(G.parts[1].filename, "q\"x\\y");
+    call_free(&m);
 }

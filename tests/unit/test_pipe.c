@@ -343,6 +343,30 @@ TEST(close_error_is_delivered_at_once)
     jcs_pipe_free(p);
 }
 
+/* Issue 10 #5: the writer learns the reader's own reason (a backend's error
+ * text), not only "the reader stopped (configuration error)". */
+TEST(abort_with_message_reaches_the_writer)
+{
+    jcs_pipe *p;
+    T_OK(jcs_pipe_new(4096, 2, &p));
+    struct chunk_writer w = {.p = p, .chunk = 4096, .nchunks = 50};
+    pthread_t th;
+    pthread_create(&th, NULL, chunk_writer_main, &w);
+    int ok = wait_in(p, 2 * 4096);
+    jcs_pipe_abort_msg(p, JCS_ECONFIG, "s3 storage: field bucket: 3-63 characters");
+    pthread_join(th, NULL);
+    T_ASSERT(ok);
+    T_EQ_INT(w.rc, JCS_ECONFIG);
+    int rc = jcs_pipe_write(p, "x", 1);
+    T_EQ_INT(rc, JCS_ECONFIG);
+    T_ASSERT(strstr(jcs_err_msg(rc), "field bucket: 3-63"), "(%s)", jcs_err_msg(rc));
+    uint8_t *b;
+    size_t cap;
+    T_EQ_INT(jcs_pipe_get_buffer(p, &b, &cap), JCS_ECONFIG);
+    T_ASSERT(strstr(jcs_err_msg(JCS_ECONFIG), "field bucket"), "(%s)", jcs_err_msg(JCS_ECONFIG));
+    jcs_pipe_free(p);
+}
+
 TEST(abort_wakes_blocked_writer)
 {
     jcs_pipe *p;
