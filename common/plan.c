@@ -1212,6 +1212,21 @@ int64_t jcs_ec_block_size(const jcs_redundancy *red, int64_t size)
     return ceil_div(size, (int64_t)red->k * red->chunk_size) * red->chunk_size;
 }
 
+jcs_redundancy jcs_ec_fit(const jcs_redundancy *red, int64_t size)
+{
+    jcs_redundancy r = *red;
+    if (r.type != JCS_RED_EC || r.k < 1 || r.chunk_size <= 0 || size < 0 ||
+        size >= (int64_t)r.k * r.chunk_size)
+        return r;
+    int64_t c = ceil_div(size, r.k);
+    c = ceil_div(c, JCS_EC_CHUNK_ALIGN) * JCS_EC_CHUNK_ALIGN;
+    if (c < JCS_EC_CHUNK_ALIGN)
+        c = JCS_EC_CHUNK_ALIGN;
+    if (c < r.chunk_size)
+        r.chunk_size = c;
+    return r;
+}
+
 static int new_plan_id(char out[33])
 {
     int rc = jcs_random_hex(out, 16);

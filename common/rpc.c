@@ -1220,65 +1220,133 @@ static int client_status(const jcs_rpc_channel *ch, const char *method, int64_t 
     return rc;
 }
 
+/* One unary call in flight (jcs_rpc_unary_all). */
+struct unary_run {
+    grpc_call *call;
+    grpc_byte_buffer *send_bb, *recv_bb;
+    grpc_metadata_array initial, trailing;
+    grpc_status_code st;
+    grpc_slice details;
+    int started;
+};
+
+/* Starts entry u's call on cq; 0 or the error (also stored in u->rc). */
+static int unary_start(jcs_rpc_unary_call *u, struct unary_run *r, grpc_completion_queue *cq,
+                       gpr_timespec deadline)
+{
+    grpc_op ops[6];
+    int rc;
+
+    r->st = GRPC_STATUS_UNKNOWN;
+    r->details = grpc_empty_slice();
+    grpc_metadata_array_init(&r->initial);
+    grpc_metadata_array_init(&r->trailing);
+    r->send_bb = pack_message(u->req, &rc);
+    if (!r->send_bb)
+        return jcs_err_wrap(rc, "%s %s: ", u->ch->target, u->method);
+    grpc_slice mslice = grpc_slice_from_copied_string(u->method);
+    r->call = grpc_channel_create_call(u->ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, mslice, NULL,
+                                       deadline, NULL);
+    grpc_slice_unref(mslice);
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = r->send_bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &r->initial;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &r->recv_bb;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.status = &r->st;
+    ops[5].data.recv_status_on_client.status_details = &r->details;
+    ops[5].data.recv_status_on_client.trailing_metadata = &r->trailing;
+    grpc_call_error e = grpc_call_start_batch(r->call, ops, 6, r, NULL);
+    if (e != GRPC_CALL_OK)
+        return jcs_err_set(JCS_EINTERNAL, "rpc: grpc_call_start_batch: %s",
+                           grpc_call_error_to_string(e));
+    r->started = 1;
+    return JCS_OK;
+}
+
+/* The finished call's result into u; frees what r holds. */
+static int unary_end(jcs_rpc_unary_call *u, struct unary_run *r, int64_t timeout_ms)
+{
+    int rc = client_status(u->ch, u->method, timeout_ms, r->st, r->details, &r->trailing);
+    if (!rc && !r->recv_bb)
+        rc = jcs_err_set(JCS_ERPC, "%s %s: the server sent no response", u->ch->target, u->method);
+    if (!rc) {
+        char who[256];
+        snprintf(who, sizeof(who), "%s %s: response", u->ch->target, u->method);
+        rc = unpack(r->recv_bb, u->resp_desc, &u->resp, who);
+    }
+    return rc;
+}
+
+static void unary_free(struct unary_run *r)
+{
+    if (r->recv_bb)
+        grpc_byte_buffer_destroy(r->recv_bb);
+    if (r->send_bb)
+        grpc_byte_buffer_destroy(r->send_bb);
+    grpc_slice_unref(r->details);
+    grpc_metadata_array_destroy(&r->initial);
+    grpc_metadata_array_destroy(&r->trailing);
+    if (r->call)
+        grpc_call_unref(r->call);
+}
+
+int jcs_rpc_unary_all(jcs_rpc_unary_call *calls, size_t n, int64_t timeout_ms)
+{
+    struct unary_run one, *runs = &one;
+    if (n == 0)
+        return JCS_OK;
+    if (n > 1 && !(runs = jcs_calloc(n, sizeof(*runs))))
+        return jcs_err_set(JCS_ENOMEM, "rpc: out of memory for %zu calls", n);
+    memset(runs, 0, n * sizeof(*runs));
+    /* One queue and one deadline for all: the calls run at once, the caller waits once. */
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    gpr_timespec deadline = deadline_in(timeout_ms);
+    size_t first = 0; /* 1 + the first failed entry; 0: none failed */
+    for (size_t i = 0; i < n; i++) {
+        calls[i].resp = NULL;
+        calls[i].rc = unary_start(&calls[i], &runs[i], cq, deadline);
+        if (calls[i].rc)
+            snprintf(calls[i].detail, sizeof calls[i].detail, "%s", jcs_err_msg(calls[i].rc));
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!runs[i].started)
+            continue;
+        for (;;) {
+            grpc_event ev = grpc_completion_queue_pluck(cq, &runs[i], inf_future(), NULL);
+            if (ev.type == GRPC_OP_COMPLETE || ev.type == GRPC_QUEUE_SHUTDOWN)
+                break;
+        }
+        calls[i].rc = unary_end(&calls[i], &runs[i], timeout_ms);
+        if (calls[i].rc)
+            snprintf(calls[i].detail, sizeof calls[i].detail, "%s", jcs_err_msg(calls[i].rc));
+    }
+    for (size_t i = 0; i < n; i++) {
+        unary_free(&runs[i]);
+        if (calls[i].rc && !first)
+            first = i + 1;
+    }
+    cq_destroy(cq);
+    if (runs != &one)
+        jcs_free(runs);
+    if (!first)
+        return JCS_OK;
+    /* The first failed call's code and detail, on this thread. */
+    return jcs_err_set(calls[first - 1].rc, "%s", calls[first - 1].detail);
+}
+
 int jcs_rpc_unary(jcs_rpc_channel *ch, const char *method, const ProtobufCMessage *req,
                   const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                   int64_t timeout_ms)
 {
-    grpc_completion_queue *cq;
-    grpc_call *call;
-    grpc_slice mslice;
-    grpc_byte_buffer *send_bb, *recv_bb = NULL;
-    grpc_metadata_array initial, trailing;
-    grpc_status_code st = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    grpc_op ops[6];
-    char tag;
-    int ok, rc;
-
-    *resp = NULL;
-    send_bb = pack_message(req, &rc);
-    if (!send_bb)
-        return jcs_err_wrap(rc, "%s %s: ", ch->target, method);
-    cq = grpc_completion_queue_create_for_pluck(NULL);
-    mslice = grpc_slice_from_copied_string(method);
-    call = grpc_channel_create_call(ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, mslice, NULL,
-                                    deadline_in(timeout_ms), NULL);
-    grpc_slice_unref(mslice);
-    grpc_metadata_array_init(&initial);
-    grpc_metadata_array_init(&trailing);
-
-    memset(ops, 0, sizeof(ops));
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send_bb;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv_bb;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.status = &st;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
-    rc = batch(call, cq, ops, 6, &tag, &ok);
-    if (!rc) {
-        rc = client_status(ch, method, timeout_ms, st, details, &trailing);
-        if (!rc && !recv_bb)
-            rc = jcs_err_set(JCS_ERPC, "%s %s: the server sent no response", ch->target, method);
-        if (!rc) {
-            char who[256];
-            snprintf(who, sizeof(who), "%s %s: response", ch->target, method);
-            rc = unpack(recv_bb, resp_desc, resp, who);
-        }
-    }
-    if (recv_bb)
-        grpc_byte_buffer_destroy(recv_bb);
-    grpc_byte_buffer_destroy(send_bb);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&initial);
-    grpc_metadata_array_destroy(&trailing);
-    grpc_call_unref(call);
-    cq_destroy(cq);
+    jcs_rpc_unary_call c = {.ch = ch, .method = method, .req = req, .resp_desc = resp_desc};
+    int rc = jcs_rpc_unary_all(&c, 1, timeout_ms);
+    *resp = c.resp;
     return rc;
 }
 
