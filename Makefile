@@ -60,6 +60,9 @@ TEST_HELPER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(TEST_HELPERS))
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
 BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/unit/harness.o,$(TEST_HELPER_OBJ))
+# The load generator (loadgen.c) is a user's client, not a benchmark of its own: only
+# libcurl, run by tests/bench/load.sh (make bench) and tests/bench/peer.sh (make bench-peer).
+LOADGEN := $(BUILD)/tests/bench/loadgen
 
 .PHONY: all deps test tests benches run bench clean format check-format clang
 .SECONDARY:
@@ -110,7 +113,7 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(LIBCLIENT) $(LIBJCS)
 	@echo '  LD     $@'
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIBCLIENT) $(LIBJCS) $(LDLIBS)
 
-tests: $(BINS) $(TEST_BINS) $(BENCH_BINS)
+tests: $(BINS) $(TEST_BINS) $(BENCH_BINS) $(LOADGEN)
 
 # `test`, `run` and `bench` install packages first and then build in a
 # sub-make, so pkg-config flags are read after the packages exist (a fresh
@@ -123,7 +126,12 @@ $(BUILD)/tests/bench/%: $(OBJ)/tests/bench/%.o $(BENCH_HELPER_OBJ) $(LIBJCS)
 	@echo '  LD     $@'
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BENCH_HELPER_OBJ) $(LIBJCS) $(LDLIBS)
 
-benches: $(BENCH_BINS)
+$(LOADGEN): $(OBJ)/tests/bench/loadgen.o
+	@mkdir -p $(dir $@)
+	@echo '  LD     $@'
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -lcurl
+
+benches: $(BENCH_BINS) $(LOADGEN)
 
 # The test build is ASan+UBSan; tests/run prints the closing "N passed, N failed".
 test: deps

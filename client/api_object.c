@@ -10,6 +10,7 @@
  * the plan runs on a thread of its own into a bounded pipe the reply pulls
  * from.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,21 +194,25 @@ static void up_free(void *p)
 }
 
 /*
- * What is left of the request body: a bound on the size of the file that starts now (the
- * multipart framing makes it a little more), so an EC plan can fit its chunk size to a
- * file smaller than one strip. -1 when the body's length is not announced.
+ * A bound on the size of the file that starts now: the request body's announced length less
+ * the files already stored from it (the multipart framing makes it a little more than the
+ * file), so an EC plan can fit its chunk size to a file smaller than one strip. -1 when the
+ * body's length is not announced.
  */
-static int64_t body_left(jcs_http_req *req)
+static int64_t body_bound(jcs_http_req *req, const up_ctx *c)
 {
     const char *cl = jcs_http_header(req, "Content-Length");
     char *end;
     if (!cl || !*cl)
         return -1;
+    errno = 0;
     unsigned long long v = strtoull(cl, &end, 10);
-    uint64_t got = jcs_http_req_body_len(req);
-    if (*end || v < got || v > INT64_MAX)
+    if (*end || errno || v > INT64_MAX)
         return -1;
-    return (int64_t)(v - got);
+    int64_t left = (int64_t)v;
+    for (size_t i = 0; i + 1 < c->nfiles; i++)
+        left -= c->files[i].size;
+    return left;
 }
 
 static int up_begin(jcs_http_req *req)
@@ -289,7 +294,7 @@ static int up_file_begin(up_ctx *c, jcs_http_req *req, const jcs_http_part *part
     jcs_svc_sites sites;
     if ((rc = place(c->svc, jcs_svc_red_width(&c->red), c->affinity, NULL, &sites)) != 0)
         return rc;
-    rc = jcs_upload_start(c->svc->driver, &c->red, &sites, body_left(req), &c->cur);
+    rc = jcs_upload_start(c->svc->driver, &c->red, &sites, body_bound(req, c), &c->cur);
     jcs_svc_sites_free(&sites);
     if (rc)
         return rc;

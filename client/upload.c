@@ -26,7 +26,8 @@
 
 struct jcs_upload {
     jcs_driver *d;
-    jcs_redundancy red; /* as given, EC fitted to the size bound (the plan's) */
+    jcs_redundancy given; /* as the caller gave it */
+    jcs_redundancy red;   /* EC fitted to the size bound (the plan's) */
     jcs_svc_sites targets;
     jcs_pipe *pipe;
     pthread_t thread;
@@ -111,6 +112,7 @@ int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_svc_sites *ta
     if (!u)
         return JCS_ENOMEM;
     u->d = d;
+    u->given = *red;
     u->red = jcs_ec_fit(red, size_bound);
     /* The plan's thread reads the targets: they are in place before it starts. */
     u->targets = *targets;
@@ -178,20 +180,24 @@ int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
 }
 
 /*
- * The blocks of a small EC object, encoded here: one strip of chunk bytes per block (the
- * data zero-padded to k * chunk, as JCS lays out the last strip), in one buffer of n * chunk.
+ * The blocks of a small EC object, encoded here, as JCS lays them out: strip s of the object
+ * (k * chunk bytes, the last one zero-padded) gives bytes [s * chunk, (s + 1) * chunk) of
+ * every block, data chunk i going to block i and parity row j to block k + j. One buffer
+ * holds the n blocks, block i at i * blen.
  */
-static int encode_small(const jcs_upload *u, const jcs_redundancy *r, uint8_t **out)
+static int encode_small(const jcs_upload *u, const jcs_redundancy *r, size_t blen, uint8_t **out)
 {
-    size_t chunk = (size_t)jcs_ec_block_size(r, (int64_t)u->small_len);
-    uint8_t *all = jcs_aligned_alloc(64, (size_t)r->n * chunk + 1);
+    const size_t chunk = (size_t)r->chunk_size, k = (size_t)r->k, n = (size_t)r->n;
+    uint8_t *all = jcs_aligned_alloc(64, n * blen + 1);
     if (!all)
         return JCS_ENOMEM;
-    size_t data = (size_t)r->k * chunk;
-    if (u->small_len)
-        memcpy(all, u->small, u->small_len);
-    memset(all + u->small_len, 0, data - u->small_len);
-    if (chunk > 0) {
+    memset(all, 0, k * blen);
+    for (size_t pos = 0; pos < u->small_len; pos += chunk) {
+        size_t s = pos / (k * chunk), i = pos / chunk % k;
+        size_t take = u->small_len - pos < chunk ? u->small_len - pos : chunk;
+        memcpy(all + i * blen + s * chunk, u->small + pos, take);
+    }
+    if (blen > 0) {
         struct jcs_ec *ec;
         int rc = jcs_ec_new(r->k, r->n, &ec);
         if (rc) {
@@ -199,9 +205,11 @@ static int encode_small(const jcs_upload *u, const jcs_redundancy *r, uint8_t **
             return rc;
         }
         unsigned char *ptr[JCS_EC_MAX_N];
-        for (int i = 0; i < r->n; i++)
-            ptr[i] = all + (size_t)i * chunk;
-        jcs_ec_encode(ec, chunk, ptr, ptr + r->k);
+        for (size_t s = 0; s < blen / chunk; s++) {
+            for (size_t i = 0; i < n; i++)
+                ptr[i] = all + i * blen + s * chunk;
+            jcs_ec_encode(ec, chunk, ptr, ptr + k);
+        }
         jcs_ec_free(ec);
     }
     *out = all;
@@ -214,7 +222,8 @@ static int encode_small(const jcs_upload *u, const jcs_redundancy *r, uint8_t **
  */
 static int finish_small(jcs_upload *u, jcs_upload_result *res)
 {
-    jcs_redundancy r = jcs_ec_fit(&u->red, (int64_t)u->small_len);
+    /* Fitted to the object's exact size (from the given redundancy, not the bound's). */
+    jcs_redundancy r = jcs_ec_fit(&u->given, (int64_t)u->small_len);
     int ec = r.type == JCS_RED_EC;
     size_t nb = ec ? (size_t)r.n : u->targets.n;
     size_t blen = ec ? (size_t)jcs_ec_block_size(&r, (int64_t)u->small_len) : u->small_len;
@@ -225,7 +234,7 @@ static int finish_small(jcs_upload *u, jcs_upload_result *res)
     if (rc == 0 && nb > u->targets.n)
         rc = jcs_err_set(JCS_EINVAL, "%zu target spaces for %zu blocks", u->targets.n, nb);
     if (rc == 0 && ec)
-        rc = encode_small(u, &r, &blocks);
+        rc = encode_small(u, &r, blen, &blocks);
     if (rc == 0 && !(io = jcs_calloc(nb ? nb : 1, sizeof *io)))
         rc = JCS_ENOMEM;
     for (size_t i = 0; rc == 0 && i < nb; i++) {

@@ -151,7 +151,9 @@ done
 disk_bytes() { find "$CL"/hub*/storage/space -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
 head -c 4096 /dev/urandom >"$T/s4k"
 head -c $((2 * 1024 * 1024 + 5)) /dev/urandom >"$T/s2m"
-for spec in "s4k 1048576 4096" "s4k default 4096" "s2m 1048576 $((2 * 1024 * 1024 + 5))"; do
+head -c 300000 /dev/urandom >"$T/s300k"
+# s300k with 64 KiB chunks is two strips (the last one padded): encoded by the client too.
+for spec in "s4k 1048576 4096" "s4k default 4096" "s2m 1048576 $((2 * 1024 * 1024 + 5))" "s300k 65536 300000"; do
   set -- $spec
   f=$1 cs=$2 sz=$3
   rj='{"type":"ec","k":4,"n":6}'
@@ -165,9 +167,10 @@ for spec in "s4k 1048576 4096" "s4k default 4096" "s2m 1048576 $((2 * 1024 * 102
   # for anything stored beside a shard (a checksum sidecar).
   bound=$((sz * 6 / 4 + 6 * 63 + 6 * 64))
   [ "$f" = s2m ] && bound=$((bound + 6 * 4096)) # fitted to the body's length, not the file's
+  [ "$f" = s300k ] && bound=$((6 * 2 * 65536 + 6 * 64))
   d=$(api GET "object/detail?objectID=$id")
   chunk=$(jq -r '.data.object.redundancy.chunkSize' <<<"$d")
-  blocks=$(jq '[.data.blocks[].size] | add' <<<"$d")
+  blocks=$(jq '[.data.blocks[].size | tonumber] | add' <<<"$d")
   if [ "$(status)" != 200 ] || [ $((after - before)) -gt $bound ] || [ "$blocks" -gt $bound ] ||
     [ "$(jq '.data.blocks | length' <<<"$d")" != 6 ]; then
     fail "$name" "status $(status): $((after - before)) bytes on disk, blocks $blocks, bound $bound, chunk $chunk: $(head -c 300 <<<"$r")"
