@@ -3,7 +3,8 @@
 #   make            release binaries in build/bin
 #   make test       ASan+UBSan build in build/asan, then every unit and integration test
 #   make run        a local JointCloud in the foreground (run/), Ctrl-C stops it
-#   make bench      benchmarks beside this machine's ceilings
+#   make bench      benchmarks beside this machine's ceilings, then user-side figures
+#   make bench-peer the same user-side workloads against OpenStack Swift (SWIFT_PEER=dir)
 #   make deps       installs the Debian packages (idempotent)
 #   make CC=clang   the same tree with clang
 #
@@ -64,7 +65,7 @@ BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/unit/harness.o,$(TEST_HELPER_OBJ))
 # libcurl, run by tests/bench/load.sh (make bench) and tests/bench/peer.sh (make bench-peer).
 LOADGEN := $(BUILD)/tests/bench/loadgen
 
-.PHONY: all deps test tests benches run bench clean format check-format clang
+.PHONY: all deps test tests benches run bench bench-peer clean format check-format clang
 .SECONDARY:
 
 all: $(BINS)
@@ -144,7 +145,13 @@ run: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all benches
-	@tests/bench/run build
+	@tests/bench/run build; s=$$?; tests/bench/load.sh build && exit $$s
+
+# The same user-side workloads against OpenStack Swift, in the same run, with the ratios.
+SWIFT_PEER ?= /work/shared/peers/swift
+bench-peer: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) all benches
+	@tests/bench/peer.sh build $(SWIFT_PEER)
 
 clang:
 	@$(MAKE) --no-print-directory CC=clang BUILD=build/clang all tests
