@@ -14,11 +14,15 @@
  * notifications and the shutdown notification, and one accept thread
  * looping on it. Each method of the table is registered; one request per
  * method (plus one for unknown methods, answered UNIMPLEMENTED) is kept
- * armed and re-armed as soon as a call arrives. An accepted call runs on a
- * detached thread of its own: role check, handler, then status. Initial
- * metadata goes out with the first message or with the status. The live
- * handler count is capped; above the cap a call is refused with
- * RESOURCE_EXHAUSTED.
+ * armed and re-armed as soon as a call arrives. An accepted call is queued
+ * for the server's pool of handler threads: role check, handler, then
+ * status. A thread that finishes a call takes the next one; one that waits
+ * longer than POOL_IDLE_MS for work exits; a call that finds no idle thread
+ * starts a new one. So a burst of small calls (a WriteShard per object)
+ * reuses a few threads instead of creating one per call, and any number of
+ * long streams still run at once. Initial metadata goes out with the first
+ * message or with the status. The live handler count is capped; above the
+ * cap a call is refused with RESOURCE_EXHAUSTED.
  *
  * Shutdown follows the order that avoids gRPC's grpc_cq_begin_op assertion:
  * set the stop flag, grpc_server_shutdown_and_notify + cancel_all_calls
@@ -51,11 +55,13 @@
 #include <grpc/support/log.h>
 #include <grpc/support/time.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "log.h"
@@ -513,6 +519,7 @@ struct jcs_rpc_call {
     enum jcs_role role;
     bool sent_md;                        /* initial metadata sent (sender side only) */
     char tag_send, tag_recv, tag_status; /* their addresses are the batch tags */
+    jcs_rpc_call *next;                  /* in the server's queue of calls to run */
 };
 
 struct jcs_rpc_server {
@@ -533,8 +540,16 @@ struct jcs_rpc_server {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_bool stopping;
-    size_t live; /* handler threads not yet finished */
+    size_t live; /* calls queued or running, not yet finished */
+
+    /* The handler pool (under mu): calls waiting for a thread, threads alive and idle. */
+    pthread_cond_t pool_cv;
+    jcs_rpc_call *queue_head, *queue_tail;
+    size_t queued, workers, idle;
 };
+
+/* A pool thread with no call for this long exits. */
+#define POOL_IDLE_MS 10000
 
 static void call_free(jcs_rpc_call *c)
 {
@@ -640,9 +655,9 @@ static void read_peer(jcs_rpc_call *c)
     c->role = role_of_subject(c->peer);
 }
 
-static void *handler_main(void *arg)
+/* Runs one accepted call: role check, handler, status; then releases it. */
+static void run_call(jcs_rpc_call *c)
 {
-    jcs_rpc_call *c = arg;
     jcs_rpc_server *srv = c->srv;
     const jcs_rpc_method *m = &srv->methods[c->midx];
     int rc;
@@ -665,10 +680,40 @@ static void *handler_main(void *arg)
     if (!atomic_load(&srv->stopping))
         send_status(c, status_of_err(rc), rc ? jcs_err_msg(rc) : "");
     call_free(c);
+}
 
+/* A pool thread: runs queued calls until it has been idle POOL_IDLE_MS or the server stops. */
+static void *worker_main(void *arg)
+{
+    jcs_rpc_server *srv = arg;
     pthread_mutex_lock(&srv->mu);
-    if (--srv->live == 0)
-        pthread_cond_broadcast(&srv->cv);
+    for (;;) {
+        if (!srv->queue_head) {
+            if (atomic_load(&srv->stopping))
+                break;
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += POOL_IDLE_MS / 1000;
+            srv->idle++;
+            int w = pthread_cond_timedwait(&srv->pool_cv, &srv->mu, &until);
+            srv->idle--;
+            if (w == ETIMEDOUT && !srv->queue_head)
+                break;
+            continue;
+        }
+        jcs_rpc_call *c = srv->queue_head;
+        srv->queue_head = c->next;
+        if (!srv->queue_head)
+            srv->queue_tail = NULL;
+        srv->queued--;
+        pthread_mutex_unlock(&srv->mu);
+        run_call(c);
+        pthread_mutex_lock(&srv->mu);
+        if (--srv->live == 0)
+            pthread_cond_broadcast(&srv->cv);
+    }
+    srv->workers--;
+    pthread_cond_broadcast(&srv->cv);
     pthread_mutex_unlock(&srv->mu);
     return NULL;
 }
@@ -685,7 +730,7 @@ static void dispatch(jcs_rpc_server *srv, jcs_rpc_call *c)
 {
     pthread_attr_t attr;
     pthread_t t;
-    int err;
+    int err = 0;
 
     pthread_mutex_lock(&srv->mu);
     if (atomic_load(&srv->stopping)) {
@@ -701,20 +746,36 @@ static void dispatch(jcs_rpc_server *srv, jcs_rpc_call *c)
         return;
     }
     srv->live++;
-    pthread_mutex_unlock(&srv->mu);
-
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    err = pthread_create(&t, &attr, handler_main, c);
-    pthread_attr_destroy(&attr);
-    if (err) {
-        pthread_mutex_lock(&srv->mu);
+    c->next = NULL;
+    if (srv->queue_tail)
+        srv->queue_tail->next = c;
+    else
+        srv->queue_head = c;
+    srv->queue_tail = c;
+    srv->queued++;
+    /* Calls queued beyond the idle threads each need a new thread (long streams block one). */
+    if (srv->queued <= srv->idle) {
+        pthread_cond_signal(&srv->pool_cv);
+    } else {
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        err = pthread_create(&t, &attr, worker_main, srv);
+        pthread_attr_destroy(&attr);
+        if (!err)
+            srv->workers++;
+    }
+    if (err && srv->workers == 0) {
+        /* No thread can run it: take it back and refuse it. */
+        srv->queue_head = srv->queue_tail = NULL;
+        srv->queued = 0;
         if (--srv->live == 0)
             pthread_cond_broadcast(&srv->cv);
         pthread_mutex_unlock(&srv->mu);
         jcs_warn("rpc server %s: cannot start a handler thread: %s", srv->addr, strerror(err));
         refuse(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "server busy: cannot start a thread");
+        return;
     }
+    pthread_mutex_unlock(&srv->mu);
 }
 
 static void *accept_main(void *arg)
@@ -793,6 +854,7 @@ int jcs_rpc_server_create(const char *addr, const jcs_tls_files *tls, const jcs_
     srv->shutdown_tag = TAG_SHUTDOWN;
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->cv, NULL);
+    pthread_cond_init(&srv->pool_cv, NULL);
     atomic_init(&srv->stopping, false);
 
     jcs_rpc_init();
@@ -863,6 +925,7 @@ fail:
     grpc_completion_queue_destroy(srv->cq);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);
+    pthread_cond_destroy(&srv->pool_cv);
     jcs_free(srv->handles);
     jcs_free(srv->addr);
     jcs_free(srv);
@@ -906,10 +969,15 @@ void jcs_rpc_server_shutdown(jcs_rpc_server *srv)
     grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
     grpc_server_cancel_all_calls(srv->server);
 
-    /* Handlers see their batches fail, return, and release their calls. */
+    /* Handlers see their batches fail, return, and release their calls; then the pool's
+     * threads, woken, see the stop flag and exit. */
     pthread_mutex_lock(&srv->mu);
     while (srv->live > 0)
         pthread_cond_wait(&srv->cv, &srv->mu);
+    while (srv->workers > 0) {
+        pthread_cond_broadcast(&srv->pool_cv);
+        pthread_cond_wait(&srv->cv, &srv->mu);
+    }
     pthread_mutex_unlock(&srv->mu);
 
     if (srv->started && !srv->accept_joined) {
@@ -948,6 +1016,7 @@ void jcs_rpc_server_free(jcs_rpc_server *srv)
     jcs_rpc_server_shutdown(srv);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);
+    pthread_cond_destroy(&srv->pool_cv);
     jcs_free(srv->handles);
     jcs_free(srv->addr);
     jcs_free(srv);
