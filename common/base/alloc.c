@@ -1,5 +1,6 @@
 #include "alloc.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -93,4 +94,10 @@ void *jcs_aligned_alloc(size_t align, size_t n)
 void jcs_free(void *p)
 {
     free(p);
+}
+
+void jcs_alloc_service_init(void)
+{
+    /* Setting the threshold also turns glibc's dynamic adjustment of it off. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 }

@@ -28,6 +28,17 @@ void *jcs_aligned_alloc(size_t align, size_t n);
 void jcs_free(void *p);
 
 /*
+ * Process-wide allocator settings for a long-running service; call once at
+ * the start of main, before any thread starts. Buffers of 256 KiB and more
+ * (pipe chunks, shard buffers, strip cache entries) are then always mapped
+ * on their own and returned to the system when freed. glibc's default
+ * raises that threshold as soon as one such buffer is freed, after which
+ * they are carved from the per-thread arenas and stay there: jcs grew to
+ * 395 MB RSS after 166 concurrent ec(4,6) uploads (43 MB with this).
+ */
+void jcs_alloc_service_init(void);
+
+/*
  * Test hook: after n more successful allocations, every allocation fails
  * until jcs_alloc_fail_after(-1) switches failure injection off.
  */
