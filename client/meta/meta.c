@@ -1841,32 +1841,43 @@ static int upload_fn(jcs_db_conn *c, void *arg)
         size_t i = (size_t)(it - a->items);
         size_t plen = strlen(it->path);
         /*
-         * The row is inserted first and looked up only when the path is taken: a locking
-         * read of a path that does not exist yet would take a gap lock, and two uploads
-         * into one package whose gap locks overlap deadlock on their inserts (seen with
-         * 16 concurrent uploads). It is also one round trip less for a new object.
+         * A plain (consistent, lock-free) read first. A path that holds an object is then
+         * locked by its record (FOR UPDATE on an existing unique key takes no gap lock) and
+         * replaced; a new path is inserted without any locking read before it. A locking
+         * read of a path that does not exist takes a gap lock, and two uploads into one
+         * package whose gap locks overlap deadlock on their inserts (seen with 16
+         * concurrent uploads); inserting first and locking on a duplicate instead makes
+         * two re-uploads of one path deadlock upgrading their shared locks.
          */
-        jcs_db_val p[7] = {JCS_DB_I(a->package_id),  JCS_DB_B(it->path, plen),
-                           JCS_DB_I(it->size),       JCS_DB_S(it->file_hash),
-                           JCS_DB_S(it->redundancy), JCS_DB_I(a->now),
-                           JCS_DB_I(a->now)};
-        uint64_t nid = 0;
         int64_t id = 0;
-        rc = exec(c,
-                  "INSERT INTO object (packageID, path, size, fileHash, redundancy, "
-                  "createTime, updateTime) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                  p, 7, NULL, &nid);
-        id = (int64_t)nid;
-        if (rc == JCS_EEXIST) {
-            /* The path holds an object: replace its content. */
-            rc = find_path(c, a->package_id, it->path, plen, 1, &id);
-            if (rc == JCS_OK && id == 0)
-                rc = jcs_err_set(JCS_EBUSY,
-                                 "object \"%.*s\" in package %lld: concurrent "
-                                 "change, try again",
-                                 Q(it->path), LL(a->package_id));
-            if (rc == JCS_OK)
-                rc = replace_object(c, a, id, it);
+        if ((rc = find_path(c, a->package_id, it->path, plen, 0, &id)) != 0)
+            break;
+        if (id != 0 && (rc = find_path(c, a->package_id, it->path, plen, 1, &id)) != 0)
+            break;
+        if (id == 0) {
+            jcs_db_val p[7] = {JCS_DB_I(a->package_id),  JCS_DB_B(it->path, plen),
+                               JCS_DB_I(it->size),       JCS_DB_S(it->file_hash),
+                               JCS_DB_S(it->redundancy), JCS_DB_I(a->now),
+                               JCS_DB_I(a->now)};
+            uint64_t nid = 0;
+            rc = exec(c,
+                      "INSERT INTO object (packageID, path, size, fileHash, redundancy, "
+                      "createTime, updateTime) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      p, 7, NULL, &nid);
+            id = (int64_t)nid;
+            if (rc == JCS_EEXIST) {
+                /* Another upload created the path since we looked: replace its object. */
+                rc = find_path(c, a->package_id, it->path, plen, 1, &id);
+                if (rc == JCS_OK && id == 0)
+                    rc = jcs_err_set(JCS_EBUSY,
+                                     "object \"%.*s\" in package %lld: concurrent "
+                                     "change, try again",
+                                     Q(it->path), LL(a->package_id));
+                if (rc == JCS_OK)
+                    rc = replace_object(c, a, id, it);
+            }
+        } else {
+            rc = replace_object(c, a, id, it);
         }
         if (rc == JCS_OK)
             rc = insert_blocks(c, id, it->blocks, it->nblocks, &a->seen);
