@@ -3,7 +3,8 @@
 #   make            release binaries in build/bin
 #   make test       ASan+UBSan build in build/asan, then every unit and integration test
 #   make run        a local JointCloud in the foreground (run/), Ctrl-C stops it
-#   make bench      benchmarks beside this machine's ceilings
+#   make bench      benchmarks beside this machine's ceilings, then user-side figures
+#   make bench-peer the same user-side workloads against OpenStack Swift (SWIFT_PEER=dir)
 #   make deps       installs every package the product and the tests need (idempotent);
 #                   `make run` installs only the product's (deploy/deps.sh), `make test`
 #                   adds the test tools (deploy/deps.sh --test)
@@ -73,8 +74,11 @@ TEST_HELPER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(TEST_HELPERS))
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
 BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/lib/harness.o,$(TEST_HELPER_OBJ))
+# The load generator (loadgen.c) is a user's client, not a benchmark of its own: only
+# libcurl, run by tests/bench/load.sh (make bench) and tests/bench/peer.sh (make bench-peer).
+LOADGEN := $(BUILD)/tests/bench/loadgen
 
-.PHONY: all deps deps-product deps-test test tests benches run bench clean format check-format clang
+.PHONY: all deps deps-product deps-test test tests benches run bench bench-peer clean format check-format clang
 .SECONDARY:
 
 all: $(BINS)
@@ -132,7 +136,7 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(LIBCLIENT) $(LIBJCS)
 	@echo '  LD     $@'
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIBCLIENT) $(LIBJCS) $(LDLIBS)
 
-tests: $(BINS) $(TEST_BINS) $(BENCH_BINS)
+tests: $(BINS) $(TEST_BINS) $(BENCH_BINS) $(LOADGEN)
 
 # `test`, `run` and `bench` install packages first and then build in a
 # sub-make, so pkg-config flags are read after the packages exist (a fresh
@@ -145,7 +149,12 @@ $(BUILD)/tests/bench/%: $(OBJ)/tests/bench/%.o $(BENCH_HELPER_OBJ) $(LIBCLIENT) 
 	@echo '  LD     $@'
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BENCH_HELPER_OBJ) $(LIBCLIENT) $(LIBJCS) $(LDLIBS)
 
-benches: $(BENCH_BINS)
+$(LOADGEN): $(OBJ)/tests/bench/loadgen.o
+	@mkdir -p $(dir $@)
+	@echo '  LD     $@'
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -lcurl
+
+benches: $(BENCH_BINS) $(LOADGEN)
 
 # The test build is ASan+UBSan; tests/run prints the closing "N passed, N failed".
 test: deps-test
@@ -158,7 +167,13 @@ run: deps-product
 
 bench: deps-test
 	@$(MAKE) --no-print-directory -j$(JOBS) all benches
-	@tests/bench/run build
+	@tests/bench/run build; s=$$?; tests/bench/load.sh build && exit $$s
+
+# The same user-side workloads against OpenStack Swift, in the same run, with the ratios.
+SWIFT_PEER ?= /work/shared/peers/swift
+bench-peer: deps-test
+	@$(MAKE) --no-print-directory -j$(JOBS) all benches
+	@tests/bench/peer.sh build $(SWIFT_PEER)
 
 clang:
 	@$(MAKE) --no-print-directory CC=clang BUILD=build/clang all tests

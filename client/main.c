@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "cert.h"
 #include "client_config.h"
 #include "init.h"
@@ -95,6 +96,7 @@ static int serve_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    jcs_alloc_service_init();
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -132,5 +132,6 @@ out:
 
 int main(int argc, char **argv)
 {
+    jcs_alloc_service_init();
     return jcs_service_main("coordinator", argc, argv, usage, serve);
 }

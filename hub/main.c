@@ -189,5 +189,6 @@ out:
 
 int main(int argc, char **argv)
 {
+    jcs_alloc_service_init();
     return jcs_service_main("hub", argc, argv, usage, serve);
 }

@@ -10,6 +10,7 @@
  * the plan runs on a thread of its own into a bounded pipe the reply pulls
  * from.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,7 @@ enum up_stage { UP_WANT_INFO, UP_IN_INFO, UP_READY, UP_IN_FILE };
 
 typedef struct up_file {
     char *path;
+    char *red_json; /* as stored (an EC chunk size fitted to the file); NULL: the request's */
     char hash[JCS_HASH_SIZE];
     int64_t size;
     jcs_meta_block *blocks;
@@ -181,6 +183,7 @@ static void up_free(void *p)
     jcs_upload_free(c->cur);
     for (size_t i = 0; i < c->nfiles; i++) {
         jcs_free(c->files[i].path);
+        jcs_free(c->files[i].red_json);
         jcs_free(c->files[i].blocks);
     }
     jcs_free(c->files);
@@ -188,6 +191,28 @@ static void up_free(void *p)
     jcs_free(c->res);
     jcs_buf_clear(&c->info);
     jcs_free(c);
+}
+
+/*
+ * A bound on the size of the file that starts now: the request body's announced length less
+ * the files already stored from it (the multipart framing makes it a little more than the
+ * file), so an EC plan can fit its chunk size to a file smaller than one strip. -1 when the
+ * body's length is not announced.
+ */
+static int64_t body_bound(jcs_http_req *req, const up_ctx *c)
+{
+    const char *cl = jcs_http_header(req, "Content-Length");
+    char *end;
+    if (!cl || !*cl)
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(cl, &end, 10);
+    if (*end || errno || v > INT64_MAX)
+        return -1;
+    int64_t left = (int64_t)v;
+    for (size_t i = 0; i + 1 < c->nfiles; i++)
+        left -= c->files[i].size;
+    return left;
 }
 
 static int up_begin(jcs_http_req *req)
@@ -233,7 +258,7 @@ static int up_info_end(up_ctx *c)
     return 0;
 }
 
-static int up_file_begin(up_ctx *c, const jcs_http_part *part)
+static int up_file_begin(up_ctx *c, jcs_http_req *req, const jcs_http_part *part)
 {
     if (c->stage != UP_READY)
         return jcs_err_set(JCS_EINVAL, "multipart body: the info part must come before the "
@@ -270,7 +295,7 @@ static int up_file_begin(up_ctx *c, const jcs_http_part *part)
     jcs_place_sites sites;
     if ((rc = place(c->svc, jcs_place_red_width(&c->red), c->affinity, NULL, &sites)) != 0)
         return rc;
-    rc = jcs_upload_start(c->svc->driver, &c->red, &sites, &c->cur);
+    rc = jcs_upload_start(c->svc->driver, &c->red, &sites, body_bound(req, c), &c->cur);
     jcs_place_sites_clear(&sites);
     if (rc)
         return rc;
@@ -289,7 +314,7 @@ static int up_part_begin(jcs_http_req *req, const jcs_http_part *part)
         return 0;
     }
     if (strcmp(part->name, "files") == 0)
-        return up_file_begin(c, part);
+        return up_file_begin(c, req, part);
     return jcs_err_set(JCS_EINVAL, "multipart body: unknown part \"%s\" (expected info or files)",
                        part->name);
 }
@@ -330,6 +355,9 @@ static int up_part_end(jcs_http_req *req)
     to_meta_blocks(c->res->blocks, c->res->nblocks, f->blocks);
     f->nblocks = c->res->nblocks;
     f->size = c->res->size;
+    if (c->res->red.type == JCS_RED_EC && c->res->red.chunk_size != c->red.chunk_size &&
+        !(f->red_json = jcs_client_redundancy_json(&c->res->red)))
+        return JCS_ENOMEM;
     snprintf(f->hash, sizeof f->hash, "%s", c->res->file_hash);
     c->stage = UP_READY;
     return 0;
@@ -359,7 +387,7 @@ static int up_handle(jcs_http_req *req)
         items[i].path = c->files[i].path;
         items[i].size = c->files[i].size;
         items[i].file_hash = c->files[i].hash;
-        items[i].redundancy = c->red_json;
+        items[i].redundancy = c->files[i].red_json ? c->files[i].red_json : c->red_json;
         items[i].blocks = c->files[i].blocks;
         items[i].nblocks = c->files[i].nblocks;
     }
@@ -924,10 +952,21 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
 {
     size_t width = jcs_place_red_width(to), nout = 0;
     jcs_place_sites targets, sources;
+    /* The object is stored with the chunk size fitted to it, as an upload would store it. */
+    jcs_redundancy fit = jcs_ec_fit(to, d->object.size);
+    char *fit_json = NULL;
+    if (fit.chunk_size != to->chunk_size) {
+        if (!(fit_json = jcs_client_redundancy_json(&fit)))
+            return JCS_ENOMEM;
+        to = &fit;
+        to_json = fit_json;
+    }
     memset(&sources, 0, sizeof sources);
     int rc = place(svc, width, 0, spaces, &targets);
-    if (rc)
+    if (rc) {
+        jcs_free(fit_json);
         return rc;
+    }
     jcs_block *blocks = jcs_calloc(d->nblocks + 1, sizeof *blocks);
     jcs_block *nb = jcs_calloc(width + 1, sizeof *nb);
     jcs_meta_block *mb = jcs_calloc(width + 1, sizeof *mb);
@@ -971,6 +1010,7 @@ out:
     jcs_free(nb);
     jcs_free(mb);
     jcs_free(ids);
+    jcs_free(fit_json);
     return rc;
 }
 
@@ -1109,7 +1149,7 @@ static int part_begin(jcs_http_req *req)
     jcs_place_sites sites;
     if ((rc = place(svc, 1, 0, NULL, &sites)) != 0)
         return rc;
-    rc = jcs_upload_start(svc->driver, &none, &sites, &c->up);
+    rc = jcs_upload_start(svc->driver, &none, &sites, -1, &c->up);
     jcs_place_sites_clear(&sites);
     return rc;
 }

@@ -474,8 +474,10 @@ static int change_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d
     char *red_json = NULL;
     if (v.kind != K_NONE && v.kind != K_REP && v.kind != K_EC)
         goto out; /* segments, multipart uploads: not this job's */
-    jcs_redundancy want =
+    /* Fitted to the object (jcs_ec_fit), as an upload of it would be stored. */
+    jcs_redundancy conf_want =
         jcs_jobplan_target_red(d->object.size, cfg->ec_file_size_threshold, &cfg->redundancy);
+    jcs_redundancy want = jcs_ec_fit(&conf_want, d->object.size);
     if (jcs_jobplan_red_satisfied(&v.red, &want))
         goto out;
     for (size_t i = 0; i < d->nblocks; i++)

@@ -49,8 +49,19 @@ static int upload_fn(jcs_db_conn *c, void *arg)
         const jcs_meta_upload *it = a->order[k];
         size_t i = (size_t)(it - a->items);
         size_t plen = strlen(it->path);
+        /*
+         * A plain (consistent, lock-free) read first. A path that holds an object is then
+         * locked by its record (FOR UPDATE on an existing unique key takes no gap lock) and
+         * replaced; a new path is inserted without any locking read before it. A locking
+         * read of a path that does not exist takes a gap lock, and two uploads into one
+         * package whose gap locks overlap deadlock on their inserts (seen with 16
+         * concurrent uploads); inserting first and locking on a duplicate instead makes
+         * two re-uploads of one path deadlock upgrading their shared locks.
+         */
         int64_t id = 0;
-        if ((rc = meta_find_path(c, a->package_id, it->path, plen, 1, &id)) != 0)
+        if ((rc = meta_find_path(c, a->package_id, it->path, plen, 0, &id)) != 0)
+            break;
+        if (id != 0 && (rc = meta_find_path(c, a->package_id, it->path, plen, 1, &id)) != 0)
             break;
         if (id == 0) {
             jcs_db_val p[7] = {JCS_DB_I(a->package_id),  JCS_DB_B(it->path, plen),

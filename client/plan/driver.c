@@ -761,63 +761,158 @@ int jcs_driver_delete_shards(jcs_driver *d, const jcs_site *site, const char *co
     return 0;
 }
 
+/* At most this many small calls run at once (one per block of an object). */
+#define SMALL_CALLS_MAX 256
+
+int jcs_driver_read_small_all(jcs_driver *d, jcs_driver_small_io *io, size_t n)
+{
+    if (n > SMALL_CALLS_MAX)
+        return jcs_err_set(JCS_EINVAL, "read_small: %zu reads at once, at most %d", n,
+                           SMALL_CALLS_MAX);
+    jcs_rpc_unary_call *calls = jcs_calloc(n ? n : 1, sizeof *calls);
+    Jcs__Hub__ReadShardReq *reqs = jcs_calloc(n ? n : 1, sizeof *reqs);
+    size_t *map = jcs_calloc(n ? n : 1, sizeof *map);
+    if (!calls || !reqs || !map) {
+        jcs_free(calls);
+        jcs_free(reqs);
+        jcs_free(map);
+        return JCS_ENOMEM;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        jcs_rpc_channel *ch = NULL;
+        if (io[i].offset < 0 || io[i].length < 0 || io[i].length > JCS_SHARD_CALL_MAX)
+            io[i].rc = jcs_err_set(JCS_EINVAL, "read_small: bad range %lld+%lld",
+                                   (long long)io[i].offset, (long long)io[i].length);
+        else
+            io[i].rc = site_channel(d, io[i].site, &ch);
+        if (io[i].rc) {
+            snprintf(io[i].detail, sizeof io[i].detail, "%s", jcs_err_msg(io[i].rc));
+            continue;
+        }
+        jcs__hub__read_shard_req__init(&reqs[m]);
+        reqs[m].space = (Jcs__Plan__Space *)io[i].site->space;
+        reqs[m].file_hash = (char *)io[i].file_hash;
+        reqs[m].offset = io[i].offset;
+        reqs[m].length = io[i].length;
+        calls[m] = (jcs_rpc_unary_call){.ch = ch,
+                                        .method = JCS_M_READ_SHARD,
+                                        .req = &reqs[m].base,
+                                        .resp_desc = &jcs__hub__read_shard_resp__descriptor};
+        map[m++] = i;
+    }
+    int rc = jcs_rpc_unary_all(calls, m, MAINT_TIMEOUT_MS);
+    (void)rc; /* each entry's own result is kept below */
+    for (size_t j = 0; j < m; j++) {
+        jcs_driver_small_io *e = &io[map[j]];
+        e->rc = calls[j].rc;
+        if (e->rc) {
+            e->rc = jcs_err_set(e->rc, "%s", calls[j].detail);
+        } else {
+            Jcs__Hub__ReadShardResp *r = (Jcs__Hub__ReadShardResp *)calls[j].resp;
+            if (r->data.len != (size_t)e->length)
+                e->rc =
+                    jcs_err_set(JCS_ECORRUPT, "hub %s: ReadShard returned %zu bytes, %lld asked",
+                                e->site->hub->address, r->data.len, (long long)e->length);
+            else if (e->length > 0)
+                memcpy(e->buf, r->data.data, (size_t)e->length);
+        }
+        if (e->rc)
+            snprintf(e->detail, sizeof e->detail, "%s", jcs_err_msg(e->rc));
+        if (calls[j].resp)
+            protobuf_c_message_free_unpacked(calls[j].resp, NULL);
+    }
+    jcs_free(calls);
+    jcs_free(reqs);
+    jcs_free(map);
+    for (size_t i = 0; i < n; i++) /* the first failure, with its detail, on this thread */
+        if (io[i].rc)
+            return jcs_err_set(io[i].rc, "%s", io[i].detail);
+    return JCS_OK;
+}
+
 int jcs_driver_read_small(jcs_driver *d, const jcs_site *site, const char *file_hash,
                           int64_t offset, int64_t length, void *buf)
 {
-    if (offset < 0 || length < 0 || length > JCS_SHARD_CALL_MAX)
-        return jcs_err_set(JCS_EINVAL, "read_small: bad range %lld+%lld", (long long)offset,
-                           (long long)length);
-    jcs_rpc_channel *ch;
-    int rc = site_channel(d, site, &ch);
-    if (rc)
-        return rc;
-    Jcs__Hub__ReadShardReq req = JCS__HUB__READ_SHARD_REQ__INIT;
-    req.space = (Jcs__Plan__Space *)site->space;
-    req.file_hash = (char *)file_hash;
-    req.offset = offset;
-    req.length = length;
-    ProtobufCMessage *m = NULL;
-    rc = jcs_rpc_unary(ch, JCS_M_READ_SHARD, &req.base, &jcs__hub__read_shard_resp__descriptor, &m,
-                       MAINT_TIMEOUT_MS);
-    if (rc)
-        return rc;
-    Jcs__Hub__ReadShardResp *r = (Jcs__Hub__ReadShardResp *)m;
-    if (r->data.len != (size_t)length)
-        rc = jcs_err_set(JCS_ECORRUPT, "hub %s: ReadShard returned %zu bytes, %lld asked",
-                         site->hub->address, r->data.len, (long long)length);
-    else if (length > 0)
-        memcpy(buf, r->data.data, (size_t)length);
-    protobuf_c_message_free_unpacked(m, NULL);
-    return rc;
+    jcs_driver_small_io io = {
+        .site = site, .file_hash = file_hash, .offset = offset, .length = length, .buf = buf};
+    return jcs_driver_read_small_all(d, &io, 1);
+}
+
+int jcs_driver_write_small_all(jcs_driver *d, jcs_driver_small_io *io, size_t n)
+{
+    if (n > SMALL_CALLS_MAX)
+        return jcs_err_set(JCS_EINVAL, "write_small: %zu writes at once, at most %d", n,
+                           SMALL_CALLS_MAX);
+    jcs_rpc_unary_call *calls = jcs_calloc(n ? n : 1, sizeof *calls);
+    Jcs__Hub__WriteShardReq *reqs = jcs_calloc(n ? n : 1, sizeof *reqs);
+    size_t *map = jcs_calloc(n ? n : 1, sizeof *map);
+    if (!calls || !reqs || !map) {
+        jcs_free(calls);
+        jcs_free(reqs);
+        jcs_free(map);
+        return JCS_ENOMEM;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        jcs_rpc_channel *ch = NULL;
+        if (io[i].length < 0 || io[i].length > JCS_SHARD_CALL_MAX)
+            io[i].rc = jcs_err_set(JCS_EINVAL, "write_small: %lld bytes, at most %d",
+                                   (long long)io[i].length, JCS_SHARD_CALL_MAX);
+        else
+            io[i].rc = site_channel(d, io[i].site, &ch);
+        if (io[i].rc) {
+            snprintf(io[i].detail, sizeof io[i].detail, "%s", jcs_err_msg(io[i].rc));
+            continue;
+        }
+        jcs__hub__write_shard_req__init(&reqs[m]);
+        reqs[m].space = (Jcs__Plan__Space *)io[i].site->space;
+        reqs[m].file_hash = (char *)io[i].file_hash;
+        reqs[m].data.data = io[i].buf;
+        reqs[m].data.len = (size_t)io[i].length;
+        calls[m] = (jcs_rpc_unary_call){.ch = ch,
+                                        .method = JCS_M_WRITE_SHARD,
+                                        .req = &reqs[m].base,
+                                        .resp_desc = &jcs__hub__write_shard_resp__descriptor};
+        map[m++] = i;
+    }
+    int rc = jcs_rpc_unary_all(calls, m, MAINT_TIMEOUT_MS);
+    (void)rc; /* each entry's own result is kept below */
+    for (size_t j = 0; j < m; j++) {
+        jcs_driver_small_io *e = &io[map[j]];
+        const char *addr = e->site->hub->address;
+        if (calls[j].rc) {
+            e->rc = jcs_err_set(calls[j].rc, "hub %s: %s", addr, calls[j].detail);
+        } else {
+            Jcs__Hub__WriteShardResp *r = (Jcs__Hub__WriteShardResp *)calls[j].resp;
+            if (!r->shard || !r->shard->file_hash ||
+                strcmp(r->shard->file_hash, e->file_hash) != 0 || r->shard->size != e->length)
+                e->rc = jcs_err_set(JCS_ERPC,
+                                    "hub %s: WriteShard answered without the stored shard", addr);
+            else
+                copy_entry(r->shard, &e->stored);
+        }
+        if (e->rc)
+            snprintf(e->detail, sizeof e->detail, "%s", jcs_err_msg(e->rc));
+        if (calls[j].resp)
+            protobuf_c_message_free_unpacked(calls[j].resp, NULL);
+    }
+    jcs_free(calls);
+    jcs_free(reqs);
+    jcs_free(map);
+    for (size_t i = 0; i < n; i++) /* the first failure, with its detail, on this thread */
+        if (io[i].rc)
+            return jcs_err_set(io[i].rc, "%s", io[i].detail);
+    return JCS_OK;
 }
 
 int jcs_driver_write_small(jcs_driver *d, const jcs_site *site, const void *data, size_t len,
                            const char *file_hash, jcs_shard_entry *out)
 {
-    if (len > JCS_SHARD_CALL_MAX)
-        return jcs_err_set(JCS_EINVAL, "write_small: %zu bytes, at most %d", len,
-                           JCS_SHARD_CALL_MAX);
-    jcs_rpc_channel *ch;
-    int rc = site_channel(d, site, &ch);
-    if (rc)
-        return rc;
-    Jcs__Hub__WriteShardReq req = JCS__HUB__WRITE_SHARD_REQ__INIT;
-    req.space = (Jcs__Plan__Space *)site->space;
-    req.file_hash = (char *)file_hash;
-    req.data.data = (uint8_t *)data;
-    req.data.len = len;
-    ProtobufCMessage *m = NULL;
-    rc = jcs_rpc_unary(ch, JCS_M_WRITE_SHARD, &req.base, &jcs__hub__write_shard_resp__descriptor,
-                       &m, MAINT_TIMEOUT_MS);
-    if (rc)
-        return jcs_err_wrap(rc, "hub %s: ", site->hub->address);
-    Jcs__Hub__WriteShardResp *r = (Jcs__Hub__WriteShardResp *)m;
-    if (!r->shard || !r->shard->file_hash || strcmp(r->shard->file_hash, file_hash) != 0 ||
-        r->shard->size != (int64_t)len)
-        rc = jcs_err_set(JCS_ERPC, "hub %s: WriteShard answered without the stored shard",
-                         site->hub->address);
-    else if (out)
-        copy_entry(r->shard, out);
-    protobuf_c_message_free_unpacked(m, NULL);
+    jcs_driver_small_io io = {
+        .site = site, .file_hash = file_hash, .length = (int64_t)len, .buf = (void *)data};
+    int rc = jcs_driver_write_small_all(d, &io, 1);
+    if (rc == 0 && out)
+        *out = io.stored;
     return rc;
 }

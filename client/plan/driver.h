@@ -183,6 +183,28 @@ int jcs_driver_read_small(jcs_driver *d, const jcs_site *site, const char *file_
 int jcs_driver_write_small(jcs_driver *d, const jcs_site *site, const void *data, size_t len,
                            const char *file_hash, jcs_shard_entry *out) JCS_MUST_USE;
 
+/*
+ * One of several small reads or writes run at once (one call per entry,
+ * all in flight together: the time of the slowest, not the sum), e.g. the
+ * n blocks of a small EC object. Read: bytes [offset, offset+length) of
+ * shard file_hash into buf. Write: buf (length bytes) as the whole shard
+ * file_hash; stored receives what the hub stored.
+ */
+typedef struct jcs_driver_small_io {
+    const jcs_site *site;
+    const char *file_hash;
+    int64_t offset, length;
+    void *buf;
+    int rc;                 /* out: this entry's result */
+    char detail[256];       /* out: its detail when rc != 0 */
+    jcs_shard_entry stored; /* out (write) */
+} jcs_driver_small_io;
+
+/* Runs the entries' reads / writes at once; 0 when all succeeded, else the first failure's
+ * code with its detail. Every entry's rc is set. At most 256 entries. */
+int jcs_driver_read_small_all(jcs_driver *d, jcs_driver_small_io *io, size_t n) JCS_MUST_USE;
+int jcs_driver_write_small_all(jcs_driver *d, jcs_driver_small_io *io, size_t n) JCS_MUST_USE;
+
 /* Deletes shards from site (missing ones count as deleted); *deleted may be NULL. */
 int jcs_driver_delete_shards(jcs_driver *d, const jcs_site *site, const char *const *hashes,
                              size_t n, int64_t *deleted) JCS_MUST_USE;

@@ -12,3 +12,18 @@ int64_t jcs_ec_block_size(const jcs_redundancy *red, int64_t size)
     int64_t strip = (int64_t)red->k * red->chunk_size;
     return (size / strip + (size % strip != 0)) * red->chunk_size;
 }
+
+jcs_redundancy jcs_ec_fit(const jcs_redundancy *red, int64_t size)
+{
+    jcs_redundancy r = *red;
+    if (r.type != JCS_RED_EC || r.k < 1 || r.chunk_size <= 0 || size < 0 ||
+        size >= (int64_t)r.k * r.chunk_size)
+        return r;
+    int64_t c = (size + r.k - 1) / r.k;
+    c = (c + JCS_EC_CHUNK_ALIGN - 1) / JCS_EC_CHUNK_ALIGN * JCS_EC_CHUNK_ALIGN;
+    if (c < JCS_EC_CHUNK_ALIGN)
+        c = JCS_EC_CHUNK_ALIGN;
+    if (c < r.chunk_size)
+        r.chunk_size = c;
+    return r;
+}

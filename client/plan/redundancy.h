@@ -24,4 +24,26 @@ typedef struct jcs_redundancy {
 /* Bytes in each EC block of an object of `size` bytes: ceil(size / (k*chunk)) * chunk. */
 int64_t jcs_ec_block_size(const jcs_redundancy *red, int64_t size);
 
+/*
+ * Alignment of a chunk size shrunk to fit a small object (jcs_ec_fit).
+ * ISA-L's ec_encode_data takes any length, but its vector loops work on
+ * 16/32/64 bytes and finish the rest byte by byte; 64 bytes is the widest
+ * vector (AVX-512) and a cache line, so every chunk of a strip buffer stays
+ * 64-byte aligned and no tail loop runs, for at most 63 bytes of padding
+ * per block.
+ */
+#define JCS_EC_CHUNK_ALIGN 64
+
+/*
+ * The redundancy an object of size bytes (or at most size bytes: an upper
+ * bound works, the result then fits the bound) is stored with: red itself
+ * unless it is EC and the object is smaller than one strip (k * chunkSize),
+ * in which case chunkSize shrinks to ceil(size / k) rounded up to
+ * JCS_EC_CHUNK_ALIGN (at least that, never more than red's). The layout
+ * stays JCS's (one strip, zero-padded), so any JCS reader decodes it from
+ * the chunkSize recorded in the object's redundancy. A negative size
+ * (unknown) gives red unchanged.
+ */
+jcs_redundancy jcs_ec_fit(const jcs_redundancy *red, int64_t size);
+
 #endif

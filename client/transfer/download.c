@@ -213,6 +213,75 @@ static int read_small(jcs_svc *svc, const jcs_block *blocks, size_t nblocks, int
     return rc;
 }
 
+/* Pieces one direct EC read may ask for (one per data block per strip touched). */
+#define EC_DIRECT_PIECES 64
+
+/*
+ * The small-read path of EC objects: the range's bytes read straight from the data blocks
+ * that hold them (strip s, data block i holds object bytes [s*S + i*C, s*S + (i+1)*C) at
+ * block offset s*C), every piece in one call, all at once. Nothing is decoded and no
+ * padding is read. JCS_EUNAVAIL (or a block's error) when a data block needed is not
+ * reachable or fails: the caller then runs a plan, which reads any k blocks and decodes.
+ */
+static int read_ec_direct(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
+                          const jcs_redundancy *red, int64_t offset, int64_t want, counting *cw,
+                          jcs_download_reads *reads)
+{
+    const int64_t C = red->chunk_size, S = (int64_t)red->k * C;
+    jcs_driver_small_io io[EC_DIRECT_PIECES];
+    size_t np = 0, who[EC_DIRECT_PIECES];
+    for (int64_t pos = offset; pos < offset + want; np++) {
+        if (np == EC_DIRECT_PIECES)
+            return jcs_err_set(JCS_EUNAVAIL, "range spans too many chunks for a direct read");
+        int64_t s = pos / S, soff = pos % S, i = soff / C, coff = soff % C;
+        int64_t take = C - coff < offset + want - pos ? C - coff : offset + want - pos;
+        size_t b = nblocks;
+        for (size_t j = 0; j < nblocks; j++)
+            if (blocks[j].index == (int)i) {
+                b = j;
+                break;
+            }
+        if (b == nblocks)
+            return jcs_err_set(JCS_EUNAVAIL, "data block %lld is not stored", (long long)i);
+        memset(&io[np], 0, sizeof io[np]);
+        io[np].file_hash = blocks[b].file_hash;
+        io[np].offset = s * C + coff;
+        io[np].length = take;
+        who[np] = b;
+        pos += take;
+    }
+    int64_t *ids = jcs_calloc(nblocks ? nblocks : 1, sizeof *ids);
+    unsigned char *buf = jcs_malloc(want > 0 ? (size_t)want : 1);
+    int rc = (!ids || !buf) ? JCS_ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < nblocks; i++)
+        ids[i] = blocks[i].space_id;
+    jcs_place_sites sites = {0};
+    if (rc == 0) {
+        jcs_topo_snap *snap = jcs_topo_acquire(svc->topo);
+        rc = jcs_place_sites_for(svc, snap, ids, nblocks, &sites);
+        jcs_topo_snap_release(snap);
+    }
+    int64_t at = 0;
+    for (size_t p = 0; rc == 0 && p < np; p++) {
+        io[p].site = &sites.sites[who[p]];
+        io[p].buf = buf + at;
+        at += io[p].length;
+        if (!io[p].site->hub)
+            rc = jcs_err_set(JCS_EUNAVAIL, "data block %d: its hub is offline",
+                             blocks[who[p]].index);
+    }
+    if (rc == 0)
+        rc = jcs_driver_read_small_all(svc->driver, io, np);
+    if (rc == 0 && want > 0)
+        rc = count_write(cw, buf, (size_t)want);
+    for (size_t p = 0; rc == 0 && p < np; p++)
+        note_read(reads, blocks[who[p]].space_id, io[p].length);
+    jcs_place_sites_clear(&sites);
+    jcs_free(buf);
+    jcs_free(ids);
+    return rc;
+}
+
 /*
  * Reads [offset, offset+length) of a stream stored as blocks (redundancy red, size bytes).
  * A failed plan is retried (READ_ATTEMPTS in all) after refreshing the topology and dropping
@@ -237,6 +306,15 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
             jcs_free(ids);
             return rc;
         }
+    } else if (red->type == JCS_RED_EC && want >= 0 && want <= JCS_DOWNLOAD_SMALL_MAX &&
+               offset + want <= size) {
+        rc = read_ec_direct(svc, blocks, nblocks, red, offset, want, &cw, reads);
+        if (rc == 0 || cw.wr_failed || rc == JCS_ENOMEM) {
+            jcs_free(ids);
+            return rc;
+        }
+        jcs_info("download: direct read of EC data blocks failed (%s); decoding instead",
+                 jcs_err_msg(rc));
     }
     for (int attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
         if (attempt > 0) {
@@ -438,6 +516,8 @@ int jcs_download_object(jcs_svc *svc, const jcs_meta_detail *d, int64_t offset, 
         jcs_free(sel);
     } else if (r.red.type == JCS_RED_EC && svc->strips && svc->cfg->max_strip_cache_count > 0 &&
                length < d->object.size &&
+               /* An object of one strip or less is read directly (read_ec_direct). */
+               d->object.size > (int64_t)r.red.k * r.red.chunk_size &&
                (offset + length - 1) / ((int64_t)r.red.k * r.red.chunk_size) -
                        offset / ((int64_t)r.red.k * r.red.chunk_size) <
                    JCS_DOWNLOAD_CACHED_STRIPS) {

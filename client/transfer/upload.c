@@ -1,13 +1,16 @@
 /*
  * client/transfer/upload.c - streaming uploads (upload.h).
  *
- * Small objects skip the plan. A copy upload (none, rep) first collects
- * its bytes in memory, up to JCS_UPLOAD_SMALL_MAX; an object that ends
- * within that is hashed here and stored with one WriteShard call per
- * target, so a 4 KiB file costs no threads, no pipes and no plan set-up on
- * either side. The first byte past the limit starts the plan as usual,
- * feeding it what was collected first. EC objects always use a plan (the
- * coding is the plan's work).
+ * Small objects skip the plan. An upload first collects its bytes in
+ * memory, up to JCS_UPLOAD_SMALL_MAX (in a buffer that grows with the
+ * object, so a 4 KiB file holds a few KiB); an object that ends within
+ * that is hashed here and stored with one WriteShard call per target, all
+ * calls in flight at once, so a 4 KiB file costs no threads, no pipes and
+ * no plan set-up on either side. An EC object is encoded here too, with
+ * its chunk size shrunk to fit (jcs_ec_fit): a 4 KiB ec(4,6) object is six
+ * blocks of 1 KiB, not six of a whole chunk. The first byte past the limit
+ * starts the plan as usual, feeding it what was collected first; an EC plan
+ * uses the chunk size fitted to the caller's bound on the object's size.
  */
 #include "upload.h"
 
@@ -15,11 +18,16 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "ec.h"
 #include "pipe.h"
+
+/* First size of the collection buffer; it doubles up to JCS_UPLOAD_SMALL_MAX. */
+#define SMALL_FIRST (64u << 10)
 
 struct jcs_upload {
     jcs_driver *d;
-    jcs_redundancy red;
+    jcs_redundancy given; /* as the caller gave it */
+    jcs_redundancy red;   /* EC fitted to the size bound (the plan's) */
     jcs_place_sites targets;
     jcs_pipe *pipe;
     pthread_t thread;
@@ -33,7 +41,7 @@ struct jcs_upload {
     int have_cur;
     /* Small-object mode: bytes collected before any plan runs (NULL once a plan runs). */
     uint8_t *small;
-    size_t small_len;
+    size_t small_len, small_cap;
     int collecting;
 };
 
@@ -106,7 +114,7 @@ static int start_plan(jcs_upload *u)
 }
 
 int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_place_sites *targets,
-                     jcs_upload **out)
+                     int64_t size_bound, jcs_upload **out)
 {
     if (targets->n > sizeof(((jcs_upload_result *)0)->blocks) / sizeof(jcs_block))
         return jcs_err_set(JCS_EINVAL, "%zu target spaces, at most 256", targets->n);
@@ -114,21 +122,11 @@ int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_place_sites *
     if (!u)
         return JCS_ENOMEM;
     u->d = d;
-    u->red = *red;
+    u->given = *red;
+    u->red = jcs_ec_fit(red, size_bound);
     /* The plan's thread reads the targets: they are in place before it starts. */
     u->targets = *targets;
-    int rc;
-    if (red->type != JCS_RED_EC) {
-        rc = (u->small = jcs_malloc(JCS_UPLOAD_SMALL_MAX)) ? 0 : JCS_ENOMEM;
-        u->collecting = rc == 0;
-    } else {
-        rc = start_plan(u);
-    }
-    if (rc) {
-        jcs_free(u->small);
-        jcs_free(u);
-        return rc;
-    }
+    u->collecting = 1;
     memset(targets, 0, sizeof *targets);
     *out = u;
     return 0;
@@ -152,7 +150,20 @@ int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
 {
     if (u->collecting) {
         if (n <= JCS_UPLOAD_SMALL_MAX - u->small_len) {
-            memcpy(u->small + u->small_len, p, n);
+            if (n > u->small_cap - u->small_len) {
+                size_t cap = u->small_cap ? u->small_cap : SMALL_FIRST;
+                while (cap < u->small_len + n)
+                    cap *= 2;
+                if (cap > JCS_UPLOAD_SMALL_MAX)
+                    cap = JCS_UPLOAD_SMALL_MAX;
+                uint8_t *b = jcs_realloc(u->small, cap);
+                if (!b)
+                    return JCS_ENOMEM;
+                u->small = b;
+                u->small_cap = cap;
+            }
+            if (n)
+                memcpy(u->small + u->small_len, p, n);
             u->small_len += n;
             return 0;
         }
@@ -178,26 +189,90 @@ int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
     return rc;
 }
 
-/* The small-object path: hash here, one WriteShard per target (block i on target i). */
+/*
+ * The blocks of a small EC object, encoded here, as JCS lays them out: strip s of the object
+ * (k * chunk bytes, the last one zero-padded) gives bytes [s * chunk, (s + 1) * chunk) of
+ * every block, data chunk i going to block i and parity row j to block k + j. One buffer
+ * holds the n blocks, block i at i * blen.
+ */
+static int encode_small(const jcs_upload *u, const jcs_redundancy *r, size_t blen, uint8_t **out)
+{
+    const size_t chunk = (size_t)r->chunk_size, k = (size_t)r->k, n = (size_t)r->n;
+    uint8_t *all = jcs_aligned_alloc(64, n * blen + 1);
+    if (!all)
+        return JCS_ENOMEM;
+    memset(all, 0, k * blen);
+    for (size_t pos = 0; pos < u->small_len; pos += chunk) {
+        size_t s = pos / (k * chunk), i = pos / chunk % k;
+        size_t take = u->small_len - pos < chunk ? u->small_len - pos : chunk;
+        memcpy(all + i * blen + s * chunk, u->small + pos, take);
+    }
+    if (blen > 0) {
+        struct jcs_ec *ec;
+        int rc = jcs_ec_new(r->k, r->n, &ec);
+        if (rc) {
+            jcs_free(all);
+            return rc;
+        }
+        unsigned char *ptr[JCS_EC_MAX_N];
+        for (size_t s = 0; s < blen / chunk; s++) {
+            for (size_t i = 0; i < n; i++)
+                ptr[i] = all + i * blen + s * chunk;
+            jcs_ec_encode(ec, chunk, ptr, ptr + k);
+        }
+        jcs_ec_free(ec);
+    }
+    *out = all;
+    return 0;
+}
+
+/*
+ * The small-object path: hash here, one WriteShard per target (block i on target i), all at
+ * once. Copies store the object itself; EC the n blocks of one strip of a fitted chunk.
+ */
 static int finish_small(jcs_upload *u, jcs_upload_result *res)
 {
-    char hash[JCS_HASH_SIZE];
-    int rc = jcs_hash_buf(u->small, u->small_len, hash);
-    if (rc)
-        return rc;
+    /* Fitted to the object's exact size (from the given redundancy, not the bound's). */
+    jcs_redundancy r = jcs_ec_fit(&u->given, (int64_t)u->small_len);
+    int ec = r.type == JCS_RED_EC;
+    size_t nb = ec ? (size_t)r.n : u->targets.n;
+    size_t blen = ec ? (size_t)jcs_ec_block_size(&r, (int64_t)u->small_len) : u->small_len;
+    uint8_t *blocks = NULL;
+    jcs_driver_small_io *io = NULL;
     memset(res, 0, sizeof *res);
-    for (size_t i = 0; i < u->targets.n; i++) {
-        if ((rc = jcs_driver_write_small(u->d, &u->targets.sites[i], u->small, u->small_len, hash,
-                                         NULL)) != 0)
-            return rc;
-        res->blocks[i].index = (int)i;
-        res->blocks[i].space_id = u->targets.v[i].space_id;
-        snprintf(res->blocks[i].file_hash, sizeof res->blocks[i].file_hash, "%s", hash);
-        res->blocks[i].size = (int64_t)u->small_len;
+    int rc = jcs_hash_buf(u->small ? u->small : (const uint8_t *)"", u->small_len, res->file_hash);
+    if (rc == 0 && nb > u->targets.n)
+        rc = jcs_err_set(JCS_EINVAL, "%zu target spaces for %zu blocks", u->targets.n, nb);
+    if (rc == 0 && ec)
+        rc = encode_small(u, &r, blen, &blocks);
+    if (rc == 0 && !(io = jcs_calloc(nb ? nb : 1, sizeof *io)))
+        rc = JCS_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < nb; i++) {
+        uint8_t *b = ec ? blocks + i * blen : u->small;
+        jcs_block *out = &res->blocks[i];
+        out->index = (int)i;
+        out->space_id = u->targets.v[i].space_id;
+        out->size = (int64_t)blen;
+        if (!ec)
+            snprintf(out->file_hash, sizeof out->file_hash, "%s", res->file_hash);
+        else if ((rc = jcs_hash_buf(b ? b : (const uint8_t *)"", blen, out->file_hash)) != 0)
+            break;
+        io[i].site = &u->targets.sites[i];
+        io[i].file_hash = out->file_hash;
+        io[i].length = (int64_t)blen;
+        io[i].buf = b;
     }
-    res->nblocks = u->targets.n;
-    snprintf(res->file_hash, sizeof res->file_hash, "%s", hash);
+    if (rc == 0)
+        rc = jcs_driver_write_small_all(u->d, io, nb);
+    jcs_free(io);
+    jcs_free(blocks);
+    if (rc) {
+        memset(res, 0, sizeof *res);
+        return rc;
+    }
+    res->nblocks = nb;
     res->size = (int64_t)u->small_len;
+    res->red = r;
     return 0;
 }
 
@@ -215,6 +290,7 @@ int jcs_upload_finish(jcs_upload *u, jcs_upload_result *res)
     if (u->rc)
         return plan_err(u);
     *res = u->res;
+    res->red = u->red;
     return 0;
 }
 

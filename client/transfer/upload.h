@@ -3,8 +3,8 @@
  * bytes as they arrive (an HTTP body), a worker thread runs
  * jcs_driver_upload, which pulls them from a bounded pipe.
  *
- * Memory is bounded by the pipe (a few MiB whatever the object's size; a
- * copy upload also holds up to JCS_UPLOAD_SMALL_MAX while it may still be
+ * Memory is bounded by the pipe (a few MiB whatever the object's size; an
+ * upload also holds up to JCS_UPLOAD_SMALL_MAX while it may still be
  * small, see upload.c);
  * when the plan cannot keep up, jcs_upload_write blocks, which blocks the
  * HTTP connection's thread, which stops reading the socket: backpressure
@@ -23,7 +23,7 @@
 #include "hash.h"
 #include "svc.h"
 
-/* Copy uploads (none, rep) that end within this many bytes skip the plan (upload.c). */
+/* Uploads that end within this many bytes skip the plan (upload.c). */
 #define JCS_UPLOAD_SMALL_MAX (1u << 20)
 
 typedef struct jcs_upload jcs_upload;
@@ -34,16 +34,21 @@ typedef struct jcs_upload_result {
     size_t nblocks;
     char file_hash[JCS_HASH_SIZE];
     int64_t size;
+    jcs_redundancy red; /* as stored: EC with the chunk size fitted to the object (jcs_ec_fit) */
 } jcs_upload_result;
 
 /*
  * Starts uploading with redundancy red onto targets (takes ownership of
- * *targets, which is emptied). The driver is borrowed until
+ * *targets, which is emptied). size_bound: at least the object's size
+ * (e.g. what is left of the request body), or -1 when unknown; an EC
+ * object smaller than one strip gets a chunk size fitted to it (exactly,
+ * when it ends within JCS_UPLOAD_SMALL_MAX; else to size_bound), and the
+ * result's red says what was stored. The driver is borrowed until
  * jcs_upload_finish / jcs_upload_cancel returns. Caller ends it with one
  * of those two, then jcs_upload_free.
  */
 int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_place_sites *targets,
-                     jcs_upload **out) JCS_MUST_USE;
+                     int64_t size_bound, jcs_upload **out) JCS_MUST_USE;
 
 /*
  * The next bytes of the object (only read), blocking while the pipe is

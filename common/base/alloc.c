@@ -1,10 +1,13 @@
 #include "alloc.h"
 
+#include <malloc.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* -1: injection off. >= 0: allocations left before failures start. */
 static atomic_long budget = -1;
@@ -93,4 +96,29 @@ void *jcs_aligned_alloc(size_t align, size_t n)
 void jcs_free(void *p)
 {
     free(p);
+}
+
+static void *trim_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct timespec ts = {JCS_ALLOC_TRIM_MS / 1000, (JCS_ALLOC_TRIM_MS % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        malloc_trim(0);
+    }
+    return NULL;
+}
+
+void jcs_alloc_service_init(void)
+{
+    static atomic_int started;
+    if (atomic_exchange(&started, 1))
+        return;
+    pthread_attr_t attr;
+    pthread_t t;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* Without the thread the service still works, only with more memory held. */
+    (void)pthread_create(&t, &attr, trim_main, NULL);
+    pthread_attr_destroy(&attr);
 }

@@ -28,6 +28,20 @@ void *jcs_aligned_alloc(size_t align, size_t n);
 void jcs_free(void *p);
 
 /*
+ * Process-wide allocator settings for a long-running service; call once at
+ * the start of main. glibc keeps what a thread frees in that thread's arena
+ * (up to 8 per core), so a burst of concurrent requests leaves its peak in
+ * every arena: jcs grew to 395 MB RSS after 166 concurrent ec(4,6) uploads.
+ * A housekeeping thread hands free arena memory back to the system every
+ * JCS_ALLOC_TRIM_MS (malloc_trim), so RSS falls back to what is in use
+ * between bursts, while buffers freed and reused within a burst stay
+ * mapped (mapping every 1 MiB buffer afresh instead cost 12 % of the CPU of
+ * a large upload in page faults and zeroing).
+ */
+#define JCS_ALLOC_TRIM_MS 2000
+void jcs_alloc_service_init(void);
+
+/*
  * Test hook: after n more successful allocations, every allocation fails
  * until jcs_alloc_fail_after(-1) switches failure injection off.
  */

@@ -14,11 +14,15 @@
  * notifications and the shutdown notification, and one accept thread
  * looping on it. Each method of the table is registered; one request per
  * method (plus one for unknown methods, answered UNIMPLEMENTED) is kept
- * armed and re-armed as soon as a call arrives. An accepted call runs on a
- * detached thread of its own: role check, handler, then status. Initial
- * metadata goes out with the first message or with the status. The live
- * handler count is capped; above the cap a call is refused with
- * RESOURCE_EXHAUSTED.
+ * armed and re-armed as soon as a call arrives. An accepted call is queued
+ * for the server's pool of handler threads: role check, handler, then
+ * status. A thread that finishes a call takes the next one; one that waits
+ * longer than POOL_IDLE_MS for work exits; a call that finds no idle thread
+ * starts a new one. So a burst of small calls (a WriteShard per object)
+ * reuses a few threads instead of creating one per call, and any number of
+ * long streams still run at once. Initial metadata goes out with the first
+ * message or with the status. The live handler count is capped; above the
+ * cap a call is refused with RESOURCE_EXHAUSTED.
  *
  * Shutdown follows the order that avoids gRPC's grpc_cq_begin_op assertion:
  * set the stop flag, grpc_server_shutdown_and_notify + cancel_all_calls
@@ -51,11 +55,13 @@
 #include <grpc/support/log.h>
 #include <grpc/support/time.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "log.h"
@@ -513,6 +519,7 @@ struct jcs_rpc_call {
     enum jcs_role role;
     bool sent_md;                        /* initial metadata sent (sender side only) */
     char tag_send, tag_recv, tag_status; /* their addresses are the batch tags */
+    jcs_rpc_call *next;                  /* in the server's queue of calls to run */
 };
 
 struct jcs_rpc_server {
@@ -533,8 +540,16 @@ struct jcs_rpc_server {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_bool stopping;
-    size_t live; /* handler threads not yet finished */
+    size_t live; /* calls queued or running, not yet finished */
+
+    /* The handler pool (under mu): calls waiting for a thread, threads alive and idle. */
+    pthread_cond_t pool_cv;
+    jcs_rpc_call *queue_head, *queue_tail;
+    size_t queued, workers, idle;
 };
+
+/* A pool thread with no call for this long exits. */
+#define POOL_IDLE_MS 10000
 
 static void call_free(jcs_rpc_call *c)
 {
@@ -641,9 +656,9 @@ static void read_peer(jcs_rpc_call *c)
     c->role = role_of_subject(c->peer);
 }
 
-static void *handler_main(void *arg)
+/* Runs one accepted call: role check, handler, status; then releases it. */
+static void run_call(jcs_rpc_call *c)
 {
-    jcs_rpc_call *c = arg;
     jcs_rpc_server *srv = c->srv;
     const jcs_rpc_method *m = &srv->methods[c->midx];
     int rc;
@@ -666,10 +681,40 @@ static void *handler_main(void *arg)
     if (!atomic_load(&srv->stopping))
         send_status(c, status_of_err(rc), rc ? jcs_err_msg(rc) : "");
     call_free(c);
+}
 
+/* A pool thread: runs queued calls until it has been idle POOL_IDLE_MS or the server stops. */
+static void *worker_main(void *arg)
+{
+    jcs_rpc_server *srv = arg;
     pthread_mutex_lock(&srv->mu);
-    if (--srv->live == 0)
-        pthread_cond_broadcast(&srv->cv);
+    for (;;) {
+        if (!srv->queue_head) {
+            if (atomic_load(&srv->stopping))
+                break;
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += POOL_IDLE_MS / 1000;
+            srv->idle++;
+            int w = pthread_cond_timedwait(&srv->pool_cv, &srv->mu, &until);
+            srv->idle--;
+            if (w == ETIMEDOUT && !srv->queue_head)
+                break;
+            continue;
+        }
+        jcs_rpc_call *c = srv->queue_head;
+        srv->queue_head = c->next;
+        if (!srv->queue_head)
+            srv->queue_tail = NULL;
+        srv->queued--;
+        pthread_mutex_unlock(&srv->mu);
+        run_call(c);
+        pthread_mutex_lock(&srv->mu);
+        if (--srv->live == 0)
+            pthread_cond_broadcast(&srv->cv);
+    }
+    srv->workers--;
+    pthread_cond_broadcast(&srv->cv);
     pthread_mutex_unlock(&srv->mu);
     return NULL;
 }
@@ -686,7 +731,7 @@ static void dispatch(jcs_rpc_server *srv, jcs_rpc_call *c)
 {
     pthread_attr_t attr;
     pthread_t t;
-    int err;
+    int err = 0;
 
     pthread_mutex_lock(&srv->mu);
     if (atomic_load(&srv->stopping)) {
@@ -702,20 +747,36 @@ static void dispatch(jcs_rpc_server *srv, jcs_rpc_call *c)
         return;
     }
     srv->live++;
-    pthread_mutex_unlock(&srv->mu);
-
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    err = pthread_create(&t, &attr, handler_main, c);
-    pthread_attr_destroy(&attr);
-    if (err) {
-        pthread_mutex_lock(&srv->mu);
+    c->next = NULL;
+    if (srv->queue_tail)
+        srv->queue_tail->next = c;
+    else
+        srv->queue_head = c;
+    srv->queue_tail = c;
+    srv->queued++;
+    /* Calls queued beyond the idle threads each need a new thread (long streams block one). */
+    if (srv->queued <= srv->idle) {
+        pthread_cond_signal(&srv->pool_cv);
+    } else {
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        err = pthread_create(&t, &attr, worker_main, srv);
+        pthread_attr_destroy(&attr);
+        if (!err)
+            srv->workers++;
+    }
+    if (err && srv->workers == 0) {
+        /* No thread can run it: take it back and refuse it. */
+        srv->queue_head = srv->queue_tail = NULL;
+        srv->queued = 0;
         if (--srv->live == 0)
             pthread_cond_broadcast(&srv->cv);
         pthread_mutex_unlock(&srv->mu);
         jcs_warn("rpc server %s: cannot start a handler thread: %s", srv->addr, strerror(err));
         refuse(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "server busy: cannot start a thread");
+        return;
     }
+    pthread_mutex_unlock(&srv->mu);
 }
 
 static void *accept_main(void *arg)
@@ -794,6 +855,7 @@ int jcs_rpc_server_create(const char *addr, const jcs_tls_files *tls, const jcs_
     srv->shutdown_tag = TAG_SHUTDOWN;
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->cv, NULL);
+    pthread_cond_init(&srv->pool_cv, NULL);
     atomic_init(&srv->stopping, false);
 
     jcs_rpc_init();
@@ -864,6 +926,7 @@ fail:
     grpc_completion_queue_destroy(srv->cq);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);
+    pthread_cond_destroy(&srv->pool_cv);
     jcs_free(srv->handles);
     jcs_free(srv->addr);
     jcs_free(srv);
@@ -907,10 +970,15 @@ void jcs_rpc_server_shutdown(jcs_rpc_server *srv)
     grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
     grpc_server_cancel_all_calls(srv->server);
 
-    /* Handlers see their batches fail, return, and release their calls. */
+    /* Handlers see their batches fail, return, and release their calls; then the pool's
+     * threads, woken, see the stop flag and exit. */
     pthread_mutex_lock(&srv->mu);
     while (srv->live > 0)
         pthread_cond_wait(&srv->cv, &srv->mu);
+    while (srv->workers > 0) {
+        pthread_cond_broadcast(&srv->pool_cv);
+        pthread_cond_wait(&srv->cv, &srv->mu);
+    }
     pthread_mutex_unlock(&srv->mu);
 
     if (srv->started && !srv->accept_joined) {
@@ -949,6 +1017,7 @@ void jcs_rpc_server_free(jcs_rpc_server *srv)
     jcs_rpc_server_shutdown(srv);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);
+    pthread_cond_destroy(&srv->pool_cv);
     jcs_free(srv->handles);
     jcs_free(srv->addr);
     jcs_free(srv);
@@ -1221,65 +1290,133 @@ static int client_status(const jcs_rpc_channel *ch, const char *method, int64_t 
     return rc;
 }
 
+/* One unary call in flight (jcs_rpc_unary_all). */
+struct unary_run {
+    grpc_call *call;
+    grpc_byte_buffer *send_bb, *recv_bb;
+    grpc_metadata_array initial, trailing;
+    grpc_status_code st;
+    grpc_slice details;
+    int started;
+};
+
+/* Starts entry u's call on cq; 0 or the error (also stored in u->rc). */
+static int unary_start(jcs_rpc_unary_call *u, struct unary_run *r, grpc_completion_queue *cq,
+                       gpr_timespec deadline)
+{
+    grpc_op ops[6];
+    int rc;
+
+    r->st = GRPC_STATUS_UNKNOWN;
+    r->details = grpc_empty_slice();
+    grpc_metadata_array_init(&r->initial);
+    grpc_metadata_array_init(&r->trailing);
+    r->send_bb = pack_message(u->req, &rc);
+    if (!r->send_bb)
+        return jcs_err_wrap(rc, "%s %s: ", u->ch->target, u->method);
+    grpc_slice mslice = grpc_slice_from_copied_string(u->method);
+    r->call = grpc_channel_create_call(u->ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, mslice, NULL,
+                                       deadline, NULL);
+    grpc_slice_unref(mslice);
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = r->send_bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &r->initial;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &r->recv_bb;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.status = &r->st;
+    ops[5].data.recv_status_on_client.status_details = &r->details;
+    ops[5].data.recv_status_on_client.trailing_metadata = &r->trailing;
+    grpc_call_error e = grpc_call_start_batch(r->call, ops, 6, r, NULL);
+    if (e != GRPC_CALL_OK)
+        return jcs_err_set(JCS_EINTERNAL, "rpc: grpc_call_start_batch: %s",
+                           grpc_call_error_to_string(e));
+    r->started = 1;
+    return JCS_OK;
+}
+
+/* The finished call's result into u; frees what r holds. */
+static int unary_end(jcs_rpc_unary_call *u, struct unary_run *r, int64_t timeout_ms)
+{
+    int rc = client_status(u->ch, u->method, timeout_ms, r->st, r->details, &r->trailing);
+    if (!rc && !r->recv_bb)
+        rc = jcs_err_set(JCS_ERPC, "%s %s: the server sent no response", u->ch->target, u->method);
+    if (!rc) {
+        char who[256];
+        snprintf(who, sizeof(who), "%s %s: response", u->ch->target, u->method);
+        rc = unpack(r->recv_bb, u->resp_desc, &u->resp, who);
+    }
+    return rc;
+}
+
+static void unary_free(struct unary_run *r)
+{
+    if (r->recv_bb)
+        grpc_byte_buffer_destroy(r->recv_bb);
+    if (r->send_bb)
+        grpc_byte_buffer_destroy(r->send_bb);
+    grpc_slice_unref(r->details);
+    grpc_metadata_array_destroy(&r->initial);
+    grpc_metadata_array_destroy(&r->trailing);
+    if (r->call)
+        grpc_call_unref(r->call);
+}
+
+int jcs_rpc_unary_all(jcs_rpc_unary_call *calls, size_t n, int64_t timeout_ms)
+{
+    struct unary_run one, *runs = &one;
+    if (n == 0)
+        return JCS_OK;
+    if (n > 1 && !(runs = jcs_calloc(n, sizeof(*runs))))
+        return jcs_err_set(JCS_ENOMEM, "rpc: out of memory for %zu calls", n);
+    memset(runs, 0, n * sizeof(*runs));
+    /* One queue and one deadline for all: the calls run at once, the caller waits once. */
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    gpr_timespec deadline = deadline_in(timeout_ms);
+    size_t first = 0; /* 1 + the first failed entry; 0: none failed */
+    for (size_t i = 0; i < n; i++) {
+        calls[i].resp = NULL;
+        calls[i].rc = unary_start(&calls[i], &runs[i], cq, deadline);
+        if (calls[i].rc)
+            snprintf(calls[i].detail, sizeof calls[i].detail, "%s", jcs_err_msg(calls[i].rc));
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!runs[i].started)
+            continue;
+        for (;;) {
+            grpc_event ev = grpc_completion_queue_pluck(cq, &runs[i], inf_future(), NULL);
+            if (ev.type == GRPC_OP_COMPLETE || ev.type == GRPC_QUEUE_SHUTDOWN)
+                break;
+        }
+        calls[i].rc = unary_end(&calls[i], &runs[i], timeout_ms);
+        if (calls[i].rc)
+            snprintf(calls[i].detail, sizeof calls[i].detail, "%s", jcs_err_msg(calls[i].rc));
+    }
+    for (size_t i = 0; i < n; i++) {
+        unary_free(&runs[i]);
+        if (calls[i].rc && !first)
+            first = i + 1;
+    }
+    cq_destroy(cq);
+    if (runs != &one)
+        jcs_free(runs);
+    if (!first)
+        return JCS_OK;
+    /* The first failed call's code and detail, on this thread. */
+    return jcs_err_set(calls[first - 1].rc, "%s", calls[first - 1].detail);
+}
+
 int jcs_rpc_unary(jcs_rpc_channel *ch, const char *method, const ProtobufCMessage *req,
                   const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                   int64_t timeout_ms)
 {
-    grpc_completion_queue *cq;
-    grpc_call *call;
-    grpc_slice mslice;
-    grpc_byte_buffer *send_bb, *recv_bb = NULL;
-    grpc_metadata_array initial, trailing;
-    grpc_status_code st = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    grpc_op ops[6];
-    char tag;
-    int ok, rc;
-
-    *resp = NULL;
-    send_bb = pack_message(req, &rc);
-    if (!send_bb)
-        return jcs_err_wrap(rc, "%s %s: ", ch->target, method);
-    cq = grpc_completion_queue_create_for_pluck(NULL);
-    mslice = grpc_slice_from_copied_string(method);
-    call = grpc_channel_create_call(ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, mslice, NULL,
-                                    deadline_in(timeout_ms), NULL);
-    grpc_slice_unref(mslice);
-    grpc_metadata_array_init(&initial);
-    grpc_metadata_array_init(&trailing);
-
-    memset(ops, 0, sizeof(ops));
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send_bb;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv_bb;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.status = &st;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
-    rc = batch(call, cq, ops, 6, &tag, &ok);
-    if (!rc) {
-        rc = client_status(ch, method, timeout_ms, st, details, &trailing);
-        if (!rc && !recv_bb)
-            rc = jcs_err_set(JCS_ERPC, "%s %s: the server sent no response", ch->target, method);
-        if (!rc) {
-            char who[256];
-            snprintf(who, sizeof(who), "%s %s: response", ch->target, method);
-            rc = unpack(recv_bb, resp_desc, resp, who);
-        }
-    }
-    if (recv_bb)
-        grpc_byte_buffer_destroy(recv_bb);
-    grpc_byte_buffer_destroy(send_bb);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&initial);
-    grpc_metadata_array_destroy(&trailing);
-    grpc_call_unref(call);
-    cq_destroy(cq);
+    jcs_rpc_unary_call c = {.ch = ch, .method = method, .req = req, .resp_desc = resp_desc};
+    int rc = jcs_rpc_unary_all(&c, 1, timeout_ms);
+    *resp = c.resp;
     return rc;
 }
 

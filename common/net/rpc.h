@@ -204,6 +204,24 @@ int jcs_rpc_unary(jcs_rpc_channel *ch, const char *method, const ProtobufCMessag
                   int64_t timeout_ms) JCS_MUST_USE;
 
 /*
+ * Several unary calls run at once (on one or several channels), for a
+ * caller that needs an answer from each of several peers: the total time
+ * is the slowest call's, not the sum. Each entry's rc, detail and resp
+ * (caller frees, as jcs_rpc_unary's) are its own. Returns JCS_OK when every
+ * call succeeded, else the first failed entry's code with its detail.
+ */
+typedef struct jcs_rpc_unary_call {
+    jcs_rpc_channel *ch;
+    const char *method; /* full gRPC path, as for jcs_rpc_unary */
+    const ProtobufCMessage *req;
+    const ProtobufCMessageDescriptor *resp_desc;
+    ProtobufCMessage *resp; /* out */
+    int rc;                 /* out */
+    char detail[256];       /* out: the detail line when rc != 0 */
+} jcs_rpc_unary_call;
+int jcs_rpc_unary_all(jcs_rpc_unary_call *calls, size_t n, int64_t timeout_ms) JCS_MUST_USE;
+
+/*
  * Starts a streaming call that must finish within timeout_ms (<= 0: no
  * deadline) and waits until its headers are on their way, so an unreachable
  * or refusing peer fails here (JCS_EUNAVAIL). The stream is used by at most

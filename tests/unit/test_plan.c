@@ -862,3 +862,37 @@ TEST(allocation_failures_are_enomem_and_leak_nothing)
     T_ASSERT(n > 20, "the plan took only %d allocations", n);
     BUILD_OK(&f.ft);
 }
+
+TEST(ec_fit_shrinks_the_chunk_of_objects_under_one_strip)
+{
+    jcs_redundancy ec = t_ec(4, 6, 1 << 20);
+    /* 4 KiB over k = 4: 1 KiB chunks, six blocks of 1 KiB (n/k of the object). */
+    jcs_redundancy r = jcs_ec_fit(&ec, 4096);
+    T_EQ_INT(r.chunk_size, 1024);
+    T_EQ_INT(r.k, 4);
+    T_EQ_INT(r.n, 6);
+    T_EQ_INT(jcs_ec_block_size(&r, 4096), 1024);
+    /* Rounded up to JCS_EC_CHUNK_ALIGN; at least that much for tiny and empty objects. */
+    T_EQ_INT(jcs_ec_fit(&ec, 4097).chunk_size, 1088);
+    T_EQ_INT(jcs_ec_fit(&ec, 1).chunk_size, JCS_EC_CHUNK_ALIGN);
+    T_EQ_INT(jcs_ec_fit(&ec, 0).chunk_size, JCS_EC_CHUNK_ALIGN);
+    T_EQ_INT(jcs_ec_block_size(&r, 0), 0);
+    /* One strip or more, or an unknown size: the configured chunk. */
+    T_EQ_INT(jcs_ec_fit(&ec, 4 << 20).chunk_size, 1 << 20);
+    T_EQ_INT(jcs_ec_fit(&ec, (4 << 20) - 1).chunk_size, 1 << 20);
+    T_EQ_INT(jcs_ec_fit(&ec, (4 << 20) - 257).chunk_size, (1 << 20) - 64);
+    T_EQ_INT(jcs_ec_fit(&ec, 100 << 20).chunk_size, 1 << 20);
+    T_EQ_INT(jcs_ec_fit(&ec, -1).chunk_size, 1 << 20);
+    /* Never above the configured chunk, even one that is not aligned. */
+    jcs_redundancy odd = t_ec(3, 5, 100);
+    T_EQ_INT(jcs_ec_fit(&odd, 299).chunk_size, 100);
+    T_EQ_INT(jcs_ec_fit(&odd, 150).chunk_size, 64);
+    /* Copies are left alone. */
+    jcs_redundancy rep = {.type = JCS_RED_REP, .rep_count = 3};
+    T_EQ_INT(jcs_ec_fit(&rep, 10).type, JCS_RED_REP);
+    /* The fitted layout still holds the object: k * chunk >= size. */
+    for (int64_t sz = 0; sz < 5000; sz += 37) {
+        jcs_redundancy f = jcs_ec_fit(&ec, sz);
+        T_ASSERT((int64_t)f.k * f.chunk_size >= sz, "size %lld", (long long)sz);
+    }
+}

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "log.h"
@@ -87,6 +88,8 @@ static struct {
     uint32_t upload_crc;
     int64_t download_sent;
     int64_t echo_time_left;
+    pid_t echo_tids[64]; /* distinct threads that ran Echo since the reset */
+    int n_echo_tids;
 } obs = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static void obs_reset(void)
@@ -96,6 +99,7 @@ static void obs_reset(void)
     obs.uploads_done = obs.downloads_done = obs.sleeps_done = 0;
     obs.upload_bytes = obs.upload_msgs = obs.download_sent = 0;
     obs.upload_crc = 0;
+    obs.n_echo_tids = 0;
     pthread_mutex_unlock(&obs.mu);
 }
 
@@ -164,6 +168,12 @@ static int h_echo(jcs_rpc_call *c, void *ctx)
         return rc;
     pthread_mutex_lock(&obs.mu);
     obs.echo_time_left = jcs_rpc_call_time_left_ms(c);
+    pid_t tid = gettid();
+    int seen = 0;
+    for (int i = 0; i < obs.n_echo_tids; i++)
+        seen |= obs.echo_tids[i] == tid;
+    if (!seen && obs.n_echo_tids < 64)
+        obs.echo_tids[obs.n_echo_tids++] = tid;
     pthread_mutex_unlock(&obs.mu);
     resp.data = req->data;
     resp.n = req->n + 1;
@@ -422,6 +432,90 @@ TEST(unary_round_trip)
     T_OK(rc2);
     T_ASSERT(left > 0 && left <= 5000, "(time left %lld)", (long long)left);
     T_EQ_INT(left_none, INT64_MAX);
+}
+
+TEST(sequential_calls_reuse_handler_threads)
+{
+    jcs_rpc_server *srv = server_up();
+    T_ASSERT(srv != NULL);
+    jcs_rpc_channel *ch = channel_to(srv, client_tls);
+    T_ASSERT(ch != NULL);
+    int failed = 0;
+    for (int i = 0; i < 50; i++) {
+        Echo *resp = NULL;
+        if (call_echo(ch, SVC "Echo", i, "x", &resp, 5000) != 0)
+            failed++;
+        else
+            protobuf_c_message_free_unpacked(&resp->base, NULL);
+    }
+    pthread_mutex_lock(&obs.mu);
+    int threads = obs.n_echo_tids;
+    pthread_mutex_unlock(&obs.mu);
+    jcs_rpc_channel_free(ch);
+    jcs_rpc_server_free(srv);
+    T_EQ_INT(failed, 0);
+    /* One after the other, the calls are run by the pool's thread, not one thread each. */
+    T_ASSERT(threads >= 1 && threads <= 2, "(50 calls ran on %d threads)", threads);
+}
+
+TEST(unary_all_runs_calls_at_once_each_with_its_result)
+{
+    jcs_rpc_server *srv = server_up();
+    T_ASSERT(srv != NULL);
+    jcs_rpc_channel *ch = channel_to(srv, client_tls), *ch2 = channel_to(srv, client_tls);
+    T_ASSERT(ch != NULL && ch2 != NULL);
+    Echo req[6];
+    jcs_rpc_unary_call calls[6];
+    memset(calls, 0, sizeof calls);
+    for (int i = 0; i < 6; i++) {
+        jcs__rpctest__echo__init(&req[i]);
+        req[i].text = "t";
+        calls[i].ch = i % 2 ? ch2 : ch;
+        calls[i].req = &req[i].base;
+        calls[i].resp_desc = ECHO_DESC;
+    }
+    /* Three sleeps of 400 ms, two echoes and a failure, all in flight together. */
+    for (int i = 0; i < 3; i++) {
+        calls[i].method = SVC "Sleep";
+        req[i].n = 400;
+    }
+    calls[3].method = SVC "Echo";
+    req[3].n = 10;
+    calls[4].method = SVC "Fail";
+    req[4].n = JCS_ENOENT;
+    req[4].text = "no such thing";
+    calls[5].method = SVC "Echo";
+    req[5].n = 20;
+    int64_t t0 = jcs_now_ms();
+    int rc = jcs_rpc_unary_all(calls, 6, 10000);
+    int64_t took = jcs_now_ms() - t0;
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s", jcs_err_msg(rc));
+    int rcs[6];
+    int64_t echo_n[2] = {-1, -1};
+    for (int i = 0; i < 6; i++) {
+        rcs[i] = calls[i].rc;
+        if (calls[i].resp) {
+            if (i == 3 || i == 5)
+                echo_n[i == 5] = ((Echo *)calls[i].resp)->n;
+            protobuf_c_message_free_unpacked(calls[i].resp, NULL);
+        }
+    }
+    jcs_rpc_channel_free(ch);
+    jcs_rpc_channel_free(ch2);
+    jcs_rpc_server_free(srv);
+    T_EQ_INT(rc, JCS_ENOENT);
+    T_ASSERT(strstr(detail, "no such thing") != NULL, "(detail %s)", detail);
+    T_EQ_INT(rcs[0], 0);
+    T_EQ_INT(rcs[1], 0);
+    T_EQ_INT(rcs[2], 0);
+    T_EQ_INT(rcs[3], 0);
+    T_EQ_INT(rcs[4], JCS_ENOENT);
+    T_EQ_INT(rcs[5], 0);
+    T_EQ_INT(echo_n[0], 11);
+    T_EQ_INT(echo_n[1], 21);
+    /* At once: about one sleep, not three (generous for a loaded machine under ASan). */
+    T_ASSERT(took >= 390 && took < 1150, "(took %lld ms)", (long long)took);
 }
 
 TEST(handler_errors_reach_the_client)
