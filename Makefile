@@ -5,6 +5,7 @@
 #   make run        a local JointCloud in the foreground (run/), Ctrl-C stops it
 #   make bench      benchmarks beside this machine's ceilings
 #   make deps       installs the Debian packages (idempotent)
+#   make test-deploy  docker-compose deployment on this machine's Docker engine (smoke test)
 #   make CC=clang   the same tree with clang
 #
 # Sources are found by wildcard: a new common/*.c, proto/*.proto or
@@ -61,7 +62,7 @@ BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
 BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/unit/harness.o,$(TEST_HELPER_OBJ))
 
-.PHONY: all deps test tests benches run bench clean format check-format clang
+.PHONY: all deps test test-deploy tests benches run bench clean format check-format clang
 .SECONDARY:
 
 all: $(BINS)
@@ -129,6 +130,14 @@ benches: $(BENCH_BINS)
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) MODE=asan tests
 	@tests/run build/asan
+
+# Docker's packages are a group of their own (deploy/deps.sh deploy): `make
+# test` never needs a Docker engine, and a machine that only builds and tests
+# gets none installed. The host runs jcsctl copied out of the image, so it
+# needs the runtime libraries too.
+test-deploy:
+	@./deploy/deps.sh deploy runtime
+	@tests/deploy/compose.sh
 
 run: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
