@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The multi-host harness: `cluster up --netns` puts MariaDB, the coordinator,
+# three hubs (loc1..loc3) and the client (loc1) each in a network namespace
+# of its own on a bridge of the cluster's own, links between locations
+# limited to 40 Mbit/s. Through jcsctl and curl on this host (its leg on the
+# bridge): an ec(2,3) upload of X bytes sends about 1.5·X out of the client's
+# namespace (X/2 to each hub) and nothing between hubs; a read brings X in
+# from two hubs and X out to the user, bytes identical; the shaped link is
+# slower than its rate allows; `down` leaves no namespace, veth or process.
+# Prints PASS/FAIL lines for tests/run.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+BIN=${JCS_BIN:-$ROOT/build/bin}
+CTL=$BIN/jcsctl
+T=$(mktemp -d /tmp/jcs-netns-test-XXXXXX)
+C=$T/c
+trap 'deploy/local/cluster down --dir "$C" >/dev/null 2>&1; [ -n "${JCS_KEEP_TEST_DIRS:-}" ] || rm -rf "$T"' EXIT
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; }
+# within NAME VALUE LO HI: LO <= VALUE <= HI (integers).
+within() {
+  if [ "$2" -ge "$3" ] && [ "$2" -le "$4" ]; then
+    pass "$1 ($2 bytes)"
+  else
+    fail "$1" "$2 bytes, want $3..$4"
+  fi
+}
+
+RATE_MBIT=40
+echo "kernel qdiscs: $(bash -c ". deploy/local/netns.sh; ns_kernel_offers")"
+if ! deploy/local/cluster up --netns --wan-rate ${RATE_MBIT}mbit --dir "$C" --hubs 3 >"$T/up.log" 2>&1; then
+  fail netns_cluster_up "$(tail -n 20 "$T/up.log")"
+  exit 0
+fi
+pass netns_cluster_up
+# shellcheck disable=SC1091
+. "$C/cluster.env"
+# shellcheck disable=SC1091
+. "$C/netns.env"
+
+# ---- every process in its own namespace, with its own address
+bad=""
+for p in coordinator:$COORDINATOR_PID hub1:$HUB1_PID hub2:$HUB2_PID hub3:$HUB3_PID client:$JCS_PID \
+  mariadb:$(sed -n 's/^MARIADB_PID=//p' "$C/mariadb/mariadb.env"); do
+  want=$NS_PREFIX-${p%%:*}
+  got=$(ip netns identify "${p#*:}" 2>/dev/null)
+  [ "$got" = "$want" ] || bad="$bad ${p%%:*} in \"$got\""
+done
+if [ -z "$bad" ]; then pass every_process_in_its_own_namespace; else fail every_process_in_its_own_namespace "$bad"; fi
+addrs="$HUB1_ADDR $HUB2_ADDR $HUB3_ADDR $COORDINATOR_ADDR ${JCS_ENDPOINT#https://}"
+if [ "$(for a in $addrs; do echo "${a%:*}"; done | sort -u | grep -c "^$NS_SUBNET\.")" = 5 ]; then
+  pass own_address_on_the_cluster_bridge
+else
+  fail own_address_on_the_cluster_bridge "$addrs (subnet $NS_SUBNET.0/24)"
+fi
+# The client (loc1) has one shaped class per other location at the WAN rate.
+if [ "$(tc -n "$NS_PREFIX-client" class show dev eth0 | grep -c "rate ${RATE_MBIT}Mbit")" = 2 ]; then
+  pass client_links_to_other_locations_shaped
+else
+  fail client_links_to_other_locations_shaped "$(tc -n "$NS_PREFIX-client" class show dev eth0)"
+fi
+if "$CTL" --json hub ls >"$T/hubs.json" 2>"$T/err" &&
+  jq -e '[.hubs[] | select(.state == "online")] | length == 3' "$T/hubs.json" >/dev/null; then
+  pass hubs_online_across_namespaces
+else
+  fail hubs_online_across_namespaces "$(cat "$T/err" "$T/hubs.json")"
+fi
+
+# bytes FILE FROM TO: the counter of one pair in a `cluster traffic` snapshot.
+bytes() { awk -v f="$2" -v t="$3" '$1 == f && $2 == t { print $3; found = 1 } END { if (!found) print 0 }' "$1"; }
+# delta A B FROM TO
+delta() { echo $(($(bytes "$2" "$3" "$4") - $(bytes "$1" "$3" "$4"))); }
+
+# ---- upload: X = one full stripe of ec(2,3) (2 chunks of 5 MiB), so each block is X/2
+X=10485760
+head -c $X /dev/urandom >"$T/obj.bin"
+"$CTL" bucket create b >/dev/null && "$CTL" package create -R 'ec(2,3)' b/p >/dev/null ||
+  fail package_create "jcsctl failed"
+deploy/local/cluster traffic --dir "$C" >"$T/t0"
+t0=$(date +%s%N)
+if "$CTL" put "$T/obj.bin" b/p/obj.bin >/dev/null 2>"$T/err"; then pass jcsctl_put; else fail jcsctl_put "$(cat "$T/err")"; fi
+ms=$((($(date +%s%N) - t0) / 1000000))
+deploy/local/cluster traffic --dir "$C" >"$T/t1"
+cat "$T/t1"
+out=0
+for h in hub1 hub2 hub3; do
+  d=$(delta "$T/t0" "$T/t1" client $h)
+  out=$((out + d))
+  # X/2 of block, plus TLS, HTTP/2 and TCP/IP framing (a few percent).
+  within "upload_client_to_${h}_is_half_x" "$d" $((X / 2)) $((X / 2 * 106 / 100))
+done
+within upload_client_sends_1.5x "$out" $((X * 3 / 2)) $((X * 3 / 2 * 106 / 100))
+within upload_user_to_client_is_x "$(delta "$T/t0" "$T/t1" user client)" $X $((X * 105 / 100))
+hh=0
+for f in hub1 hub2 hub3; do
+  for t in hub1 hub2 hub3; do
+    [ $f = $t ] || hh=$((hh + $(delta "$T/t0" "$T/t1" $f $t)))
+  done
+done
+within upload_no_object_bytes_between_hubs "$hh" 0 $((X / 100))
+# hub2's and hub3's blocks cross a 40 Mbit/s link each: at least X/2·8/40e6 s.
+min_ms=$((X / 2 * 8 / (RATE_MBIT * 1000)))
+if [ "$ms" -ge $((min_ms * 9 / 10)) ]; then
+  pass "shaped_link_bounds_the_upload (${ms} ms >= ${min_ms} ms at ${RATE_MBIT} Mbit/s)"
+else
+  fail shaped_link_bounds_the_upload "${ms} ms, a ${RATE_MBIT} Mbit/s link needs ${min_ms} ms"
+fi
+
+# ---- download through curl: two blocks in (X), X out to the user, identical
+code=$(curl -sS --max-time 120 --cacert "$JCS_CA" --cert "$JCS_CERT" --key "$JCS_KEY" \
+  -o "$T/back.bin" -w '%{http_code}' "$JCS_ENDPOINT/v1/object/downloadByPath?packageID=$("$CTL" --json package ls b | jq '.packages[0].packageID')&path=obj.bin")
+if [ "$code" = 200 ] && cmp -s "$T/obj.bin" "$T/back.bin"; then pass curl_read_identical; else fail curl_read_identical "HTTP $code"; fi
+deploy/local/cluster traffic --dir "$C" >"$T/t2"
+in=0
+for h in hub1 hub2 hub3; do in=$((in + $(delta "$T/t1" "$T/t2" $h client))); done
+within download_hubs_to_client_is_x "$in" $X $((X * 106 / 100))
+within download_client_to_user_is_x "$(delta "$T/t1" "$T/t2" client user)" $X $((X * 105 / 100))
+
+# ---- down leaves nothing
+deploy/local/cluster down --dir "$C" >"$T/down.log" 2>&1
+left=$(ip netns list | grep "^$NS_PREFIX-"; ip -o link show | grep "$NS_HOSTLEG"; pgrep -f "serve -c $C/")
+if [ -z "$left" ]; then pass down_leaves_nothing; else fail down_leaves_nothing "$left"; fi
