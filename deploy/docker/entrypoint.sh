@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs one JCS-C program. ROLE=certs|coordinator|hub|client selects it.
-#  certs        creates the cluster CA and one certificate per service in
-#               /certs (a shared volume) unless they exist, then exits.
+#  certs        creates the cluster CA in /ca (its key never leaves that
+#               volume) and one certificate per service in /certs (the volume
+#               the services mount) unless they exist, then exits.
 #  coordinator  /etc/jcs/coordinator.json
 #  hub          /etc/jcs/$NAME.json (NAME is also the certificate's CN)
 #  client       writes its own config with `jcs init` into /client on first
@@ -12,15 +13,17 @@
 set -eu
 case "${ROLE:-}" in
   certs)
-    [ -f /certs/ca_cert.pem ] || coordinator cert ca --out /certs
+    # The CA's key stays in /ca, a volume no service mounts.
+    [ -f /ca/ca_cert.pem ] || coordinator cert ca --out /ca
+    cp /ca/ca_cert.pem /certs/ca_cert.pem
     [ -f /certs/coordinator_cert.pem ] ||
-      coordinator cert issue --role coordinator --name coordinator --ca /certs --out /certs \
+      coordinator cert issue --role coordinator --name coordinator --ca /ca --out /certs \
         --san coordinator --san 127.0.0.1
     [ -f /certs/client_cert.pem ] ||
-      coordinator cert issue --role client --name client --ca /certs --out /certs
+      coordinator cert issue --role client --name client --ca /ca --out /certs
     for h in ${HUBS:-hub1 hub2 hub3}; do
       [ -f "/certs/${h}_cert.pem" ] ||
-        coordinator cert issue --role hub --name "$h" --ca /certs --out /certs --san "$h" --san 127.0.0.1
+        coordinator cert issue --role hub --name "$h" --ca /ca --out /certs --san "$h" --san 127.0.0.1
     done
     # The services run as root in their containers; the keys stay 0600.
     echo "certs: $(ls /certs | tr '\n' ' ')" ;;
