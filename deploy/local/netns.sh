@@ -124,6 +124,10 @@ ns_add_host() {
   ip -n "$ns" link add eth0 type veth peer name "p-$name" netns "$NS_PREFIX-sw"
   ip -n "$NS_PREFIX-sw" link set "p-$name" master br0 up
   ip -n "$ns" addr add "$addr/24" dev eth0
+  # No segmentation offload: TCP then hands the qdisc packets of one MTU, not
+  # 64 KiB super-packets, which HTB lets through whole whenever its bucket is
+  # not empty (a small burst would cross a shaped link undelayed).
+  ip -n "$ns" link set eth0 gso_max_size 1500
   ip -n "$ns" link set eth0 up
   # Counters: to each host there is, and from the user's leg.
   ip netns exec "$ns" nft -f - <<EOF
@@ -163,7 +167,9 @@ ns_shape() {
     if [ -z "$cls" ]; then
       locs+=("$l")
       cls=$((${#locs[@]} + 9))
-      tc -n "$ns" class add dev eth0 parent 1: classid "1:$cls" htb rate "$NS_WAN_RATE" quantum 60000
+      # A small bucket (two packets): a burst cannot cross the link faster than its rate.
+      tc -n "$ns" class add dev eth0 parent 1: classid "1:$cls" htb rate "$NS_WAN_RATE" \
+        burst 3028 cburst 3028 quantum 60000
     fi
     tc -n "$ns" filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst "$a/32" flowid "1:$cls"
   done <"$DIR/netns.hosts"

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The multi-host harness: `cluster up --netns` puts MariaDB, the coordinator,
-# three hubs (loc1..loc3) and the client (loc1) each in a network namespace
-# of its own on a bridge of the cluster's own, links between locations
-# limited to 40 Mbit/s. Through jcsctl and curl on this host (its leg on the
-# bridge): an ec(2,3) upload of X bytes sends about 1.5·X out of the client's
-# namespace (X/2 to each hub) and nothing between hubs; a read brings X in
-# from two hubs and X out to the user, bytes identical; the shaped link is
-# slower than its rate allows; `down` leaves no namespace, veth or process.
+# four hubs (hub1 and hub4 in loc1, hub2 in loc2, hub3 in loc3) and the
+# client (loc1) each in a network namespace of its own on a bridge of the
+# cluster's own, links between locations limited to 20 Mbit/s. The
+# coordinator's latency matrix shows the shaped links (hub2, hub3) several
+# ms slower than the local one (hub4). Through jcsctl and curl on this host
+# (its leg on the bridge): an ec(2,3) upload of X bytes sends about 1.5·X
+# out of the client's namespace (X/2 to each of three hubs) and nothing
+# between hubs, no faster than the shaped links allow; a read brings X in
+# from two hubs and X out to the user, bytes identical; `down` leaves no
+# namespace, veth or process.
 # Prints PASS/FAIL lines for tests/run.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,9 +31,10 @@ within() {
   fi
 }
 
-RATE_MBIT=40
+RATE_MBIT=20
 echo "kernel qdiscs: $(bash -c ". deploy/local/netns.sh; ns_kernel_offers")"
-if ! deploy/local/cluster up --netns --wan-rate ${RATE_MBIT}mbit --dir "$C" --hubs 3 >"$T/up.log" 2>&1; then
+if ! deploy/local/cluster up --netns --wan-rate ${RATE_MBIT}mbit --dir "$C" --hubs 4 --locations 3 \
+  --test-interval 2 >"$T/up.log" 2>&1; then
   fail netns_cluster_up "$(tail -n 20 "$T/up.log")"
   exit 0
 fi
@@ -42,15 +46,15 @@ pass netns_cluster_up
 
 # ---- every process in its own namespace, with its own address
 bad=""
-for p in coordinator:$COORDINATOR_PID hub1:$HUB1_PID hub2:$HUB2_PID hub3:$HUB3_PID client:$JCS_PID \
+for p in coordinator:$COORDINATOR_PID hub1:$HUB1_PID hub2:$HUB2_PID hub3:$HUB3_PID hub4:$HUB4_PID client:$JCS_PID \
   mariadb:$(sed -n 's/^MARIADB_PID=//p' "$C/mariadb/mariadb.env"); do
   want=$NS_PREFIX-${p%%:*}
   got=$(ip netns identify "${p#*:}" 2>/dev/null)
   [ "$got" = "$want" ] || bad="$bad ${p%%:*} in \"$got\""
 done
 if [ -z "$bad" ]; then pass every_process_in_its_own_namespace; else fail every_process_in_its_own_namespace "$bad"; fi
-addrs="$HUB1_ADDR $HUB2_ADDR $HUB3_ADDR $COORDINATOR_ADDR ${JCS_ENDPOINT#https://}"
-if [ "$(for a in $addrs; do echo "${a%:*}"; done | sort -u | grep -c "^$NS_SUBNET\.")" = 5 ]; then
+addrs="$HUB1_ADDR $HUB2_ADDR $HUB3_ADDR $HUB4_ADDR $COORDINATOR_ADDR ${JCS_ENDPOINT#https://}"
+if [ "$(for a in $addrs; do echo "${a%:*}"; done | sort -u | grep -c "^$NS_SUBNET\.")" = 6 ]; then
   pass own_address_on_the_cluster_bridge
 else
   fail own_address_on_the_cluster_bridge "$addrs (subnet $NS_SUBNET.0/24)"
@@ -62,10 +66,27 @@ else
   fail client_links_to_other_locations_shaped "$(tc -n "$NS_PREFIX-client" class show dev eth0)"
 fi
 if "$CTL" --json hub ls >"$T/hubs.json" 2>"$T/err" &&
-  jq -e '[.hubs[] | select(.state == "online")] | length == 3' "$T/hubs.json" >/dev/null; then
+  jq -e '[.hubs[] | select(.state == "online")] | length == 4' "$T/hubs.json" >/dev/null; then
   pass hubs_online_across_namespaces
 else
   fail hubs_online_across_namespaces "$(cat "$T/err" "$T/hubs.json")"
+fi
+
+# ---- the latency matrix (hubs probe each other every 2 s) shows the shaping:
+# the client's latency to a hub is measured from the hubs of its location (loc1).
+lat() { jq -r --arg h "$1" '.hubs[] | select(.name == $h) | .latencyMs // "null"' "$T/hubs.json"; }
+for ((i = 0; i < 30; i++)); do
+  "$CTL" --json hub ls >"$T/hubs.json" 2>/dev/null
+  [ "$(lat hub2)" != null ] && [ "$(lat hub3)" != null ] && [ "$(lat hub4)" != null ] && break
+  sleep 1
+done
+l2=$(lat hub2) l3=$(lat hub3) l4=$(lat hub4)
+echo "latency from loc1: hub2 $l2 ms, hub3 $l3 ms (shaped), hub4 $l4 ms (same location)"
+# The probe is 16 KiB: at 20 Mbit/s about 6 ms more than within a location.
+if [ "$l4" != null ] && awk -v a="$l2" -v b="$l3" -v c="$l4" 'BEGIN { exit !(a >= c + 3 && b >= c + 3) }'; then
+  pass "latency_matrix_reflects_the_shaping (hub2 $l2, hub3 $l3 vs hub4 $l4 ms)"
+else
+  fail latency_matrix_reflects_the_shaping "hub2 $l2, hub3 $l3, hub4 $l4 ms: $(cat "$T/hubs.json")"
 fi
 
 # bytes FILE FROM TO: the counter of one pair in a `cluster traffic` snapshot.
@@ -85,22 +106,35 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 deploy/local/cluster traffic --dir "$C" >"$T/t1"
 cat "$T/t1"
 out=0
-for h in hub1 hub2 hub3; do
+got=0
+for h in hub1 hub2 hub3 hub4; do
   d=$(delta "$T/t0" "$T/t1" client $h)
   out=$((out + d))
-  # X/2 of block, plus TLS, HTTP/2 and TCP/IP framing (a few percent).
-  within "upload_client_to_${h}_is_half_x" "$d" $((X / 2)) $((X / 2 * 106 / 100))
+  # Three hubs get a block: X/2, plus TLS, HTTP/2 and TCP/IP framing (a few
+  # percent); the fourth gets none (a few control messages at most).
+  if [ "$d" -ge $((X / 4)) ]; then
+    got=$((got + 1))
+    within "upload_client_to_${h}_is_half_x" "$d" $((X / 2)) $((X / 2 * 106 / 100))
+  else
+    within "upload_client_to_${h}_nothing" "$d" 0 $((X / 100))
+  fi
 done
+if [ $got = 3 ]; then pass upload_three_hubs_get_a_block; else fail upload_three_hubs_get_a_block "$got hubs got one"; fi
 within upload_client_sends_1.5x "$out" $((X * 3 / 2)) $((X * 3 / 2 * 106 / 100))
 within upload_user_to_client_is_x "$(delta "$T/t0" "$T/t1" user client)" $X $((X * 105 / 100))
-hh=0
-for f in hub1 hub2 hub3; do
-  for t in hub1 hub2 hub3; do
-    [ $f = $t ] || hh=$((hh + $(delta "$T/t0" "$T/t1" $f $t)))
+# No block goes hub to hub: a pair moving one would carry X/2. What does
+# cross is the connectivity probe (16 KiB per pair every 2 s).
+hh=""
+for f in hub1 hub2 hub3 hub4; do
+  for t in hub1 hub2 hub3 hub4; do
+    [ $f = $t ] && continue
+    d=$(delta "$T/t0" "$T/t1" $f $t)
+    [ "$d" -lt $((X / 10)) ] || hh="$hh $f->$t:$d"
   done
 done
-within upload_no_object_bytes_between_hubs "$hh" 0 $((X / 100))
-# hub2's and hub3's blocks cross a 40 Mbit/s link each: at least X/2·8/40e6 s.
+if [ -z "$hh" ]; then pass upload_no_block_between_hubs; else fail upload_no_block_between_hubs "$hh"; fi
+# At least one block crosses a 20 Mbit/s link (ec(2,3) places one block per
+# location first, and loc1 has the client): at least X/2·8/20e6 s.
 min_ms=$((X / 2 * 8 / (RATE_MBIT * 1000)))
 if [ "$ms" -ge $((min_ms * 9 / 10)) ]; then
   pass "shaped_link_bounds_the_upload (${ms} ms >= ${min_ms} ms at ${RATE_MBIT} Mbit/s)"
@@ -114,7 +148,7 @@ code=$(curl -sS --max-time 120 --cacert "$JCS_CA" --cert "$JCS_CERT" --key "$JCS
 if [ "$code" = 200 ] && cmp -s "$T/obj.bin" "$T/back.bin"; then pass curl_read_identical; else fail curl_read_identical "HTTP $code"; fi
 deploy/local/cluster traffic --dir "$C" >"$T/t2"
 in=0
-for h in hub1 hub2 hub3; do in=$((in + $(delta "$T/t1" "$T/t2" $h client))); done
+for h in hub1 hub2 hub3 hub4; do in=$((in + $(delta "$T/t1" "$T/t2" $h client))); done
 within download_hubs_to_client_is_x "$in" $X $((X * 106 / 100))
 within download_client_to_user_is_x "$(delta "$T/t1" "$T/t2" client user)" $X $((X * 105 / 100))
 
