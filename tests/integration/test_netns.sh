@@ -16,8 +16,10 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 BIN=${JCS_BIN:-$ROOT/build/bin}
 CTL=$BIN/jcsctl
-T=$(mktemp -d /tmp/jcs-netns-test-XXXXXX)
-C=$T/c
+# Under tests/run's prefix, so a test killed by its timeout still has its
+# cluster (namespaces included) taken down by tests/run.
+T=$(mktemp -d "${JCS_ITEST_PREFIX:-/tmp/jcs-itest}-netns-XXXXXX")
+C=$T
 trap 'deploy/local/cluster down --dir "$C" >/dev/null 2>&1; [ -n "${JCS_KEEP_TEST_DIRS:-}" ] || rm -rf "$T"' EXIT
 
 pass() { echo "PASS $1"; }
@@ -110,18 +112,20 @@ got=0
 for h in hub1 hub2 hub3 hub4; do
   d=$(delta "$T/t0" "$T/t1" client $h)
   out=$((out + d))
-  # Three hubs get a block: X/2, plus TLS, HTTP/2 and TCP/IP framing (a few
-  # percent); the fourth gets none (a few control messages at most).
+  # Three hubs get a block: X/2, plus TLS, HTTP/2 and TCP/IP framing (3-6%:
+  # more when the sender is slow and sends part-filled packets, as under
+  # ASan); the fourth gets none (a few control messages at most). A second
+  # copy of anything would be far beyond these bounds.
   if [ "$d" -ge $((X / 4)) ]; then
     got=$((got + 1))
-    within "upload_client_to_${h}_is_half_x" "$d" $((X / 2)) $((X / 2 * 106 / 100))
+    within "upload_client_to_${h}_is_half_x" "$d" $((X / 2)) $((X / 2 * 108 / 100))
   else
     within "upload_client_to_${h}_nothing" "$d" 0 $((X / 100))
   fi
 done
 if [ $got = 3 ]; then pass upload_three_hubs_get_a_block; else fail upload_three_hubs_get_a_block "$got hubs got one"; fi
-within upload_client_sends_1.5x "$out" $((X * 3 / 2)) $((X * 3 / 2 * 106 / 100))
-within upload_user_to_client_is_x "$(delta "$T/t0" "$T/t1" user client)" $X $((X * 105 / 100))
+within upload_client_sends_1.5x "$out" $((X * 3 / 2)) $((X * 3 / 2 * 108 / 100))
+within upload_user_to_client_is_x "$(delta "$T/t0" "$T/t1" user client)" $X $((X * 108 / 100))
 # No block goes hub to hub: a pair moving one would carry X/2. What does
 # cross is the connectivity probe (16 KiB per pair every 2 s).
 hh=""
@@ -149,8 +153,8 @@ if [ "$code" = 200 ] && cmp -s "$T/obj.bin" "$T/back.bin"; then pass curl_read_i
 deploy/local/cluster traffic --dir "$C" >"$T/t2"
 in=0
 for h in hub1 hub2 hub3 hub4; do in=$((in + $(delta "$T/t1" "$T/t2" $h client))); done
-within download_hubs_to_client_is_x "$in" $X $((X * 106 / 100))
-within download_client_to_user_is_x "$(delta "$T/t1" "$T/t2" client user)" $X $((X * 105 / 100))
+within download_hubs_to_client_is_x "$in" $X $((X * 108 / 100))
+within download_client_to_user_is_x "$(delta "$T/t1" "$T/t2" client user)" $X $((X * 108 / 100))
 
 # ---- down leaves nothing
 deploy/local/cluster down --dir "$C" >"$T/down.log" 2>&1

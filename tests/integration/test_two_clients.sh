@@ -19,8 +19,10 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 BIN=${JCS_BIN:-$ROOT/build/bin}
 CTL=$BIN/jcsctl
-T=$(mktemp -d /tmp/jcs-2cl-test-XXXXXX)
-C=$T/c
+# Under tests/run's prefix, so a test killed by its timeout still has its
+# cluster taken down by tests/run.
+T=$(mktemp -d "${JCS_ITEST_PREFIX:-/tmp/jcs-itest}-2cl-XXXXXX")
+C=$T
 HUB_STOPPED=
 cleanup() {
   [ -z "$HUB_STOPPED" ] || kill -CONT "$HUB_STOPPED" 2>/dev/null
