@@ -119,13 +119,13 @@ bool jobs_stopping(jcs_jobs *j)
 static int take_leases(jcs_jobs *j, const char *holder, jcs_spacelease **out)
 {
     jcs_meta_spaces rows;
-    jcs_svc_spaces_invalidate(j->svc);
-    int rc = jcs_svc_spaces(j->svc, &rows);
+    jcs_place_spaces_invalidate(j->svc);
+    int rc = jcs_place_spaces(j->svc, &rows);
     if (rc)
         return jcs_err_wrap(rc, "loading user spaces: ");
     rc = jcs_spacelease_take(j->svc->coord, rows.v, rows.n, holder, LEASE_TTL_MS, LEASE_WAIT_MS,
                              j->stop, out);
-    jcs_meta_spaces_free(&rows);
+    jcs_meta_spaces_clear(&rows);
     if (rc)
         return jcs_err_wrap(rc, "leasing the user spaces' storage at the coordinator: ");
     if (jcs_spacelease_waited_ms(*out) >= 1000)
@@ -143,7 +143,7 @@ static void end_leases(jcs_spacelease *l, jobs_report *r)
         jobs_note_error(r, "a lease on a user space's storage was lost at the coordinator: the "
                            "run stopped early");
     }
-    jcs_spacelease_release(l);
+    jcs_spacelease_free(l);
 }
 
 static json_t *report_json(const char *job, int64_t start_wall, int64_t ms, jobs_report *r)

@@ -249,7 +249,7 @@ int jcs_spacelease_take(jcs_rpc_channel *coord, const jcs_meta_space *spaces, si
         /* Releasing talks to the coordinator: keep this failure's detail line. */
         char detail[512];
         snprintf(detail, sizeof detail, "%s", jcs_err_msg(rc));
-        jcs_spacelease_release(l);
+        jcs_spacelease_free(l);
         return jcs_err_set(rc, "%s", detail);
     }
     *out = l;
@@ -271,7 +271,7 @@ size_t jcs_spacelease_count(const jcs_spacelease *l)
     return l ? l->n : 0;
 }
 
-void jcs_spacelease_release(jcs_spacelease *l)
+void jcs_spacelease_free(jcs_spacelease *l)
 {
     if (!l)
         return;

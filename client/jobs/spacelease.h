@@ -22,7 +22,7 @@
  * two objects, as on shutdown.
  *
  * Ownership: jcs_spacelease_take returns a set that the caller gives back
- * with jcs_spacelease_release (it unlocks at the coordinator and joins the
+ * with jcs_spacelease_free (it unlocks at the coordinator and joins the
  * renewing thread). The channel and the stopper are borrowed and must
  * outlive the set.
  */
@@ -72,6 +72,6 @@ int64_t jcs_spacelease_waited_ms(const jcs_spacelease *l);
 size_t jcs_spacelease_count(const jcs_spacelease *l);
 
 /* Unlocks every lease and frees the set; NULL is fine. */
-void jcs_spacelease_release(jcs_spacelease *l);
+void jcs_spacelease_free(jcs_spacelease *l);
 
 #endif

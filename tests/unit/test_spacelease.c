@@ -96,7 +96,7 @@ TEST(take_without_a_coordinator_fails_clearly_and_holds_nothing)
     T_OK(jcs_spacelease_take(ch, NULL, 0, "test", 1000, 0, NULL, &l));
     T_EQ_INT((int)jcs_spacelease_count(l), 0);
     T_ASSERT(!jcs_spacelease_lost(l), "an empty set is not lost");
-    jcs_spacelease_release(l);
+    jcs_spacelease_free(l);
     jcs_rpc_channel_free(ch);
     testcerts_cleanup(&tc);
 }
