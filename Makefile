@@ -8,6 +8,7 @@
 #   make deps       installs every package the product and the tests need (idempotent);
 #                   `make run` installs only the product's (deploy/deps.sh), `make test`
 #                   adds the test tools (deploy/deps.sh --test)
+#   make test-deploy  docker-compose deployment on this machine's Docker engine (smoke test)
 #   make CC=clang   the same tree with clang
 #
 # Sources are found by wildcard: a new common/LAYER/*.c, client/AREA/*.c,
@@ -78,7 +79,7 @@ BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/lib/harness.o,$(TEST_HELPER_OBJ))
 # libcurl, run by tests/bench/load.sh (make bench) and tests/bench/peer.sh (make bench-peer).
 LOADGEN := $(BUILD)/tests/bench/loadgen
 
-.PHONY: all deps deps-product deps-test test tests benches run bench bench-peer clean format check-format clang
+.PHONY: all deps deps-product deps-test test test-deploy tests benches run bench bench-peer clean format check-format clang
 .SECONDARY:
 
 all: $(BINS)
@@ -160,6 +161,14 @@ benches: $(BENCH_BINS) $(LOADGEN)
 test: deps-test
 	@$(MAKE) --no-print-directory -j$(JOBS) MODE=asan tests
 	@tests/run build/asan
+
+# Docker's packages are a group of their own (deploy/deps.sh deploy): `make
+# test` never needs a Docker engine, and a machine that only builds and tests
+# gets none installed. The host runs jcsctl copied out of the image, so it
+# needs the runtime libraries too.
+test-deploy:
+	@./deploy/deps.sh deploy runtime
+	@tests/deploy/compose.sh
 
 run: deps-product
 	@$(MAKE) --no-print-directory -j$(JOBS) all

@@ -22,6 +22,15 @@
  * Stop sets a flag that every loop checks between two objects (or spaces,
  * or deletion batches); a run in progress then ends with "interrupted".
  *
+ * Other clients. Two clients may have user spaces on one storage (the same
+ * hub directory or S3 prefix); their mutexes cannot see each other. So
+ * every run that touches spaces (all jobs but UpdateAccessStats, and
+ * migrations) first takes the coordinator's exclusive lease on the storage
+ * of each of this client's spaces (spacelease.h), waiting while another
+ * client's run holds one, and gives them back when it ends. A lease that
+ * cannot be kept stops the run like shutdown does. The report says how many
+ * storages were leased and how long the run waited for them.
+ *
  * GC safety. A shard is deleted only when it was listed before the
  * references were read, no block row and no pin on that space names it,
  * and its last write is older than tickTock.gcGracePeriod (an upload writes
@@ -36,6 +45,7 @@
 #include "alloc.h"
 #include "jobs_int.h"
 #include "log.h"
+#include "spacelease.h"
 #include "util.h"
 
 #define HOUR_MS          (3600LL * 1000)
@@ -44,6 +54,15 @@
 #define SHARDS_MAX       2000000 /* most shards one space may list (memory bound) */
 #define DELETE_BATCH     500
 #define SPACE_SAMPLES    20
+#define LEASE_TTL_MS     60000          /* renewed every 20 s while the run lasts */
+#define LEASE_WAIT_MS    (10LL * 60000) /* longest wait for another client's run */
+
+/*
+ * The leases of the run on this thread. A run executes on the thread that
+ * started it (the scheduler's or an HTTP request's), so the loops'
+ * jobs_stopping(j) finds them here without passing them through every job.
+ */
+static _Thread_local jcs_spacelease *run_lease;
 
 static const char *const job_names[JOB_COUNT] = {
     [JOB_CHANGE_REDUNDANCY] = "ChangeRedundancy",
@@ -93,7 +112,38 @@ void jobs_note(jobs_report *r, const char *fmt, ...)
 
 bool jobs_stopping(jcs_jobs *j)
 {
-    return jcs_stopper_stopped(j->stop);
+    return jcs_stopper_stopped(j->stop) || jcs_spacelease_lost(run_lease);
+}
+
+/* Leases the storage of every user space of this client for the run named holder. */
+static int take_leases(jcs_jobs *j, const char *holder, jcs_spacelease **out)
+{
+    jcs_meta_spaces rows;
+    jcs_place_spaces_invalidate(j->svc);
+    int rc = jcs_place_spaces(j->svc, &rows);
+    if (rc)
+        return jcs_err_wrap(rc, "loading user spaces: ");
+    rc = jcs_spacelease_take(j->svc->coord, rows.v, rows.n, holder, LEASE_TTL_MS, LEASE_WAIT_MS,
+                             j->stop, out);
+    jcs_meta_spaces_clear(&rows);
+    if (rc)
+        return jcs_err_wrap(rc, "leasing the user spaces' storage at the coordinator: ");
+    if (jcs_spacelease_waited_ms(*out) >= 1000)
+        jcs_info("%s: waited %" PRId64 " ms for other clients' runs on shared storage", holder,
+                 jcs_spacelease_waited_ms(*out));
+    return JCS_OK;
+}
+
+/* Ends the run's leases; a lost one makes the run "interrupted". */
+static void end_leases(jcs_spacelease *l, jobs_report *r)
+{
+    run_lease = NULL;
+    if (jcs_spacelease_lost(l)) {
+        r->interrupted = true;
+        jobs_note_error(r, "a lease on a user space's storage was lost at the coordinator: the "
+                           "run stopped early");
+    }
+    jcs_spacelease_free(l);
 }
 
 static json_t *report_json(const char *job, int64_t start_wall, int64_t ms, jobs_report *r)
@@ -124,6 +174,8 @@ static json_t *report_json(const char *job, int64_t start_wall, int64_t ms, jobs
     PUT_I("shardsDeleted", r->shards_deleted);
     PUT_I("bytesFreed", r->bytes_freed);
     PUT_I("errors", r->errors);
+    PUT_I("leasedStorages", r->leases);
+    PUT_I("leaseWaitMs", r->lease_wait_ms);
 #undef PUT_I
     json_object_set_new(o, "interrupted", json_boolean(r->interrupted));
     json_object_set(o, "messages", r->messages ? r->messages : json_array());
@@ -461,9 +513,22 @@ static int run_index(jcs_jobs *j, int job, json_t **out)
     pthread_mutex_lock(&j->job_mu[job]);
     if (job_moves(job))
         pthread_mutex_lock(&j->move_mu);
+    /* Leases first: startTime and durationMs then describe the work alone. */
+    jcs_spacelease *lease = NULL;
+    int rc = job == JOB_ACCESS_STATS ? 0 : take_leases(j, job_names[job], &lease);
+    if (rc) {
+        if (job_moves(job))
+            pthread_mutex_unlock(&j->move_mu);
+        pthread_mutex_unlock(&j->job_mu[job]);
+        json_decref(r.messages);
+        return jcs_err_wrap(rc, "job %s: ", job_names[job]);
+    }
+    run_lease = lease;
+    r.leases = (int64_t)jcs_spacelease_count(lease);
+    r.lease_wait_ms = jcs_spacelease_waited_ms(lease);
     const int64_t t0 = jcs_now_ms(), w0 = jcs_wall_ms();
     /* The jobs place and age by the access statistics: count every read so far. */
-    int rc = jcs_access_flush(j->svc->access);
+    rc = jcs_access_flush(j->svc->access);
     if (rc)
         jobs_note_error(&r, "access statistics not flushed: %s", jcs_err_msg(rc));
     switch (job) {
@@ -487,6 +552,7 @@ static int run_index(jcs_jobs *j, int job, json_t **out)
         break;
     }
     const int64_t ms = jcs_now_ms() - t0;
+    end_leases(lease, &r);
     if (job_moves(job))
         pthread_mutex_unlock(&j->move_mu);
     pthread_mutex_unlock(&j->job_mu[job]);
@@ -529,7 +595,15 @@ int jcs_jobs_migrate_space(jcs_jobs *j, int64_t space_id)
     if (!(r.messages = json_array()))
         return JCS_ENOMEM;
     pthread_mutex_lock(&j->move_mu);
-    int rc = jobs_migrate(j, space_id, &r);
+    char holder[64];
+    snprintf(holder, sizeof holder, "migration of user space %lld", (long long)space_id);
+    jcs_spacelease *lease = NULL;
+    int rc = take_leases(j, holder, &lease);
+    if (rc == 0) {
+        run_lease = lease;
+        rc = jobs_migrate(j, space_id, &r);
+        end_leases(lease, &r);
+    }
     pthread_mutex_unlock(&j->move_mu);
     if (rc == 0 && r.interrupted)
         rc = jcs_err_set(JCS_ECANCELED, "user space %lld: migration interrupted by shutdown",

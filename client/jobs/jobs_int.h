@@ -38,6 +38,7 @@ typedef struct jobs_report {
     int64_t spaces_checked, shards, missing, orphans, young_orphans;
     int64_t shards_deleted, bytes_freed;
     int64_t errors;
+    int64_t leases, lease_wait_ms; /* storages leased at the coordinator, and the wait for them */
     bool interrupted;
     json_t *messages; /* array of strings, at most JOBS_MAX_MESSAGES */
     json_t *spaces;   /* per-space details (CheckShardStore, ShardStoreGC); may stay NULL */
