@@ -12,6 +12,8 @@ PKGS=(
   libclang-rt-14-dev
   iperf3 openssl jq curl
   nodejs
+  # The S3 gateway's tests drive it with the real clients users have.
+  awscli s3cmd rclone python3-boto3
 )
 missing=()
 for p in "${PKGS[@]}"; do
