@@ -138,7 +138,7 @@ EOF
   ok "$tag/ls_recursive" "${A[@]}" s3 ls --recursive "s3://$B/tree/" &&
     expect "$tag/ls_recursive_counts" test "$(wc -l <"$T/$tag/ls_recursive.out")" -eq "$NFILES"
   ok "$tag/sync_again" "${A[@]}" s3 sync "$SRC" "s3://$B/tree/sync" &&
-    expect "$tag/sync_again_uploads_nothing" test ! -s "$T/$tag/sync_again.out"
+    expect "$tag/sync_again_uploads_nothing" bash -c "! grep -q upload: \"$T/$tag/sync_again.out\""
   mkdir -p "$T/$tag.down"
   ok "$tag/sync_down" "${A[@]}" s3 sync "s3://$B/tree/sync" "$T/$tag.down" &&
     expect "$tag/sync_round_trip" diff -r "$SRC" "$T/$tag.down"
@@ -268,7 +268,7 @@ EOF2
       same s3cmd/reads_jcsctl_object "$T/ctl.bin" "$T/s3cmd.ctl"
     ok s3cmd/del "${S[@]}" del "s3://$B/pkg/dir/onemeg.bin"
     run s3cmd/get_deleted "${S[@]}" get --force "s3://$B/pkg/dir/onemeg.bin" "$T/s3cmd.gone"
-    expect s3cmd/get_deleted_404 grep -q '404' "$T/s3cmd/get_deleted.err"
+    expect s3cmd/get_deleted_refused grep -Eq '404|does not exist' "$T/s3cmd/get_deleted.err"
     ok s3cmd/del_recursive "${S[@]}" del --recursive --force "s3://$B/"
     ok s3cmd/rb "${S[@]}" rb "s3://$B"
   fi
@@ -290,7 +290,10 @@ endpoint = $AWS_ENDPOINT_URL
 region = $AWS_DEFAULT_REGION
 force_path_style = true
 EOF2
-  R=("$RCLONE" --config "$T/rclone.conf" --ca-cert "$AWS_CA_BUNDLE" --retries 1 --low-level-retries 1
+  # rclone 1.60's AWS SDK cannot load a CA from AWS_CA_BUNDLE (it fails
+  # every command with LoadCustomCABundleError: unsupported transport), so
+  # that variable of cluster.env is dropped for it and --ca-cert given.
+  R=(env -u AWS_CA_BUNDLE "$RCLONE" --config "$T/rclone.conf" --ca-cert "$AWS_CA_BUNDLE" --retries 1 --low-level-retries 1
     --s3-upload-cutoff 5M --s3-chunk-size 5M)
   B=rclone
   if ok rclone/mkdir "${R[@]}" mkdir "jcs:$B"; then
