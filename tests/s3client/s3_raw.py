@@ -92,6 +92,18 @@ def t_signed_chunks_bad_signature():
     stored("raw/chunked.bin", rand(200000, "chunks"), "object after a refused overwrite")
 
 
+def t_signed_chunks_trailer():
+    d = rand(150000, "signed-trailer")
+    x = r.put_signed_chunks_trailer(p("raw/signed-trailer.bin"), d, algo="crc32c")
+    ok(x, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER with crc32c")
+    check(x.headers.get("x-amz-checksum-crc32c") == s3lib.checksum_b64("crc32c", d),
+          "signed trailer: x-amz-checksum-crc32c returned %r" % x.headers.get("x-amz-checksum-crc32c"))
+    stored("raw/signed-trailer.bin", d, "signed chunks with a trailer")
+    x = r.put_signed_chunks_trailer(p("raw/signed-trailer-bad.bin"), d, algo="crc32", bad_trailer_sig=True)
+    expect_xml_error(x, 403, "SignatureDoesNotMatch", "a wrong x-amz-trailer-signature")
+    absent("raw/signed-trailer-bad.bin", "bad trailer signature")
+
+
 def t_trailer_checksums():
     for algo in ("crc32", "crc32c", "sha256"):
         d = rand(150000, "trailer-" + algo)

@@ -338,6 +338,36 @@ class Raw:
             body += b"%x;chunk-signature=%s\r\n" % (len(p), s.encode()) + p + b"\r\n"
         return self.send("PUT", uri_encode(path, True), h, bytes(body))
 
+    def put_signed_chunks_trailer(self, path, data, algo="crc32", chunk=65536, bad_trailer_sig=False):
+        """PUT with STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: signed chunks,
+        then the checksum trailer and its own signature (x-amz-trailer-signature)."""
+        name = "x-amz-checksum-" + algo
+        pieces = [data[i:i + chunk] for i in range(0, len(data), chunk)] + [b""]
+        trailer = "%s:%s" % (name, checksum_b64(algo, data))
+        tsig_line = "x-amz-trailer-signature:%s\r\n" % ("0" * 64)
+        size = sum(len("%x;chunk-signature=%s\r\n" % (len(p), "0" * 64)) + len(p) + 2
+                   for p in pieces[:-1])
+        size += len("0;chunk-signature=%s\r\n" % ("0" * 64)) + len(trailer) + 2 + len(tsig_line) + 2
+        h = {"content-encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(data)),
+             "x-amz-trailer": name, "content-length": str(size)}
+        h, prev = self.sign("PUT", path, (), h, payload_hash="STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER")
+        body = bytearray()
+        for p in pieces:
+            prev = self.chunk_sig(prev, p)
+            if p:
+                body += b"%x;chunk-signature=%s\r\n" % (len(p), prev.encode()) + p + b"\r\n"
+            else:
+                body += b"0;chunk-signature=%s\r\n" % prev.encode()
+        sk, amzdate, scope = self._last
+        sts = "\n".join(["AWS4-HMAC-SHA256-TRAILER", amzdate, scope, prev,
+                         hashlib.sha256((trailer + "\n").encode()).hexdigest()])
+        tsig = hmac.new(sk, sts.encode(), hashlib.sha256).hexdigest()
+        if bad_trailer_sig:
+            tsig = ("0" if tsig[0] != "0" else "1") + tsig[1:]
+        body += (trailer + "\r\n").encode() + ("x-amz-trailer-signature:%s\r\n" % tsig).encode() + b"\r\n"
+        check(len(body) == size, "internal: body %d bytes, announced %d" % (len(body), size))
+        return self.send("PUT", uri_encode(path, True), h, bytes(body))
+
     def put_trailer(self, path, data, algo="crc32", trailer_value=None, omit_trailer=False,
                     declared_len=None, chunk=65536, headers=None):
         """PUT with STREAMING-UNSIGNED-PAYLOAD-TRAILER: unsigned aws-chunked
