@@ -30,7 +30,7 @@ CFLAGS_PKG := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g -pthread $(OPT) $(WARN) -MMD -MP \
-           -Icommon -I$(GEN) -I. $(CFLAGS_PKG)
+           -Icommon -Iclient/s3 -I$(GEN) -I. $(CFLAGS_PKG)
 LDFLAGS += -pthread $(OPT)
 LDLIBS  := -lgrpc -lgpr -lprotobuf-c -ljansson -lmariadb -lssl -lcrypto -lisal -lcurl \
            -lmicrohttpd -lgnutls -lm
@@ -88,7 +88,7 @@ $(LIBJCS): $(COMMON_OBJ)
 	$(Q)ar rcs $@ $^
 
 define service_rule
-$(1)_OBJ := $$(patsubst %.c,$$(OBJ)/%.o,$$(wildcard $(1)/*.c))
+$(1)_OBJ := $$(patsubst %.c,$$(OBJ)/%.o,$$(wildcard $(1)/*.c $(1)/*/*.c))
 $$(BIN)/$$(BIN_NAME_$(1)): $$($(1)_OBJ) $$(LIBJCS)
 	@mkdir -p $$(dir $$@)
 	@echo '  LD     $$@'
@@ -99,7 +99,7 @@ $(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
 # The client's modules other than its main() also form a library, so unit
 # tests can link client code (configuration, topology, ...) like common/.
 LIBCLIENT     := $(BUILD)/libjcsclient.a
-LIBCLIENT_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out client/main.c,$(wildcard client/*.c)))
+LIBCLIENT_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out client/main.c,$(wildcard client/*.c client/*/*.c)))
 
 $(LIBCLIENT): $(LIBCLIENT_OBJ)
 	@rm -f $@
