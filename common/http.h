@@ -73,7 +73,7 @@
 #define JCS_HTTP_MAX_PART_HEADER 8192        /* the header block of one part */
 #define JCS_HTTP_MAX_PREAMBLE    65536       /* bytes before the first / after the last boundary */
 #define JCS_HTTP_DISCARD_CAP     (64u << 20) /* body bytes read and dropped after a refusal */
-#define JCS_HTTP_MAX_HEADERS     16          /* extra response headers per reply */
+#define JCS_HTTP_MAX_HEADERS     64          /* extra response headers per reply */
 #define JCS_HTTP_SIZE_UNKNOWN    UINT64_MAX  /* a streamed response of unknown length (chunked) */
 
 /*
@@ -98,6 +98,20 @@ typedef struct jcs_http_config {
      * all connections (MHD's epoll pool), which is only safe when no callback
      * ever blocks; kept for benchmarks, not read from the config file. */
     unsigned pool_threads;
+    /*
+     * Set by a listener whose requests authenticate otherwise (the S3
+     * gateway signs requests): no client certificate is asked for or
+     * checked, root_ca_file and the pins are not needed. Not read from the
+     * config file.
+     */
+    int no_client_cert;
+    /*
+     * Paths and query parameters are handed over exactly as sent, not
+     * percent-decoded (jcs_http_req_path, jcs_http_query*), for a protocol
+     * that signs the encoded form and decodes itself. Not read from the
+     * config file.
+     */
+    int raw_paths;
 } jcs_http_config;
 
 /*
@@ -138,8 +152,8 @@ typedef struct jcs_http_part {
  * the connection's thread and may block.
  */
 typedef struct jcs_http_route {
-    const char *method; /* "GET", "POST", "PUT"; borrowed for the server's life */
-    const char *path;   /* "/v1/object/upload"; borrowed likewise */
+    const char *method; /* "GET", "POST", "PUT"; NULL: any; borrowed for the server's life */
+    const char *path;   /* "/v1/object/upload"; NULL: any path (a catch-all, tried last) */
     enum jcs_http_body body;
     /*
      * Required. Called once the whole body arrived (JSON: parsed, see
@@ -227,6 +241,20 @@ void *jcs_http_req_ctx(const jcs_http_req *req);
 const char *jcs_http_header(const jcs_http_req *req, const char *name);
 
 /*
+ * Calls fn for every request header in arrival order (borrowed strings);
+ * a non-zero return stops and is returned.
+ */
+int jcs_http_header_each(const jcs_http_req *req,
+                         int (*fn)(void *arg, const char *name, const char *value), void *arg);
+
+/*
+ * Calls fn for every query parameter in order (value "" for "?name"; with
+ * raw_paths as sent, else decoded); a non-zero return stops and is returned.
+ */
+int jcs_http_query_each(const jcs_http_req *req,
+                        int (*fn)(void *arg, const char *name, const char *value), void *arg);
+
+/*
  * A query parameter, URL-decoded (borrowed; "" for "?name"). JCS_ENOENT
  * when absent, JCS_EINVAL when given more than once or when it decodes to
  * a NUL (%00, which would silently cut the C string); either with a detail
@@ -272,6 +300,13 @@ int jcs_http_reply_err(jcs_http_req *req, unsigned status, const char *code, con
  * OperationFailed, anything else 500 OperationFailed.
  */
 int jcs_http_reply_rc(jcs_http_req *req, int rc);
+
+/*
+ * A body already in memory (copied) with any status and Content-Type
+ * (NULL: none). For HEAD, MHD sends the headers only.
+ */
+int jcs_http_reply_buf(jcs_http_req *req, unsigned status, const char *content_type,
+                       const void *data, size_t len);
 
 /* Any JSON body with any status. Takes ownership of body. */
 int jcs_http_reply_json(jcs_http_req *req, unsigned status, json_t *body);
