@@ -58,6 +58,9 @@ t1=$(now)
 t2=$(now)
 check_sha "$T/rest.out" "REST GET"
 rest_put=$(mibps "$t0" "$t1")
+# jcs serve's peak resident memory: the S3 path must stream like REST does.
+hwm() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$JCS_PID/status"; }
+hwm_rest=$(hwm)
 rest_get=$(mibps "$t1" "$t2")
 
 t0=$(now)
@@ -69,6 +72,7 @@ check_sha "$T/s3.out" "S3 GET"
 # What S3 stored is what jcsctl reads (outside the timing).
 "$CTL" -q get bench/s3/big.bin - | sha256sum | grep -q "^$WANT " || die "jcsctl reads other bytes than the S3 PUT sent"
 s3_put=$(mibps "$t0" "$t1")
+hwm_s3=$(hwm)
 s3_get=$(mibps "$t1" "$t2")
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
@@ -76,5 +80,7 @@ printf '  %-34s %6s MiB/s   REST (curl, mTLS) %6s MiB/s   S3/REST %s %% (target 
   "$MIB MiB PUT, S3 (aws s3 cp)" "$s3_put" "$rest_put" "$(pct "$s3_put" "$rest_put")"
 printf '  %-34s %6s MiB/s   REST (curl, mTLS) %6s MiB/s   S3/REST %s %% (target >= 90 %%)\n' \
   "$MIB MiB GET, S3 (aws s3 cp)" "$s3_get" "$rest_get" "$(pct "$s3_get" "$rest_get")"
+printf '  %-34s %6s MiB after the REST transfers, %s MiB after the S3 ones (file: %s MiB)\n' \
+  "jcs serve peak RSS (VmHWM)" "$hwm_rest" "$hwm_s3" "$MIB"
 
 python3 "$ROOT/tests/bench/bench_s3_small.py" bench s3 "$PKG" rest 4 || die "4 KiB bench"
