@@ -39,6 +39,24 @@ if ! env | grep -q '^AWS_ENDPOINT_URL='; then
   fail s3_cluster_env "cluster.env assigns AWS_ENDPOINT_URL but does not export it"
 fi
 pass s3_cluster_env
+# Virtual-host-style requests need s3.domain (README): set it and restart
+# the client; the S3 port must survive the restart as the REST port does.
+port_before=$S3_PORT
+jq '.s3.domain = "s3.test"' "$CL/client/config.json" >"$T/config.json" && cp "$T/config.json" "$CL/client/config.json"
+if deploy/local/cluster stop-client --dir "$CL" >"$T/restart.log" 2>&1 &&
+  deploy/local/cluster start-client --dir "$CL" >>"$T/restart.log" 2>&1; then
+  set -a
+  . "$CL/cluster.env"
+  set +a
+  if [ "$S3_PORT" = "$port_before" ]; then
+    pass s3_port_kept_across_restart
+  else
+    fail s3_port_kept_across_restart "S3_PORT was $port_before, is $S3_PORT after stop-client/start-client"
+  fi
+else
+  fail s3_client_restart "$(tail -n 5 "$T/restart.log")"
+fi
+export S3TEST_VHOST_DOMAIN=s3.test
 export PYTHONPATH=$ROOT/tests/s3client${PYTHONPATH:+:$PYTHONPATH}
 export PYTHONDONTWRITEBYTECODE=1
 

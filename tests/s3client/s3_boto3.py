@@ -253,7 +253,10 @@ def t_copy_object():
 
 def fill_list_bucket():
     keys = ["p/a", "p/B", "p/Z", "p/b/1", "p/b/2", "p/c/x/y", "p/d", "p/z", "p/\u00e9t\u00e9",
-            "p/sp ace+plus", "p/pct%41", "q/one", "q/two/deep", "r/r"]
+            "p/sp ace+plus", "p/pct%41", "q/one", "q/two/deep", "r/r",
+            # Keys without '/' (the reserved root package), sorting among the packages:
+            # "a-root" < "p/..." and "r/r" < "r0" ('/' is 0x2F, '0' 0x30).
+            "a-root", "r0"]
     keys += ["s/d%d/f%d" % (i, j) for i in range(4) for j in range(3)]
     keys += ["s/f%d" % i for i in range(3)]
     for k in keys:
@@ -286,8 +289,10 @@ def t_list_root_delimiter():
     for fn in (c.list_objects, c.list_objects_v2):
         r = fn(Bucket=BL, Delimiter="/")
         cps = [p["Prefix"] for p in r.get("CommonPrefixes", [])]
-        check(cps == ["p/", "q/", "r/", "s/"] and not r.get("Contents"),
-              "%s root with delimiter: prefixes %s contents %s" % (fn.__name__, cps, r.get("Contents")))
+        keys = [o["Key"] for o in r.get("Contents", [])]
+        check(cps == ["p/", "q/", "r/", "s/"] and keys == ["a-root", "r0"],
+              "%s root with delimiter: prefixes %s keys %s, want p/ q/ r/ s/ and a-root r0" % (
+                  fn.__name__, cps, keys))
 
 
 def t_list_prefix_delimiter():
@@ -302,6 +307,31 @@ def t_list_prefix_delimiter():
     r = c.list_objects(Bucket=BL, Prefix="q/", Delimiter="/")
     check([o["Key"] for o in r.get("Contents", [])] == ["q/one"] and
           [p["Prefix"] for p in r.get("CommonPrefixes", [])] == ["q/two/"], "v1 prefix q/: %s" % r)
+
+
+def t_root_package_keys():
+    """Keys without '/' live in the reserved package (README: s3.rootPackage, '_')."""
+    d = rand(1234, "rootkey")
+    c.put_object(Bucket=B, Key="top-level.txt", Body=d)
+    check(body(c.get_object(Bucket=B, Key="top-level.txt")) == d, "key without / differs")
+    keys = [o["Key"] for o in c.list_objects_v2(Bucket=B, Delimiter="/").get("Contents", [])]
+    check("top-level.txt" in keys and not any(k.startswith("_/") for k in keys),
+          "root listing shows %s" % keys)
+    same_via_jcsctl(B, "_/top-level.txt", d)
+    expect_err(lambda: c.put_object(Bucket=B, Key="_/x", Body=b"x"), "InvalidArgument", 400,
+               "a key in the reserved package's name")
+    c.delete_object(Bucket=B, Key="top-level.txt")
+    expect_err(lambda: c.head_object(Bucket=B, Key="top-level.txt"), "404", 404, "deleted root key")
+
+
+def t_folder_marker_creates_package():
+    c.put_object(Bucket=B, Key="markerpkg/", Body=b"")
+    p = s3lib.jcsctl("package", "ls", B).stdout.decode()
+    check("markerpkg" in p, "PUT markerpkg/ made no package: %s" % p)
+    cps = [x["Prefix"] for x in c.list_objects_v2(Bucket=B, Delimiter="/").get("CommonPrefixes", [])]
+    check("markerpkg/" in cps, "markerpkg/ not a common prefix at the root: %s" % cps)
+    expect_err(lambda: c.put_object(Bucket=B, Key="markerpkg/dir/", Body=b""), "InvalidArgument", 400,
+               "a folder marker below a package")
 
 
 def t_list_max_keys_zero():
@@ -590,6 +620,7 @@ def t_from_jcsctl():
     check(body(c.get_object(Bucket=B, Key="pkg/fromctl/x.bin")) == d, "object put by jcsctl differs through S3")
     h = c.head_object(Bucket=B, Key="pkg/fromctl/x.bin")
     check(h["ContentLength"] == len(d), "HEAD of a jcsctl object: %s" % h["ContentLength"])
+    check(h["ETag"] == etag(d), "ETag of a jcsctl object %s, want its MD5 %s (README)" % (h["ETag"], etag(d)))
     keys = [o["Key"] for o in c.list_objects_v2(Bucket=B, Prefix="pkg/fromctl/").get("Contents", [])]
     check(keys == ["pkg/fromctl/x.bin"], "listing of a jcsctl object: %s" % keys)
 

@@ -255,6 +255,46 @@ def t_list_encoding_raw():
     check(keys == [k], "without encoding-type keys %s, want [%r]" % (keys, k))
 
 
+def t_invalid_keys():
+    # Sent as is (no client-side dot-segment normalisation): README says
+    # keys must be JCS paths, others get InvalidArgument naming the key.
+    for k in ("raw/a//b", "raw/./x", "raw/../x", "raw/back\\slash", "raw/" + "k" * 1100):
+        x = r.req("PUT", p(k), body=b"bad key")
+        expect_xml_error(x, 400, "InvalidArgument", "PUT key %r" % k[:40])
+    x = r.req("GET", "/" + B, [("list-type", "2"), ("prefix", "raw/")])
+    for bad in (b"raw/a//b", b"raw/./x", b"raw/../x", b"raw/back", b"kkkkkkkkkk"):
+        check(bad not in x.body, "a refused key is listed: %r" % bad)
+
+
+def t_complete_malformed_xml():
+    k = "raw/mp-bad-xml"
+    x = r.req("POST", p(k), [("uploads", "")])
+    ok(x, "CreateMultipartUpload")
+    uid = [e.text for e in ET.fromstring(x.body).iter() if e.tag.endswith("UploadId")][0]
+    x = r.req("PUT", p(k), [("partNumber", "1"), ("uploadId", uid)], body=b"part one")
+    ok(x, "UploadPart")
+    x = r.req("POST", p(k), [("uploadId", uid)], {}, b"<CompleteMultipartUpload><Part><PartNumber>1")
+    expect_xml_error(x, 400, "MalformedXML", "CompleteMultipartUpload with broken XML")
+    x = r.req("POST", p(k), [("uploadId", uid)], {}, b"<CompleteMultipartUpload></CompleteMultipartUpload>")
+    check(x.status == 400 and x.code() in ("MalformedXML", "InvalidRequest", "InvalidPart"),
+          "CompleteMultipartUpload with no parts: %r" % x)
+    absent(k, "refused Complete")
+    ok(r.req("DELETE", p(k), [("uploadId", uid)]), "AbortMultipartUpload", 204)
+
+
+def t_virtual_host():
+    dom = __import__("os").environ.get("S3TEST_VHOST_DOMAIN")
+    check(dom, "the test script set no S3TEST_VHOST_DOMAIN (s3.domain)")
+    v = s3lib.Raw(s3lib.env(), host="%s.%s:%d" % (B, dom, r.e["port"]))
+    d = rand(3000, "vhost")
+    ok(v.req("PUT", "/raw/vhost.bin", body=d), "virtual-host-style PUT")
+    stored("raw/vhost.bin", d, "virtual-host-style PUT")
+    x = v.req("GET", "/raw/vhost.bin")
+    check(x.status == 200 and x.body == d, "virtual-host-style GET: %r" % x)
+    x = v.req("GET", "/", [("list-type", "2"), ("prefix", "raw/vhost")])
+    check(x.status == 200 and b"<Key>raw/vhost.bin</Key>" in x.body, "virtual-host-style list: %r" % x)
+
+
 def t_not_implemented_raw():
     for q in ("versioning", "lifecycle", "tagging", "website"):
         x = r.req("PUT", "/" + B, [(q, "")], {}, b"<X/>")

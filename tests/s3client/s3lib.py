@@ -214,11 +214,13 @@ class Resp:
 class Raw:
     """Requests to the gateway signed by hand (path-style)."""
 
-    def __init__(self, e):
+    def __init__(self, e, host=None):
+        """HOST: the Host header to send and sign (default the endpoint's
+        host:port), e.g. BUCKET.DOMAIN:PORT for virtual-host style."""
         self.e = e
         self.ctx = ssl.create_default_context(cafile=e["AWS_CA_BUNDLE"]) if e["https"] else None
         self.region = e["AWS_DEFAULT_REGION"]
-        self.hostport = "%s:%d" % (e["host"], e["port"])
+        self.hostport = host or "%s:%d" % (e["host"], e["port"])
 
     def signing_key(self, secret, date):
         k = _hmac(("AWS4" + secret).encode(), date)
