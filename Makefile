@@ -30,7 +30,7 @@ CFLAGS_PKG := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g -pthread $(OPT) $(WARN) -MMD -MP \
-           -Icommon -Iclient/s3 -I$(GEN) -I. $(CFLAGS_PKG)
+           -Icommon -I$(GEN) -I. $(CFLAGS_PKG)
 LDFLAGS += -pthread $(OPT)
 LDLIBS  := -lgrpc -lgpr -lprotobuf-c -ljansson -lmariadb -lssl -lcrypto -lisal -lcurl \
            -lmicrohttpd -lgnutls -lm
@@ -77,6 +77,10 @@ $(OBJ)/gen/%.o: $(GEN)/%.c
 	@mkdir -p $(dir $@)
 	@echo '  CC     $<'
 	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+# The client's sub-folders (client/s3) and the tests see the client's headers.
+$(OBJ)/client/%.o: CFLAGS += -Iclient -Iclient/s3
+$(OBJ)/tests/%.o: CFLAGS += -Iclient -Iclient/s3
 
 $(OBJ)/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)

@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "download.h"
 #include "log.h"
+#include "s3meta.h"
 #include "upload.h"
 
 /* ---- helpers ----------------------------------------------------------------------------------
@@ -155,6 +156,7 @@ enum up_stage { UP_WANT_INFO, UP_IN_INFO, UP_READY, UP_IN_FILE };
 typedef struct up_file {
     char *path;
     char hash[JCS_HASH_SIZE];
+    unsigned char md5[16];
     int64_t size;
     jcs_meta_block *blocks;
     size_t nblocks;
@@ -329,6 +331,7 @@ static int up_part_end(jcs_http_req *req)
     to_meta_blocks(c->res->blocks, c->res->nblocks, f->blocks);
     f->nblocks = c->res->nblocks;
     f->size = c->res->size;
+    memcpy(f->md5, c->res->md5, sizeof f->md5);
     snprintf(f->hash, sizeof f->hash, "%s", c->res->file_hash);
     c->stage = UP_READY;
     return 0;
@@ -370,6 +373,18 @@ static int up_handle(jcs_http_req *req)
     jcs_free(items);
     if (rc)
         return rc;
+    /* The S3 gateway's ETag of each object: the MD5 of its bytes (README, the S3 gateway). */
+    for (size_t i = 0; i < objs.n && i < c->nfiles; i++) {
+        jcs_s3meta m;
+        memset(&m, 0, sizeof m);
+        m.object_id = objs.v[i].object_id;
+        snprintf(m.file_hash, sizeof m.file_hash, "%s", objs.v[i].file_hash);
+        for (int k = 0; k < 16; k++)
+            snprintf(m.etag + 2 * k, 3, "%02x", c->files[i].md5[k]);
+        if (jcs_s3meta_put(c->svc->db, &m) != 0)
+            jcs_warn("upload: object %lld: S3 attributes not recorded: %s", (long long)m.object_id,
+                     jcs_err_msg(JCS_EDB));
+    }
     rc = jcs_api_reply_one(req, "uploadeds", jcs_api_objects_json(&objs));
     jcs_meta_objects_free(&objs);
     return rc;

@@ -14,6 +14,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "alloc.h"
 #include "pipe.h"
 
@@ -35,6 +37,8 @@ struct jcs_upload {
     uint8_t *small;
     size_t small_len;
     int collecting;
+    /* MD5 of every byte written (the S3 ETag of the object), on the writer's thread. */
+    EVP_MD_CTX *md5;
 };
 
 /* The driver's read function: copies out of the pipe's chunks. */
@@ -105,6 +109,11 @@ int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_svc_sites *ta
         return JCS_ENOMEM;
     u->d = d;
     u->red = *red;
+    if (!(u->md5 = EVP_MD_CTX_new()) || EVP_DigestInit_ex(u->md5, EVP_md5(), NULL) != 1) {
+        EVP_MD_CTX_free(u->md5);
+        jcs_free(u);
+        return jcs_err_set(JCS_ENOMEM, "upload: cannot start an MD5");
+    }
     /* The plan's thread reads the targets: they are in place before it starts. */
     u->targets = *targets;
     int rc;
@@ -116,6 +125,7 @@ int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_svc_sites *ta
     }
     if (rc) {
         jcs_free(u->small);
+        EVP_MD_CTX_free(u->md5);
         jcs_free(u);
         return rc;
     }
@@ -138,7 +148,7 @@ static int plan_err(jcs_upload *u)
     return jcs_err_set(u->rc, "%s", u->why[0] ? u->why : jcs_strerror(u->rc));
 }
 
-int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
+static int write_bytes(jcs_upload *u, const void *p, size_t n)
 {
     if (u->collecting) {
         if (n <= JCS_UPLOAD_SMALL_MAX - u->small_len) {
@@ -151,7 +161,7 @@ int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
         int rc = start_plan(u);
         if (rc)
             return rc;
-        rc = u->small_len ? jcs_upload_write(u, u->small, u->small_len) : 0;
+        rc = u->small_len ? write_bytes(u, u->small, u->small_len) : 0;
         jcs_free(u->small);
         u->small = NULL;
         if (rc)
@@ -166,6 +176,21 @@ int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
         return u->rc ? plan_err(u) : rc;
     }
     return rc;
+}
+
+int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
+{
+    EVP_DigestUpdate(u->md5, p, n);
+    return write_bytes(u, p, n);
+}
+
+/* The MD5 of what was written into res (after a successful finish). */
+static int finish_md5(jcs_upload *u, jcs_upload_result *res)
+{
+    unsigned len = 0;
+    if (EVP_DigestFinal_ex(u->md5, res->md5, &len) != 1 || len != 16)
+        return jcs_err_set(JCS_EINTERNAL, "upload: MD5 failed");
+    return 0;
 }
 
 /* The small-object path: hash here, one WriteShard per target (block i on target i). */
@@ -196,6 +221,8 @@ int jcs_upload_finish(jcs_upload *u, jcs_upload_result *res)
     if (u->collecting) {
         u->collecting = 0;
         u->rc = finish_small(u, res);
+        if (!u->rc)
+            u->rc = finish_md5(u, res);
         return u->rc;
     }
     if (!u->running)
@@ -205,7 +232,7 @@ int jcs_upload_finish(jcs_upload *u, jcs_upload_result *res)
     if (u->rc)
         return plan_err(u);
     *res = u->res;
-    return 0;
+    return finish_md5(u, res);
 }
 
 void jcs_upload_cancel(jcs_upload *u)
@@ -231,5 +258,6 @@ void jcs_upload_free(jcs_upload *u)
     jcs_free(u->small);
     jcs_pipe_free(u->pipe);
     jcs_svc_sites_free(&u->targets);
+    EVP_MD_CTX_free(u->md5);
     jcs_free(u);
 }

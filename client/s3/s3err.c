@@ -56,6 +56,8 @@ static const struct s3err_row table[JCS_S3E_COUNT] = {
     [JCS_S3E_InvalidPartOrder] = {"InvalidPartOrder", 400,
                                   "The list of parts was not in ascending order. The parts list "
                                   "must be specified in order by part number."},
+    [JCS_S3E_InvalidPartNumber] = {"InvalidPartNumber", 416,
+                                   "The requested partnumber is not satisfiable"},
     [JCS_S3E_InvalidRange] = {"InvalidRange", 416, "The requested range is not satisfiable"},
     [JCS_S3E_InvalidRequest] = {"InvalidRequest", 400, "Invalid Request"},
     [JCS_S3E_KeyTooLongError] = {"KeyTooLongError", 400, "Your key is too long."},

@@ -35,6 +35,7 @@ enum jcs_s3err_code {
     JCS_S3E_InvalidDigest,
     JCS_S3E_InvalidPart,
     JCS_S3E_InvalidPartOrder,
+    JCS_S3E_InvalidPartNumber,
     JCS_S3E_InvalidRange,
     JCS_S3E_InvalidRequest,
     JCS_S3E_KeyTooLongError,
