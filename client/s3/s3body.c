@@ -13,6 +13,8 @@
 #include "s3err.h"
 #include "sigv4.h"
 
+#define JCS_S3BODY_MAX_MD5 4 /* Content-MD5 values (a repeated header) */
+
 struct jcs_s3body {
     jcs_s3chunk *chunk; /* NULL for a plain body */
     jcs_s3chunk_out_fn out;
@@ -21,7 +23,8 @@ struct jcs_s3body {
     unsigned char md5_raw[16];
     char md5_hex[33];
     int want_md5;
-    unsigned char content_md5[16];
+    unsigned char content_md5[JCS_S3BODY_MAX_MD5][16];
+    size_t nmd5;
     jcs_s3sum sha256;
     int want_sha256;
     char sha256_hex[65];
@@ -73,10 +76,23 @@ int jcs_s3body_new(const jcs_s3auth *auth, jcs_s3auth_header_fn header, void *ha
     int mode = jcs_s3chunk_mode(ph);
     const char *cmd5 = header(harg, "content-md5");
     if (!rc && cmd5) {
-        size_t n = 0;
-        if (jcs_s3sum_unb64(cmd5, b->content_md5, 16, &n) != 0 || n != 16)
-            rc = jcs_s3err_set(JCS_S3E_InvalidDigest,
-                               "The Content-MD5 \"%.60s\" you specified is not valid.", cmd5);
+        /* A repeated header arrives joined with ','; every value must hold. */
+        char one[64];
+        for (const char *p = cmd5; !rc && b->nmd5 < JCS_S3BODY_MAX_MD5;) {
+            size_t l = strcspn(p, ",");
+            snprintf(one, sizeof one, "%.*s", (int)(l < 63 ? l : 63), p);
+            size_t n = 0;
+            if (l >= sizeof one || jcs_s3sum_unb64(one, b->content_md5[b->nmd5], 16, &n) != 0 ||
+                n != 16)
+                rc = jcs_s3err_set(JCS_S3E_InvalidDigest,
+                                   "The Content-MD5 \"%.60s\" you specified is not valid.", cmd5);
+            b->nmd5++;
+            if (!p[l])
+                break;
+            p += l + 1;
+            while (*p == ' ')
+                p++;
+        }
         b->want_md5 = 1;
     }
     if (!rc && !mode && strcmp(ph, JCS_SIGV4_UNSIGNED_PAYLOAD) != 0) {
@@ -166,7 +182,10 @@ int jcs_s3body_finish(jcs_s3body *b)
         return rc;
     memcpy(b->md5_raw, md, 16);
     jcs_s3sum_hex(b->md5_raw, 16, b->md5_hex);
-    if (b->want_md5 && memcmp(b->md5_raw, b->content_md5, 16) != 0)
+    int md5_bad = 0;
+    for (size_t i = 0; b->want_md5 && i < b->nmd5; i++)
+        md5_bad |= memcmp(b->md5_raw, b->content_md5[i], 16) != 0;
+    if (md5_bad)
         return jcs_s3err_set(JCS_S3E_BadDigest,
                              "The Content-MD5 you specified did not match what we received.");
     if (b->want_sha256) {

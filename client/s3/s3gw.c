@@ -45,9 +45,42 @@ const char *jcs_s3gw_header(const s3req *r, const char *name)
     return jcs_http_header(r->h, name);
 }
 
+struct hjoin {
+    const char *name;
+    jcs_buf *b;
+    int n, rc;
+};
+
+static int join_hdr(void *arg, const char *name, const char *value)
+{
+    struct hjoin *j = arg;
+    if (strcasecmp(name, j->name) != 0)
+        return 0;
+    if (j->n++ && (j->rc = jcs_buf_append(j->b, ",", 1)) != 0)
+        return j->rc;
+    return j->rc = jcs_buf_append(j->b, value, strlen(value));
+}
+
+/*
+ * A request header for signing and checking: a repeated header is every
+ * value joined with ',' (what SigV4 signs), kept with the request.
+ */
 static const char *auth_header(void *arg, const char *name)
 {
-    return jcs_http_header(arg, name);
+    s3req *r = arg;
+    const char *first = jcs_http_header(r->h, name);
+    if (!first)
+        return NULL;
+    jcs_buf b;
+    jcs_buf_init(&b, 64 * 1024);
+    struct hjoin j = {name, &b, 0, 0};
+    (void)jcs_http_header_each(r->h, join_hdr, &j);
+    if (j.n <= 1 || j.rc || r->njoined == sizeof r->joined / sizeof r->joined[0]) {
+        jcs_buf_free(&b);
+        return first;
+    }
+    r->joined[r->njoined] = jcs_buf_steal(&b);
+    return r->joined[r->njoined] ? r->joined[r->njoined++] : first;
 }
 
 void jcs_s3gw_add_header(s3req *r, const char *name, const char *value)
@@ -451,6 +484,8 @@ static void req_free(void *p)
         jcs_free((char *)r->q[i].value);
     }
     jcs_free(r->q);
+    for (size_t i = 0; i < r->njoined; i++)
+        jcs_free(r->joined[i]);
     jcs_free(r->bucket);
     jcs_free(r->key);
     jcs_free(r->resource);
@@ -734,9 +769,8 @@ static int route_begin(jcs_http_req *h)
         if (!dpath)
             rc = JCS_EINVAL;
         else {
-            jcs_s3auth_req ar = {r->method, dpath,     jcs_http_req_path(h),
-                                 r->q,      r->nq,     auth_header,
-                                 (void *)h, time(NULL)};
+            jcs_s3auth_req ar = {
+                r->method, dpath, jcs_http_req_path(h), r->q, r->nq, auth_header, r, time(NULL)};
             rc = jcs_s3auth_verify(&gw->acfg, &ar, &r->auth);
             jcs_free(dpath);
         }
@@ -744,7 +778,7 @@ static int route_begin(jcs_http_req *h)
     if (!rc)
         rc = dispatch(r);
     if (!rc && !r->body && (r->sink || r->collect_xml)) {
-        rc = jcs_s3body_new(&r->auth, auth_header, (void *)h, body_out, r, &r->body);
+        rc = jcs_s3body_new(&r->auth, auth_header, r, body_out, r, &r->body);
     }
     if (rc)
         return jcs_s3gw_error(r, rc);

@@ -58,6 +58,8 @@ struct s3req {
     int (*sink)(s3req *r, const void *p, size_t n); /* decoded body bytes */
     void *op;
     void (*op_free)(void *op);
+    char *joined[8]; /* repeated headers joined for signing (auth_header) */
+    size_t njoined;
 };
 
 /* A query parameter (decoded) or NULL. */
