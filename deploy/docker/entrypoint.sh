@@ -25,7 +25,7 @@ case "${ROLE:-}" in
         --rpc-cert /certs/client_cert.pem --rpc-key /certs/client_key.pem \
         --location "${LOCATION:-}" --db-address "${DB_ADDRESS:-mariadb:3306}" \
         --db-account client --db-password "${DB_PASSWORD:?}" --db-name jcs_client \
-        --http-listen 0.0.0.0:7890
+        --http-listen 0.0.0.0:7890 --s3-listen 0.0.0.0:7891
     fi
     jcs serve -c /client/config.json --ready-file /tmp/ready &
     pid=$!
