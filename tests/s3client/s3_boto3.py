@@ -61,6 +61,9 @@ def extra_headers(c, op, headers):
     headers this boto3 has no parameter for (PUT If-None-Match in old ones)."""
     def add(request, **_):
         for k, v in headers.items():
+            # AWSRequest headers append on assignment: replace instead.
+            if k in request.headers:
+                del request.headers[k]
             request.headers[k] = v
     ev = "before-sign.s3.%s" % op
     c.meta.events.register(ev, add)
@@ -409,12 +412,16 @@ def t_list_start_after():
 
 
 def t_list_encoding_url():
-    # boto3 asks for encoding-type=url itself and decodes; the keys must come
-    # back as written.
-    r = c.list_objects_v2(Bucket=BL, Prefix="p/", EncodingType="url")
-    keys = [o["Key"] for o in r.get("Contents", [])]
+    # boto3 adds encoding-type=url itself and decodes what comes back: the
+    # keys must read as written.
+    keys = [o["Key"] for o in c.list_objects_v2(Bucket=BL, Prefix="p/").get("Contents", [])]
     for k in ("p/sp ace+plus", "p/\u00e9t\u00e9", "p/pct%41"):
         check(k in keys, "%r missing from %s" % (k, keys))
+    # Asked for explicitly, botocore leaves the keys as sent: URL-encoded.
+    got = [o["Key"] for o in c.list_objects_v2(Bucket=BL, Prefix="p/", EncodingType="url").get("Contents", [])]
+    check(sorted(urllib.parse.unquote_plus(k) for k in got) == sorted(keys),
+          "explicit encoding-type=url: %s decode to other keys than %s" % (got, keys))
+    check(not any(" " in k or "\u00e9" in k for k in got), "explicit encoding-type=url left keys raw: %s" % got)
 
 
 def t_multipart():
