@@ -663,6 +663,8 @@ static int dispatch(s3req *r)
         return not_implemented(r, m);
     }
     if (!r->key) {
+        if (jcs_s3gw_query(r, "tagging"))
+            return not_implemented(r, "bucket tagging");
         if (strcmp(m, "GET") == 0) {
             if (jcs_s3gw_query(r, "location"))
                 return r->finish = jcs_s3gw_bucket_location, 0;
@@ -694,6 +696,14 @@ static int dispatch(s3req *r)
             return r->finish = jcs_s3gw_copy_object, 0;
         return jcs_s3gw_put_object(r);
     }
+    if (jcs_s3gw_query(r, "tagging")) {
+        /* Objects carry no tags: reading them answers an empty set (awscli copies them). */
+        if (strcmp(m, "GET") == 0)
+            return r->finish = jcs_s3gw_get_tagging, 0;
+        return not_implemented(r, "object tagging");
+    }
+    if (jcs_s3gw_header(r, "x-amz-tagging") && jcs_s3gw_header(r, "x-amz-tagging")[0])
+        return not_implemented(r, "x-amz-tagging (object tags)");
     if (strcmp(m, "GET") == 0) {
         if (uid)
             return r->finish = jcs_s3gw_mp_list_parts, 0;

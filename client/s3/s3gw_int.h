@@ -153,6 +153,7 @@ int jcs_s3gw_put_object(s3req *r); /* begin: sets finish/cancel/sink */
 int jcs_s3gw_get_object(s3req *r, int head);
 int jcs_s3gw_delete_object(s3req *r);
 int jcs_s3gw_copy_object(s3req *r);
+int jcs_s3gw_get_tagging(s3req *r);
 int jcs_s3gw_mp_create(s3req *r);
 int jcs_s3gw_mp_upload_part(s3req *r); /* begin, like put */
 int jcs_s3gw_mp_upload_part_copy(s3req *r);

@@ -681,3 +681,27 @@ int jcs_s3gw_copy_object(s3req *r)
     jcs_free(sk);
     return rc;
 }
+
+/* ---- tagging ---- */
+
+int jcs_s3gw_get_tagging(s3req *r)
+{
+    found f;
+    int rc = find_object(r, r->bucket, r->key, &f);
+    if (rc)
+        return rc;
+    found_clear(&f);
+    jcs_buf x;
+    jcs_buf_init(&x, 1024);
+    jcs_s3xml w;
+    jcs_s3xml_init(&w, &x);
+    jcs_s3xml_open_ns(&w, "Tagging");
+    jcs_s3xml_open(&w, "TagSet");
+    jcs_s3xml_close(&w, "TagSet");
+    jcs_s3xml_close(&w, "Tagging");
+    rc = jcs_s3xml_finish(&w);
+    if (!rc)
+        rc = jcs_s3gw_reply_xml(r, 200, &x);
+    jcs_buf_free(&x);
+    return rc;
+}
