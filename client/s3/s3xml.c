@@ -369,7 +369,7 @@ static int parse_content(parser *ps, int depth, jcs_s3xml_node *n, const char *q
                 rc = FAIL(ps, "declarations and processing instructions are not accepted");
                 break;
             }
-            jcs_s3xml_node *ch;
+            jcs_s3xml_node *ch = NULL;
             if ((rc = parse_element(ps, depth + 1, &ch)) != 0)
                 break;
             *tail = ch;
@@ -449,7 +449,7 @@ static int parse_element(parser *ps, int depth, jcs_s3xml_node **out)
     int rc = read_name(ps, &qn, &ql);
     if (rc)
         return rc;
-    jcs_s3xml_node *n;
+    jcs_s3xml_node *n = NULL;
     if ((rc = new_node(ps, &n)) != 0)
         return rc;
     const char *colon = memchr(qn, ':', ql);
