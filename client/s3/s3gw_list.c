@@ -291,7 +291,8 @@ static int run(lister *L, int64_t bucket_id)
         else
             jcs_meta_package_clear(&pk.v[i]);
     }
-    qsort(v, n, sizeof *v, cmp_pkg);
+    if (n > 1)
+        qsort(v, n, sizeof *v, cmp_pkg);
     /* A cursor within the root range: the root listing starts after it. */
     if (rc.pkg && L->mlen && L->mlen <= JCS_META_PATH_MAX) {
         char m[JCS_META_PATH_MAX + 1];

@@ -631,7 +631,8 @@ int jcs_s3gw_copy_object(s3req *r)
     if (!rc && !(mb = jcs_calloc(d.nblocks ? d.nblocks : 1, sizeof *mb)))
         rc = JCS_ENOMEM;
     if (!rc) {
-        memcpy(mb, d.blocks, d.nblocks * sizeof *mb);
+        if (d.nblocks)
+            memcpy(mb, d.blocks, d.nblocks * sizeof *mb);
         jcs_meta_upload item = {path, d.object.size, d.object.file_hash, d.object.redundancy,
                                 mb,   d.nblocks};
         rc = jcs_meta_upload_commit(r->svc->db, p.package_id, &item, 1, &objs);
