@@ -23,6 +23,7 @@ struct jcs_s3body {
     unsigned char md5_raw[16];
     char md5_hex[33];
     int want_md5;
+    int md5_elsewhere; /* the consumer computes the MD5 (jcs_s3body_md5_elsewhere) */
     unsigned char content_md5[JCS_S3BODY_MAX_MD5][16];
     size_t nmd5;
     jcs_s3sum sha256;
@@ -52,7 +53,8 @@ static uint64_t parse_u64(const char *s)
 static int sink(void *arg, const void *p, size_t n)
 {
     jcs_s3body *b = arg;
-    jcs_s3sum_update(&b->md5, p, n);
+    if (!b->md5_elsewhere)
+        jcs_s3sum_update(&b->md5, p, n);
     if (b->want_sha256)
         jcs_s3sum_update(&b->sha256, p, n);
     if (b->sum_alg)
@@ -177,17 +179,13 @@ int jcs_s3body_finish(jcs_s3body *b)
     int rc = JCS_OK;
     if (b->chunk && (rc = jcs_s3chunk_finish(b->chunk)) != 0)
         return rc;
-    unsigned char md[32];
-    if ((rc = jcs_s3sum_final(&b->md5, md)) != 0)
-        return rc;
-    memcpy(b->md5_raw, md, 16);
-    jcs_s3sum_hex(b->md5_raw, 16, b->md5_hex);
-    int md5_bad = 0;
-    for (size_t i = 0; b->want_md5 && i < b->nmd5; i++)
-        md5_bad |= memcmp(b->md5_raw, b->content_md5[i], 16) != 0;
-    if (md5_bad)
-        return jcs_s3err_set(JCS_S3E_BadDigest,
-                             "The Content-MD5 you specified did not match what we received.");
+    if (!b->md5_elsewhere) {
+        unsigned char md[32];
+        if ((rc = jcs_s3sum_final(&b->md5, md)) != 0)
+            return rc;
+        if ((rc = jcs_s3body_check_md5(b, md)) != 0)
+            return rc;
+    }
     if (b->want_sha256) {
         unsigned char d[32];
         char hx[65];
@@ -208,6 +206,24 @@ int jcs_s3body_finish(jcs_s3body *b)
                                  jcs_s3sum_header(b->sum_alg));
     }
     b->finished = 1;
+    return JCS_OK;
+}
+
+void jcs_s3body_md5_elsewhere(jcs_s3body *b)
+{
+    b->md5_elsewhere = 1;
+}
+
+int jcs_s3body_check_md5(jcs_s3body *b, const unsigned char md5[16])
+{
+    memcpy(b->md5_raw, md5, 16);
+    jcs_s3sum_hex(b->md5_raw, 16, b->md5_hex);
+    int bad = 0;
+    for (size_t i = 0; b->want_md5 && i < b->nmd5; i++)
+        bad |= memcmp(b->md5_raw, b->content_md5[i], 16) != 0;
+    if (bad)
+        return jcs_s3err_set(JCS_S3E_BadDigest,
+                             "The Content-MD5 you specified did not match what we received.");
     return JCS_OK;
 }
 

@@ -41,6 +41,15 @@ int jcs_s3body_feed(jcs_s3body *b, const void *p, size_t n) JCS_MUST_USE;
 /* The body ended: completes the framing and runs every check. */
 int jcs_s3body_finish(jcs_s3body *b) JCS_MUST_USE;
 
+/*
+ * The consumer of the body computes its MD5 itself (an upload plan does:
+ * upload.h), so this body does not hash a second time: finish then skips
+ * the Content-MD5 check, and the consumer calls jcs_s3body_check_md5 with
+ * its MD5 (which also makes jcs_s3body_md5* return it).
+ */
+void jcs_s3body_md5_elsewhere(jcs_s3body *b);
+int jcs_s3body_check_md5(jcs_s3body *b, const unsigned char md5[16]) JCS_MUST_USE;
+
 /* After finish: the decoded size, the MD5 (32 lower-case hex digits + NUL). */
 uint64_t jcs_s3body_size(const jcs_s3body *b);
 const char *jcs_s3body_md5_hex(const jcs_s3body *b);

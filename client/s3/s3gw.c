@@ -789,6 +789,9 @@ static int route_begin(jcs_http_req *h)
         rc = dispatch(r);
     if (!rc && !r->body && (r->sink || r->collect_xml)) {
         rc = jcs_s3body_new(&r->auth, auth_header, r, body_out, r, &r->body);
+        /* Object bodies go into upload plans, which compute the MD5 themselves. */
+        if (!rc && !r->collect_xml)
+            jcs_s3body_md5_elsewhere(r->body);
     }
     if (rc)
         return jcs_s3gw_error(r, rc);

@@ -214,6 +214,8 @@ static int part_record(s3req *r, part_op *op, char etag[33], int alg, const char
     op->up = NULL;
     if (rc)
         return rc;
+    if (r->body && (rc = jcs_s3body_check_md5(r->body, op->res.md5)) != 0)
+        return rc;
     jcs_s3sum_hex(op->res.md5, 16, etag);
     jcs_meta_block b;
     memset(&b, 0, sizeof b);

@@ -209,6 +209,9 @@ static int put_finish(s3req *r)
     op->up = NULL;
     if (rc)
         return rc;
+    /* The plan hashed the bytes: Content-MD5 is checked against its MD5. */
+    if ((rc = jcs_s3body_check_md5(r->body, op->res.md5)) != 0)
+        return rc;
     /* The condition again, just before the commit: the object may have changed meanwhile. */
     if ((rc = check_put_conditions(r, op)) != 0)
         return rc;

@@ -368,3 +368,28 @@ TEST(base64_round_trip_and_refusals)
     T_ASSERT(jcs_s3sum_unb64("ab!c", back, 40, &m) == JCS_EINVAL);
     T_ASSERT(jcs_s3sum_unb64("AAAAAAAA", back, 5, &m) == JCS_EINVAL);
 }
+
+TEST(md5_computed_by_the_consumer_is_checked_against_content_md5)
+{
+    jcs_s3auth a;
+    memset(&a, 0, sizeof a);
+    strcpy(a.payload_hash, "UNSIGNED-PAYLOAD");
+    hdrs h = {{"content-md5", "JfnnlDI7RTiF9RgfG2JNCw==", NULL}};
+    jcs_buf out;
+    jcs_buf_init(&out, 4096);
+    jcs_s3body *b;
+    T_OK(jcs_s3body_new(&a, hget, &h, collect, &out, &b));
+    jcs_s3body_md5_elsewhere(b);
+    T_OK(jcs_s3body_feed(b, "123456789", 9));
+    T_OK(jcs_s3body_finish(b));
+    unsigned char good[16], bad[16];
+    size_t n;
+    T_OK(jcs_s3sum_unb64("JfnnlDI7RTiF9RgfG2JNCw==", good, 16, &n));
+    memcpy(bad, good, 16);
+    bad[0] ^= 1;
+    T_EQ_INT(take(jcs_s3body_check_md5(b, bad)), JCS_S3E_BadDigest);
+    T_OK(jcs_s3body_check_md5(b, good));
+    T_EQ_STR(jcs_s3body_md5_hex(b), "25f9e794323b453885f5181f1b624d0b");
+    jcs_s3body_free(b);
+    jcs_buf_free(&out);
+}
