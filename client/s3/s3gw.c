@@ -629,7 +629,8 @@ static int known_param(const char *n)
                                      "response-cache-control",
                                      "response-content-disposition",
                                      "response-content-encoding",
-                                     "versionId"};
+                                     "versionId",
+                                     "tagging"};
     if (strncmp(n, "X-Amz-", 6) == 0 || strncmp(n, "x-amz-", 6) == 0)
         return 1;
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
