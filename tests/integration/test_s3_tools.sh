@@ -24,8 +24,10 @@ fail() { echo "FAIL $1: $2"; }
 run() {
   local name=$1
   shift
+  local t0=$SECONDS
   timeout 300 "$@" >"$T/$name.out" 2>"$T/$name.err" </dev/null
   RC=$?
+  TOOK=$((SECONDS - t0))
 }
 # ok NAME CMD...: PASS when CMD exits 0, else FAIL with its stderr. Returns CMD's status.
 ok() {
@@ -35,7 +37,7 @@ ok() {
     fail "$name" "exit $RC: $(tail -c 700 "$T/$name.err" | tr '\n' ' ')"
     return 1
   fi
-  pass "$name"
+  pass "$name (${TOOK}s)"
 }
 # same NAME FILE1 FILE2: PASS when the files are identical.
 same() {
@@ -169,9 +171,17 @@ EOF
     same "$tag/multipart_round_trip" "$big" "$T/$tag.big"
   rm -f "$T/$tag.big"
   via_jcsctl "$tag/multipart_via_jcsctl" "$B/pkg/big/$(basename "$big")" "$big"
-  # s3 -> s3 of an object over the threshold: UploadPartCopy.
-  ok "$tag/multipart_server_copy" "${A[@]}" s3 cp "s3://$B/pkg/big/$(basename "$big")" "s3://$B/pkg2/copied.bin" &&
-    via_jcsctl "$tag/multipart_server_copy_via_jcsctl" "$B/pkg2/copied.bin" "$big"
+  # s3 -> s3 of an object over the threshold: UploadPartCopy. The bytes
+  # around a part boundary are compared (the boto3 tests check whole
+  # UploadPartCopy results; a second full read of the file would only add time).
+  if ok "$tag/multipart_server_copy" "${A[@]}" s3 cp "s3://$B/pkg/big/$(basename "$big")" "s3://$B/pkg2/copied.bin"; then
+    local off=$((8 * 1024 * 1024 - 4096))
+    "$CTL" -q get --range "$off-$((off + 1048575))" "$B/pkg2/copied.bin" - >"$T/$tag.copyslice" 2>"$T/ctl.err"
+    tail -c +$((off + 1)) "$big" | head -c 1048576 >"$T/$tag.srcslice"
+    same "$tag/multipart_server_copy_bytes" "$T/$tag.srcslice" "$T/$tag.copyslice"
+    ok "$tag/multipart_server_copy_head" "${A[@]}" s3api head-object --bucket "$B" --key pkg2/copied.bin &&
+      expect "$tag/multipart_server_copy_size" test "$(jq -r .ContentLength "$T/$tag/multipart_server_copy_head.out")" = "$(stat -c %s "$big")"
+  fi
   # the object jcsctl put
   ok "$tag/reads_jcsctl_object" "${A[@]}" s3 cp s3://fromctl/pkg/dir/ctl.bin "$T/$tag.ctl" &&
     same "$tag/reads_jcsctl_object_bytes" "$T/ctl.bin" "$T/$tag.ctl"

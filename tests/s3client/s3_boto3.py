@@ -122,6 +122,12 @@ def t_buckets():
                "GetObject missing bucket")
     tmp = PFX + "-tmp"
     c.create_bucket(Bucket=tmp)
+    # An empty bucket lists as empty, whatever is asked (rclone's first call).
+    for kw in ({}, {"Prefix": "tree/", "Delimiter": "/"}, {"Delimiter": "/"}, {"Prefix": "x"}):
+        for fn in (c.list_objects, c.list_objects_v2):
+            r = fn(Bucket=tmp, **kw)
+            check(not r.get("Contents") and not r.get("CommonPrefixes") and not r["IsTruncated"],
+                  "%s %s of an empty bucket: %s" % (fn.__name__, kw, r))
     c.put_object(Bucket=tmp, Key="p/x", Body=b"x")
     expect_err(lambda: c.delete_bucket(Bucket=tmp), "BucketNotEmpty", 409, "DeleteBucket not empty")
     c.delete_object(Bucket=tmp, Key="p/x")
