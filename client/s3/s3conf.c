@@ -70,7 +70,7 @@ int jcs_s3conf_load(const jcs_cfg *cfg, jcs_s3conf *out)
         char host[256];
         int port;
         if ((rc = jcs_parse_addr(out->listen, host, sizeof host, &port)) != 0) {
-            rc = jcs_err_wrap(JCS_ECONFIG, "%s: field s3.listen: ", cfg->path);
+            rc = jcs_err_wrap(jcs_err_recode(rc, JCS_ECONFIG), "%s: field s3.listen: ", cfg->path);
             goto fail;
         }
     }

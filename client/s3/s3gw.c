@@ -85,9 +85,10 @@ static const char *auth_header(void *arg, const char *name)
 
 void jcs_s3gw_add_header(s3req *r, const char *name, const char *value)
 {
-    if (jcs_http_add_header(r->h, name, value) != 0)
+    int rc = jcs_http_add_header(r->h, name, value);
+    if (rc != 0)
         jcs_warn("s3: %s %s: reply header %s dropped: %s", r->method, r->resource, name,
-                 jcs_err_msg(JCS_EINVAL));
+                 jcs_err_msg(rc));
 }
 
 int jcs_s3gw_reply_xml(s3req *r, unsigned status, const jcs_buf *x)

@@ -526,9 +526,10 @@ int jcs_s3gw_mp_complete(s3req *r)
                  jcs_err_msg(mrc));
     jcs_s3meta_clear(&m);
     /* The upload object goes; its shards are the new object's blocks now. */
-    if (jcs_meta_multipart_abort(r->svc->db, u.object_id) != 0)
+    int arc = jcs_meta_multipart_abort(r->svc->db, u.object_id);
+    if (arc != 0)
         jcs_warn("s3: complete %s: upload object %lld not removed: %s", r->resource,
-                 (long long)u.object_id, jcs_err_msg(JCS_EDB));
+                 (long long)u.object_id, jcs_err_msg(arc));
     char q[60], loc[1400];
     snprintf(q, sizeof q, "\"%s\"", etag);
     snprintf(loc, sizeof loc, "/%s/%s", r->bucket, r->key);
