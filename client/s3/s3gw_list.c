@@ -284,9 +284,11 @@ static int run(lister *L, int64_t bucket_id)
     jcs_meta_package *v = pk.v;
     size_t n = 0;
     for (size_t i = 0; i < pk.n; i++) {
-        if (strcmp(pk.v[i].name, L->r->gw->conf.root_package) == 0)
+        if (strcmp(pk.v[i].name, L->r->gw->conf.root_package) == 0) {
+            /* Only its id is needed: the root keys are listed by id. */
             rc.pkg = pk.v[i].package_id;
-        else if (!jcs_s3gw_reserved_package(L->r->gw, pk.v[i].name))
+            jcs_meta_package_clear(&pk.v[i]);
+        } else if (!jcs_s3gw_reserved_package(L->r->gw, pk.v[i].name))
             v[n++] = pk.v[i];
         else
             jcs_meta_package_clear(&pk.v[i]);
