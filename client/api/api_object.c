@@ -60,9 +60,9 @@ static void to_meta_blocks(const jcs_block *b, size_t n, jcs_meta_block *out)
 }
 
 /* Places width targets for new blocks: on the given spaces when ids is not NULL, else by
- * jcs_svc_place with affinity. */
+ * jcs_place_choose with affinity. */
 static int place(jcs_svc *svc, size_t width, int64_t affinity, const jcs_meta_ids *ids,
-                 jcs_svc_sites *out)
+                 jcs_place_sites *out)
 {
     jcs_topo_snap *snap = jcs_topo_acquire(svc->topo);
     int rc;
@@ -72,7 +72,7 @@ static int place(jcs_svc *svc, size_t width, int64_t affinity, const jcs_meta_id
                              "field userSpaceIDs: the redundancy needs %zu user spaces, %zu given",
                              width, ids->n);
         } else {
-            rc = jcs_svc_sites_for(svc, snap, ids->v, width, out);
+            rc = jcs_place_sites_for(svc, snap, ids->v, width, out);
             for (size_t i = 0; rc == 0 && i < width; i++) {
                 for (size_t j = 0; j < i && rc == 0; j++)
                     if (ids->v[i] == ids->v[j])
@@ -83,10 +83,10 @@ static int place(jcs_svc *svc, size_t width, int64_t affinity, const jcs_meta_id
                                      (long long)ids->v[i]);
             }
             if (rc)
-                jcs_svc_sites_free(out);
+                jcs_place_sites_free(out);
         }
     } else {
-        rc = jcs_svc_place(svc, snap, width, affinity, out);
+        rc = jcs_place_choose(svc, snap, width, affinity, out);
     }
     jcs_topo_snap_release(snap);
     return rc;
@@ -269,11 +269,11 @@ static int up_file_begin(up_ctx *c, const jcs_http_part *part)
     if (!(f->path = jcs_strdup(path)))
         return JCS_ENOMEM;
     c->nfiles++;
-    jcs_svc_sites sites;
-    if ((rc = place(c->svc, jcs_svc_red_width(&c->red), c->affinity, NULL, &sites)) != 0)
+    jcs_place_sites sites;
+    if ((rc = place(c->svc, jcs_place_red_width(&c->red), c->affinity, NULL, &sites)) != 0)
         return rc;
     rc = jcs_upload_start(c->svc->driver, &c->red, &sites, &c->cur);
-    jcs_svc_sites_free(&sites);
+    jcs_place_sites_free(&sites);
     if (rc)
         return rc;
     c->stage = UP_IN_FILE;
@@ -382,9 +382,10 @@ static int up_handle(jcs_http_req *req)
         snprintf(m.file_hash, sizeof m.file_hash, "%s", objs.v[i].file_hash);
         for (int k = 0; k < 16; k++)
             snprintf(m.etag + 2 * k, 3, "%02x", c->files[i].md5[k]);
-        if (jcs_s3meta_put(c->svc->db, &m) != 0)
+        int mrc = jcs_s3meta_put(c->svc->db, &m);
+        if (mrc != 0)
             jcs_warn("upload: object %lld: S3 attributes not recorded: %s", (long long)m.object_id,
-                     jcs_err_msg(JCS_EDB));
+                     jcs_err_msg(mrc));
     }
     rc = jcs_api_reply_one(req, "uploadeds", jcs_api_objects_json(&objs));
     jcs_meta_objects_free(&objs);
@@ -926,8 +927,8 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
                       const jcs_redundancy *to, const char *to_json, const jcs_meta_ids *spaces,
                       jcs_meta_object *out)
 {
-    size_t width = jcs_svc_red_width(to), nout = 0;
-    jcs_svc_sites targets, sources;
+    size_t width = jcs_place_red_width(to), nout = 0;
+    jcs_place_sites targets, sources;
     memset(&sources, 0, sizeof sources);
     int rc = place(svc, width, 0, spaces, &targets);
     if (rc)
@@ -948,12 +949,19 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
         ids[i] = d->blocks[i].space_id;
     }
     jcs_topo_snap *snap = jcs_topo_acquire(svc->topo);
-    rc = jcs_svc_sites_for(svc, snap, ids, d->nblocks, &sources);
+    rc = jcs_place_sites_for(svc, snap, ids, d->nblocks, &sources);
     jcs_topo_snap_release(snap);
     if (rc)
         goto out;
-    rc = jcs_driver_change_redundancy(svc->driver, blocks, sources.sites, d->nblocks, &from->red,
-                                      d->object.size, to, targets.sites, width, NULL, nb, &nout);
+    jcs_driver_change_req req = {.src = {.blocks = blocks,
+                                         .sites = sources.sites,
+                                         .nblocks = d->nblocks,
+                                         .red = &from->red,
+                                         .object_size = d->object.size},
+                                 .to = to,
+                                 .targets = targets.sites,
+                                 .ntargets = width};
+    rc = jcs_driver_change_redundancy(svc->driver, &req, nb, &nout);
     if (rc) {
         rc = jcs_err_wrap(rc, "object %lld: ", (long long)d->object.object_id);
         goto out;
@@ -962,8 +970,8 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
     rc = jcs_meta_object_change_redundancy(svc->db, d->object.object_id, d->object.file_hash,
                                            to_json, mb, nout, out);
 out:
-    jcs_svc_sites_free(&targets);
-    jcs_svc_sites_free(&sources);
+    jcs_place_sites_free(&targets);
+    jcs_place_sites_free(&sources);
     jcs_free(blocks);
     jcs_free(nb);
     jcs_free(mb);
@@ -986,11 +994,11 @@ static int object_change_redundancy(jcs_http_req *req)
     json_t *sv = json_object_get(b, "userSpaceIDs");
     if (rc == 0 && sv && !json_is_null(sv))
         rc = jcs_api_get_ids(b, "userSpaceIDs", &spaces);
-    if (rc == 0 && spaces.n > 0 && spaces.n < jcs_svc_red_width(&to))
+    if (rc == 0 && spaces.n > 0 && spaces.n < jcs_place_red_width(&to))
         rc = jcs_err_set(JCS_EINVAL,
                          "field userSpaceIDs: the redundancy needs %zu user spaces, "
                          "%zu given",
-                         jcs_svc_red_width(&to), spaces.n);
+                         jcs_place_red_width(&to), spaces.n);
     /* Every object must exist and be readable before any data moves. */
     jcs_meta_detail *d = rc ? NULL : jcs_calloc(ids.n + 1, sizeof *d);
     jcs_download_red *from = rc ? NULL : jcs_calloc(ids.n + 1, sizeof *from);
@@ -1103,11 +1111,11 @@ static int part_begin(jcs_http_req *req)
     c->index = (int)index;
     jcs_http_req_set_ctx(req, c, part_free);
     jcs_redundancy none = {.type = JCS_RED_NONE};
-    jcs_svc_sites sites;
+    jcs_place_sites sites;
     if ((rc = place(svc, 1, 0, NULL, &sites)) != 0)
         return rc;
     rc = jcs_upload_start(svc->driver, &none, &sites, &c->up);
-    jcs_svc_sites_free(&sites);
+    jcs_place_sites_free(&sites);
     return rc;
 }
 

@@ -140,12 +140,12 @@ int jobs_world_load(jcs_jobs *j, jobs_world *w)
     if (jcs_topo_refresh(j->svc->topo) != 0) {
         /* The cached view is at most a few seconds old; a job can work with it. */
     }
-    jcs_svc_spaces_invalidate(j->svc);
-    int rc = jcs_svc_spaces(j->svc, &w->rows);
+    jcs_place_spaces_invalidate(j->svc);
+    int rc = jcs_place_spaces(j->svc, &w->rows);
     if (rc)
         return jcs_err_wrap(rc, "loading user spaces: ");
     jcs_topo_snap *snap = jcs_topo_acquire(j->svc->topo);
-    rc = jcs_svc_sites_from_rows(snap, w->rows.v, w->rows.n, &w->sites);
+    rc = jcs_place_sites_from_rows(snap, w->rows.v, w->rows.n, &w->sites);
     w->offline_ms = rc ? NULL : jcs_calloc(w->rows.n ? w->rows.n : 1, sizeof *w->offline_ms);
     for (size_t i = 0; w->offline_ms && i < w->rows.n; i++) {
         const jcs_topo_hub *h = jcs_topo_snap_find(snap, w->sites.v[i].hub_id);
@@ -164,14 +164,14 @@ int jobs_world_load(jcs_jobs *j, jobs_world *w)
         return JCS_ENOMEM;
     }
     for (size_t i = 0; i < w->rows.n; i++)
-        jcs_svc_cand(&w->rows.v[i], &w->sites, i, &w->cands[i]);
+        jcs_place_cand(&w->rows.v[i], &w->sites, i, &w->cands[i]);
     return JCS_OK;
 }
 
 void jobs_world_free(jobs_world *w)
 {
     jcs_free(w->offline_ms);
-    jcs_svc_sites_free(&w->sites);
+    jcs_place_sites_free(&w->sites);
     jcs_meta_spaces_free(&w->rows);
     jcs_free(w->cands);
     memset(w, 0, sizeof *w);

@@ -159,8 +159,15 @@ static int copy_shard(jcs_jobs *j, const jcs_block *src, const jcs_site *src_sit
     jcs_redundancy from = {.type = JCS_RED_NONE};
     jcs_redundancy to = {.type = nt == 1 ? JCS_RED_NONE : JCS_RED_REP, .rep_count = (int)nt};
     size_t nout = 0;
-    int rc = jcs_driver_change_redundancy(j->svc->driver, src, src_sites, nsrc, &from, size, &to,
-                                          targets, nt, NULL, out, &nout);
+    jcs_driver_change_req req = {.src = {.blocks = src,
+                                         .sites = src_sites,
+                                         .nblocks = nsrc,
+                                         .red = &from,
+                                         .object_size = size},
+                                 .to = &to,
+                                 .targets = targets,
+                                 .ntargets = nt};
+    int rc = jcs_driver_change_redundancy(j->svc->driver, &req, out, &nout);
     if (rc)
         return rc;
     for (size_t i = 0; i < nout; i++)
@@ -241,7 +248,7 @@ static int replace_blocks(jcs_jobs *j, const jobs_world *w, objv *v, const bool 
             goto out;
         }
     } else if (v->kind == K_NONE || v->kind == K_REP) {
-        size_t width = jcs_svc_red_width(&v->red), nkept = 0;
+        size_t width = jcs_place_red_width(&v->red), nkept = 0;
         long first_src = -1;
         for (size_t i = 0; i < n; i++) {
             if (src[i] && first_src < 0)
@@ -344,8 +351,15 @@ static int replace_blocks(jcs_jobs *j, const jobs_world *w, objv *v, const bool 
                     sb[nsrc] = v->blocks[i];
                     ss[nsrc++] = v->sites[i];
                 }
-            if ((rc = jcs_driver_repair(j->svc->driver, sb, ss, nsrc, &v->red, d->object.size,
-                                        lost_idx, nlost, lost_sites, NULL, rb)) != 0)
+            jcs_driver_repair_req req = {.src = {.blocks = sb,
+                                                 .sites = ss,
+                                                 .nblocks = nsrc,
+                                                 .red = &v->red,
+                                                 .object_size = d->object.size},
+                                         .lost_index = lost_idx,
+                                         .nlost = nlost,
+                                         .targets = lost_sites};
+            if ((rc = jcs_driver_repair(j->svc->driver, &req, rb)) != 0)
                 goto out;
             for (size_t q = 0; q < nlost; q++)
                 nb[map[q]] = rb[q];
@@ -476,7 +490,7 @@ static int change_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d
         goto out;
     if (st.n)
         qsort(st.v, st.n, sizeof *st.v, stat_cmp);
-    size_t width = jcs_svc_red_width(&want);
+    size_t width = jcs_place_red_width(&want);
     prefer = jcs_calloc(st.n + 1, sizeof *prefer);
     tid = jcs_calloc(width, sizeof *tid);
     ts = jcs_calloc(width, sizeof *ts);
@@ -499,9 +513,15 @@ static int change_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d
     }
     target_sites(w, tid, width, ts);
     size_t nout = 0;
-    if ((rc = jcs_driver_change_redundancy(j->svc->driver, v.blocks, v.sites, d->nblocks, &v.red,
-                                           d->object.size, &want, ts, width, NULL, out, &nout)) !=
-        0)
+    jcs_driver_change_req req = {.src = {.blocks = v.blocks,
+                                         .sites = v.sites,
+                                         .nblocks = d->nblocks,
+                                         .red = &v.red,
+                                         .object_size = d->object.size},
+                                 .to = &want,
+                                 .targets = ts,
+                                 .ntargets = width};
+    if ((rc = jcs_driver_change_redundancy(j->svc->driver, &req, out, &nout)) != 0)
         goto out;
     for (size_t i = 0; i < nout; i++)
         to_meta(&out[i], &mb[i]);

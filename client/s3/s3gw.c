@@ -315,10 +315,10 @@ int jcs_s3gw_package_redundancy(s3req *r, const jcs_meta_package *p, jcs_redunda
     return JCS_OK;
 }
 
-int jcs_s3gw_place(s3req *r, size_t width, jcs_svc_sites *out)
+int jcs_s3gw_place(s3req *r, size_t width, jcs_place_sites *out)
 {
     jcs_topo_snap *snap = jcs_topo_acquire(r->svc->topo);
-    int rc = jcs_svc_place(r->svc, snap, width, 0, out);
+    int rc = jcs_place_choose(r->svc, snap, width, 0, out);
     jcs_topo_snap_release(snap);
     if (rc == JCS_EUNAVAIL)
         return jcs_s3err_set(JCS_S3E_ServiceUnavailable, "%s",

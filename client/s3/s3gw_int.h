@@ -19,6 +19,7 @@
 #include "s3gw.h"
 #include "s3meta.h"
 #include "s3xml.h"
+#include "placement.h"
 #include "svc.h"
 
 #define S3GW_XML_BODY_MAX  (2u << 20)  /* a request XML body (Delete of 1000 long keys) */
@@ -173,7 +174,7 @@ int jcs_s3gw_package_redundancy(s3req *r, const jcs_meta_package *p, jcs_redunda
                                 char **json) JCS_MUST_USE;
 
 /* Places width targets for new blocks (svc placement). */
-int jcs_s3gw_place(s3req *r, size_t width, jcs_svc_sites *out) JCS_MUST_USE;
+int jcs_s3gw_place(s3req *r, size_t width, jcs_place_sites *out) JCS_MUST_USE;
 
 /* The headers stored with an object, as JSON [[name, value]...], from this request. */
 char *jcs_s3gw_stored_headers(const s3req *r);

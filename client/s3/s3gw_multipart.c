@@ -198,11 +198,11 @@ static int part_start(s3req *r, part_op *op)
     if (rc)
         return rc;
     jcs_redundancy none = {.type = JCS_RED_NONE};
-    jcs_svc_sites sites;
+    jcs_place_sites sites;
     if ((rc = jcs_s3gw_place(r, 1, &sites)) != 0)
         return rc;
     rc = jcs_upload_start(r->svc->driver, &none, &sites, &op->up);
-    jcs_svc_sites_free(&sites);
+    jcs_place_sites_free(&sites);
     return rc;
 }
 
@@ -326,10 +326,10 @@ int jcs_s3gw_mp_upload_part_copy(s3req *r)
     }
     if (!rc) {
         jcs_redundancy none = {.type = JCS_RED_NONE};
-        jcs_svc_sites sites;
+        jcs_place_sites sites;
         if ((rc = jcs_s3gw_place(r, 1, &sites)) == 0) {
             rc = jcs_upload_start(r->svc->driver, &none, &sites, &op->up);
-            jcs_svc_sites_free(&sites);
+            jcs_place_sites_free(&sites);
         }
     }
     if (!rc && len > 0)

@@ -289,11 +289,11 @@ int jcs_s3gw_put_object(s3req *r)
     jcs_meta_package_clear(&p);
     if (rc)
         return rc;
-    jcs_svc_sites sites;
-    if ((rc = jcs_s3gw_place(r, jcs_svc_red_width(&op->red), &sites)) != 0)
+    jcs_place_sites sites;
+    if ((rc = jcs_s3gw_place(r, jcs_place_red_width(&op->red), &sites)) != 0)
         return rc;
     rc = jcs_upload_start(r->svc->driver, &op->red, &sites, &op->up);
-    jcs_svc_sites_free(&sites);
+    jcs_place_sites_free(&sites);
     return rc;
 }
 

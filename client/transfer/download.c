@@ -136,7 +136,7 @@ static void note_sources(jcs_download_reads *r, const jcs_block *b, const jcs_si
  * the retry reads other copies or EC blocks instead of failing the same way. This covers the
  * seconds between a hub dying and the coordinator marking it offline.
  */
-static void drop_bad_sites(jcs_svc *svc, const jcs_block *blocks, jcs_svc_sites *sites)
+static void drop_bad_sites(jcs_svc *svc, const jcs_block *blocks, jcs_place_sites *sites)
 {
     for (size_t i = 0; i < sites->n; i++) {
         jcs_site *st = &sites->sites[i];
@@ -168,10 +168,10 @@ static int read_small(jcs_svc *svc, const jcs_block *blocks, size_t nblocks, int
     int rc = (!ids || !buf) ? JCS_ENOMEM : 0;
     for (size_t i = 0; rc == 0 && i < nblocks; i++)
         ids[i] = blocks[i].space_id;
-    jcs_svc_sites sites = {0};
+    jcs_place_sites sites = {0};
     if (rc == 0) {
         jcs_topo_snap *snap = jcs_topo_acquire(svc->topo);
-        rc = jcs_svc_sites_for(svc, snap, ids, nblocks, &sites);
+        rc = jcs_place_sites_for(svc, snap, ids, nblocks, &sites);
         jcs_topo_snap_release(snap);
     }
     int last = jcs_err_set(JCS_EUNAVAIL, "no copy is on a reachable hub"), corrupt = 0;
@@ -207,7 +207,7 @@ static int read_small(jcs_svc *svc, const jcs_block *blocks, size_t nblocks, int
         }
     }
     jcs_free(tried);
-    jcs_svc_sites_free(&sites);
+    jcs_place_sites_free(&sites);
     jcs_free(buf);
     jcs_free(ids);
     return rc;
@@ -245,8 +245,8 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
                 jcs_warn("download: topology refresh before the retry failed: %s", jcs_err_msg(rr));
         }
         jcs_topo_snap *snap = jcs_topo_acquire(svc->topo);
-        jcs_svc_sites sites;
-        rc = jcs_svc_sites_for(svc, snap, ids, nblocks, &sites);
+        jcs_place_sites sites;
+        rc = jcs_place_sites_for(svc, snap, ids, nblocks, &sites);
         jcs_topo_snap_release(snap);
         if (rc)
             break;
@@ -254,16 +254,23 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
             drop_bad_sites(svc, blocks, &sites);
         int64_t done = cw.bytes;
         if (length >= 0 && done >= length) {
-            jcs_svc_sites_free(&sites);
+            jcs_place_sites_free(&sites);
             rc = 0;
             break;
         }
-        rc =
-            jcs_driver_download(svc->driver, blocks, sites.sites, nblocks, red, size, offset + done,
-                                length >= 0 ? length - done : -1, NULL, count_write, &cw);
+        jcs_driver_download_req req = {.src = {.blocks = blocks,
+                                               .sites = sites.sites,
+                                               .nblocks = nblocks,
+                                               .red = red,
+                                               .object_size = size},
+                                       .offset = offset + done,
+                                       .length = length >= 0 ? length - done : -1,
+                                       .write = count_write,
+                                       .arg = &cw};
+        rc = jcs_driver_download(svc->driver, &req);
         if (rc == 0)
             note_sources(reads, blocks, sites.sites, nblocks, red, cw.bytes);
-        jcs_svc_sites_free(&sites);
+        jcs_place_sites_free(&sites);
         if (rc == 0 || rc == JCS_ECANCELED || cw.wr_failed || offset + cw.bytes >= size)
             break;
         if (attempt + 1 < READ_ATTEMPTS)

@@ -458,14 +458,32 @@ int main(int argc, char **argv)
         char hash[JCS_FILEHASH_LEN + 1];
         int64_t size = 0;
         int64_t t0 = jcs_now_us();
-        int rc = jcs_driver_upload(drv, gen_read, &g, &red, sites, NHUBS, NULL, blocks, &nb, hash,
-                                   &size);
+        jcs_driver_upload_res res_ = {.blocks = blocks};
+        int rc = jcs_driver_upload(drv,
+                                   &(jcs_driver_upload_req){.read = gen_read,
+                                                            .arg = &g,
+                                                            .red = &red,
+                                                            .targets = sites,
+                                                            .ntargets = NHUBS,
+                                                            .compute = NULL},
+                                   &res_);
+        nb = res_.nblocks;
+        memcpy(hash, res_.hash, sizeof res_.hash);
+        size = res_.size;
         double up = (double)size / MiB / secs(jcs_now_us() - t0);
         struct check c = {.scratch = jcs_malloc(BLK)};
         t0 = jcs_now_us();
         if (rc == 0)
-            rc = jcs_driver_download(drv, blocks, sites, nb, &red, size, 0, -1, NULL, check_write,
-                                     &c);
+            rc = jcs_driver_download(drv, &(jcs_driver_download_req){.src = {.blocks = blocks,
+                                                                             .sites = sites,
+                                                                             .nblocks = nb,
+                                                                             .red = &red,
+                                                                             .object_size = size},
+                                                                     .offset = 0,
+                                                                     .length = -1,
+                                                                     .compute = NULL,
+                                                                     .write = check_write,
+                                                                     .arg = &c});
         double down = (double)c.pos / MiB / secs(jcs_now_us() - t0);
         jcs_free(c.scratch);
         if (rc == 0 && !c.bad && c.pos == big)

@@ -219,8 +219,18 @@ int main(int argc, char **argv)
         char hash[JCS_FILEHASH_LEN + 1];
         int64_t size = 0;
         int64_t t0 = jcs_now_us();
-        rc = jcs_driver_upload(drv, gen_read, &g, &red, sites, NHUBS, computes[c], blocks, &nb,
-                               hash, &size);
+        jcs_driver_upload_res res_ = {.blocks = blocks};
+        rc = jcs_driver_upload(drv,
+                               &(jcs_driver_upload_req){.read = gen_read,
+                                                        .arg = &g,
+                                                        .red = &red,
+                                                        .targets = sites,
+                                                        .ntargets = NHUBS,
+                                                        .compute = computes[c]},
+                               &res_);
+        nb = res_.nblocks;
+        memcpy(hash, res_.hash, sizeof res_.hash);
+        size = res_.size;
         double up = (double)size / MiB / secs(jcs_now_us() - t0);
         if (rc) {
             printf("  upload failed: %s\n", jcs_err_msg(rc));
@@ -229,8 +239,16 @@ int main(int argc, char **argv)
         }
         uint64_t got = 0;
         t0 = jcs_now_us();
-        rc = jcs_driver_download(drv, blocks, sites, nb, &red, size, 0, -1, computes[c], count_sink,
-                                 &got);
+        rc = jcs_driver_download(drv, &(jcs_driver_download_req){.src = {.blocks = blocks,
+                                                                         .sites = sites,
+                                                                         .nblocks = nb,
+                                                                         .red = &red,
+                                                                         .object_size = size},
+                                                                 .offset = 0,
+                                                                 .length = -1,
+                                                                 .compute = computes[c],
+                                                                 .write = count_sink,
+                                                                 .arg = &got});
         double down = (double)got / MiB / secs(jcs_now_us() - t0);
         if (rc || got != (uint64_t)size) {
             printf("  download failed: %s\n", rc ? jcs_err_msg(rc) : "short read");
@@ -243,8 +261,16 @@ int main(int argc, char **argv)
         degraded[0].hub = degraded[1].hub = NULL;
         got = 0;
         t0 = jcs_now_us();
-        rc = jcs_driver_download(drv, blocks, degraded, nb, &red, size, 0, -1, computes[c],
-                                 count_sink, &got);
+        rc = jcs_driver_download(drv, &(jcs_driver_download_req){.src = {.blocks = blocks,
+                                                                         .sites = degraded,
+                                                                         .nblocks = nb,
+                                                                         .red = &red,
+                                                                         .object_size = size},
+                                                                 .offset = 0,
+                                                                 .length = -1,
+                                                                 .compute = computes[c],
+                                                                 .write = count_sink,
+                                                                 .arg = &got});
         double deg = (double)got / MiB / secs(jcs_now_us() - t0);
         if (rc) {
             printf("  degraded download failed: %s\n", jcs_err_msg(rc));

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "hash.h"
 #include "http.h"
+#include "http_envelope.h"
 #include "log.h"
 #include "t.h"
 #include "t_tmpdir.h"
