@@ -118,6 +118,18 @@ int jcs_s3gw_package(s3req *r, int64_t bucket_id, const char *name, int create,
 /* The ETag (with quotes) of o given its s3meta row (may be invalid or zeroed). */
 void jcs_s3gw_etag(const jcs_meta_object *o, const jcs_s3meta *m, char out[90]);
 
+/*
+ * A Range header against an object of size bytes: 1 with [start, start+len)
+ * for one byte range (suffix "-N" and open "N-" included, an end past the
+ * object clipped); -1 when it cannot be satisfied (InvalidRange: a start at
+ * or past the end, so any "N-" of an empty object, or a suffix of zero
+ * bytes or of an empty object); 0 when the
+ * header is to be ignored and the whole object served, as AWS does for
+ * what is not a single well-formed byte range (several ranges, "items=",
+ * an end before the start, garbage).
+ */
+int jcs_s3gw_parse_range(const char *v, int64_t size, int64_t *start, int64_t *len);
+
 /* HTTP date (RFC 1123) and the ISO 8601 form of listings. */
 void jcs_s3gw_http_date(int64_t ms, char out[40]);
 void jcs_s3gw_iso_date(int64_t ms, char out[40]);

@@ -338,8 +338,7 @@ static int64_t parse_num(const char *s, size_t n)
     return v;
 }
 
-/* Range header: 1 and [start, start+len) for one satisfiable range; 0 to ignore it. */
-static int parse_range(const char *v, int64_t size, int64_t *start, int64_t *len)
+int jcs_s3gw_parse_range(const char *v, int64_t size, int64_t *start, int64_t *len)
 {
     if (!v || strncmp(v, "bytes=", 6) != 0 || strchr(v, ','))
         return 0; /* not a single byte range: AWS serves the whole object */
@@ -423,7 +422,7 @@ int jcs_s3gw_get_object(s3req *r, int head)
         jcs_s3gw_add_header(r, "x-amz-mp-parts-count", cnt);
         partial = 1;
     } else {
-        int pr = parse_range(jcs_s3gw_header(r, "range"), o->size, &start, &len);
+        int pr = jcs_s3gw_parse_range(jcs_s3gw_header(r, "range"), o->size, &start, &len);
         if (pr < 0) {
             snprintf(cr, sizeof cr, "bytes */%lld", (long long)o->size);
             jcs_s3gw_add_header(r, "Content-Range", cr);
