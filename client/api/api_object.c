@@ -83,7 +83,7 @@ static int place(jcs_svc *svc, size_t width, int64_t affinity, const jcs_meta_id
                                      (long long)ids->v[i]);
             }
             if (rc)
-                jcs_place_sites_free(out);
+                jcs_place_sites_clear(out);
         }
     } else {
         rc = jcs_place_choose(svc, snap, width, affinity, out);
@@ -188,7 +188,7 @@ static void up_free(void *p)
     jcs_free(c->files);
     jcs_free(c->red_json);
     jcs_free(c->res);
-    jcs_buf_free(&c->info);
+    jcs_buf_clear(&c->info);
     jcs_free(c);
 }
 
@@ -273,7 +273,7 @@ static int up_file_begin(up_ctx *c, const jcs_http_part *part)
     if ((rc = place(c->svc, jcs_place_red_width(&c->red), c->affinity, NULL, &sites)) != 0)
         return rc;
     rc = jcs_upload_start(c->svc->driver, &c->red, &sites, &c->cur);
-    jcs_place_sites_free(&sites);
+    jcs_place_sites_clear(&sites);
     if (rc)
         return rc;
     c->stage = UP_IN_FILE;
@@ -388,7 +388,7 @@ static int up_handle(jcs_http_req *req)
                      jcs_err_msg(mrc));
     }
     rc = jcs_api_reply_one(req, "uploadeds", jcs_api_objects_json(&objs));
-    jcs_meta_objects_free(&objs);
+    jcs_meta_objects_clear(&objs);
     return rc;
 }
 
@@ -687,7 +687,7 @@ static int object_list_by_path(jcs_http_req *req)
         json_decref(objs);
         json_decref(pre);
     }
-    jcs_meta_listing_free(&l);
+    jcs_meta_listing_clear(&l);
     if (bad) {
         json_decref(d);
         return JCS_ENOMEM;
@@ -699,7 +699,7 @@ static int object_list_by_path(jcs_http_req *req)
 static int reply_objects(jcs_http_req *req, jcs_meta_objects *l)
 {
     int rc = jcs_api_reply_one(req, "objects", jcs_api_objects_json(l));
-    jcs_meta_objects_free(l);
+    jcs_meta_objects_clear(l);
     return rc;
 }
 
@@ -712,7 +712,7 @@ static int object_list_by_ids(jcs_http_req *req)
         return rc;
     jcs_meta_objects l;
     rc = jcs_meta_object_list_by_ids(jcs_api_svc(req)->db, ids.v, ids.n, &l);
-    jcs_meta_ids_free(&ids);
+    jcs_meta_ids_clear(&ids);
     if (rc)
         return rc;
     return reply_objects(req, &l);
@@ -773,7 +773,7 @@ static int object_detail(jcs_http_req *req)
 static int reply_successes(jcs_http_req *req, jcs_meta_ids *ok)
 {
     int rc = jcs_api_reply_one(req, "successes", ids_json(ok));
-    jcs_meta_ids_free(ok);
+    jcs_meta_ids_clear(ok);
     return rc;
 }
 
@@ -898,7 +898,7 @@ static int object_delete(jcs_http_req *req)
     if ((rc = jcs_api_body(req, &b)) || (rc = jcs_api_get_ids(b, "objectIDs", &ids)))
         return rc;
     rc = jcs_meta_object_delete(jcs_api_svc(req)->db, ids.v, ids.n);
-    jcs_meta_ids_free(&ids);
+    jcs_meta_ids_clear(&ids);
     if (rc)
         return rc;
     return jcs_http_reply_ok(req, NULL);
@@ -970,8 +970,8 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
     rc = jcs_meta_object_change_redundancy(svc->db, d->object.object_id, d->object.file_hash,
                                            to_json, mb, nout, out);
 out:
-    jcs_place_sites_free(&targets);
-    jcs_place_sites_free(&sources);
+    jcs_place_sites_clear(&targets);
+    jcs_place_sites_clear(&sources);
     jcs_free(blocks);
     jcs_free(nb);
     jcs_free(mb);
@@ -1039,7 +1039,7 @@ static int object_change_redundancy(jcs_http_req *req)
     }
     if (rc == 0)
         rc = jcs_api_reply_one(req, "objects", jcs_api_objects_json(&out));
-    jcs_meta_objects_free(&out);
+    jcs_meta_objects_clear(&out);
     for (size_t i = 0; d && i < ids.n; i++)
         jcs_meta_detail_clear(&d[i]);
     for (size_t i = 0; from && i < ids.n; i++)
@@ -1047,8 +1047,8 @@ static int object_change_redundancy(jcs_http_req *req)
     jcs_free(d);
     jcs_free(from);
     jcs_free(to_json);
-    jcs_meta_ids_free(&ids);
-    jcs_meta_ids_free(&spaces);
+    jcs_meta_ids_clear(&ids);
+    jcs_meta_ids_clear(&spaces);
     return rc;
 }
 
@@ -1115,7 +1115,7 @@ static int part_begin(jcs_http_req *req)
     if ((rc = place(svc, 1, 0, NULL, &sites)) != 0)
         return rc;
     rc = jcs_upload_start(svc->driver, &none, &sites, &c->up);
-    jcs_place_sites_free(&sites);
+    jcs_place_sites_clear(&sites);
     return rc;
 }
 

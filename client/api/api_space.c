@@ -194,7 +194,7 @@ static int space_list(jcs_http_req *req)
     json_t *a = json_array();
     for (size_t i = 0; a && i < l.n; i++)
         a = jcs_api_push(a, jcs_api_space_json(&l.v[i]));
-    jcs_meta_spaces_free(&l);
+    jcs_meta_spaces_clear(&l);
     return jcs_api_reply_one(req, "userSpaces", a);
 }
 
@@ -313,7 +313,7 @@ static int space_test(jcs_http_req *req)
     int64_t t0 = jcs_now_us();
     rc = probe(svc, &sites.sites[0]);
     double ms = (double)(jcs_now_us() - t0) / 1000.0;
-    jcs_place_sites_free(&sites);
+    jcs_place_sites_clear(&sites);
     json_t *d = json_pack("{sb ss sf}", "ok", rc == 0, "message", rc ? jcs_err_msg(rc) : "",
                           "latencyMs", ms);
     if (!d)

@@ -93,7 +93,7 @@ int jcs_api_get_ids(const json_t *o, const char *field, jcs_meta_ids *out)
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_array_get(v, i);
         if (!json_is_integer(e) || json_integer_value(e) <= 0) {
-            jcs_meta_ids_free(out);
+            jcs_meta_ids_clear(out);
             return jcs_err_set(JCS_EINVAL, "field %s[%zu]: must be a positive integer", field, i);
         }
         out->v[i] = json_integer_value(e);

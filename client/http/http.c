@@ -189,7 +189,7 @@ int jcs_http_reply_json(jcs_http_req *req, unsigned status, json_t *body)
     int bad = !body || json_dump_callback(body, json_to_buf, &b, JSON_COMPACT) != 0;
     json_decref(body);
     if (bad || !b.data) {
-        jcs_buf_free(&b);
+        jcs_buf_clear(&b);
         jcs_error("http: %s %s: could not serialize the JSON reply", req->method, req->path);
         oom_reply(req);
         return jcs_err_set(JCS_ENOMEM, "http: reply too large or out of memory");
@@ -856,7 +856,7 @@ static enum MHD_Result body_bytes(jcs_http_server *srv, jcs_http_req *req, const
                                      "request body is over the limit of %zu bytes "
                                      "(http.maxBodySize)",
                                      srv->max_body);
-            jcs_buf_free(&req->body);
+            jcs_buf_clear(&req->body);
             req->stage = ST_DISCARD;
             return MHD_YES;
         }
@@ -995,7 +995,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
         stream_unref(req->stream);
     }
     json_decref(req->json);
-    jcs_buf_free(&req->body);
+    jcs_buf_clear(&req->body);
     jcs_http_mp_free(req->mp);
     for (size_t i = 0; i < req->nhdr; i++) {
         jcs_free(req->hname[i]);

@@ -14,7 +14,7 @@
  * Configuration
  * ====================================================================== */
 
-void jcs_http_config_free(jcs_http_config *c)
+void jcs_http_config_clear(jcs_http_config *c)
 {
     if (!c)
         return;
@@ -88,6 +88,6 @@ int jcs_http_config_load(const jcs_cfg *cfg, jcs_http_config *out)
     out->max_parts = (unsigned)v;
     return JCS_OK;
 fail:
-    jcs_http_config_free(out);
+    jcs_http_config_clear(out);
     return rc;
 }

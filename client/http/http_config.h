@@ -14,7 +14,7 @@
 
 /*
  * Server settings. Filled by jcs_http_config_load, the strings are owned
- * (jcs_http_config_free releases them); filled by hand they are borrowed and
+ * (jcs_http_config_clear releases them); filled by hand they are borrowed and
  * only need to live until jcs_http_start returns. Zero numbers take the
  * defaults in brackets.
  */
@@ -56,9 +56,9 @@ typedef struct jcs_http_config {
  * the config file's directory), clientCerts (array of paths) [none],
  * maxBodySize [5242880], maxConnections [64], timeoutSec [60], maxParts
  * [10000]. JCS_ECONFIG naming the file and field; on success the caller
- * frees with jcs_http_config_free; after a failure out is empty.
+ * frees with jcs_http_config_clear; after a failure out is empty.
  */
 int jcs_http_config_load(const jcs_cfg *cfg, jcs_http_config *out) JCS_MUST_USE;
-void jcs_http_config_free(jcs_http_config *c);
+void jcs_http_config_clear(jcs_http_config *c);
 
 #endif

@@ -411,7 +411,7 @@ static int each_object(jcs_jobs *j, const jobs_world *w, int64_t space_id, objec
         for (size_t i = 0; i < page.n; i++) {
             if (jobs_stopping(j)) {
                 r->interrupted = true;
-                jcs_meta_details_free(&page);
+                jcs_meta_details_clear(&page);
                 return 0;
             }
             const jcs_meta_detail *d = &page.v[i];
@@ -419,7 +419,7 @@ static int each_object(jcs_jobs *j, const jobs_world *w, int64_t space_id, objec
             r->objects_scanned++;
             rc = fn(j, w, d, arg, r);
             if (rc == JCS_ENOMEM) {
-                jcs_meta_details_free(&page);
+                jcs_meta_details_clear(&page);
                 return rc;
             }
             if (rc)
@@ -427,7 +427,7 @@ static int each_object(jcs_jobs *j, const jobs_world *w, int64_t space_id, objec
                                 d->object.path, jcs_err_msg(rc));
         }
         size_t got = page.n;
-        jcs_meta_details_free(&page);
+        jcs_meta_details_clear(&page);
         if (got < PAGE)
             return 0;
     }
@@ -536,7 +536,7 @@ static int change_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d
         rc = 0;
     }
 out:
-    jcs_meta_stats_free(&st);
+    jcs_meta_stats_clear(&st);
     jcs_free(prefer);
     jcs_free(tid);
     jcs_free(ts);

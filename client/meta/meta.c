@@ -485,7 +485,7 @@ int meta_insert_blocks(jcs_db_conn *c, int64_t object_id, const jcs_meta_block *
 
 /* ---- freeing --------------------------------------------------------------------------------- */
 
-void jcs_meta_ids_free(jcs_meta_ids *l)
+void jcs_meta_ids_clear(jcs_meta_ids *l)
 {
     if (l)
         META_ROWS_FREE(l, META_NO_CLEAR);

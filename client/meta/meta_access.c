@@ -42,7 +42,7 @@ static char *access_sql(int package, size_t k)
                                 "JOIN userspace s ON s.userSpaceID = v.sid "
                                 "ON DUPLICATE KEY UPDATE counter = counter + VALUES(counter)");
     char *sql = rc == 0 ? jcs_strndup(b.data, b.len) : NULL;
-    jcs_buf_free(&b);
+    jcs_buf_clear(&b);
     return sql;
 }
 
@@ -120,7 +120,7 @@ static int stats_fn(jcs_db_conn *c, void *arg)
 {
     struct access_arg *a = arg;
     jcs_db_val p = JCS_DB_I(a->id);
-    jcs_meta_stats_free(a->out);
+    jcs_meta_stats_clear(a->out);
     return meta_query_rows(
         c,
         a->package ? "SELECT userSpaceID, counter, amount FROM packageAccessStat "
@@ -136,7 +136,7 @@ int jcs_meta_object_stats(jcs_db *db, int64_t object_id, jcs_meta_stats *out)
         return jcs_err_set(JCS_EINVAL, "object stats: no output");
     memset(out, 0, sizeof(*out));
     struct access_arg a = {.id = object_id, .out = out};
-    FINISH(jcs_db_with(db, stats_fn, &a), jcs_meta_stats_free, out);
+    FINISH(jcs_db_with(db, stats_fn, &a), jcs_meta_stats_clear, out);
 }
 
 int jcs_meta_package_stats(jcs_db *db, int64_t package_id, jcs_meta_stats *out)
@@ -145,12 +145,12 @@ int jcs_meta_package_stats(jcs_db *db, int64_t package_id, jcs_meta_stats *out)
         return jcs_err_set(JCS_EINVAL, "package stats: no output");
     memset(out, 0, sizeof(*out));
     struct access_arg a = {.id = package_id, .package = 1, .out = out};
-    FINISH(jcs_db_with(db, stats_fn, &a), jcs_meta_stats_free, out);
+    FINISH(jcs_db_with(db, stats_fn, &a), jcs_meta_stats_clear, out);
 }
 
 /* ---- freeing --------------------------------------------------------------------------------- */
 
-void jcs_meta_stats_free(jcs_meta_stats *l)
+void jcs_meta_stats_clear(jcs_meta_stats *l)
 {
     if (l)
         META_ROWS_FREE(l, META_NO_CLEAR);

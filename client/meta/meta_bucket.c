@@ -111,7 +111,7 @@ int jcs_meta_bucket_get_by_name(jcs_db *db, const char *name, jcs_meta_bucket *o
 static int bucket_list_fn(jcs_db_conn *c, void *arg)
 {
     struct bucket_arg *a = arg;
-    jcs_meta_buckets_free(a->list);
+    jcs_meta_buckets_clear(a->list);
     return meta_query_rows(c, "SELECT " BUCKET_COLS " FROM bucket ORDER BY bucketID", NULL, 0,
                            JCS_META_ROWS_MAX, &a->list->v, &a->list->n, sizeof(*a->list->v),
                            bucket_row, NULL);
@@ -123,7 +123,7 @@ int jcs_meta_bucket_list(jcs_db *db, jcs_meta_buckets *out)
         return jcs_err_set(JCS_EINVAL, "bucket list: no output");
     memset(out, 0, sizeof(*out));
     struct bucket_arg a = {.list = out};
-    FINISH(jcs_db_with(db, bucket_list_fn, &a), jcs_meta_buckets_free, out);
+    FINISH(jcs_db_with(db, bucket_list_fn, &a), jcs_meta_buckets_clear, out);
 }
 
 static int bucket_delete_fn(jcs_db_conn *c, void *arg)
@@ -153,7 +153,7 @@ void jcs_meta_bucket_clear(jcs_meta_bucket *b)
     memset(b, 0, sizeof(*b));
 }
 
-void jcs_meta_buckets_free(jcs_meta_buckets *l)
+void jcs_meta_buckets_clear(jcs_meta_buckets *l)
 {
     if (l)
         META_ROWS_FREE(l, jcs_meta_bucket_clear);

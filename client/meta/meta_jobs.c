@@ -25,7 +25,7 @@ static int space_hashes_fn(jcs_db_conn *c, void *arg)
 {
     struct job_arg *a = arg;
     jcs_meta_hashes *h = a->hashes;
-    jcs_meta_hashes_free(h);
+    jcs_meta_hashes_clear(h);
     int rc = meta_need_space(c, a->space_id, NULL);
     if (rc)
         return rc;
@@ -50,14 +50,14 @@ int jcs_meta_space_hashes(jcs_db *db, int64_t space_id, const char *after, size_
         return jcs_err_set(JCS_EINVAL, "space hashes: \"%.80s\" is not a FileHash", after);
     struct job_arg a = {
         .space_id = space_id, .after = after ? after : "", .limit = limit, .hashes = out};
-    FINISH(jcs_db_txn(db, space_hashes_fn, &a), jcs_meta_hashes_free, out);
+    FINISH(jcs_db_txn(db, space_hashes_fn, &a), jcs_meta_hashes_clear, out);
 }
 
 static int pinned_hashes_fn(jcs_db_conn *c, void *arg)
 {
     struct job_arg *a = arg;
     jcs_meta_hashes *h = a->hashes;
-    jcs_meta_hashes_free(h);
+    jcs_meta_hashes_clear(h);
     int rc = meta_need_space(c, a->space_id, NULL);
     if (rc)
         return rc;
@@ -75,7 +75,7 @@ int jcs_meta_space_pinned_hashes(jcs_db *db, int64_t space_id, jcs_meta_hashes *
         return jcs_err_set(JCS_EINVAL, "pinned hashes: no output");
     memset(out, 0, sizeof(*out));
     struct job_arg a = {.space_id = space_id, .hashes = out};
-    FINISH(jcs_db_with(db, pinned_hashes_fn, &a), jcs_meta_hashes_free, out);
+    FINISH(jcs_db_with(db, pinned_hashes_fn, &a), jcs_meta_hashes_clear, out);
 }
 
 static int objects_page_fn(jcs_db_conn *c, void *arg)
@@ -83,7 +83,7 @@ static int objects_page_fn(jcs_db_conn *c, void *arg)
     struct job_arg *a = arg;
     jcs_meta_details *l = a->details;
     jcs_db_result *r;
-    jcs_meta_details_free(l);
+    jcs_meta_details_clear(l);
     /* The page's ids come from the same query text in all three statements. */
 #define PAGE_ALL "SELECT o.objectID FROM object o WHERE o.objectID > ? ORDER BY o.objectID LIMIT ?"
 #define PAGE_SPACE                                                                                 \
@@ -153,13 +153,13 @@ int jcs_meta_objects_page(jcs_db *db, int64_t space_id, int64_t after_id, size_t
     struct job_arg a = {.space_id = space_id, .after_id = after_id, .limit = limit, .details = out};
     int rc = jcs_db_txn(db, objects_page_fn, &a);
     if (rc)
-        jcs_meta_details_free(out);
+        jcs_meta_details_clear(out);
     return rc;
 }
 
 /* ---- freeing --------------------------------------------------------------------------------- */
 
-void jcs_meta_hashes_free(jcs_meta_hashes *l)
+void jcs_meta_hashes_clear(jcs_meta_hashes *l)
 {
     if (l)
         META_ROWS_FREE(l, META_NO_CLEAR);

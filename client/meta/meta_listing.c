@@ -95,7 +95,7 @@ static int list_fn(jcs_db_conn *c, void *arg)
     struct list_arg *a = arg;
     const jcs_meta_list_query *q = a->q;
     jcs_meta_listing *out = a->out;
-    jcs_meta_listing_free(out);
+    jcs_meta_listing_clear(out);
     int rc = meta_need_package(c, q->package_id);
     if (rc)
         return rc;
@@ -206,16 +206,16 @@ int jcs_meta_object_list_by_path(jcs_db *db, const jcs_meta_list_query *q, jcs_m
             return rc;
         a.start = start;
     }
-    FINISH(jcs_db_txn(db, list_fn, &a), jcs_meta_listing_free, out);
+    FINISH(jcs_db_txn(db, list_fn, &a), jcs_meta_listing_clear, out);
 }
 
 /* ---- freeing --------------------------------------------------------------------------------- */
 
-void jcs_meta_listing_free(jcs_meta_listing *l)
+void jcs_meta_listing_clear(jcs_meta_listing *l)
 {
     if (!l)
         return;
-    jcs_meta_objects_free(&l->objects);
+    jcs_meta_objects_clear(&l->objects);
     for (size_t i = 0; i < l->nprefixes; i++)
         jcs_free(l->prefixes[i]);
     jcs_free(l->prefixes);

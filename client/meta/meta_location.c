@@ -43,7 +43,7 @@ static int location_row(jcs_db_result *r, size_t row, void *elem, void *ctx)
 static int location_list_fn(jcs_db_conn *c, void *arg)
 {
     struct loc_arg *a = arg;
-    jcs_meta_locations_free(a->out);
+    jcs_meta_locations_clear(a->out);
     return meta_query_rows(c, "SELECT locationID, name FROM location ORDER BY locationID", NULL, 0,
                            JCS_META_ROWS_MAX, &a->out->v, &a->out->n, sizeof(*a->out->v),
                            location_row, NULL);
@@ -55,7 +55,7 @@ int jcs_meta_location_list(jcs_db *db, jcs_meta_locations *out)
         return jcs_err_set(JCS_EINVAL, "location list: no output");
     memset(out, 0, sizeof(*out));
     struct loc_arg a = {.out = out};
-    FINISH(jcs_db_with(db, location_list_fn, &a), jcs_meta_locations_free, out);
+    FINISH(jcs_db_with(db, location_list_fn, &a), jcs_meta_locations_clear, out);
 }
 
 /* ---- freeing --------------------------------------------------------------------------------- */
@@ -65,7 +65,7 @@ static void location_clear(jcs_meta_location *l)
     jcs_free(l->name);
 }
 
-void jcs_meta_locations_free(jcs_meta_locations *l)
+void jcs_meta_locations_clear(jcs_meta_locations *l)
 {
     if (l)
         META_ROWS_FREE(l, location_clear);

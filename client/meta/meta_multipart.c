@@ -198,7 +198,7 @@ out:
     jcs_db_result_free(r);
     jcs_free(digests);
     jcs_free(sizes);
-    jcs_buf_free(&red);
+    jcs_buf_clear(&red);
     return rc;
 }
 

@@ -150,7 +150,7 @@ static int list_by_ids_fn(jcs_db_conn *c, void *arg)
 {
     struct object_arg *a = arg;
     jcs_meta_objects *l = a->list;
-    jcs_meta_objects_free(l);
+    jcs_meta_objects_clear(l);
     if (a->n == 0)
         return JCS_OK;
     if (!(l->v = jcs_calloc(a->n, sizeof(*l->v))))
@@ -201,7 +201,7 @@ int jcs_meta_object_list_by_ids(jcs_db *db, const int64_t *ids, size_t n, jcs_me
     if (rc)
         return rc;
     struct object_arg a = {.ids = ids, .n = n, .list = out};
-    FINISH(jcs_db_txn(db, list_by_ids_fn, &a), jcs_meta_objects_free, out);
+    FINISH(jcs_db_txn(db, list_by_ids_fn, &a), jcs_meta_objects_clear, out);
 }
 
 static const char SQL_PAGE_BY_PATH[] = "SELECT " OBJ_COLS " FROM object o WHERE o.packageID = ? "
@@ -212,7 +212,7 @@ static int package_objects_fn(jcs_db_conn *c, void *arg)
     struct object_arg *a = arg;
     jcs_meta_objects *l = a->list;
     size_t cap = 0;
-    jcs_meta_objects_free(l);
+    jcs_meta_objects_clear(l);
     int rc = meta_need_package(c, a->package_id);
     if (rc)
         return rc;
@@ -245,7 +245,7 @@ int jcs_meta_package_objects(jcs_db *db, int64_t package_id, jcs_meta_objects *o
         return jcs_err_set(JCS_EINVAL, "package objects: no output");
     memset(out, 0, sizeof(*out));
     struct object_arg a = {.package_id = package_id, .list = out};
-    FINISH(jcs_db_txn(db, package_objects_fn, &a), jcs_meta_objects_free, out);
+    FINISH(jcs_db_txn(db, package_objects_fn, &a), jcs_meta_objects_clear, out);
 }
 
 /* ---- blocks and pins of objects ---------------------------------------------------------------*/
@@ -398,7 +398,7 @@ void jcs_meta_object_clear(jcs_meta_object *o)
     memset(o, 0, sizeof(*o));
 }
 
-void jcs_meta_objects_free(jcs_meta_objects *l)
+void jcs_meta_objects_clear(jcs_meta_objects *l)
 {
     if (l)
         META_ROWS_FREE(l, jcs_meta_object_clear);
@@ -414,7 +414,7 @@ void jcs_meta_detail_clear(jcs_meta_detail *d)
     memset(d, 0, sizeof(*d));
 }
 
-void jcs_meta_details_free(jcs_meta_details *l)
+void jcs_meta_details_clear(jcs_meta_details *l)
 {
     if (l)
         META_ROWS_FREE(l, jcs_meta_detail_clear);

@@ -39,7 +39,7 @@ static int upload_fn(jcs_db_conn *c, void *arg)
     struct upload_arg *a = arg;
     a->seen.n = 0;
     if (a->out) {
-        jcs_meta_objects_free(a->out);
+        jcs_meta_objects_clear(a->out);
         if (!(a->out->v = jcs_calloc(a->n, sizeof(*a->out->v))))
             return meta_oom();
         a->out->n = a->n;
@@ -147,7 +147,7 @@ int jcs_meta_upload_commit(jcs_db *db, int64_t package_id, const jcs_meta_upload
     jcs_free(a.seen.v);
     jcs_free(order);
     if (rc && out)
-        jcs_meta_objects_free(out);
+        jcs_meta_objects_clear(out);
     return rc;
 }
 
@@ -271,7 +271,7 @@ int jcs_meta_object_move(jcs_db *db, const jcs_meta_moving *m, size_t n, jcs_met
     if (rc == JCS_OK && successes)
         *successes = succ;
     else
-        jcs_meta_ids_free(&succ);
+        jcs_meta_ids_clear(&succ);
     return rc;
 }
 
@@ -287,7 +287,7 @@ struct clone_arg {
 static int clone_fn(jcs_db_conn *c, void *arg)
 {
     struct clone_arg *a = arg;
-    jcs_meta_objects_free(a->out);
+    jcs_meta_objects_clear(a->out);
     if (!(a->out->v = jcs_calloc(a->n, sizeof(*a->out->v))))
         return meta_oom();
     a->out->n = a->n;
@@ -346,9 +346,9 @@ int jcs_meta_object_clone(jcs_db *db, const jcs_meta_cloning *cl, size_t n, jcs_
         return rc;
     struct clone_arg a = {.cl = cl, .n = n, .now = jcs_wall_ms(), .out = out ? out : &mine};
     rc = jcs_db_txn(db, clone_fn, &a);
-    jcs_meta_objects_free(&mine);
+    jcs_meta_objects_clear(&mine);
     if (rc && out)
-        jcs_meta_objects_free(out);
+        jcs_meta_objects_clear(out);
     return rc;
 }
 
@@ -450,7 +450,7 @@ int jcs_meta_object_update_info(jcs_db *db, const jcs_meta_updating *u, size_t n
     if (rc == JCS_OK && successes)
         *successes = succ;
     else
-        jcs_meta_ids_free(&succ);
+        jcs_meta_ids_clear(&succ);
     return rc;
 }
 

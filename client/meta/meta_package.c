@@ -156,7 +156,7 @@ static int package_row(jcs_db_result *r, size_t row, void *elem, void *ctx)
 static int package_list_fn(jcs_db_conn *c, void *arg)
 {
     struct package_arg *a = arg;
-    jcs_meta_packages_free(a->list);
+    jcs_meta_packages_clear(a->list);
     int rc = meta_need_bucket(c, a->bucket_id);
     if (rc)
         return rc;
@@ -172,7 +172,7 @@ int jcs_meta_package_list(jcs_db *db, int64_t bucket_id, jcs_meta_packages *out)
         return jcs_err_set(JCS_EINVAL, "package list: no output");
     memset(out, 0, sizeof(*out));
     struct package_arg a = {.bucket_id = bucket_id, .list = out};
-    FINISH(jcs_db_txn(db, package_list_fn, &a), jcs_meta_packages_free, out);
+    FINISH(jcs_db_txn(db, package_list_fn, &a), jcs_meta_packages_clear, out);
 }
 
 static int package_delete_fn(jcs_db_conn *c, void *arg)
@@ -250,7 +250,7 @@ static int package_spaces_fn(jcs_db_conn *c, void *arg)
     struct package_arg *a = arg;
     jcs_meta_space_shares *s = a->shares;
     jcs_db_result *r;
-    jcs_meta_space_shares_free(s);
+    jcs_meta_space_shares_clear(s);
     int rc = meta_need_package(c, a->id);
     if (rc)
         return rc;
@@ -288,7 +288,7 @@ int jcs_meta_package_spaces(jcs_db *db, int64_t package_id, jcs_meta_space_share
         return jcs_err_set(JCS_EINVAL, "package spaces: no output");
     memset(out, 0, sizeof(*out));
     struct package_arg a = {.id = package_id, .shares = out};
-    FINISH(jcs_db_txn(db, package_spaces_fn, &a), jcs_meta_space_shares_free, out);
+    FINISH(jcs_db_txn(db, package_spaces_fn, &a), jcs_meta_space_shares_clear, out);
 }
 
 /* ---- freeing --------------------------------------------------------------------------------- */
@@ -302,13 +302,13 @@ void jcs_meta_package_clear(jcs_meta_package *p)
     memset(p, 0, sizeof(*p));
 }
 
-void jcs_meta_packages_free(jcs_meta_packages *l)
+void jcs_meta_packages_clear(jcs_meta_packages *l)
 {
     if (l)
         META_ROWS_FREE(l, jcs_meta_package_clear);
 }
 
-void jcs_meta_space_shares_free(jcs_meta_space_shares *l)
+void jcs_meta_space_shares_clear(jcs_meta_space_shares *l)
 {
     if (!l)
         return;

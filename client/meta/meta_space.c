@@ -46,7 +46,7 @@ static int public_storage(const char *storage, char **out)
     if (rc == JCS_OK && !b.data)
         rc = jcs_buf_append(&b, "{}", 2);
     if (rc) {
-        jcs_buf_free(&b);
+        jcs_buf_clear(&b);
         return rc;
     }
     *out = jcs_buf_steal(&b);
@@ -210,7 +210,7 @@ static int space_row(jcs_db_result *r, size_t row, void *elem, void *ctx)
 static int space_list_fn(jcs_db_conn *c, void *arg)
 {
     struct space_arg *a = arg;
-    jcs_meta_spaces_free(a->list);
+    jcs_meta_spaces_clear(a->list);
     return meta_query_rows(c, SPACE_SELECT " ORDER BY s.userSpaceID", NULL, 0, JCS_META_ROWS_MAX,
                            &a->list->v, &a->list->n, sizeof(*a->list->v), space_row, a);
 }
@@ -223,7 +223,7 @@ static int space_list(jcs_db *db, int with_secrets, jcs_meta_spaces *out)
     struct space_arg a = {.with_secrets = with_secrets, .list = out};
     int rc = jcs_db_with(db, space_list_fn, &a);
     if (rc)
-        jcs_meta_spaces_free(out);
+        jcs_meta_spaces_clear(out);
     return rc;
 }
 
@@ -304,7 +304,7 @@ void jcs_meta_space_clear(jcs_meta_space *s)
     memset(s, 0, sizeof(*s));
 }
 
-void jcs_meta_spaces_free(jcs_meta_spaces *l)
+void jcs_meta_spaces_clear(jcs_meta_spaces *l)
 {
     if (l)
         META_ROWS_FREE(l, jcs_meta_space_clear);

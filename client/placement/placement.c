@@ -35,7 +35,7 @@ static int spaces_copy(const jcs_meta_spaces *from, jcs_meta_spaces *to)
         t->storage = jcs_strdup(f->storage);
         t->state = jcs_strdup(f->state);
         if (!t->name || !t->storage_type || !t->storage || !t->state) {
-            jcs_meta_spaces_free(to);
+            jcs_meta_spaces_clear(to);
             return JCS_ENOMEM;
         }
     }
@@ -50,7 +50,7 @@ int jcs_place_spaces(jcs_svc *svc, jcs_meta_spaces *out)
         jcs_meta_spaces fresh;
         rc = jcs_meta_space_list_private(svc->db, &fresh);
         if (rc == 0) {
-            jcs_meta_spaces_free(&svc->spaces);
+            jcs_meta_spaces_clear(&svc->spaces);
             svc->spaces = fresh;
             svc->spaces_at_ms = jcs_now_ms();
         }
@@ -70,7 +70,7 @@ void jcs_place_spaces_invalidate(jcs_svc *svc)
 
 /* ---- sites ----------------------------------------------------------------------------------- */
 
-void jcs_place_sites_free(jcs_place_sites *s)
+void jcs_place_sites_clear(jcs_place_sites *s)
 {
     for (size_t i = 0; s->v && i < s->n; i++)
         for (size_t j = 0; j < sizeof s->v[i].strs / sizeof s->v[i].strs[0]; j++)
@@ -210,7 +210,7 @@ int jcs_place_sites_from_rows(jcs_topo_snap *snap, const jcs_meta_space *rows, s
     if (rc == 0)
         rc = sites_finish(snap, out);
     if (rc)
-        jcs_place_sites_free(out);
+        jcs_place_sites_clear(out);
     return rc;
 }
 
@@ -224,7 +224,7 @@ int jcs_place_sites_for(jcs_svc *svc, jcs_topo_snap *snap, const int64_t *space_
         return rc;
     out->v = jcs_calloc(n ? n : 1, sizeof *out->v);
     if (!out->v) {
-        jcs_meta_spaces_free(&all);
+        jcs_meta_spaces_clear(&all);
         return JCS_ENOMEM;
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -241,9 +241,9 @@ int jcs_place_sites_for(jcs_svc *svc, jcs_topo_snap *snap, const int64_t *space_
     }
     if (rc == 0)
         rc = sites_finish(snap, out);
-    jcs_meta_spaces_free(&all);
+    jcs_meta_spaces_clear(&all);
     if (rc)
-        jcs_place_sites_free(out);
+        jcs_place_sites_clear(out);
     return rc;
 }
 
@@ -308,10 +308,10 @@ int jcs_place_choose(jcs_svc *svc, jcs_topo_snap *snap, size_t count, int64_t af
                 picked[k] = all.v[i];
     rc = jcs_place_sites_from_rows(snap, picked, count, out);
 out:
-    jcs_place_sites_free(&sites);
+    jcs_place_sites_clear(&sites);
     jcs_free(c);
     jcs_free(ids);
     jcs_free(picked); /* shallow copies of rows in all */
-    jcs_meta_spaces_free(&all);
+    jcs_meta_spaces_clear(&all);
     return rc;
 }

@@ -39,7 +39,7 @@ typedef struct jcs_place_sites {
     jcs_site *sites; /* parallel to v, in the driver's form (site.hub NULL: unreachable) */
     size_t n;
 } jcs_place_sites;
-void jcs_place_sites_free(jcs_place_sites *s);
+void jcs_place_sites_clear(jcs_place_sites *s);
 
 /*
  * Sites for the given spaces, in order (ids may repeat). A local space is
@@ -79,7 +79,7 @@ size_t jcs_place_red_width(const jcs_redundancy *r);
 
 /*
  * The private rows of every user space (a cached copy the caller frees
- * with jcs_meta_spaces_free), reloaded when older than a few seconds.
+ * with jcs_meta_spaces_clear), reloaded when older than a few seconds.
  */
 int jcs_place_spaces(jcs_svc *svc, jcs_meta_spaces *out) JCS_MUST_USE;
 

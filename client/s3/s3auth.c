@@ -313,9 +313,9 @@ int jcs_s3auth_verify(const jcs_s3auth_cfg *cfg, const jcs_s3auth_req *r, jcs_s3
         if (!rc)
             match = CRYPTO_memcmp(mine, sig, 64) == 0;
     }
-    jcs_buf_free(&q);
-    jcs_buf_free(&path);
-    jcs_buf_free(&creq);
+    jcs_buf_clear(&q);
+    jcs_buf_clear(&path);
+    jcs_buf_clear(&creq);
     if (rc) {
         char m[256];
         snprintf(m, sizeof m, "%s", jcs_err_msg(rc));

@@ -76,7 +76,7 @@ static const char *auth_header(void *arg, const char *name)
     struct hjoin j = {name, &b, 0, 0};
     (void)jcs_http_header_each(r->h, join_hdr, &j);
     if (j.n <= 1 || j.rc || r->njoined == sizeof r->joined / sizeof r->joined[0]) {
-        jcs_buf_free(&b);
+        jcs_buf_clear(&b);
         return first;
     }
     r->joined[r->njoined] = jcs_buf_steal(&b);
@@ -124,7 +124,7 @@ int jcs_s3gw_error(s3req *r, int rc)
         xrc = jcs_s3gw_reply_xml(r, status, &x);
     else
         xrc = jcs_s3gw_reply_empty(r, status);
-    jcs_buf_free(&x);
+    jcs_buf_clear(&x);
     return 0;
 }
 
@@ -479,7 +479,7 @@ static void req_free(void *p)
     if (r->op_free)
         r->op_free(r->op);
     jcs_s3body_free(r->body);
-    jcs_buf_free(&r->xml);
+    jcs_buf_clear(&r->xml);
     for (size_t i = 0; i < r->nq; i++) {
         jcs_free((char *)r->q[i].name);
         jcs_free((char *)r->q[i].value);

@@ -20,7 +20,7 @@ static int reply_doc(s3req *r, jcs_s3xml *w, jcs_buf *x)
     int rc = jcs_s3xml_finish(w);
     if (!rc)
         rc = jcs_s3gw_reply_xml(r, 200, x);
-    jcs_buf_free(x);
+    jcs_buf_clear(x);
     return rc;
 }
 
@@ -47,7 +47,7 @@ int jcs_s3gw_list_buckets(s3req *r)
     }
     jcs_s3xml_close(&w, "Buckets");
     jcs_s3xml_close(&w, "ListAllMyBucketsResult");
-    jcs_meta_buckets_free(&l);
+    jcs_meta_buckets_clear(&l);
     return reply_doc(r, &w, &x);
 }
 
@@ -152,9 +152,9 @@ int jcs_s3gw_delete_bucket(s3req *r)
                                "The bucket you tried to delete is not empty (package \"%s\" "
                                "holds objects).",
                                pk.v[i].name);
-        jcs_meta_listing_free(&l);
+        jcs_meta_listing_clear(&l);
     }
-    jcs_meta_packages_free(&pk);
+    jcs_meta_packages_clear(&pk);
     if (!rc)
         rc = jcs_meta_bucket_delete(r->svc->db, b.bucket_id);
     jcs_meta_bucket_clear(&b);

@@ -89,7 +89,7 @@ int jcs_s3gw_delete_objects(s3req *r)
         if (!rc)
             rc = jcs_s3gw_reply_xml(r, 200, &x);
     }
-    jcs_buf_free(&x);
+    jcs_buf_clear(&x);
     jcs_s3xml_doc_free(d);
     jcs_meta_bucket_clear(&b);
     return rc;

@@ -127,7 +127,7 @@ typedef struct rootcur {
 static int root_fill(lister *L, rootcur *rc)
 {
     while (!rc->done && rc->i >= rc->l.objects.n) {
-        jcs_meta_listing_free(&rc->l);
+        jcs_meta_listing_clear(&rc->l);
         rc->i = 0;
         jcs_meta_list_query q = {.package_id = rc->pkg,
                                  .path = "",
@@ -249,7 +249,7 @@ static int package_keys(lister *L, const jcs_meta_package *p)
         }
         char *next = jump ? jump : (l.next_token ? jcs_strdup(l.next_token) : NULL);
         int more = jump || l.next_token;
-        jcs_meta_listing_free(&l);
+        jcs_meta_listing_clear(&l);
         jcs_free(token);
         token = next;
         if (e || !more)
@@ -313,7 +313,7 @@ static int run(lister *L, int64_t bucket_id)
     for (size_t i = 0; i < n; i++)
         jcs_meta_package_clear(&v[i]);
     jcs_free(pk.v);
-    jcs_meta_listing_free(&rc.l);
+    jcs_meta_listing_clear(&rc.l);
     jcs_free(rc.token);
     return e == STOP ? 0 : e;
 }
@@ -331,7 +331,7 @@ static void elem_key(jcs_s3xml *w, const char *name, const char *v, int url)
     if (jcs_sigv4_uri_encode(&b, v, strlen(v), 1) != 0 && !w->rc)
         w->rc = JCS_ENOMEM;
     jcs_s3xml_elemn(w, name, b.data ? b.data : "", b.len);
-    jcs_buf_free(&b);
+    jcs_buf_clear(&b);
 }
 
 static char *hex_token(const char *s)
@@ -523,7 +523,7 @@ int jcs_s3gw_list_objects(s3req *r, int v2)
     }
     if (!rc)
         rc = jcs_s3gw_reply_xml(r, 200, &x);
-    jcs_buf_free(&x);
+    jcs_buf_clear(&x);
     for (size_t i = 0; i < nobj && ms; i++)
         jcs_s3meta_clear(&ms[i]);
     jcs_free(ms);

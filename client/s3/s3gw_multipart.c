@@ -94,7 +94,7 @@ static int reply_doc(s3req *r, jcs_s3xml *w, jcs_buf *x)
     int rc = jcs_s3xml_finish(w);
     if (!rc)
         rc = jcs_s3gw_reply_xml(r, 200, x);
-    jcs_buf_free(x);
+    jcs_buf_clear(x);
     return rc;
 }
 
@@ -202,7 +202,7 @@ static int part_start(s3req *r, part_op *op)
     if ((rc = jcs_s3gw_place(r, 1, &sites)) != 0)
         return rc;
     rc = jcs_upload_start(r->svc->driver, &none, &sites, &op->up);
-    jcs_place_sites_free(&sites);
+    jcs_place_sites_clear(&sites);
     return rc;
 }
 
@@ -329,7 +329,7 @@ int jcs_s3gw_mp_upload_part_copy(s3req *r)
         jcs_place_sites sites;
         if ((rc = jcs_s3gw_place(r, 1, &sites)) == 0) {
             rc = jcs_upload_start(r->svc->driver, &none, &sites, &op->up);
-            jcs_place_sites_free(&sites);
+            jcs_place_sites_clear(&sites);
         }
     }
     if (!rc && len > 0)
@@ -503,7 +503,7 @@ int jcs_s3gw_mp_complete(s3req *r)
     if (!rc)
         rc = jcs_buf_printf(&rb, "]}");
     red = jcs_buf_steal(&rb);
-    jcs_buf_free(&rb);
+    jcs_buf_clear(&rb);
     if (rc)
         goto out;
     char pkg[256], path[1025];
@@ -545,7 +545,7 @@ int jcs_s3gw_mp_complete(s3req *r)
     jcs_s3xml_close(&w, "CompleteMultipartUploadResult");
     rc = reply_doc(r, &w, &x);
 out:
-    jcs_meta_objects_free(&objs);
+    jcs_meta_objects_clear(&objs);
     jcs_meta_package_clear(&p);
     jcs_free(red);
     jcs_free(digests);

@@ -254,7 +254,7 @@ static int put_finish(s3req *r)
     if (alg && sum)
         add_checksum_header(r, m.checksum_alg, m.checksum);
     jcs_s3meta_clear(&m);
-    jcs_meta_objects_free(&objs);
+    jcs_meta_objects_clear(&objs);
     return jcs_s3gw_reply_empty(r, 200);
 }
 
@@ -293,7 +293,7 @@ int jcs_s3gw_put_object(s3req *r)
     if ((rc = jcs_s3gw_place(r, jcs_place_red_width(&op->red), &sites)) != 0)
         return rc;
     rc = jcs_upload_start(r->svc->driver, &op->red, &sites, &op->up);
-    jcs_place_sites_free(&sites);
+    jcs_place_sites_clear(&sites);
     return rc;
 }
 
@@ -499,7 +499,7 @@ int jcs_s3gw_delete_object(s3req *r)
         if ((rc = jcs_meta_object_list_by_path(r->svc->db, &q, &l)) == 0) {
             if (l.objects.n == 0)
                 rc = jcs_meta_package_delete(r->svc->db, p.package_id);
-            jcs_meta_listing_free(&l);
+            jcs_meta_listing_clear(&l);
         }
     } else if (!rc) {
         rc = jcs_meta_object_delete_by_path(r->svc->db, p.package_id, path);
@@ -671,10 +671,10 @@ int jcs_s3gw_copy_object(s3req *r)
         rc = jcs_s3xml_finish(&w);
         if (!rc)
             rc = jcs_s3gw_reply_xml(r, 200, &x);
-        jcs_buf_free(&x);
+        jcs_buf_clear(&x);
     }
     (void)headers;
-    jcs_meta_objects_free(&objs);
+    jcs_meta_objects_clear(&objs);
     jcs_free(mb);
     jcs_meta_package_clear(&p);
     jcs_meta_bucket_clear(&b);
@@ -705,6 +705,6 @@ int jcs_s3gw_get_tagging(s3req *r)
     rc = jcs_s3xml_finish(&w);
     if (!rc)
         rc = jcs_s3gw_reply_xml(r, 200, &x);
-    jcs_buf_free(&x);
+    jcs_buf_clear(&x);
     return rc;
 }

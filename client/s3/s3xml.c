@@ -403,7 +403,7 @@ static int parse_content(parser *ps, int depth, jcs_s3xml_node *n, const char *q
             }
         }
     }
-    jcs_buf_free(&text);
+    jcs_buf_clear(&text);
     return rc;
 }
 

@@ -207,7 +207,7 @@ static int read_small(jcs_svc *svc, const jcs_block *blocks, size_t nblocks, int
         }
     }
     jcs_free(tried);
-    jcs_place_sites_free(&sites);
+    jcs_place_sites_clear(&sites);
     jcs_free(buf);
     jcs_free(ids);
     return rc;
@@ -254,7 +254,7 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
             drop_bad_sites(svc, blocks, &sites);
         int64_t done = cw.bytes;
         if (length >= 0 && done >= length) {
-            jcs_place_sites_free(&sites);
+            jcs_place_sites_clear(&sites);
             rc = 0;
             break;
         }
@@ -270,7 +270,7 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
         rc = jcs_driver_download(svc->driver, &req);
         if (rc == 0)
             note_sources(reads, blocks, sites.sites, nblocks, red, cw.bytes);
-        jcs_place_sites_free(&sites);
+        jcs_place_sites_clear(&sites);
         if (rc == 0 || rc == JCS_ECANCELED || cw.wr_failed || offset + cw.bytes >= size)
             break;
         if (attempt + 1 < READ_ATTEMPTS)

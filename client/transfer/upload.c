@@ -267,7 +267,7 @@ void jcs_upload_free(jcs_upload *u)
     jcs_upload_cancel(u);
     jcs_free(u->small);
     jcs_pipe_free(u->pipe);
-    jcs_place_sites_free(&u->targets);
+    jcs_place_sites_clear(&u->targets);
     EVP_MD_CTX_free(u->md5);
     jcs_free(u);
 }

@@ -281,7 +281,7 @@ out:
         jcs_free(hs[i].name);
         jcs_free(hs[i].value);
     }
-    jcs_buf_free(&creq);
+    jcs_buf_clear(&creq);
     return rc;
 }
 
@@ -308,7 +308,7 @@ int jcs_sigv4_signature(const char *canonical, size_t len, const struct jcs_sigv
     int rc = jcs_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date,
                             date8, key->region, key->service, creq_hash);
     if (rc) {
-        jcs_buf_free(&sts);
+        jcs_buf_clear(&sts);
         return jcs_err_set(rc, "sigv4: string to sign: %s", jcs_strerror(rc));
     }
     unsigned char skey[32];
@@ -317,7 +317,7 @@ int jcs_sigv4_signature(const char *canonical, size_t len, const struct jcs_sigv
     OPENSSL_cleanse(skey, sizeof(skey));
     if (sts_out)
         rc = jcs_buf_append(sts_out, sts.data, sts.len);
-    jcs_buf_free(&sts);
+    jcs_buf_clear(&sts);
     return rc;
 }
 
@@ -355,7 +355,7 @@ int jcs_sigv4_sign(const struct jcs_sigv4_request *req, const struct jcs_sigv4_k
         rc = jcs_err_set(rc, "sigv4: authorization: %s", jcs_strerror(rc));
     if (!rc && canonical_out && creq.len)
         rc = jcs_buf_append(canonical_out, creq.data, creq.len);
-    jcs_buf_free(&creq);
-    jcs_buf_free(&signed_headers);
+    jcs_buf_clear(&creq);
+    jcs_buf_clear(&signed_headers);
     return rc;
 }

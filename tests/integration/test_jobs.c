@@ -353,7 +353,7 @@ static int64_t put_object(const char *path, const uint8_t *data, size_t len,
         return -1;
     }
     int64_t id = out.v[0].object_id;
-    jcs_meta_objects_free(&out);
+    jcs_meta_objects_clear(&out);
     return id;
 }
 
@@ -557,7 +557,7 @@ TEST(update_access_stats_ages_counters)
     T_OK(jcs_meta_object_stats(db, obj_a, &st));
     T_ASSERT(st.n == 1 && st.v[0].space_id == 1, "");
     double counter = st.v[0].counter, amount = st.v[0].amount;
-    jcs_meta_stats_free(&st);
+    jcs_meta_stats_clear(&st);
     /* amount = 0 * 0.8 + 10 * 0.2; today's counter starts again at 0. */
     T_ASSERT(counter == 0 && amount > 1.999 && amount < 2.001, "counter %g amount %g", counter,
              amount);

@@ -92,9 +92,9 @@ TEST(aws_doc_signed_chunks_in_every_split)
         T_EQ_INT(out.len, 66560);
         for (size_t i = 0; i < out.len; i++)
             T_ASSERT(out.data[i] == 'a', "(byte %zu, step %zu)", i, steps[s]);
-        jcs_buf_free(&out);
+        jcs_buf_clear(&out);
     }
-    jcs_buf_free(&body);
+    jcs_buf_clear(&body);
 }
 
 TEST(wrong_chunk_signature_or_length_is_refused)
@@ -132,8 +132,8 @@ TEST(wrong_chunk_signature_or_length_is_refused)
     T_OK(jcs_buf_printf(&body, "3\r\nabc\r\n0\r\n\r\n"));
     T_EQ_INT(take(decode(JCS_S3CHUNK_SIGNED, &a, NULL, 3, &body, 1000, &out)),
              JCS_S3E_SignatureDoesNotMatch);
-    jcs_buf_free(&body);
-    jcs_buf_free(&out);
+    jcs_buf_clear(&body);
+    jcs_buf_clear(&out);
 }
 
 TEST(unsigned_trailer_checksums)
@@ -170,8 +170,8 @@ TEST(unsigned_trailer_checksums)
             take(decode(JCS_S3CHUNK_UNSIGNED_TRAILER, NULL, cases[c].trailer, 9, &body, 3, &out)),
             JCS_S3E_BadDigest);
         T_ASSERT(strstr(jcs_err_msg(JCS_ECORRUPT), cases[c].trailer) != NULL);
-        jcs_buf_free(&body);
-        jcs_buf_free(&out);
+        jcs_buf_clear(&body);
+        jcs_buf_clear(&out);
     }
 }
 
@@ -222,8 +222,8 @@ TEST(trailer_edge_cases)
     T_EQ_INT(take(jcs_s3chunk_new(JCS_S3CHUNK_UNSIGNED_TRAILER, NULL, "x-amz-foo", 9, collect, &out,
                                   &d)),
              JCS_S3E_InvalidArgument);
-    jcs_buf_free(&body);
-    jcs_buf_free(&out);
+    jcs_buf_clear(&body);
+    jcs_buf_clear(&out);
 }
 
 /* Signs a trailer-mode body the way the SDKs do and checks the decoder accepts it. */
@@ -263,8 +263,8 @@ TEST(signed_chunks_with_signed_trailer)
     T_EQ_INT(
         take(decode(JCS_S3CHUNK_SIGNED_TRAILER, &a, "x-amz-checksum-crc32", 9, &body, 3, &out)),
         JCS_S3E_SignatureDoesNotMatch);
-    jcs_buf_free(&body);
-    jcs_buf_free(&out);
+    jcs_buf_clear(&body);
+    jcs_buf_clear(&out);
 }
 
 typedef struct hdrs {
@@ -346,7 +346,7 @@ TEST(body_md5_content_md5_sha256_and_header_checksums)
     T_ASSERT(memcmp(out.data, "123456789", 9) == 0);
     T_EQ_STR(md5, "25f9e794323b453885f5181f1b624d0b");
     T_EQ_STR(sum, "crc32:y/Q5Jg==");
-    jcs_buf_free(&out);
+    jcs_buf_clear(&out);
 }
 
 TEST(base64_round_trip_and_refusals)
@@ -391,5 +391,5 @@ TEST(md5_computed_by_the_consumer_is_checked_against_content_md5)
     T_OK(jcs_s3body_check_md5(b, good));
     T_EQ_STR(jcs_s3body_md5_hex(b), "25f9e794323b453885f5181f1b624d0b");
     jcs_s3body_free(b);
-    jcs_buf_free(&out);
+    jcs_buf_clear(&out);
 }

@@ -89,13 +89,13 @@ TEST(config_section_defaults_and_errors)
     T_EQ_INT(s.ncreds, 1);
     T_EQ_STR(s.creds[0].access_key, "AK1");
     jcs_s3conf_free(&s);
-    jcs_cfg_free(&c);
+    jcs_cfg_clear(&c);
     /* No section: no S3 port, no error. */
     T_OK(jcs_cfg_parse("t.json", "{}", &c));
     T_OK(jcs_s3conf_load(&c, &s));
     T_EQ_STR(s.listen, "");
     jcs_s3conf_free(&s);
-    jcs_cfg_free(&c);
+    jcs_cfg_clear(&c);
     const char *bad[][2] = {
         {"{\"s3\": {\"listen\": \"127.0.0.1:0\"}}", "s3.credentials"},
         {"{\"s3\": {\"listen\": \"nope\", \"credentials\": [{\"accessKey\": \"a\", "
@@ -114,6 +114,6 @@ TEST(config_section_defaults_and_errors)
         int rc = jcs_s3conf_load(&c, &s);
         T_ASSERT(rc == JCS_ECONFIG, "(case %zu gave %d)", i, rc);
         T_ASSERT(strstr(jcs_err_msg(rc), bad[i][1]) != NULL, "(case %zu: %s)", i, jcs_err_msg(rc));
-        jcs_cfg_free(&c);
+        jcs_cfg_clear(&c);
     }
 }

@@ -95,7 +95,7 @@ static int put(const char *path, const char *content, jcs_meta_object *o)
         *o = out.v[0];
         out.v[0] = (jcs_meta_object){0};
     }
-    jcs_meta_objects_free(&out);
+    jcs_meta_objects_clear(&out);
     return rc;
 }
 

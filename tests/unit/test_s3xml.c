@@ -147,7 +147,7 @@ TEST(writer_escapes_and_error_document)
     T_EQ_INT(jcs_s3err_status(JCS_S3E_NotImplemented), 501);
     T_EQ_INT(jcs_s3err_status(JCS_S3E_BucketNotEmpty), 409);
     T_EQ_INT(jcs_s3err_status(JCS_S3E_SignatureDoesNotMatch), 403);
-    jcs_buf_free(&b);
+    jcs_buf_clear(&b);
 
     /* The thread's recorded code wins over the jcs_err mapping, once. */
     int rc = jcs_s3err_set(JCS_S3E_NoSuchBucket, "bucket \"%s\" does not exist", "x");
