@@ -137,13 +137,14 @@ static const char *check_value(const field *fd, const char *v, char *why, size_t
         if (strcmp(v, "none") == 0)
             return NULL;
         /* fall through */
-    case K_ADDR:
+    case K_ADDR: {
         int arc = jcs_parse_addr(v, host, sizeof(host), &port);
         if (arc) {
             snprintf(why, whylen, "%s", jcs_err_msg(arc));
             return why;
         }
         return NULL;
+    }
     case K_FILE: {
         if (!*v)
             return "a file is required";
