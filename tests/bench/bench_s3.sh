@@ -2,7 +2,8 @@
 # The S3 gateway end to end, as a user measures it, beside the REST API of
 # the same run (same cluster of 6 hubs, same ec(4,6) redundancy):
 #   - 1 GiB PUT and GET with awscli (`aws s3 cp`, its default 8 MiB parts and
-#     10 threads) through the S3 port, and the same file with curl over mTLS
+#     10 threads) and with boto3 in one stream (put_object / get_object, as
+#     curl does) through the S3 port, and the same file with curl over mTLS
 #     through the REST API (/v1/object/upload, /v1/object/downloadByPath);
 #     each download's SHA-256 is checked against the source outside the timing;
 #     printed with the S3/REST ratio (target: at least 90 %);
@@ -75,12 +76,41 @@ s3_put=$(mibps "$t0" "$t1")
 hwm_s3=$(hwm)
 s3_get=$(mibps "$t1" "$t2")
 
+# One stream each way, like curl: boto3 put_object / get_object (whatever
+# checksum its botocore sends by default), the bytes checked after.
+PY=/usr/bin/python3
+for py in /root/.pyenv/versions/*/bin/python3; do "$py" -c 'import boto3' 2>/dev/null && { PY=$py; break; }; done
+"$PY" - "$T/src" "$T/one.out" <<'PYEOF' >"$T/one.times" || die "boto3 single-stream PUT/GET"
+import os, sys, time, boto3
+from botocore.config import Config
+c = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], verify=os.environ["AWS_CA_BUNDLE"],
+                 config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}, read_timeout=600))
+t0 = time.time()
+with open(sys.argv[1], "rb") as f:
+    c.put_object(Bucket="bench", Key="s3/one.bin", Body=f)
+t1 = time.time()
+with open(sys.argv[2], "wb") as f:
+    b = c.get_object(Bucket="bench", Key="s3/one.bin")["Body"]
+    for chunk in iter(lambda: b.read(1 << 20), b""):
+        f.write(chunk)
+t2 = time.time()
+print(t0, t1, t2, boto3.__version__)
+PYEOF
+check_sha "$T/one.out" "boto3 GET"
+read -r o0 o1 o2 bver <"$T/one.times"
+one_put=$(mibps "$o0" "$o1")
+one_get=$(mibps "$o1" "$o2")
+
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
-printf '  %-34s %6s MiB/s   REST (curl, mTLS) %6s MiB/s   S3/REST %s %% (target >= 90 %%)\n' \
+printf '  %-38s %6s MiB/s   REST (curl, mTLS) %6s MiB/s   S3/REST %s %% (target >= 90 %%)\n' \
   "$MIB MiB PUT, S3 (aws s3 cp)" "$s3_put" "$rest_put" "$(pct "$s3_put" "$rest_put")"
-printf '  %-34s %6s MiB/s   REST (curl, mTLS) %6s MiB/s   S3/REST %s %% (target >= 90 %%)\n' \
+printf '  %-38s %6s MiB/s   REST (curl, mTLS) %6s MiB/s   S3/REST %s %% (target >= 90 %%)\n' \
   "$MIB MiB GET, S3 (aws s3 cp)" "$s3_get" "$rest_get" "$(pct "$s3_get" "$rest_get")"
-printf '  %-34s %6s MiB after the REST transfers, %s MiB after the S3 ones (file: %s MiB)\n' \
+printf '  %-38s %6s MiB/s   REST (curl, mTLS) %6s MiB/s   S3/REST %s %% (one stream each)\n' \
+  "$MIB MiB PUT, S3 (boto3 $bver, 1 PUT)" "$one_put" "$rest_put" "$(pct "$one_put" "$rest_put")"
+printf '  %-38s %6s MiB/s   REST (curl, mTLS) %6s MiB/s   S3/REST %s %% (one stream each)\n' \
+  "$MIB MiB GET, S3 (boto3 $bver, 1 GET)" "$one_get" "$rest_get" "$(pct "$one_get" "$rest_get")"
+printf '  %-38s %6s MiB after the REST transfers, %s MiB after the S3 ones (file: %s MiB)\n' \
   "jcs serve peak RSS (VmHWM)" "$hwm_rest" "$hwm_s3" "$MIB"
 
 python3 "$ROOT/tests/bench/bench_s3_small.py" bench s3 "$PKG" rest 4 || die "4 KiB bench"
