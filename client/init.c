@@ -1,5 +1,7 @@
 #include "init.h"
 
+#include <openssl/rand.h>
+
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -23,9 +25,9 @@ const char jcs_init_usage[] =
     "usage: jcs init [--yes] [--force] [--dir DIR] [--coordinator ADDR] [--rpc-ca FILE]\n"
     "                [--rpc-cert FILE] [--rpc-key FILE] [--location NAME] [--db-address ADDR]\n"
     "                [--db-account NAME] [--db-password PW] [--db-name NAME]\n"
-    "                [--http-listen ADDR] [--cert-days N]\n";
+    "                [--http-listen ADDR] [--cert-days N] [--s3-listen ADDR|none]\n";
 
-enum kind { K_DIR, K_ADDR, K_FILE, K_NAME, K_SECRET, K_DAYS };
+enum kind { K_DIR, K_ADDR, K_ADDR_OPT, K_FILE, K_NAME, K_SECRET, K_DAYS };
 
 /* One value of the config: its flag, its prompt, its default (NULL: required). */
 typedef struct field {
@@ -49,6 +51,7 @@ enum {
     F_DB_NAME,
     F_HTTP_LISTEN,
     F_CERT_DAYS,
+    F_S3_LISTEN, /* last: piped answers written for older versions still line up */
     NFIELDS
 };
 
@@ -73,6 +76,9 @@ static const field field_defs[NFIELDS] = {
                        JCS_CLIENT_DEFAULT_HTTP_LISTEN, K_ADDR, NULL},
     [F_CERT_DAYS] = {"--cert-days", "Validity of the HTTP certificates in days", "3650", K_DAYS,
                      NULL},
+    [F_S3_LISTEN] = {"--s3-listen",
+                     "HTTPS listen address of the S3 gateway (host:port; none for no S3 port)",
+                     "127.0.0.1:7891", K_ADDR_OPT, NULL},
 };
 
 /* The files init writes, in the order they are moved into place (config.json last). */
@@ -88,7 +94,22 @@ typedef struct init_state {
     char tmp[PATH_MAX + 32]; /* DIR/.jcs-init-XXXXXX while building */
     char host[256];          /* the listen host */
     int days;
+    char s3_access[21]; /* the generated S3 key pair */
+    char s3_secret[41];
 } init_state;
+
+/* n random characters of alphabet into out (NUL-terminated). */
+static int random_text(const char *alphabet, char *out, size_t n)
+{
+    unsigned char rnd[64];
+    size_t na = strlen(alphabet);
+    if (n > sizeof rnd || RAND_bytes(rnd, (int)n) != 1)
+        return jcs_err_set(JCS_EINTERNAL, "no random bytes for the S3 key pair");
+    for (size_t i = 0; i < n; i++)
+        out[i] = alphabet[rnd[i] % na];
+    out[n] = '\0';
+    return JCS_OK;
+}
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -112,6 +133,10 @@ static const char *check_value(const field *fd, const char *v, char *why, size_t
         if (!*v)
             return "empty path";
         return NULL;
+    case K_ADDR_OPT:
+        if (strcmp(v, "none") == 0)
+            return NULL;
+        /* fall through */
     case K_ADDR: {
         int arc = jcs_parse_addr(v, host, sizeof(host), &port);
         if (arc) {
@@ -370,6 +395,15 @@ static char *config_text(const init_state *st)
         "accessToken", "account", "", "password", "", "redundancy", "type", "none");
     if (!root)
         return NULL;
+    /* The S3 gateway (README): its listen address and a generated key pair. */
+    const char *s3l = st->f[F_S3_LISTEN].value;
+    json_t *s3 = json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "listen",
+                           strcmp(s3l, "none") == 0 ? "" : s3l, "region", "us-east-1",
+                           "credentials", "accessKey", st->s3_access, "secretKey", st->s3_secret);
+    if (!s3 || json_object_set_new(root, "s3", s3) != 0) {
+        json_decref(root);
+        return NULL;
+    }
     /* Shortest digits that read back the same: 0.8, not 0.80000000000000004. */
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(root);
@@ -438,6 +472,11 @@ static int build(init_state *st, char sans[][256], size_t *nsans)
     path_in(k, sizeof(k), st->tmp, "client_key.pem");
     if ((rc = jcs_cert_issue(ca, cak, &cli, c, k)))
         return rc;
+    if ((rc = random_text("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", st->s3_access + 3, 17)) != 0 ||
+        (rc = random_text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                          st->s3_secret, 40)) != 0)
+        return rc;
+    memcpy(st->s3_access, "JCS", 3);
     char *text = config_text(st);
     if (!text)
         return jcs_err_set(JCS_ENOMEM, "config.json: out of memory");
@@ -530,6 +569,10 @@ static int run(init_state *st)
         printf("%s %s", i ? "," : "", sans[i]);
     printf(")\n");
     printf("  client_cert.pem, client_key.pem   for jcsctl and other REST callers\n");
+    if (strcmp(st->f[F_S3_LISTEN].value, "none") != 0)
+        printf("  S3 gateway on https://%s, access key %s (the secret is in config.json, "
+               "s3.credentials)\n",
+               st->f[F_S3_LISTEN].value, st->s3_access);
     printf("next: jcs serve -c %s/config.json\n", st->dir);
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "download.h"
 #include "jobs.h"
 #include "log.h"
+#include "s3gw.h"
 #include "service.h"
 #include "stripcache.h"
 #include "svc.h"
@@ -70,6 +71,9 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
     jcs_http_route *routes = NULL;
     size_t nroutes = 0;
     jcs_http_server *http = NULL;
+    jcs_s3gw *s3 = NULL;
+    jcs_s3conf s3conf;
+    memset(&s3conf, 0, sizeof s3conf);
     int ec = 1, rc;
 
     jcs_rpc_init();
@@ -156,7 +160,22 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
             goto out;
         }
     }
-    char where[300];
+    /* The S3 gateway: a second listener with the REST API's certificate (README). */
+    if ((rc = jcs_s3conf_load(&cfg->file, &s3conf)) != 0) {
+        jcs_error("%s", jcs_err_msg(rc));
+        goto out;
+    }
+    if (s3conf.listen[0]) {
+        if (!cfg->http.enabled && (rc = jcs_http_config_load(&cfg->file, &hcfg)) != 0) {
+            jcs_error("s3 needs the http section's certificate: %s", jcs_err_msg(rc));
+            goto out;
+        }
+        if ((rc = jcs_s3gw_start(&svc, &hcfg, &s3conf, &s3)) != 0) {
+            jcs_error("S3 gateway: %s", jcs_err_msg(rc));
+            goto out;
+        }
+    }
+    char where[600];
     if (http) {
         char host[256];
         int port = 0;
@@ -167,16 +186,30 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
     } else {
         snprintf(where, sizeof where, "-");
     }
+    if (s3) {
+        /* The ready file's second line: where S3 listens (deploy/local/cluster reads it). */
+        char host[256];
+        int port = 0;
+        size_t l = strlen(where);
+        if (jcs_parse_addr(jcs_s3gw_listen(s3), host, sizeof host, &port) != 0)
+            snprintf(host, sizeof host, "127.0.0.1");
+        snprintf(where + l, sizeof where - l, "\n%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
+                 strchr(host, ':') ? "]" : "", jcs_s3gw_port(s3));
+        jcs_info("S3 gateway on https://%s", where + l + 1);
+    }
     if ((rc = jcs_service_ready(ready_file, where)) != 0) {
         jcs_error("ready file %s: %s", ready_file, jcs_err_msg(rc));
         goto out;
     }
+    where[strcspn(where, "\n")] = '\0';
     jcs_info("jcs %s serving the REST API on https://%s (coordinator %s)", JCS_VERSION, where,
              cfg->coordinator_address);
     int sig = jcs_service_wait_signal();
     jcs_info("signal %d: stopping", sig);
     ec = 0;
 out:
+    jcs_s3gw_stop(s3);
+    jcs_s3conf_free(&s3conf);
     jcs_http_stop(http);
     jcs_jobs_stop(svc.jobs);
     jcs_access_stop(svc.access);

@@ -43,6 +43,8 @@ TEST_PKGS=(
   rsync sqlite3 git python3
   iproute2 nftables
   nodejs
+  # The S3 gateway's tests drive it with the real clients users have.
+  awscli s3cmd rclone python3-boto3
 )
 # Docker's engine from Debian (no registry is needed: the images are built
 # on a root file system made by mmdebstrap from Debian's archive).

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "download.h"
 #include "log.h"
+#include "s3meta.h"
 #include "upload.h"
 
 /* ---- helpers ----------------------------------------------------------------------------------
@@ -157,6 +158,7 @@ typedef struct up_file {
     char *path;
     char *red_json; /* as stored (an EC chunk size fitted to the file); NULL: the request's */
     char hash[JCS_HASH_SIZE];
+    unsigned char md5[16];
     int64_t size;
     jcs_meta_block *blocks;
     size_t nblocks;
@@ -358,6 +360,7 @@ static int up_part_end(jcs_http_req *req)
     if (c->res->red.type == JCS_RED_EC && c->res->red.chunk_size != c->red.chunk_size &&
         !(f->red_json = jcs_client_redundancy_json(&c->res->red)))
         return JCS_ENOMEM;
+    memcpy(f->md5, c->res->md5, sizeof f->md5);
     snprintf(f->hash, sizeof f->hash, "%s", c->res->file_hash);
     c->stage = UP_READY;
     return 0;
@@ -399,6 +402,19 @@ static int up_handle(jcs_http_req *req)
     jcs_free(items);
     if (rc)
         return rc;
+    /* The S3 gateway's ETag of each object: the MD5 of its bytes (README, the S3 gateway). */
+    for (size_t i = 0; i < objs.n && i < c->nfiles; i++) {
+        jcs_s3meta m;
+        memset(&m, 0, sizeof m);
+        m.object_id = objs.v[i].object_id;
+        snprintf(m.file_hash, sizeof m.file_hash, "%s", objs.v[i].file_hash);
+        for (int k = 0; k < 16; k++)
+            snprintf(m.etag + 2 * k, 3, "%02x", c->files[i].md5[k]);
+        int mrc = jcs_s3meta_put(c->svc->db, &m);
+        if (mrc != 0)
+            jcs_warn("upload: object %lld: S3 attributes not recorded: %s", (long long)m.object_id,
+                     jcs_err_msg(mrc));
+    }
     rc = jcs_api_reply_one(req, "uploadeds", jcs_api_objects_json(&objs));
     jcs_meta_objects_clear(&objs);
     return rc;

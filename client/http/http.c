@@ -63,6 +63,7 @@ struct jcs_http_server {
     struct pin *pins;
     size_t npins;
     char *cert_pem, *key_pem, *ca_pem;
+    int no_client_cert;
     size_t max_body;
     unsigned max_parts;
     unsigned timeout_s;
@@ -222,6 +223,29 @@ int jcs_http_reply_json(jcs_http_req *req, unsigned status, json_t *body)
     return set_reply(req, status, r);
 }
 
+int jcs_http_reply_buf(jcs_http_req *req, unsigned status, const char *content_type,
+                       const void *data, size_t len)
+{
+    if (req->replied)
+        return jcs_err_set(JCS_EINVAL, "http: %s %s: replied twice", req->method, req->path);
+    char *copy = jcs_malloc(len ? len : 1);
+    if (!copy) {
+        oom_reply(req);
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    }
+    if (len)
+        memcpy(copy, data, len);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback(len, copy, jcs_free);
+    if (!r) {
+        jcs_free(copy);
+        oom_reply(req);
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    }
+    apply_headers(req, r, content_type);
+    return set_reply(req, status, r);
+}
+
 int jcs_http_add_header(jcs_http_req *req, const char *name, const char *value)
 {
     if (req->nhdr >= JCS_HTTP_MAX_HEADERS)
@@ -357,6 +381,39 @@ void *jcs_http_req_ctx(const jcs_http_req *req)
 const char *jcs_http_header(const jcs_http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->mc, MHD_HEADER_KIND, name);
+}
+
+struct each {
+    int (*fn)(void *arg, const char *name, const char *value);
+    void *arg;
+    int rc;
+};
+
+static enum MHD_Result each_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    struct each *e = cls;
+    (void)kind;
+    if (!key)
+        return MHD_YES;
+    e->rc = e->fn(e->arg, key, value ? value : "");
+    return e->rc ? MHD_NO : MHD_YES;
+}
+
+int jcs_http_header_each(const jcs_http_req *req,
+                         int (*fn)(void *arg, const char *name, const char *value), void *arg)
+{
+    struct each e = {fn, arg, 0};
+    MHD_get_connection_values(req->mc, MHD_HEADER_KIND, each_cb, &e);
+    return e.rc;
+}
+
+int jcs_http_query_each(const jcs_http_req *req,
+                        int (*fn)(void *arg, const char *name, const char *value), void *arg)
+{
+    struct each e = {fn, arg, 0};
+    MHD_get_connection_values(req->mc, MHD_GET_ARGUMENT_KIND, each_cb, &e);
+    return e.rc;
 }
 
 struct qscan {
@@ -793,7 +850,9 @@ static enum MHD_Result start_request(jcs_http_server *srv, jcs_http_req *req)
         jcs_error("http: out of memory for a connection; closing it");
         return MHD_NO;
     }
-    if (!c->checked) {
+    if (srv->no_client_cert) {
+        c->checked = c->ok = 1;
+    } else if (!c->checked) {
         char why[512];
         c->checked = 1;
         atomic_fetch_add(&srv->cert_checks, 1);
@@ -821,16 +880,21 @@ static enum MHD_Result start_request(jcs_http_server *srv, jcs_http_req *req)
     /* HEAD is GET without the body (RFC 9110 9.3.2): MHD sends the same headers and drops it. */
     const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
     for (size_t i = 0; i < srv->nroutes; i++) {
-        if (strcmp(srv->routes[i].path, req->path) != 0)
+        if (!srv->routes[i].path || strcmp(srv->routes[i].path, req->path) != 0)
             continue;
         path_known = 1;
-        if (strcmp(srv->routes[i].method, method) == 0) {
+        if (!srv->routes[i].method || strcmp(srv->routes[i].method, method) == 0) {
             rt = &srv->routes[i];
             break;
         }
         size_t l = strlen(allow);
         snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "", srv->routes[i].method);
     }
+    /* Catch-all routes (no path) come after every exact path. */
+    for (size_t i = 0; !rt && !path_known && i < srv->nroutes; i++)
+        if (!srv->routes[i].path &&
+            (!srv->routes[i].method || strcmp(srv->routes[i].method, req->method) == 0))
+            rt = &srv->routes[i];
     if (!rt) {
         if (path_known) {
             int hrc = jcs_http_add_header(req, "Allow", allow);
@@ -1168,6 +1232,14 @@ static void server_free(jcs_http_server *srv)
     jcs_free(srv);
 }
 
+/* MHD's unescaper for raw_paths listeners: leaves the text as sent. */
+static size_t raw_unescape(void *cls, struct MHD_Connection *mc, char *s)
+{
+    (void)cls;
+    (void)mc;
+    return strlen(s);
+}
+
 static int resolve_listen(const char *listen, struct sockaddr_storage *ss, int *v6)
 {
     char host[256];
@@ -1198,11 +1270,12 @@ int jcs_http_start(const jcs_http_config *cfg, const jcs_http_route *routes, siz
                    jcs_http_server **out)
 {
     *out = NULL;
-    if (!cfg->listen || !cfg->cert_file || !cfg->key_file || !cfg->root_ca_file)
+    if (!cfg->listen || !cfg->cert_file || !cfg->key_file ||
+        (!cfg->root_ca_file && !cfg->no_client_cert))
         return jcs_err_set(JCS_ECONFIG, "http: listen, serverCert, serverKey and rootCA are "
                                         "required");
     for (size_t i = 0; i < nroutes; i++)
-        if (!routes[i].method || !routes[i].path || routes[i].path[0] != '/' || !routes[i].handle)
+        if ((routes[i].path && routes[i].path[0] != '/') || !routes[i].handle)
             return jcs_err_set(JCS_EINVAL,
                                "http: route %zu (%s) needs a method, a /path and a "
                                "handle callback",
@@ -1230,13 +1303,17 @@ int jcs_http_start(const jcs_http_config *cfg, const jcs_http_route *routes, siz
         memcpy(srv->routes, routes, nroutes * sizeof(*routes));
     }
     srv->nroutes = nroutes;
+    srv->no_client_cert = cfg->no_client_cert;
     size_t len;
     if ((rc = jcs_read_file(cfg->cert_file, PEM_CAP, &srv->cert_pem, &len)) ||
         (rc = jcs_read_file(cfg->key_file, PEM_CAP, &srv->key_pem, &len)) ||
-        (rc = jcs_read_file(cfg->root_ca_file, PEM_CAP, &srv->ca_pem, &len))) {
+        (!cfg->no_client_cert &&
+         (rc = jcs_read_file(cfg->root_ca_file, PEM_CAP, &srv->ca_pem, &len)))) {
         rc = jcs_err_wrap(rc, "http: ");
         goto fail;
     }
+    if (cfg->no_client_cert)
+        goto tls_ready;
     int ret = gnutls_x509_trust_list_init(&srv->tl, 0);
     if (ret < 0) {
         srv->tl = NULL;
@@ -1252,6 +1329,20 @@ int jcs_http_start(const jcs_http_config *cfg, const jcs_http_route *routes, siz
     }
     if ((rc = load_pins(srv, cfg)))
         goto fail;
+tls_ready:;
+    /* Options that differ between listeners: the client CA (a certificate is then asked for)
+     * and the unescaper (the identity for raw paths, else MHD's behind the %00 check). */
+    struct MHD_OptionItem opts[3];
+    size_t nopt = 0;
+    if (!cfg->no_client_cert)
+        opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, srv->ca_pem};
+    if (cfg->raw_paths)
+        opts[nopt++] =
+            (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)raw_unescape, NULL};
+    else
+        opts[nopt++] =
+            (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)on_unescape, srv};
+    opts[nopt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     unsigned flags = MHD_USE_TLS | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     if (cfg->pool_threads)
         flags |= MHD_USE_EPOLL_INTERNAL_THREAD;
@@ -1261,12 +1352,12 @@ int jcs_http_start(const jcs_http_config *cfg, const jcs_http_route *routes, siz
     srv->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
-        MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_HTTPS_MEM_TRUST, srv->ca_pem,
-        MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
+        MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_ARRAY, opts, MHD_OPTION_HTTPS_PRIORITIES,
+        TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections ? cfg->max_connections : 2048u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         cfg->max_connections_per_address ? cfg->max_connections_per_address : 64u,
         MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)MHD_MEMORY_LIMIT, MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, srv,
+        (size_t)MHD_MEMORY_LIMIT,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
         srv, MHD_OPTION_THREAD_POOL_SIZE, cfg->pool_threads, MHD_OPTION_END);
     if (!srv->d) {
@@ -1284,8 +1375,11 @@ int jcs_http_start(const jcs_http_config *cfg, const jcs_http_route *routes, siz
     srv->watch_started = 1;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : 0;
-    jcs_info("http: listening on %s (port %d), client certificates from %s%s", cfg->listen,
-             srv->port, cfg->root_ca_file, srv->npins ? " and http.clientCerts" : "");
+    if (cfg->no_client_cert)
+        jcs_info("http: listening on %s (port %d), no client certificates", cfg->listen, srv->port);
+    else
+        jcs_info("http: listening on %s (port %d), client certificates from %s%s", cfg->listen,
+                 srv->port, cfg->root_ca_file, srv->npins ? " and http.clientCerts" : "");
     *out = srv;
     return JCS_OK;
 fail:

@@ -74,7 +74,7 @@
 #include "http_multipart.h"
 
 #define JCS_HTTP_DISCARD_CAP  (64u << 20) /* body bytes read and dropped after a refusal */
-#define JCS_HTTP_MAX_HEADERS  16          /* extra response headers per reply */
+#define JCS_HTTP_MAX_HEADERS  64          /* extra response headers per reply */
 #define JCS_HTTP_SIZE_UNKNOWN UINT64_MAX  /* a streamed response of unknown length (chunked) */
 
 typedef struct jcs_http_server jcs_http_server;
@@ -95,8 +95,8 @@ enum jcs_http_body {
  * the connection's thread and may block.
  */
 typedef struct jcs_http_route {
-    const char *method; /* "GET", "POST", "PUT"; borrowed for the server's life */
-    const char *path;   /* "/v1/object/upload"; borrowed likewise */
+    const char *method; /* "GET", "POST", "PUT"; NULL: any; borrowed for the server's life */
+    const char *path;   /* "/v1/object/upload"; NULL: any path (a catch-all, tried last) */
     enum jcs_http_body body;
     /*
      * Required. Called once the whole body arrived (JSON: parsed, see
@@ -185,6 +185,20 @@ void *jcs_http_req_ctx(const jcs_http_req *req);
 const char *jcs_http_header(const jcs_http_req *req, const char *name);
 
 /*
+ * Calls fn for every request header in arrival order (borrowed strings);
+ * a non-zero return stops and is returned.
+ */
+int jcs_http_header_each(const jcs_http_req *req,
+                         int (*fn)(void *arg, const char *name, const char *value), void *arg);
+
+/*
+ * Calls fn for every query parameter in order (value "" for "?name"; with
+ * raw_paths as sent, else decoded); a non-zero return stops and is returned.
+ */
+int jcs_http_query_each(const jcs_http_req *req,
+                        int (*fn)(void *arg, const char *name, const char *value), void *arg);
+
+/*
  * A query parameter, URL-decoded (borrowed; "" for "?name"). JCS_ENOENT
  * when absent, JCS_EINVAL when given more than once or when it decodes to
  * a NUL (%00, which would silently cut the C string); either with a detail
@@ -216,6 +230,13 @@ int jcs_http_query_bool(const jcs_http_req *req, const char *name, int def, int 
  * JCS_EINVAL for a CR or LF in either.
  */
 int jcs_http_add_header(jcs_http_req *req, const char *name, const char *value) JCS_MUST_USE;
+
+/*
+ * A body already in memory (copied) with any status and Content-Type
+ * (NULL: none). For HEAD, MHD sends the headers only.
+ */
+int jcs_http_reply_buf(jcs_http_req *req, unsigned status, const char *content_type,
+                       const void *data, size_t len);
 
 /* Any JSON body with any status. Takes ownership of body. */
 int jcs_http_reply_json(jcs_http_req *req, unsigned status, json_t *body);

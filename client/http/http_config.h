@@ -39,6 +39,20 @@ typedef struct jcs_http_config {
      * all connections (MHD's epoll pool), which is only safe when no callback
      * ever blocks; kept for benchmarks, not read from the config file. */
     unsigned pool_threads;
+    /*
+     * Set by a listener whose requests authenticate otherwise (the S3
+     * gateway signs requests): no client certificate is asked for or
+     * checked, root_ca_file and the pins are not needed. Not read from the
+     * config file.
+     */
+    int no_client_cert;
+    /*
+     * Paths and query parameters are handed over exactly as sent, not
+     * percent-decoded (jcs_http_req_path, jcs_http_query*), for a protocol
+     * that signs the encoded form and decodes itself. Not read from the
+     * config file.
+     */
+    int raw_paths;
 } jcs_http_config;
 
 /*

@@ -114,6 +114,32 @@ static const char *const schema_steps[] = {
     " ON DELETE CASCADE,"
     " CONSTRAINT fk_pas_space FOREIGN KEY (userSpaceID) REFERENCES userspace (userSpaceID)"
     " ON DELETE CASCADE)" TBL,
+    /* The S3 gateway's attributes of an object (client/s3/s3meta.h). A row describes the
+     * content whose FileHash it names; an object replaced through REST keeps its id, and
+     * the stale row is then ignored. Open S3 multipart uploads carry their key and token. */
+    "CREATE TABLE IF NOT EXISTS s3Object ("
+    " objectID BIGINT NOT NULL PRIMARY KEY,"
+    " fileHash VARCHAR(68) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " etag VARCHAR(80) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " headers MEDIUMTEXT NOT NULL,"
+    " checksumAlg VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT '',"
+    " checksum VARCHAR(96) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT '',"
+    " uploadKey VARBINARY(1100) NULL,"
+    " uploadToken CHAR(32) CHARACTER SET ascii COLLATE ascii_bin NULL,"
+    " CONSTRAINT fk_s3object_object FOREIGN KEY (objectID) REFERENCES object (objectID)"
+    " ON DELETE CASCADE)" TBL ";\n"
+    "CREATE TABLE IF NOT EXISTS s3Part ("
+    " objectID BIGINT NOT NULL,"
+    " partNumber INT NOT NULL,"
+    " etag CHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " size BIGINT NOT NULL,"
+    " fileHash VARCHAR(68) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " checksumAlg VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT '',"
+    " checksum VARCHAR(96) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT '',"
+    " updateTime BIGINT NOT NULL,"
+    " PRIMARY KEY (objectID, partNumber),"
+    " CONSTRAINT fk_s3part_object FOREIGN KEY (objectID) REFERENCES object (objectID)"
+    " ON DELETE CASCADE)" TBL,
 };
 
 int jcs_meta_migrate(jcs_db *db)

@@ -286,6 +286,14 @@ void jcs_meta_listing_clear(jcs_meta_listing *l);
 int jcs_meta_object_list_by_path(jcs_db *db, const jcs_meta_list_query *q,
                                  jcs_meta_listing *out) JCS_MUST_USE;
 
+/*
+ * A continuation token that starts a prefix listing after path (paths
+ * greater than it), or, with skip_prefix, after every path that starts
+ * with path: what a caller with its own cursor (the S3 gateway's markers)
+ * passes as continuation_token. NULL when out of memory; caller frees.
+ */
+char *jcs_meta_list_token(int skip_prefix, const char *path);
+
 /* One object of an upload batch (strings and blocks borrowed). */
 typedef struct jcs_meta_upload {
     const char *path;

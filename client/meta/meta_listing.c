@@ -178,6 +178,11 @@ static int list_fn(jcs_db_conn *c, void *arg)
     return JCS_OK;
 }
 
+char *jcs_meta_list_token(int skip_prefix, const char *path)
+{
+    return token_make(skip_prefix ? 'p' : 'o', path);
+}
+
 int jcs_meta_object_list_by_path(jcs_db *db, const jcs_meta_list_query *q, jcs_meta_listing *out)
 {
     if (!out || !q)

@@ -17,6 +17,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "alloc.h"
 #include "ec.h"
 #include "pipe.h"
@@ -43,6 +45,8 @@ struct jcs_upload {
     uint8_t *small;
     size_t small_len, small_cap;
     int collecting;
+    /* MD5 of every byte written (the S3 ETag of the object), on the writer's thread. */
+    EVP_MD_CTX *md5;
 };
 
 /* The driver's read function: copies out of the pipe's chunks. */
@@ -124,6 +128,11 @@ int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_place_sites *
     u->d = d;
     u->given = *red;
     u->red = jcs_ec_fit(red, size_bound);
+    if (!(u->md5 = EVP_MD_CTX_new()) || EVP_DigestInit_ex(u->md5, EVP_md5(), NULL) != 1) {
+        EVP_MD_CTX_free(u->md5);
+        jcs_free(u);
+        return jcs_err_set(JCS_ENOMEM, "upload: cannot start an MD5");
+    }
     /* The plan's thread reads the targets: they are in place before it starts. */
     u->targets = *targets;
     u->collecting = 1;
@@ -146,7 +155,7 @@ static int plan_err(jcs_upload *u)
     return jcs_err_set(u->rc, "%s", u->why[0] ? u->why : jcs_strerror(u->rc));
 }
 
-int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
+static int write_bytes(jcs_upload *u, const void *p, size_t n)
 {
     if (u->collecting) {
         if (n <= JCS_UPLOAD_SMALL_MAX - u->small_len) {
@@ -172,7 +181,7 @@ int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
         int rc = start_plan(u);
         if (rc)
             return rc;
-        rc = u->small_len ? jcs_upload_write(u, u->small, u->small_len) : 0;
+        rc = u->small_len ? write_bytes(u, u->small, u->small_len) : 0;
         jcs_free(u->small);
         u->small = NULL;
         if (rc)
@@ -188,6 +197,22 @@ int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
     }
     return rc;
 }
+
+int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
+{
+    EVP_DigestUpdate(u->md5, p, n);
+    return write_bytes(u, p, n);
+}
+
+/* The MD5 of what was written into res (after a successful finish). */
+static int finish_md5(jcs_upload *u, jcs_upload_result *res)
+{
+    unsigned len = 0;
+    if (EVP_DigestFinal_ex(u->md5, res->md5, &len) != 1 || len != 16)
+        return jcs_err_set(JCS_EINTERNAL, "upload: MD5 failed");
+    return 0;
+}
+
 
 /*
  * The blocks of a small EC object, encoded here, as JCS lays them out: strip s of the object
@@ -281,6 +306,8 @@ int jcs_upload_finish(jcs_upload *u, jcs_upload_result *res)
     if (u->collecting) {
         u->collecting = 0;
         u->rc = finish_small(u, res);
+        if (!u->rc)
+            u->rc = finish_md5(u, res);
         return u->rc;
     }
     if (!u->running)
@@ -291,7 +318,7 @@ int jcs_upload_finish(jcs_upload *u, jcs_upload_result *res)
         return plan_err(u);
     *res = u->res;
     res->red = u->red;
-    return 0;
+    return finish_md5(u, res);
 }
 
 void jcs_upload_cancel(jcs_upload *u)
@@ -317,5 +344,6 @@ void jcs_upload_free(jcs_upload *u)
     jcs_free(u->small);
     jcs_pipe_free(u->pipe);
     jcs_place_sites_clear(&u->targets);
+    EVP_MD_CTX_free(u->md5);
     jcs_free(u);
 }

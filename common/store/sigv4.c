@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -205,28 +206,19 @@ static int canon_query(jcs_buf *out, const char *q)
     return rc;
 }
 
-int jcs_sigv4_sign(const struct jcs_sigv4_request *req, const struct jcs_sigv4_key *key,
-                   const char *amz_date, jcs_buf *auth, jcs_buf *canonical_out, jcs_buf *sts_out)
+int jcs_sigv4_canonical(const struct jcs_sigv4_request *req, jcs_buf *out, jcs_buf *signed_headers)
 {
-    if (!req->method || !req->payload_hash || !key->access_key || !key->secret_key ||
-        !key->region || !key->service)
-        return jcs_err_set(JCS_EINVAL, "sigv4: method, payload hash, key and scope are required");
-    if (!valid_date(amz_date))
-        return jcs_err_set(JCS_EINVAL, "sigv4: date \"%s\" is not YYYYMMDDTHHMMSSZ",
-                           amz_date ? amz_date : "(null)");
+    if (!req->method || !req->payload_hash)
+        return jcs_err_set(JCS_EINVAL, "sigv4: method and payload hash are required");
     if (req->nheaders > SIGV4_MAX_HEADERS)
         return jcs_err_set(JCS_EINVAL, "sigv4: %zu headers to sign, at most %d", req->nheaders,
                            SIGV4_MAX_HEADERS);
 
     struct canon_header hs[SIGV4_MAX_HEADERS];
     size_t nh = 0;
-    int rc = JCS_OK, have_host = 0, have_date = 0;
-    jcs_buf creq, sts;
+    int rc = JCS_OK;
+    jcs_buf creq;
     jcs_buf_init(&creq, SIGV4_TEXT_CAP);
-    jcs_buf_init(&sts, SIGV4_TEXT_CAP);
-    char date8[9];
-    memcpy(date8, amz_date, 8);
-    date8[8] = '\0';
 
     for (size_t i = 0; i < req->nheaders; i++) {
         const char *n = req->headers[i].name;
@@ -243,13 +235,6 @@ int jcs_sigv4_sign(const struct jcs_sigv4_request *req, const struct jcs_sigv4_k
         }
         for (char *c = hs[nh - 1].name; *c; c++)
             *c = (char)tolower((unsigned char)*c);
-        have_host |= strcmp(hs[nh - 1].name, "host") == 0;
-        have_date |= strcmp(hs[nh - 1].name, "x-amz-date") == 0;
-    }
-    if (!have_host || !have_date) {
-        rc = jcs_err_set(JCS_EINVAL, "sigv4: the signed headers must include %s",
-                         have_host ? "x-amz-date" : "host");
-        goto out;
     }
     /* A stable order for equal names keeps their values in request order when joined. */
     for (size_t i = 1; i < nh; i++)
@@ -285,44 +270,92 @@ int jcs_sigv4_sign(const struct jcs_sigv4_request *req, const struct jcs_sigv4_k
     size_t signed_end = creq.len;
     if (!rc)
         rc = jcs_buf_printf(&creq, "\n%s", req->payload_hash);
-    if (rc) {
-        rc = jcs_err_set(rc, "sigv4: canonical request: %s", jcs_strerror(rc));
-        goto out;
-    }
-
-    char creq_hash[65];
-    jcs_sigv4_sha256_hex(creq.data, creq.len, creq_hash);
-    rc = jcs_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, date8,
-                        key->region, key->service, creq_hash);
-    if (rc) {
-        rc = jcs_err_set(rc, "sigv4: string to sign: %s", jcs_strerror(rc));
-        goto out;
-    }
-
-    unsigned char skey[32], sig[32];
-    char sighex[65];
-    jcs_sigv4_signing_key(key->secret_key, date8, key->region, key->service, skey);
-    hmac(skey, 32, sts.data, sts.len, sig);
-    OPENSSL_cleanse(skey, sizeof(skey));
-    to_hex(sig, 32, sighex);
-
-    rc = jcs_buf_printf(auth,
-                        "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%.*s, "
-                        "Signature=%s",
-                        key->access_key, date8, key->region, key->service,
-                        (int)(signed_end - signed_start), creq.data + signed_start, sighex);
+    if (!rc && signed_headers)
+        rc = jcs_buf_append(signed_headers, creq.data + signed_start, signed_end - signed_start);
+    if (!rc)
+        rc = jcs_buf_append(out, creq.data, creq.len);
     if (rc)
-        rc = jcs_err_set(rc, "sigv4: authorization: %s", jcs_strerror(rc));
+        rc = jcs_err_set(rc, "sigv4: canonical request: %s", jcs_strerror(rc));
 out:
     for (size_t i = 0; i < nh; i++) {
         jcs_free(hs[i].name);
         jcs_free(hs[i].value);
     }
+    jcs_buf_clear(&creq);
+    return rc;
+}
+
+void jcs_sigv4_hmac_hex(const unsigned char key[32], const void *msg, size_t n, char out[65])
+{
+    unsigned char sig[32];
+    hmac(key, 32, msg, n, sig);
+    to_hex(sig, 32, out);
+}
+
+int jcs_sigv4_signature(const char *canonical, size_t len, const struct jcs_sigv4_key *key,
+                        const char *amz_date, jcs_buf *sts_out, char sig[65])
+{
+    if (!valid_date(amz_date))
+        return jcs_err_set(JCS_EINVAL, "sigv4: date \"%s\" is not YYYYMMDDTHHMMSSZ",
+                           amz_date ? amz_date : "(null)");
+    char date8[9];
+    memcpy(date8, amz_date, 8);
+    date8[8] = '\0';
+    char creq_hash[65];
+    jcs_sigv4_sha256_hex(canonical, len, creq_hash);
+    jcs_buf sts;
+    jcs_buf_init(&sts, SIGV4_TEXT_CAP);
+    int rc = jcs_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", amz_date,
+                            date8, key->region, key->service, creq_hash);
+    if (rc) {
+        jcs_buf_clear(&sts);
+        return jcs_err_set(rc, "sigv4: string to sign: %s", jcs_strerror(rc));
+    }
+    unsigned char skey[32];
+    jcs_sigv4_signing_key(key->secret_key, date8, key->region, key->service, skey);
+    jcs_sigv4_hmac_hex(skey, sts.data, sts.len, sig);
+    OPENSSL_cleanse(skey, sizeof(skey));
+    if (sts_out)
+        rc = jcs_buf_append(sts_out, sts.data, sts.len);
+    jcs_buf_clear(&sts);
+    return rc;
+}
+
+int jcs_sigv4_sign(const struct jcs_sigv4_request *req, const struct jcs_sigv4_key *key,
+                   const char *amz_date, jcs_buf *auth, jcs_buf *canonical_out, jcs_buf *sts_out)
+{
+    if (!req->method || !req->payload_hash || !key->access_key || !key->secret_key ||
+        !key->region || !key->service)
+        return jcs_err_set(JCS_EINVAL, "sigv4: method, payload hash, key and scope are required");
+    if (!valid_date(amz_date))
+        return jcs_err_set(JCS_EINVAL, "sigv4: date \"%s\" is not YYYYMMDDTHHMMSSZ",
+                           amz_date ? amz_date : "(null)");
+    int have_host = 0, have_date = 0;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const char *n = req->headers[i].name;
+        have_host |= n && strcasecmp(n, "host") == 0;
+        have_date |= n && strcasecmp(n, "x-amz-date") == 0;
+    }
+    if (!have_host || !have_date)
+        return jcs_err_set(JCS_EINVAL, "sigv4: the signed headers must include %s",
+                           have_host ? "x-amz-date" : "host");
+
+    jcs_buf creq, signed_headers;
+    jcs_buf_init(&creq, SIGV4_TEXT_CAP);
+    jcs_buf_init(&signed_headers, SIGV4_TEXT_CAP);
+    char sighex[65];
+    int rc = jcs_sigv4_canonical(req, &creq, &signed_headers);
+    if (!rc)
+        rc = jcs_sigv4_signature(creq.data, creq.len, key, amz_date, sts_out, sighex);
+    if (!rc && (rc = jcs_buf_printf(auth,
+                                    "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, "
+                                    "SignedHeaders=%s, Signature=%s",
+                                    key->access_key, amz_date, key->region, key->service,
+                                    signed_headers.data ? signed_headers.data : "", sighex)) != 0)
+        rc = jcs_err_set(rc, "sigv4: authorization: %s", jcs_strerror(rc));
     if (!rc && canonical_out && creq.len)
         rc = jcs_buf_append(canonical_out, creq.data, creq.len);
-    if (!rc && sts_out && sts.len)
-        rc = jcs_buf_append(sts_out, sts.data, sts.len);
     jcs_buf_clear(&creq);
-    jcs_buf_clear(&sts);
+    jcs_buf_clear(&signed_headers);
     return rc;
 }

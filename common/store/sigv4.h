@@ -82,4 +82,25 @@ void jcs_sigv4_sha256_hex(const void *p, size_t n, char out[65]);
 void jcs_sigv4_signing_key(const char *secret, const char *date8, const char *region,
                            const char *service, unsigned char out[32]);
 
+/*
+ * The canonical request of req (no requirement on which headers are
+ * present: a verifier rebuilds exactly what the client signed) appended to
+ * out, and its signed-header list ("host;x-amz-date") to signed_headers when
+ * not NULL. JCS_EINVAL for a header name that is not a token, JCS_ENOMEM,
+ * JCS_ETOOBIG.
+ */
+int jcs_sigv4_canonical(const struct jcs_sigv4_request *req, jcs_buf *out,
+                        jcs_buf *signed_headers) JCS_MUST_USE;
+
+/*
+ * The lower-case hex signature of a canonical request for key's secret and
+ * scope at amz_date; the string to sign is appended to sts when not NULL.
+ * JCS_EINVAL for a malformed date.
+ */
+int jcs_sigv4_signature(const char *canonical, size_t len, const struct jcs_sigv4_key *key,
+                        const char *amz_date, jcs_buf *sts, char sig[65]) JCS_MUST_USE;
+
+/* Lower-case hex HMAC-SHA256 of msg under a derived signing key (chunk signatures). */
+void jcs_sigv4_hmac_hex(const unsigned char key[32], const void *msg, size_t n, char out[65]);
+
 #endif

@@ -35,7 +35,7 @@ case "${ROLE:-}" in
         --rpc-ca /certs/ca_cert.pem --rpc-cert /certs/client_cert.pem --rpc-key /certs/client_key.pem \
         --location "${LOCATION:-}" --db-address "${DB_ADDRESS:-mariadb:3306}" \
         --db-account "${DB_ACCOUNT:-client}" --db-password "${DB_PASSWORD:?}" \
-        --db-name "${DB_NAME:-jcs_client}" --http-listen 0.0.0.0:7890
+        --db-name "${DB_NAME:-jcs_client}" --http-listen 0.0.0.0:7890 --s3-listen 0.0.0.0:7891
       jq '.logger.output = "stdout" | .logger.level = "info"' /client/config.json >/client/config.json.tmp
       mv /client/config.json.tmp /client/config.json
     fi

@@ -92,8 +92,17 @@ fi
 # config.json: the README's sections, in its order, the answers, absolute paths, defaults.
 J=$D/config.json
 keys=$(jq -r 'keys_unsorted | join(" ")' "$J" 2>/dev/null)
-want_keys="hubRPC coordinatorRPC rpc location logger db connectivity downloader downloadStrategy tickTock http mount accessToken redundancy"
+want_keys="hubRPC coordinatorRPC rpc location logger db connectivity downloader downloadStrategy tickTock http mount accessToken redundancy s3"
 if [ "$keys" = "$want_keys" ]; then pass config_sections_in_readme_order; else fail config_sections_in_readme_order "got: $keys"; fi
+# The S3 gateway's section: the default listen address and a generated key pair (README).
+ak=$(jq -r '.s3.credentials[0].accessKey' "$J" 2>/dev/null)
+sk=$(jq -r '.s3.credentials[0].secretKey' "$J" 2>/dev/null)
+if [ "$(jq -r .s3.listen "$J")" = 127.0.0.1:7891 ] && [ "$(jq -r .s3.region "$J")" = us-east-1 ] &&
+   [[ "$ak" =~ ^JCS[A-Z2-7]{17}$ ]] && [ ${#sk} -eq 40 ]; then
+  pass s3_section_with_a_generated_key_pair
+else
+  fail s3_section_with_a_generated_key_pair "$(jq -c .s3 "$J")"
+fi
 check=$(jq -r --arg C "$C" --arg D "$D" '[
   .hubRPC.rootCA == ($C + "/ca_cert.pem"),
   .coordinatorRPC.rootCA == ($C + "/ca_cert.pem"),
@@ -187,7 +196,7 @@ M=$T/mixed
 printf '%s\n%s\n%s\n' "$C/ca_cert.pem" "$C/client_cert.pem" "$C/client_key.pem" |
   "$JCS" init --dir "$M" --coordinator 127.0.0.1:6002 --location l --db-address 127.0.0.1:3307 \
     --db-account a --db-password p --db-name n --http-listen 127.0.0.1:7000 --cert-days 5 \
-    >/dev/null 2>"$T/m.err"
+    --s3-listen 127.0.0.1:7001 >/dev/null 2>"$T/m.err"
 rc=$?
 if [ $rc -eq 0 ] && [ "$(grep -c ': $' "$T/m.err")" -eq 3 ] &&
    [ "$(jq -r .coordinatorRPC.address "$M/config.json")" = 127.0.0.1:6002 ]; then
