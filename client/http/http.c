@@ -1357,9 +1357,9 @@ tls_ready:;
         cfg->max_connections ? cfg->max_connections : 2048u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         cfg->max_connections_per_address ? cfg->max_connections_per_address : 64u,
         MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)MHD_MEMORY_LIMIT,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        srv, MHD_OPTION_THREAD_POOL_SIZE, cfg->pool_threads, MHD_OPTION_END);
+        (size_t)MHD_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_THREAD_POOL_SIZE,
+        cfg->pool_threads, MHD_OPTION_END);
     if (!srv->d) {
         rc = jcs_err_set(JCS_EIO,
                          "http: cannot listen on %s (address in use, or a bad certificate/key in "

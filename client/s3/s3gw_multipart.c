@@ -201,7 +201,7 @@ static int part_start(s3req *r, part_op *op)
     jcs_place_sites sites;
     if ((rc = jcs_s3gw_place(r, 1, &sites)) != 0)
         return rc;
-    rc = jcs_upload_start(r->svc->driver, &none, &sites, &op->up);
+    rc = jcs_upload_start(r->svc->driver, &none, &sites, -1, &op->up);
     jcs_place_sites_clear(&sites);
     return rc;
 }
@@ -328,7 +328,7 @@ int jcs_s3gw_mp_upload_part_copy(s3req *r)
         jcs_redundancy none = {.type = JCS_RED_NONE};
         jcs_place_sites sites;
         if ((rc = jcs_s3gw_place(r, 1, &sites)) == 0) {
-            rc = jcs_upload_start(r->svc->driver, &none, &sites, &op->up);
+            rc = jcs_upload_start(r->svc->driver, &none, &sites, -1, &op->up);
             jcs_place_sites_clear(&sites);
         }
     }

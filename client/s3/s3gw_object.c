@@ -209,6 +209,12 @@ static int put_finish(s3req *r)
     op->up = NULL;
     if (rc)
         return rc;
+    /* An EC object smaller than a strip was stored with a fitted chunk: record that one. */
+    if (op->res.red.type == JCS_RED_EC && op->res.red.chunk_size != op->red.chunk_size) {
+        jcs_free(op->red_json);
+        if (!(op->red_json = jcs_client_redundancy_json(&op->res.red)))
+            return JCS_ENOMEM;
+    }
     /* The plan hashed the bytes: Content-MD5 is checked against its MD5. */
     if ((rc = jcs_s3body_check_md5(r->body, op->res.md5)) != 0)
         return rc;
@@ -292,7 +298,10 @@ int jcs_s3gw_put_object(s3req *r)
     jcs_place_sites sites;
     if ((rc = jcs_s3gw_place(r, jcs_place_red_width(&op->red), &sites)) != 0)
         return rc;
-    rc = jcs_upload_start(r->svc->driver, &op->red, &sites, &op->up);
+    /* The announced size bounds the object, so a small EC object gets a fitted chunk. */
+    uint64_t expect = r->body ? jcs_s3body_expected(r->body) : UINT64_MAX;
+    rc = jcs_upload_start(r->svc->driver, &op->red, &sites,
+                          expect > INT64_MAX ? -1 : (int64_t)expect, &op->up);
     jcs_place_sites_clear(&sites);
     return rc;
 }

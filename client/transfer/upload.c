@@ -213,7 +213,6 @@ static int finish_md5(jcs_upload *u, jcs_upload_result *res)
     return 0;
 }
 
-
 /*
  * The blocks of a small EC object, encoded here, as JCS lays them out: strip s of the object
  * (k * chunk bytes, the last one zero-padded) gives bytes [s * chunk, (s + 1) * chunk) of
