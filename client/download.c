@@ -10,6 +10,7 @@
 
 #include "access.h"
 #include "alloc.h"
+#include "healq.h"
 #include "log.h"
 #include "pipe.h"
 #include "stripcache.h"
@@ -136,10 +137,11 @@ static void note_sources(jcs_download_reads *r, const jcs_block *b, const jcs_si
  * the retry reads other copies or EC blocks instead of failing the same way. This covers the
  * seconds between a hub dying and the coordinator marking it offline.
  */
-static void drop_bad_sites(jcs_svc *svc, const jcs_block *blocks, jcs_svc_sites *sites)
+int jcs_download_drop_bad(jcs_svc *svc, const jcs_block *blocks, jcs_site *sites, size_t n)
 {
-    for (size_t i = 0; i < sites->n; i++) {
-        jcs_site *st = &sites->sites[i];
+    int corrupt = 0;
+    for (size_t i = 0; i < n; i++) {
+        jcs_site *st = &sites[i];
         if (!st->hub)
             continue;
         jcs_shard_entry e;
@@ -149,8 +151,16 @@ static void drop_bad_sites(jcs_svc *svc, const jcs_block *blocks, jcs_svc_sites 
         jcs_warn("download: not reading block %d from user space %lld: %s", blocks[i].index,
                  (long long)blocks[i].space_id,
                  rc ? jcs_err_msg(rc) : "the stored shard has the wrong size");
+        /* A corrupt or truncated shard is healed by RedundancyRecover; a missing one too,
+         * but that one its own stat already finds. */
+        if (rc == JCS_ECORRUPT || rc == 0) {
+            (void)jcs_healq_add(svc->db, blocks[i].space_id, blocks[i].file_hash,
+                                rc ? jcs_err_msg(rc) : "the stored shard has the wrong size", 0);
+            corrupt++;
+        }
         st->hub = NULL;
     }
+    return corrupt;
 }
 
 /*
@@ -202,6 +212,9 @@ static int read_small(jcs_svc *svc, const jcs_block *blocks, size_t nblocks, int
             done = 1;
         } else {
             corrupt |= last == JCS_ECORRUPT;
+            if (last == JCS_ECORRUPT)
+                (void)jcs_healq_add(svc->db, blocks[best].space_id, blocks[best].file_hash,
+                                    jcs_err_msg(last), 0);
             jcs_warn("download: block %d on user space %lld: %s; trying another copy",
                      blocks[best].index, (long long)blocks[best].space_id, jcs_err_msg(last));
         }
@@ -238,7 +251,9 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
             return rc;
         }
     }
-    for (int attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+    /* Each corrupt copy dropped earns one more attempt: it is not the same failure again. */
+    int attempts = READ_ATTEMPTS;
+    for (int attempt = 0; attempt < attempts; attempt++) {
         if (attempt > 0) {
             int rr = jcs_topo_refresh(svc->topo);
             if (rr)
@@ -250,8 +265,11 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
         jcs_topo_snap_release(snap);
         if (rc)
             break;
-        if (attempt > 0)
-            drop_bad_sites(svc, blocks, &sites);
+        if (attempt > 0) {
+            int dropped = jcs_download_drop_bad(svc, blocks, sites.sites, sites.n);
+            if (attempts < READ_ATTEMPTS + (int)nblocks)
+                attempts += dropped;
+        }
         int64_t done = cw.bytes;
         if (length >= 0 && done >= length) {
             jcs_svc_sites_free(&sites);
@@ -266,7 +284,7 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
         jcs_svc_sites_free(&sites);
         if (rc == 0 || rc == JCS_ECANCELED || cw.wr_failed || offset + cw.bytes >= size)
             break;
-        if (attempt + 1 < READ_ATTEMPTS)
+        if (attempt + 1 < attempts)
             jcs_info("download: plan failed after %lld bytes (%s); retrying from there",
                      (long long)cw.bytes, jcs_err_msg(rc));
     }
@@ -441,6 +459,9 @@ int jcs_download_object(jcs_svc *svc, const jcs_meta_detail *d, int64_t offset, 
     }
     jcs_free(blocks);
     jcs_download_red_clear(&r);
+    if (rc && rc != JCS_ENOMEM && rc != JCS_ECANCELED)
+        rc = jcs_err_wrap(rc, "object %lld (%s): ", (long long)d->object.object_id,
+                          d->object.path);
     return rc;
 }
 
