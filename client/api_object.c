@@ -940,9 +940,9 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
      * hubs check every byte they read, so a corrupt block is never copied. */
     int ncorrupt = 0;
     for (size_t attempt = 0; attempt <= d->nblocks; attempt++) {
-        rc = jcs_driver_change_redundancy(svc->driver, blocks, sources.sites, d->nblocks,
-                                          &from->red, d->object.size, to, targets.sites, width,
-                                          NULL, nb, &nout);
+        rc =
+            jcs_driver_change_redundancy(svc->driver, blocks, sources.sites, d->nblocks, &from->red,
+                                         d->object.size, to, targets.sites, width, NULL, nb, &nout);
         if (rc == 0 || rc == JCS_ENOMEM)
             break;
         int dropped = jcs_download_drop_bad(svc, blocks, sources.sites, d->nblocks);
@@ -954,8 +954,7 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
         rc = jcs_err_set(JCS_ECORRUPT,
                          "object %lld (%s): %d of its blocks are corrupt and the good ones left "
                          "cannot rebuild it (%s); the object was not changed",
-                         (long long)d->object.object_id, d->object.path, ncorrupt,
-                         jcs_err_msg(rc));
+                         (long long)d->object.object_id, d->object.path, ncorrupt, jcs_err_msg(rc));
     else if (rc) {
         rc = jcs_err_wrap(rc, "object %lld: ", (long long)d->object.object_id);
         goto out;

@@ -164,6 +164,37 @@ int jcs_download_drop_bad(jcs_svc *svc, const jcs_block *blocks, jcs_site *sites
 }
 
 /*
+ * Takes the copies this process already found corrupt out of a first attempt, when enough
+ * others remain to read the object (k distinct EC blocks, or one copy); otherwise keeps them
+ * all, and the hubs' checks decide.
+ */
+static void skip_known_bad(const jcs_block *blocks, jcs_svc_sites *sites, const jcs_redundancy *red)
+{
+    unsigned char seen[256] = {0};
+    size_t good = 0, nbad = 0;
+    const size_t want = red->type == JCS_RED_EC ? (size_t)red->k : 1;
+    for (size_t i = 0; i < sites->n; i++) {
+        if (!sites->sites[i].hub)
+            continue;
+        if (jcs_healq_known_bad(blocks[i].space_id, blocks[i].file_hash)) {
+            nbad++;
+            continue;
+        }
+        if (red->type != JCS_RED_EC)
+            good++;
+        else if (blocks[i].index >= 0 && blocks[i].index < 256 && !seen[blocks[i].index]) {
+            seen[blocks[i].index] = 1;
+            good++;
+        }
+    }
+    if (nbad == 0 || good < want)
+        return;
+    for (size_t i = 0; i < sites->n; i++)
+        if (sites->sites[i].hub && jcs_healq_known_bad(blocks[i].space_id, blocks[i].file_hash))
+            sites->sites[i].hub = NULL;
+}
+
+/*
  * The small-read path (plain copies up to JCS_DOWNLOAD_SMALL_MAX skip the plan): tries the
  * reachable copies nearest first, each with one
  * jcs_driver_read_small. Returns 0 when the bytes went to wr, the receiver's error when it
@@ -189,11 +220,14 @@ static int read_small(jcs_svc *svc, const jcs_block *blocks, size_t nblocks, int
     if (rc == 0 && !tried)
         rc = JCS_ENOMEM;
     for (int done = 0; rc == 0 && !done;) {
+        /* Nearest first; copies known to be corrupt only when nothing else is left. */
         size_t best = nblocks;
-        for (size_t i = 0; i < nblocks; i++)
-            if (!tried[i] && sites.sites[i].hub &&
-                (best == nblocks || sites.sites[i].distance < sites.sites[best].distance))
-                best = i;
+        for (int pass = 0; pass < 2 && best == nblocks; pass++)
+            for (size_t i = 0; i < nblocks; i++)
+                if (!tried[i] && sites.sites[i].hub &&
+                    jcs_healq_known_bad(blocks[i].space_id, blocks[i].file_hash) == pass &&
+                    (best == nblocks || sites.sites[i].distance < sites.sites[best].distance))
+                    best = i;
         if (best == nblocks) {
             /* Every copy that answered was corrupt: say so rather than let a plan, which
              * does not check hashes, serve the same bad bytes. */
@@ -265,6 +299,8 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
         jcs_topo_snap_release(snap);
         if (rc)
             break;
+        if (attempt == 0)
+            skip_known_bad(blocks, &sites, red);
         if (attempt > 0) {
             int dropped = jcs_download_drop_bad(svc, blocks, sites.sites, sites.n);
             if (attempts < READ_ATTEMPTS + (int)nblocks)
@@ -460,8 +496,7 @@ int jcs_download_object(jcs_svc *svc, const jcs_meta_detail *d, int64_t offset, 
     jcs_free(blocks);
     jcs_download_red_clear(&r);
     if (rc && rc != JCS_ENOMEM && rc != JCS_ECANCELED)
-        rc = jcs_err_wrap(rc, "object %lld (%s): ", (long long)d->object.object_id,
-                          d->object.path);
+        rc = jcs_err_wrap(rc, "object %lld (%s): ", (long long)d->object.object_id, d->object.path);
     return rc;
 }
 

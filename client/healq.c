@@ -1,5 +1,6 @@
 #include "healq.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,45 @@
 #include "util.h"
 
 static atomic_llong n_corrupt_reads, n_scrub_corrupt, n_queued, n_healed;
+
+/* The shards this process found bad, so reads skip them at once (a ring, under bad_mu). */
+#define BAD_MAX 1024
+static pthread_mutex_t bad_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int64_t space_id;
+    char hash[JCS_HASH_SIZE];
+} bad[BAD_MAX];
+static size_t bad_next;
+
+static long bad_find(int64_t space_id, const char *hash)
+{
+    for (size_t i = 0; i < BAD_MAX; i++)
+        if (bad[i].space_id == space_id && bad[i].hash[0] && strcmp(bad[i].hash, hash) == 0)
+            return (long)i;
+    return -1;
+}
+
+static void bad_set(int64_t space_id, const char *hash, int on)
+{
+    pthread_mutex_lock(&bad_mu);
+    long i = bad_find(space_id, hash);
+    if (on && i < 0) {
+        bad[bad_next].space_id = space_id;
+        snprintf(bad[bad_next].hash, JCS_HASH_SIZE, "%s", hash);
+        bad_next = (bad_next + 1) % BAD_MAX;
+    } else if (!on && i >= 0) {
+        bad[i].hash[0] = '\0';
+    }
+    pthread_mutex_unlock(&bad_mu);
+}
+
+int jcs_healq_known_bad(int64_t space_id, const char *file_hash)
+{
+    pthread_mutex_lock(&bad_mu);
+    int found = bad_find(space_id, file_hash) >= 0;
+    pthread_mutex_unlock(&bad_mu);
+    return found;
+}
 
 struct add_arg {
     int64_t space_id;
@@ -34,6 +74,7 @@ int jcs_healq_add(jcs_db *db, int64_t space_id, const char *file_hash, const cha
     atomic_fetch_add(from_scrub ? &n_scrub_corrupt : &n_corrupt_reads, 1);
     if (!jcs_hash_valid(file_hash))
         return jcs_err_set(JCS_EINVAL, "heal queue: bad FileHash");
+    bad_set(space_id, file_hash, 1);
     struct add_arg a = {.space_id = space_id, .hash = file_hash, .now = jcs_wall_ms()};
     snprintf(a.why, sizeof a.why, "%s", why ? why : "");
     /* The reason is text in a utf8mb4 column: keep it printable ASCII. */
@@ -63,8 +104,8 @@ static int list_fn(jcs_db_conn *c, void *arg)
     a->v = NULL;
     a->n = 0;
     jcs_db_result *r = NULL;
-    int rc = jcs_db_query(c, "SELECT userSpaceID, fileHash FROM healQueue ORDER BY foundTime",
-                          NULL, 0, JCS_HEALQ_LIST_MAX, &r);
+    int rc = jcs_db_query(c, "SELECT userSpaceID, fileHash FROM healQueue ORDER BY foundTime", NULL,
+                          0, JCS_HEALQ_LIST_MAX, &r);
     if (rc)
         return rc;
     a->v = jcs_calloc(r->nrows ? r->nrows : 1, sizeof *a->v);
@@ -119,6 +160,7 @@ static int rm_fn(jcs_db_conn *c, void *arg)
 
 int jcs_healq_remove(jcs_db *db, int64_t space_id, const char *file_hash, int healed)
 {
+    bad_set(space_id, file_hash, 0);
     struct rm_arg a = {space_id, file_hash, 0};
     int rc = jcs_db_txn(db, rm_fn, &a);
     if (rc)

@@ -55,9 +55,15 @@ int jcs_healq_has(const jcs_healq_item *items, size_t n, int64_t space_id, const
  * Removes an entry (missing entries are fine): healed 1 after its block was
  * rebuilt (counted), 0 when no object names it any more.
  */
-int jcs_healq_remove(jcs_db *db, int64_t space_id, const char *file_hash,
-                     int healed) JCS_MUST_USE;
+int jcs_healq_remove(jcs_db *db, int64_t space_id, const char *file_hash, int healed) JCS_MUST_USE;
 
 void jcs_healq_counters_get(jcs_healq_counters *out);
+
+/*
+ * 1 when this process queued (space_id, file_hash) and has not seen it
+ * rebuilt: reads then try that copy last (remembered in memory, at most the
+ * last 1024 findings).
+ */
+int jcs_healq_known_bad(int64_t space_id, const char *file_hash);
 
 #endif

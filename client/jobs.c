@@ -361,9 +361,12 @@ static int scrub_space(jcs_jobs *j, const jcs_site *site, int64_t sid, const sha
                        const jcs_meta_hashes *refs, scrub_pace *pace, json_t *sp, jobs_report *r)
 {
     int64_t nver = 0, ncorrupt = 0, nside = 0;
-    json_t *bad = json_array();
-    if (!bad)
+    json_t *bad = json_array(), *rewritten = json_array();
+    if (!bad || !rewritten) {
+        json_decref(bad);
+        json_decref(rewritten);
         return JCS_ENOMEM;
+    }
     for (size_t k = 0; k < shards->n; k++) {
         const jcs_shard_entry *e = &shards->v[k];
         if (!has_ref(refs, e->file_hash))
@@ -374,8 +377,8 @@ static int scrub_space(jcs_jobs *j, const jcs_site *site, int64_t sid, const sha
         }
         jcs_shard_entry got;
         int written = 0;
-        int rc = jcs_driver_verify_shard(j->svc->driver, site, e->file_hash, e->size, &got,
-                                         &written);
+        int rc =
+            jcs_driver_verify_shard(j->svc->driver, site, e->file_hash, e->size, &got, &written);
         if (rc == JCS_ECORRUPT) {
             ncorrupt++;
             if (json_array_size(bad) < SPACE_SAMPLES)
@@ -388,8 +391,10 @@ static int scrub_space(jcs_jobs *j, const jcs_site *site, int64_t sid, const sha
                             e->file_hash, jcs_err_msg(rc));
             if (rc == JCS_EUNAVAIL || rc == JCS_ETIMEOUT)
                 break;
-        } else {
-            nside += written;
+        } else if (written) {
+            nside++;
+            if (json_array_size(rewritten) < SPACE_SAMPLES)
+                json_array_append_new(rewritten, json_string(e->file_hash));
         }
         nver++;
         r->bytes_verified += e->size;
@@ -402,6 +407,7 @@ static int scrub_space(jcs_jobs *j, const jcs_site *site, int64_t sid, const sha
     json_object_set_new(sp, "corrupt", json_integer(ncorrupt));
     json_object_set_new(sp, "sidecarsRewritten", json_integer(nside));
     json_object_set_new(sp, "corruptHashes", bad);
+    json_object_set_new(sp, "sidecarsRewrittenHashes", rewritten);
     if (ncorrupt)
         jobs_note(r,
                   "user space %" PRId64 ": %" PRId64

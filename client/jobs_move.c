@@ -190,7 +190,8 @@ static int replace_blocks(jcs_jobs *j, const jobs_world *w, objv *v, const bool 
     size_t cap = n + (v->kind == K_REP ? (size_t)v->red.rep_count : 0) + 1;
     int *new_index = jcs_calloc(cap, sizeof *new_index);
     long *copy_of = jcs_calloc(cap, sizeof *copy_of); /* block copied, -1: EC re-encode */
-    int64_t *excl = jcs_calloc(n + 1, sizeof *excl), *locs = jcs_calloc(n + 1, sizeof *locs);
+    int64_t *excl = jcs_calloc(n + cap + 1, sizeof *excl),
+            *locs = jcs_calloc(n + cap + 1, sizeof *locs);
     int64_t *own = jcs_calloc(n + 1, sizeof *own);
     int64_t *tid = jcs_calloc(cap, sizeof *tid);
     jcs_site *tsite = jcs_calloc(cap, sizeof *tsite);
@@ -318,8 +319,45 @@ static int replace_blocks(jcs_jobs *j, const jobs_world *w, objv *v, const bool 
             rc = jcs_jobplan_choose(w->cands, w->rows.n, 1, ex, 2, NULL, 0, NULL, 0, &tid[k]);
         }
     } else {
-        rc = jcs_jobplan_choose(w->cands, w->rows.n, nnew, excl, nexcl, locs, nlocs, own, nown,
-                                tid);
+        /*
+         * A new block whose index a replaced block had goes back to that block's space when
+         * the space is usable (a shard lost or corrupt on a healthy space is rebuilt in place);
+         * the others are chosen among the remaining spaces.
+         */
+        size_t nfree = 0;
+        for (size_t k = 0; k < nnew; k++) {
+            tid[k] = 0;
+            for (size_t i = 0; i < n && !tid[k]; i++) {
+                int64_t sp = d->blocks[i].space_id;
+                bool taken = false;
+                for (size_t q = 0; q < k; q++)
+                    taken |= tid[q] == sp;
+                for (size_t q = 0; q < nown && !taken; q++)
+                    if (own[q] == sp) {
+                        long row = jobs_world_find(w, sp);
+                        if (repl[i] && d->blocks[i].index == new_index[k] && row >= 0 &&
+                            w->cands[row].usable && isfinite(w->cands[row].distance))
+                            tid[k] = sp;
+                    }
+            }
+            if (tid[k]) {
+                excl[nexcl++] = tid[k];
+                long row = jobs_world_find(w, tid[k]);
+                locs[nlocs++] = w->rows.v[row].location_id;
+            } else {
+                nfree++;
+            }
+        }
+        int64_t *more = nfree ? jcs_calloc(nfree, sizeof *more) : NULL;
+        if (nfree && !more)
+            rc = JCS_ENOMEM;
+        else if (nfree)
+            rc = jcs_jobplan_choose(w->cands, w->rows.n, nfree, excl, nexcl, locs, nlocs, NULL, 0,
+                                    more);
+        for (size_t k = 0, m = 0; rc == 0 && k < nnew; k++)
+            if (!tid[k])
+                tid[k] = more[m++];
+        jcs_free(more);
     }
     if (rc)
         goto out;
@@ -615,8 +653,29 @@ static int recover_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *
     size_t nrepl = 0;
     for (size_t i = 0; i < d->nblocks; i++) {
         if (reachable(&v, i) && corrupt[i]) {
-            jobs_note(r, "object %" PRId64 ": block %d on user space %" PRId64 " is corrupt",
-                      d->object.object_id, d->blocks[i].index, d->blocks[i].space_id);
+            /* Queued by a read or a scrub: check it again first, whole. A damaged checksum
+             * sidecar over good content was rewritten meanwhile (or is now), and a hub that
+             * restarted forgot what it found. */
+            jcs_shard_entry e;
+            int s = jcs_driver_verify_shard(j->svc->driver, &v.sites[i], d->blocks[i].file_hash,
+                                            d->blocks[i].size, &e, NULL);
+            if (s == 0 && e.size == d->blocks[i].size) {
+                src[i] = true;
+                corrupt[i] = false;
+                r->blocks_healed++;
+                jobs_note(r,
+                          "object %" PRId64 ": block %d on user space %" PRId64
+                          " verifies good now (its checksums were repaired)",
+                          d->object.object_id, d->blocks[i].index, d->blocks[i].space_id);
+                int e2 =
+                    jcs_healq_remove(j->svc->db, d->blocks[i].space_id, d->blocks[i].file_hash, 1);
+                if (e2)
+                    jobs_note_error(r, "%s", jcs_err_msg(e2));
+            } else {
+                jobs_note(r, "object %" PRId64 ": block %d on user space %" PRId64 " is %s",
+                          d->object.object_id, d->blocks[i].index, d->blocks[i].space_id,
+                          s == JCS_ENOENT ? "missing" : "corrupt");
+            }
         } else if (reachable(&v, i)) {
             jcs_shard_entry e;
             int s = jcs_driver_stat_shard(j->svc->driver, &v.sites[i], d->blocks[i].file_hash, &e);
@@ -654,8 +713,7 @@ static int recover_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *
             if (!corrupt[i])
                 continue;
             r->blocks_healed++;
-            int e =
-                jcs_healq_remove(j->svc->db, d->blocks[i].space_id, d->blocks[i].file_hash, 1);
+            int e = jcs_healq_remove(j->svc->db, d->blocks[i].space_id, d->blocks[i].file_hash, 1);
             if (e)
                 jobs_note_error(r, "%s", jcs_err_msg(e));
         }

@@ -55,11 +55,17 @@ struct space {
     jcs_shardstore *store;
 };
 
+/* Plans that failed here lately: a stream call arriving after the end gets the error at once. */
+#define FAILED_PLANS 64
+
 struct hub_dp {
     hub *h;
     pthread_mutex_t mu;
     struct plan *plans;
     int nplans;
+    char failed_id[FAILED_PLANS][33]; /* ring, under mu */
+    char failed_why[FAILED_PLANS][200];
+    int failed_next;
     struct space spaces[MAX_SPACES];
     int nspaces;
     pthread_t janitor;
@@ -240,6 +246,14 @@ static int plan_get(struct hub_dp *dp, const char *id, struct plan **out)
     struct plan *p = dp->plans;
     while (p && strcmp(p->id, id) != 0)
         p = p->next;
+    for (int i = 0; !p && i < FAILED_PLANS; i++)
+        if (strcmp(dp->failed_id[i], id) == 0) {
+            /* Without this, a late PullStream would wait for a fragment that already ran. */
+            rc = jcs_err_set(JCS_ECANCELED, "plan %s already failed on this hub: %s", id,
+                             dp->failed_why[i]);
+            pthread_mutex_unlock(&dp->mu);
+            return rc;
+        }
     if (!p) {
         if (dp->nplans >= MAX_PLANS) {
             pthread_mutex_unlock(&dp->mu);
@@ -466,6 +480,11 @@ static int h_execute(jcs_rpc_call *call, void *ctx)
     pthread_join(wt, NULL);
     if (rc) {
         jcs_warn("plan %s failed after %" PRId64 " ms: %s", f->plan_id, jcs_now_ms() - t0, why);
+        pthread_mutex_lock(&dp->mu);
+        snprintf(dp->failed_id[dp->failed_next], sizeof dp->failed_id[0], "%s", f->plan_id);
+        snprintf(dp->failed_why[dp->failed_next], sizeof dp->failed_why[0], "%.199s", why);
+        dp->failed_next = (dp->failed_next + 1) % FAILED_PLANS;
+        pthread_mutex_unlock(&dp->mu);
         jcs_err_set(rc, "hub %s: %s", h->cfg.name, why);
     } else {
         jcs_debug("plan %s: %zu ops done in %" PRId64 " ms", f->plan_id, f->n_ops,
