@@ -7,8 +7,14 @@
 #   make deps       installs the Debian packages (idempotent)
 #   make CC=clang   the same tree with clang
 #
-# Sources are found by wildcard: a new common/*.c, proto/*.proto or
-# tests/unit/test_*.c needs no edit here.
+# Sources are found by wildcard: a new common/LAYER/*.c, client/AREA/*.c,
+# proto/*.proto or tests/unit/test_*.c needs no edit here.
+#
+# Include paths enforce the layering: every file sees common/'s layer
+# folders and the generated protobuf headers; a service's files also see
+# their own folders (client/ and its sub-folders for the client), so a hub
+# file cannot include a client header. Tests see everything they test.
+# tests/lint/includes.sh checks the same rule on the sources.
 
 CC      ?= cc
 MODE    ?= release
@@ -30,15 +36,20 @@ CFLAGS_PKG := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
            -Wmissing-prototypes -Wvla
 CFLAGS  += -std=c11 -D_GNU_SOURCE -g -pthread $(OPT) $(WARN) -MMD -MP \
-           -Icommon -I$(GEN) -I. $(CFLAGS_PKG)
+           -I$(GEN) $(COMMON_INC) $(CFLAGS_PKG)
 LDFLAGS += -pthread $(OPT)
 LDLIBS  := -lgrpc -lgpr -lprotobuf-c -ljansson -lmariadb -lssl -lcrypto -lisal -lcurl \
            -lmicrohttpd -lgnutls -lm
 
+COMMON_DIRS := $(sort $(dir $(wildcard common/*/*.[ch])))
+COMMON_INC  := $(patsubst %/,-I%,$(COMMON_DIRS))
+CLIENT_DIRS := client/ $(sort $(dir $(wildcard client/*/*.[ch])))
+CLIENT_INC  := $(patsubst %/,-I%,$(CLIENT_DIRS))
+
 PROTOS      := $(wildcard proto/*.proto)
 PROTO_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
 PROTO_H     := $(PROTO_C:.c=.h)
-COMMON_SRC  := $(wildcard common/*.c)
+COMMON_SRC  := $(wildcard common/*/*.c)
 COMMON_OBJ  := $(patsubst %.c,$(OBJ)/%.o,$(COMMON_SRC)) $(patsubst $(GEN)/%.c,$(OBJ)/gen/%.o,$(PROTO_C))
 LIBJCS      := $(BUILD)/libjcs.a
 
@@ -51,15 +62,15 @@ BINS := $(foreach s,$(SERVICES),$(BIN)/$(BIN_NAME_$(s)))
 
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 INTEG_SRC  := $(wildcard tests/integration/test_*.c)
-TEST_HELPERS := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c)) \
-                $(filter-out tests/integration/test_%.c,$(wildcard tests/integration/*.c))
+# tests/lib: the harness (t.h), fixtures and the cluster helper (itest.h).
+TEST_HELPERS := $(wildcard tests/lib/*.c)
 TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC) $(INTEG_SRC))
 TEST_HELPER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(TEST_HELPERS))
 # Benchmarks: tests/bench/bench_*.c, each a program of its own (no harness),
-# linked with the unit-test helpers other than the harness (certificates).
+# linked with the test helpers other than the harness (certificates, clusters).
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
-BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/unit/harness.o,$(TEST_HELPER_OBJ))
+BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/lib/harness.o,$(TEST_HELPER_OBJ))
 
 .PHONY: all deps test tests benches run bench clean format check-format clang
 .SECONDARY:
@@ -78,6 +89,9 @@ $(OBJ)/gen/%.o: $(GEN)/%.c
 	@echo '  CC     $<'
 	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
+$(OBJ)/client/%.o: CFLAGS += $(CLIENT_INC)
+$(OBJ)/tests/%.o: CFLAGS += $(CLIENT_INC) -Itests/lib
+
 $(OBJ)/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	@echo '  CC     $<'
@@ -88,7 +102,7 @@ $(LIBJCS): $(COMMON_OBJ)
 	$(Q)ar rcs $@ $^
 
 define service_rule
-$(1)_OBJ := $$(patsubst %.c,$$(OBJ)/%.o,$$(wildcard $(1)/*.c))
+$(1)_OBJ := $$(patsubst %.c,$$(OBJ)/%.o,$$(wildcard $(1)/*.c $(1)/*/*.c))
 $$(BIN)/$$(BIN_NAME_$(1)): $$($(1)_OBJ) $$(LIBJCS)
 	@mkdir -p $$(dir $$@)
 	@echo '  LD     $$@'
@@ -96,10 +110,10 @@ $$(BIN)/$$(BIN_NAME_$(1)): $$($(1)_OBJ) $$(LIBJCS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
 
-# The client's modules other than its main() also form a library, so unit
-# tests can link client code (configuration, topology, ...) like common/.
+# The client's modules other than its main() also form a library, so tests
+# and benches can link client code (metadata, planner, driver, ...).
 LIBCLIENT     := $(BUILD)/libjcsclient.a
-LIBCLIENT_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out client/main.c,$(wildcard client/*.c)))
+LIBCLIENT_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(filter-out client/main.c,$(wildcard client/*.c client/*/*.c)))
 
 $(LIBCLIENT): $(LIBCLIENT_OBJ)
 	@rm -f $@
@@ -118,10 +132,10 @@ tests: $(BINS) $(TEST_BINS) $(BENCH_BINS)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 # The more specific pattern (shorter stem) wins over $(BUILD)/tests/% above.
-$(BUILD)/tests/bench/%: $(OBJ)/tests/bench/%.o $(BENCH_HELPER_OBJ) $(LIBJCS)
+$(BUILD)/tests/bench/%: $(OBJ)/tests/bench/%.o $(BENCH_HELPER_OBJ) $(LIBCLIENT) $(LIBJCS)
 	@mkdir -p $(dir $@)
 	@echo '  LD     $@'
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BENCH_HELPER_OBJ) $(LIBJCS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BENCH_HELPER_OBJ) $(LIBCLIENT) $(LIBJCS) $(LDLIBS)
 
 benches: $(BENCH_BINS)
 

@@ -13,11 +13,11 @@
 
 #include "alloc.h"
 #include "cert.h"
-#include "config.h"
+#include "client_config.h"
 #include "util.h"
 
 #define ANSWER_MAX 4096
-#define DAYS_MAX   36500 /* as common/cert.c */
+#define DAYS_MAX   36500 /* as common/net/cert.c */
 
 const char jcs_init_usage[] =
     "usage: jcs init [--yes] [--force] [--dir DIR] [--coordinator ADDR] [--rpc-ca FILE]\n"

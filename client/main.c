@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "cert.h"
-#include "config.h"
+#include "client_config.h"
 #include "init.h"
 #include "log.h"
 #include "serve.h"

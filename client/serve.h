@@ -6,7 +6,7 @@
 #ifndef JCS_CLIENT_SERVE_H
 #define JCS_CLIENT_SERVE_H
 
-#include "config.h"
+#include "client_config.h"
 
 /* The exit code of a build without the REST service. */
 #define JCS_SERVE_NOT_BUILT 3

@@ -1,6 +1,6 @@
 /*
  * coord.h - the coordinator's internals shared by its two files: main.c
- * (command line, configuration, start-up and shutdown) and service.c (the
+ * (command line, configuration, start-up and shutdown) and registry.c (the
  * RPC handlers, the schema, and the liveness sweeper).
  *
  * Design note. All state lives in the coordinator's own MySQL database, so

@@ -4,7 +4,7 @@
  *
  * Shape. main.c parses the global options, finds the command in the table
  * (ctl_commands) and runs it; each cmd_*.c file holds a group of commands.
- * http.c is the only module that calls libcurl: it finds the endpoint and
+ * rest.c is the only module that calls libcurl: it finds the endpoint and
  * the certificates, sends JSON requests, streams uploads (multipart, parts
  * read from file descriptors as libcurl asks) and downloads (to a sink
  * callback), and turns every failure into one jcs_err with a sentence a
@@ -123,7 +123,7 @@ int ctl_parse_redundancy(const char *s, json_t **out) JCS_MUST_USE;
 /* "ec(2,3)", "rep(2)", "none" for a redundancy object; writes into buf. */
 const char *ctl_redundancy_str(const json_t *red, char *buf, size_t size);
 
-/* ---- HTTP (http.c) --------------------------------------------------------------------------- */
+/* ---- HTTP (rest.c) --------------------------------------------------------------------------- */
 
 /*
  * Chooses the endpoint and certificates (flags, then JCS_* environment,

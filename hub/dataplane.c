@@ -23,11 +23,10 @@
 #include <sys/stat.h>
 
 #include "alloc.h"
-#include "driver.h"
 #include "hash.h"
 #include "hub.h"
 #include "hub.pb-c.h"
-#include "ioswitch.h"
+#include "exec.h"
 #include "log.h"
 #include "methods.h"
 #include "storage.h"
@@ -751,13 +750,13 @@ static int h_read_shard(jcs_rpc_call *call, void *ctx)
     if ((rc = jcs_filehash_check(req->file_hash)) == 0 &&
         (rc = space_open(h->dp, req->space, &ss)) == 0 &&
         (rc = jcs_shardstore_stat(ss, req->file_hash, &info)) == 0) {
-        if (req->offset < 0 || req->length < 0 || req->length > JCS_DRIVER_SMALL_MAX ||
+        if (req->offset < 0 || req->length < 0 || req->length > JCS_SHARD_CALL_MAX ||
             (uint64_t)req->offset > info.size || (uint64_t)req->length > info.size - req->offset)
             rc = jcs_err_set(JCS_EINVAL,
                              "ReadShard %s: range %" PRId64 "+%" PRId64
                              " is outside the shard (%llu bytes) or over %d bytes",
                              req->file_hash, req->offset, req->length,
-                             (unsigned long long)info.size, JCS_DRIVER_SMALL_MAX);
+                             (unsigned long long)info.size, JCS_SHARD_CALL_MAX);
     }
     if (rc == 0 && !(b.p = jcs_malloc(req->length ? (size_t)req->length : 1)))
         rc = jcs_err_set(JCS_ENOMEM, "out of memory");
@@ -793,9 +792,9 @@ static int h_write_shard(jcs_rpc_call *call, void *ctx)
     int rc = jcs_rpc_call_recv_request(call, &jcs__hub__write_shard_req__descriptor, (void **)&req);
     if (rc)
         return rc;
-    if ((rc = jcs_filehash_check(req->file_hash)) == 0 && req->data.len > JCS_DRIVER_SMALL_MAX)
+    if ((rc = jcs_filehash_check(req->file_hash)) == 0 && req->data.len > JCS_SHARD_CALL_MAX)
         rc = jcs_err_set(JCS_EINVAL, "WriteShard: %zu bytes, at most %d in one call", req->data.len,
-                         JCS_DRIVER_SMALL_MAX);
+                         JCS_SHARD_CALL_MAX);
     /* The hub names the content itself: a shard is never stored under a wrong hash. */
     if (rc == 0 && (rc = jcs_hash_buf(req->data.data, req->data.len, got)) == 0 &&
         strcmp(got, req->file_hash) != 0)

@@ -1,7 +1,7 @@
 /*
  * hub.h - the hub's internals shared by main.c (command line, config,
  * start-up, shutdown), membership.c (registration, heartbeats, the
- * connectivity test) and service.c (its RPC methods).
+ * connectivity test) and method_table.c (its RPC method table).
  *
  * Design note. A hub is stateless: its identity (id, location) comes from
  * the coordinator at registration and its data lives in its storage

@@ -23,7 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../integration/itest.h"
+#include "itest.h"
 #include "alloc.h"
 #include "driver.h"
 #include "util.h"

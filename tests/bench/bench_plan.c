@@ -20,7 +20,7 @@
 #include "alloc.h"
 #include "coordinator.pb-c.h"
 #include "driver.h"
-#include "../integration/itest.h"
+#include "itest.h"
 #include "methods.h"
 #include "util.h"
 

@@ -11,7 +11,7 @@
  * up, 474-553 MiB/s down for 1 GiB in 1 MiB messages).
  *
  * Certificates are made in a temporary directory with the openssl CLI
- * (tests/unit/testcerts.c). Build: make benches (or make bench).
+ * (tests/lib/testcerts.c). Build: make benches (or make bench).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@
 #include "alloc.h"
 #include "rpc.h"
 #include "rpctest.pb-c.h"
-#include "../unit/testcerts.h"
+#include "testcerts.h"
 #include "util.h"
 
 #define KIB 1024

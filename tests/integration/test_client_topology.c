@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../unit/t.h"
-#include "client/config.h"
-#include "client/topology.h"
+#include "t.h"
+#include "client_config.h"
+#include "topology.h"
 #include "itest.h"
 #include "util.h"
 

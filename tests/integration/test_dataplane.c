@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../unit/t.h"
+#include "t.h"
 #include "alloc.h"
 #include "coordinator.pb-c.h"
 #include "driver.h"

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../unit/t.h"
+#include "t.h"
 #include "alloc.h"
 #include "db.h"
 #include "driver.h"

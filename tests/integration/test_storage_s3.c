@@ -3,7 +3,7 @@
  * S3-compatible server (s3rver, started here with tests/s3/start and stopped
  * at exit), plus the failure paths s3rver cannot produce (5xx, timeouts, cut
  * transfers, refused parts, multipart copy, listing unfinished uploads)
- * against the scripted server of tests/unit/t_http.c.
+ * against the scripted server of tests/lib/t_http.c.
  *
  * s3rver does not verify SigV4 signatures (only the access key id), so the
  * signatures themselves are proven in tests/unit/test_sigv4.c.
@@ -18,9 +18,9 @@
 #include "alloc.h"
 #include "shardstore.h"
 #include "storage.h"
-#include "../unit/t.h"
-#include "../unit/t_http.h"
-#include "../unit/t_tmpdir.h"
+#include "t.h"
+#include "t_http.h"
+#include "t_tmpdir.h"
 #include "util.h"
 
 #define BUCKET "jcs-test"

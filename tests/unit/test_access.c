@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "client/access.h"
+#include "access.h"
 #include "db.h"
 #include "hash.h"
 #include "meta.h"

@@ -1,5 +1,5 @@
 /*
- * test_client_config.c - the jcs client's config.json (client/config.c):
+ * test_client_config.c - the jcs client's config.json (client/client_config.c):
  * JCS's field names and defaults, every required or bad field named in one
  * line, durations, redundancy, certificate checks, unknown fields.
  *
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "client/config.h"
+#include "client_config.h"
 #include "log.h"
 #include "t.h"
 #include "t_tmpdir.h"

@@ -1,6 +1,6 @@
 /*
- * test_config.c - configuration files (common/config.c) and the file and
- * address helpers of common/util.c.
+ * test_config.c - configuration files (common/base/config.c) and the file and
+ * address helpers of common/base/util.c.
  */
 #include <dirent.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * test_db.c - common/db.c against a real MariaDB started by the test.
+ * test_db.c - common/db/db.c against a real MariaDB started by the test.
  *
  * The first test that needs the server starts it (deploy/local/mariadb) with
  * the databases and user below; the last test stops it and removes its

@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "err.h"
-#include "client/jobplan.h"
-#include "client/jobs.h"
-#include "client/shrink.h"
-#include "client/svc.h"
+#include "jobplan.h"
+#include "jobs.h"
+#include "shrink.h"
+#include "svc.h"
 #include "t.h"
 
 #define DAY (24LL * 3600 * 1000)

@@ -1,5 +1,5 @@
 /*
- * test_meta.c - common/meta.c (the client's metadata) against a real MariaDB.
+ * test_meta.c - client/meta/meta.c (the client's metadata) against a real MariaDB.
  *
  * The first test starts a private server (deploy/local/mariadb) with one
  * database and migrates it; the last stops it. Every test works in buckets

@@ -28,7 +28,7 @@
 #include "ec.h"
 #include "err.h"
 #include "hash.h"
-#include "ioswitch.h"
+#include "exec.h"
 #include "plan.h"
 #include "shardstore.h"
 #include "storage.h"

@@ -1,7 +1,7 @@
 /* The EC strip LRU: hits copy the right bytes, both bounds evict the least recently used. */
 #include <string.h>
 
-#include "client/stripcache.h"
+#include "stripcache.h"
 #include "t.h"
 
 #define H1 "Full0000000000000000000000000000000000000000000000000000000000000001"

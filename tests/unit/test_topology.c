@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "client/topology.h"
+#include "topology.h"
 #include "coordinator.pb-c.h"
 #include "methods.h"
 #include "rpc.h"

@@ -1,0 +1,836 @@
+/*
+ * driver.c - runs plans with hubs (driver.h).
+ */
+#include "driver.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "hash.h"
+#include "hub.pb-c.h"
+#include "exec.h"
+#include "log.h"
+#include "methods.h"
+#include "xfer.h"
+
+#define MAX_SITES 256
+
+struct jcs_driver {
+    jcs_xfer *xfer;
+};
+
+int jcs_driver_new(const jcs_tls_files *tls, jcs_driver **out)
+{
+    jcs_driver *d = jcs_calloc(1, sizeof(*d));
+    if (!d)
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    int rc = jcs_xfer_new(tls, &d->xfer);
+    if (rc) {
+        jcs_free(d);
+        return rc;
+    }
+    *out = d;
+    return JCS_OK;
+}
+
+void jcs_driver_free(jcs_driver *d)
+{
+    if (!d)
+        return;
+    jcs_xfer_free(d->xfer);
+    jcs_free(d);
+}
+
+/* ------------------------------------------------------------ plan runs */
+
+struct run;
+
+/* One hub's fragment, run by an ExecuteFragment call on a thread of its own. */
+struct frag_run {
+    struct run *run;
+    const Jcs__Plan__Fragment *frag;
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    jcs_rpc_stream *st; /* while the call is open */
+    int cancelled;
+    Jcs__Hub__ExecuteFragmentResp *resp;
+    int rc;
+    char why[1024];
+};
+
+struct run {
+    jcs_driver *d;
+    const jcs_plan *plan;
+    jcs_exec *local;
+    struct frag_run *frags;
+    atomic_int failed;
+    pthread_mutex_t mu;
+    int rc;
+    char why[1024];
+};
+
+/* Records the first failure and cancels every worker of the plan. */
+static void run_fail(struct run *r, int rc, const char *why)
+{
+    pthread_mutex_lock(&r->mu);
+    int first = r->rc == 0;
+    if (first) {
+        r->rc = rc;
+        snprintf(r->why, sizeof(r->why), "%s", why);
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (!first)
+        return;
+    atomic_store(&r->failed, 1);
+    if (r->local)
+        jcs_exec_cancel(r->local, JCS_ECANCELED);
+    for (size_t i = 0; i < r->plan->nfrags; i++) {
+        struct frag_run *f = &r->frags[i];
+        pthread_mutex_lock(&f->mu);
+        f->cancelled = 1;
+        if (f->st)
+            jcs_rpc_stream_cancel(f->st);
+        pthread_mutex_unlock(&f->mu);
+    }
+}
+
+static int execute_remote(struct frag_run *f)
+{
+    jcs_rpc_channel *ch;
+    jcs_rpc_stream *st;
+    const Jcs__Plan__Worker *w = f->frag->worker;
+    int rc = jcs_xfer_channel(f->run->d->xfer, w->address, &ch);
+    if (rc)
+        return rc;
+    if ((rc = jcs_xfer_open(ch, JCS_M_EXECUTE_FRAGMENT, &st)) != 0)
+        return rc;
+    pthread_mutex_lock(&f->mu);
+    f->st = st;
+    if (f->cancelled)
+        jcs_rpc_stream_cancel(st);
+    pthread_mutex_unlock(&f->mu);
+
+    Jcs__Hub__ExecuteFragmentReq req = JCS__HUB__EXECUTE_FRAGMENT_REQ__INIT;
+    req.fragment = (Jcs__Plan__Fragment *)f->frag;
+    rc = jcs_rpc_stream_send(st, &req.base);
+    if (!rc) {
+        ProtobufCMessage *resp = NULL;
+        int r = jcs_rpc_stream_recv(st, &jcs__hub__execute_fragment_resp__descriptor, &resp);
+        f->resp = (Jcs__Hub__ExecuteFragmentResp *)resp;
+        rc = r < 0 ? r : 0;
+        /* Tell the hub we have its answer: its handler then completes. */
+        if (!rc)
+            rc = jcs_rpc_stream_close_send(st);
+        /* gRPC has the status only after the end of the hub's messages. */
+        while (!rc) {
+            ProtobufCMessage *extra = NULL;
+            int e = jcs_rpc_stream_recv(st, &jcs__hub__execute_fragment_resp__descriptor, &extra);
+            if (extra)
+                protobuf_c_message_free_unpacked(extra, NULL);
+            if (e == 1)
+                break;
+            if (e < 0)
+                rc = e;
+        }
+    }
+    int fr = jcs_rpc_stream_finish(st);
+    if (fr)
+        rc = fr;
+    pthread_mutex_lock(&f->mu);
+    f->st = NULL;
+    pthread_mutex_unlock(&f->mu);
+    jcs_rpc_stream_free(st);
+    return rc;
+}
+
+static void *frag_main(void *arg)
+{
+    struct frag_run *f = arg;
+    f->rc = execute_remote(f);
+    if (f->rc) {
+        snprintf(f->why, sizeof(f->why), "%s", jcs_err_msg(f->rc));
+        run_fail(f->run, f->rc, f->why);
+    }
+    return NULL;
+}
+
+struct local_run {
+    struct run *run;
+    pthread_t thread;
+    int rc;
+};
+
+static void *local_main(void *arg)
+{
+    struct local_run *l = arg;
+    const jcs_plan *p = l->run->plan;
+    l->rc = jcs_exec_run(l->run->local, p->frags[p->driver_frag]);
+    if (l->rc) {
+        char why[1024];
+        snprintf(why, sizeof(why), "driver: %s", jcs_err_msg(l->rc));
+        run_fail(l->run, l->rc, why);
+    }
+    return NULL;
+}
+
+static int no_space(void *ctx, const Jcs__Plan__Space *sp, jcs_shardstore **out)
+{
+    return jcs_err_set(JCS_EINTERNAL, "the driver was asked to open space %lld itself",
+                       sp ? (long long)sp->space_id : 0LL);
+}
+
+/* The work the calling thread does while the plan runs: feed or drain the driver's vars. */
+typedef int (*driver_io_fn)(struct run *r, void *arg);
+
+/*
+ * Runs plan p: hub fragments on their hubs, the driver's fragment here,
+ * and io on the calling thread. Returns the first error, with its detail.
+ */
+static int run_plan(jcs_driver *d, const jcs_plan *p, driver_io_fn io, void *io_arg, struct run *r)
+{
+    struct local_run lr = {r, 0, 0};
+    int local_started = 0;
+    memset(r, 0, sizeof(*r));
+    if (getenv("JCS_TRACE_PLANS")) {
+        /* For debugging plans by hand: every fragment, op by op. */
+        char *text = jcs_plan_describe(p);
+        fprintf(stderr, "plan %s:\n%s\n", p->plan_id, text ? text : "(no memory)");
+        jcs_free(text);
+    }
+    r->d = d;
+    r->plan = p;
+    pthread_mutex_init(&r->mu, NULL);
+    r->frags = jcs_calloc(p->nfrags ? p->nfrags : 1, sizeof(*r->frags));
+    if (!r->frags)
+        return jcs_err_set(JCS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < p->nfrags; i++)
+        pthread_mutex_init(&r->frags[i].mu, NULL);
+    if (p->driver_frag >= 0) {
+        jcs_exec_env env = {0};
+        jcs_xfer_env(d->xfer, &env);
+        env.open_space = no_space;
+        int rc = jcs_exec_new(&env, p->plan_id, &r->local);
+        if (rc) {
+            run_fail(r, rc, jcs_err_msg(rc));
+            goto join;
+        }
+    }
+    for (size_t i = 0; i < p->nfrags; i++) {
+        if ((int)i == p->driver_frag)
+            continue;
+        struct frag_run *f = &r->frags[i];
+        f->run = r;
+        f->frag = p->frags[i];
+        if (pthread_create(&f->thread, NULL, frag_main, f) != 0) {
+            run_fail(r, JCS_EIO, "cannot start a thread");
+            goto join;
+        }
+        f->started = 1;
+    }
+    if (r->local) {
+        if (pthread_create(&lr.thread, NULL, local_main, &lr) != 0) {
+            run_fail(r, JCS_EIO, "cannot start a thread");
+            goto join;
+        }
+        local_started = 1;
+    }
+    if (io) {
+        int rc = io(r, io_arg);
+        if (rc && !atomic_load(&r->failed)) {
+            char why[1024];
+            snprintf(why, sizeof(why), "%s", jcs_err_msg(rc));
+            run_fail(r, rc, why);
+        }
+    }
+join:
+    if (local_started)
+        pthread_join(lr.thread, NULL);
+    for (size_t i = 0; i < p->nfrags; i++)
+        if (r->frags[i].started)
+            pthread_join(r->frags[i].thread, NULL);
+    if (r->rc)
+        return jcs_err_set(r->rc, "%s", r->why);
+    return JCS_OK;
+}
+
+static void run_free(struct run *r)
+{
+    if (r->frags) {
+        for (size_t i = 0; i < r->plan->nfrags; i++) {
+            if (r->frags[i].resp)
+                protobuf_c_message_free_unpacked(&r->frags[i].resp->base, NULL);
+            pthread_mutex_destroy(&r->frags[i].mu);
+        }
+    }
+    jcs_free(r->frags);
+    jcs_exec_free(r->local);
+    pthread_mutex_destroy(&r->mu);
+}
+
+/* The ShardInfo a shard To produced. Borrowed from the run. */
+static const Jcs__Plan__ShardInfo *to_result(struct run *r, size_t to)
+{
+    int fi = r->plan->to_frags[to];
+    int32_t var = r->plan->to_vars[to];
+    if (fi < 0 || !r->frags[fi].resp)
+        return NULL;
+    const Jcs__Hub__ExecuteFragmentResp *resp = r->frags[fi].resp;
+    for (size_t i = 0; i < resp->n_values; i++)
+        if (resp->values[i]->var == var && resp->values[i]->value &&
+            resp->values[i]->value->value_case == JCS__PLAN__VALUE__VALUE_SHARD)
+            return resp->values[i]->value->shard;
+    return NULL;
+}
+
+/* Copies the results of the shard Tos (tos[first..first+n)) into blocks with indexes. */
+static int collect_blocks(struct run *r, const jcs_plan_to *tos, size_t first, size_t n,
+                          const int *index, jcs_block *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const Jcs__Plan__ShardInfo *si = to_result(r, first + i);
+        if (!si || jcs_filehash_check(si->file_hash) != 0)
+            return jcs_err_set(JCS_ERPC,
+                               "a hub finished the plan without the written shard's hash");
+        out[i].index = index[i];
+        out[i].space_id = tos[first + i].space->space_id;
+        snprintf(out[i].file_hash, sizeof(out[i].file_hash), "%s", si->file_hash);
+        out[i].size = si->size;
+    }
+    return JCS_OK;
+}
+
+/* ---------------------------------------------------------------- upload */
+
+struct feed {
+    jcs_driver_read_fn rd;
+    void *arg;
+    int32_t var;
+    struct jcs_hash hash;
+    int64_t size;
+    char file_hash[JCS_FILEHASH_LEN + 1];
+};
+
+static int feed_io(struct run *r, void *arg)
+{
+    struct feed *fd = arg;
+    jcs_pipe *pipe;
+    if (!r->local)
+        return jcs_err_set(JCS_EINTERNAL, "upload plan without a driver fragment");
+    int rc = jcs_exec_input(r->local, fd->var, &pipe);
+    if (rc)
+        return rc;
+    for (;;) {
+        uint8_t *buf;
+        size_t cap, n = 0;
+        if ((rc = jcs_pipe_get_buffer(pipe, &buf, &cap)) != 0)
+            return rc;
+        int rr = fd->rd(fd->arg, buf, cap, &n);
+        int cr = jcs_pipe_commit_buffer(pipe, rr == 0 ? n : 0);
+        if (rr) {
+            jcs_pipe_close(pipe, rr);
+            return rr;
+        }
+        if (cr)
+            return cr;
+        if (n == 0)
+            break;
+        jcs_hash_update(&fd->hash, buf, n);
+        fd->size += (int64_t)n;
+    }
+    /* The object's hash must be final before the plan can be called a success. */
+    rc = jcs_hash_final(&fd->hash, fd->file_hash, NULL);
+    jcs_pipe_close(pipe, rc);
+    return rc;
+}
+
+static int check_red(const jcs_redundancy *red, size_t ntargets, size_t *nto)
+{
+    switch (red->type) {
+    case JCS_RED_NONE:
+        *nto = 1;
+        break;
+    case JCS_RED_REP:
+        if (red->rep_count < 1)
+            return jcs_err_set(JCS_EINVAL, "rep redundancy needs repCount >= 1");
+        *nto = (size_t)red->rep_count;
+        break;
+    case JCS_RED_EC:
+        if (red->k < 1 || red->n <= red->k || red->n > 256 || red->chunk_size <= 0)
+            return jcs_err_set(JCS_EINVAL, "ec redundancy needs 1 <= k < n <= 256, chunkSize > 0");
+        *nto = (size_t)red->n;
+        break;
+    default:
+        return jcs_err_set(JCS_EINVAL, "unknown redundancy type %d", (int)red->type);
+    }
+    if (ntargets < *nto)
+        return jcs_err_set(JCS_EINVAL, "%zu target spaces for %zu pieces", ntargets, *nto);
+    if (*nto > MAX_SITES)
+        return jcs_err_set(JCS_EINVAL, "too many pieces");
+    return JCS_OK;
+}
+
+static const Jcs__Plan__Worker driver_worker = JCS__PLAN__WORKER__INIT;
+
+/* Fills tos[] for writing with red onto targets. */
+static int fill_tos(const jcs_redundancy *red, const jcs_site *targets, size_t nto,
+                    jcs_plan_to *tos, int *index)
+{
+    for (size_t i = 0; i < nto; i++) {
+        if (!targets[i].hub || !targets[i].space)
+            return jcs_err_set(JCS_EUNAVAIL, "target space %lld has no reachable hub",
+                               targets[i].space ? (long long)targets[i].space->space_id : -1LL);
+        memset(&tos[i], 0, sizeof(tos[i]));
+        tos[i].kind = JCS_TO_SHARD;
+        tos[i].stream = red->type == JCS_RED_EC ? (int)i : JCS_STREAM_RAW;
+        tos[i].space = targets[i].space;
+        tos[i].hub = targets[i].hub;
+        tos[i].length = -1;
+        index[i] = (int)i;
+    }
+    return JCS_OK;
+}
+
+int jcs_driver_upload(jcs_driver *d, jcs_driver_read_fn rd, void *arg, const jcs_redundancy *red,
+                      const jcs_site *targets, size_t ntargets, const Jcs__Plan__Worker *compute,
+                      jcs_block *blocks, size_t *nblocks, char hash[JCS_FILEHASH_LEN + 1],
+                      int64_t *size)
+{
+    size_t nto;
+    jcs_plan_to tos[MAX_SITES];
+    int index[MAX_SITES];
+    jcs_plan *p = NULL;
+    struct run r;
+    int rc = check_red(red, ntargets, &nto);
+    if (rc || (rc = fill_tos(red, targets, nto, tos, index)) != 0)
+        return rc;
+    jcs_plan_from from = {.kind = JCS_FROM_DRIVER, .stream = JCS_STREAM_RAW};
+    jcs_fromto ft = {.red = *red,
+                     .object_size = -1,
+                     .froms = &from,
+                     .nfroms = 1,
+                     .tos = tos,
+                     .ntos = nto,
+                     .compute = compute ? compute : &driver_worker};
+    if ((rc = jcs_plan_build(&ft, &p)) != 0)
+        return jcs_err_wrap(rc, "planning the upload: ");
+    struct feed fd = {.rd = rd, .arg = arg, .var = p->from_vars[0]};
+    if ((rc = jcs_hash_init(&fd.hash)) != 0) {
+        jcs_plan_free(p);
+        return rc;
+    }
+    rc = run_plan(d, p, feed_io, &fd, &r);
+    if (!rc)
+        rc = collect_blocks(&r, tos, 0, nto, index, blocks);
+    if (!rc) {
+        *nblocks = nto;
+        memcpy(hash, fd.file_hash, sizeof(fd.file_hash));
+        *size = fd.size;
+    }
+    jcs_hash_abort(&fd.hash);
+    run_free(&r);
+    jcs_plan_free(p);
+    return rc;
+}
+
+/* -------------------------------------------------------------- download */
+
+struct drain {
+    jcs_driver_write_fn wr;
+    void *arg;
+    int32_t var;
+};
+
+static int drain_io(struct run *r, void *arg)
+{
+    struct drain *dr = arg;
+    jcs_pipe *pipe;
+    if (!r->local)
+        return jcs_err_set(JCS_EINTERNAL, "download plan without a driver fragment");
+    int rc = jcs_exec_output(r->local, dr->var, &pipe);
+    if (rc)
+        return rc;
+    for (;;) {
+        jcs_chunk c;
+        rc = jcs_pipe_read(pipe, &c);
+        if (rc == 1)
+            return JCS_OK;
+        if (rc < 0)
+            return rc;
+        rc = dr->wr(dr->arg, c.data, c.len);
+        jcs_pipe_release(pipe, &c);
+        if (rc) {
+            jcs_pipe_abort(pipe, rc);
+            return rc;
+        }
+    }
+}
+
+/* Sorts site indexes by distance, then block index (data blocks first for EC). */
+static const jcs_site *sort_sites;
+static const jcs_block *sort_blocks;
+static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int by_distance(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    double di = sort_sites[i].distance, dj = sort_sites[j].distance;
+    if (di != dj)
+        return di < dj ? -1 : 1;
+    return sort_blocks[i].index - sort_blocks[j].index;
+}
+
+/*
+ * Picks the sources: the nearest reachable copy (none/rep) or the k nearest
+ * reachable distinct EC blocks. Fills froms; returns how many.
+ */
+static int pick_sources(const jcs_block *blocks, const jcs_site *sites, size_t n,
+                        const jcs_redundancy *red, jcs_plan_from *froms, size_t *nfroms)
+{
+    size_t order[MAX_SITES], m = 0;
+    if (n > MAX_SITES)
+        return jcs_err_set(JCS_EINVAL, "too many blocks");
+    for (size_t i = 0; i < n; i++)
+        if (sites[i].hub && sites[i].space)
+            order[m++] = i;
+    pthread_mutex_lock(&sort_mu);
+    sort_sites = sites;
+    sort_blocks = blocks;
+    qsort(order, m, sizeof(order[0]), by_distance);
+    pthread_mutex_unlock(&sort_mu);
+    size_t want = red->type == JCS_RED_EC ? (size_t)red->k : 1;
+    unsigned char seen[256] = {0};
+    size_t got = 0;
+    for (size_t j = 0; j < m && got < want; j++) {
+        const jcs_block *b = &blocks[order[j]];
+        if (red->type == JCS_RED_EC) {
+            if (b->index < 0 || b->index >= red->n || seen[b->index])
+                continue;
+            seen[b->index] = 1;
+        }
+        memset(&froms[got], 0, sizeof(froms[got]));
+        froms[got].kind = JCS_FROM_SHARD;
+        froms[got].stream = red->type == JCS_RED_EC ? b->index : JCS_STREAM_RAW;
+        froms[got].space = sites[order[j]].space;
+        froms[got].hub = sites[order[j]].hub;
+        froms[got].file_hash = b->file_hash;
+        got++;
+    }
+    if (got < want)
+        return jcs_err_set(JCS_EUNAVAIL, "only %zu of the %zu blocks needed are reachable", got,
+                           want);
+    *nfroms = got;
+    return JCS_OK;
+}
+
+int jcs_driver_download(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites,
+                        size_t nblocks, const jcs_redundancy *red, int64_t object_size,
+                        int64_t offset, int64_t length, const Jcs__Plan__Worker *compute,
+                        jcs_driver_write_fn wr, void *arg)
+{
+    jcs_plan_from froms[MAX_SITES];
+    size_t nfroms;
+    jcs_plan *p = NULL;
+    struct run r;
+    int rc = pick_sources(blocks, sites, nblocks, red, froms, &nfroms);
+    if (rc)
+        return rc;
+    jcs_plan_to to = {
+        .kind = JCS_TO_DRIVER, .stream = JCS_STREAM_RAW, .offset = offset, .length = length};
+    jcs_fromto ft = {.red = *red,
+                     .object_size = object_size,
+                     .froms = froms,
+                     .nfroms = nfroms,
+                     .tos = &to,
+                     .ntos = 1,
+                     .compute = compute ? compute : &driver_worker};
+    if ((rc = jcs_plan_build(&ft, &p)) != 0)
+        return jcs_err_wrap(rc, "planning the download: ");
+    struct drain dr = {wr, arg, p->to_vars[0]};
+    rc = run_plan(d, p, drain_io, &dr, &r);
+    run_free(&r);
+    jcs_plan_free(p);
+    return rc;
+}
+
+/* ------------------------------------------------------ change redundancy */
+
+int jcs_driver_change_redundancy(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites,
+                                 size_t nblocks, const jcs_redundancy *from, int64_t object_size,
+                                 const jcs_redundancy *to, const jcs_site *targets, size_t ntargets,
+                                 const Jcs__Plan__Worker *compute, jcs_block *out, size_t *nout)
+{
+    jcs_plan_from froms[MAX_SITES];
+    jcs_plan_to tos[MAX_SITES];
+    int index[MAX_SITES];
+    size_t nfroms, nto;
+    jcs_plan *p = NULL;
+    struct run r;
+    int rc = pick_sources(blocks, sites, nblocks, from, froms, &nfroms);
+    if (rc || (rc = check_red(to, ntargets, &nto)) != 0 ||
+        (rc = fill_tos(to, targets, nto, tos, index)) != 0)
+        return rc;
+    jcs_fromto ft = {.red = from->type == JCS_RED_EC ? *from : *to,
+                     .object_size = object_size,
+                     .froms = froms,
+                     .nfroms = nfroms,
+                     .tos = tos,
+                     .ntos = nto,
+                     .compute = compute ? compute : &driver_worker};
+    /*
+     * One plan can only speak of one EC layout. Going from one EC layout to
+     * another (different k, n or chunk) therefore rebuilds the raw object in
+     * the first plan's terms: the Tos then name blocks of the new layout,
+     * which the planner derives from the raw stream.
+     */
+    if (from->type == JCS_RED_EC && to->type == JCS_RED_EC &&
+        (from->k != to->k || from->n != to->n || from->chunk_size != to->chunk_size))
+        return jcs_err_set(JCS_EINVAL, "changing between EC layouts (k, n or chunkSize) "
+                                       "needs two steps: first to rep, then to the new EC");
+    if ((rc = jcs_plan_build(&ft, &p)) != 0)
+        return jcs_err_wrap(rc, "planning the redundancy change: ");
+    rc = run_plan(d, p, NULL, NULL, &r);
+    if (!rc)
+        rc = collect_blocks(&r, tos, 0, nto, index, out);
+    if (!rc)
+        *nout = nto;
+    run_free(&r);
+    jcs_plan_free(p);
+    return rc;
+}
+
+int jcs_driver_repair(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites, size_t nblocks,
+                      const jcs_redundancy *red, int64_t object_size, const int *lost_index,
+                      size_t nlost, const jcs_site *targets, const Jcs__Plan__Worker *compute,
+                      jcs_block *out)
+{
+    jcs_plan_from froms[MAX_SITES];
+    jcs_plan_to tos[MAX_SITES];
+    size_t nfroms;
+    jcs_plan *p = NULL;
+    struct run r;
+    if (red->type != JCS_RED_EC)
+        return jcs_err_set(JCS_EINVAL, "repair rebuilds EC blocks; copies are re-copied by "
+                                       "change redundancy");
+    if (nlost == 0 || nlost > (size_t)red->n)
+        return jcs_err_set(JCS_EINVAL, "%zu blocks to rebuild of %d", nlost, red->n);
+    int rc = pick_sources(blocks, sites, nblocks, red, froms, &nfroms);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < nlost; i++) {
+        if (lost_index[i] < 0 || lost_index[i] >= red->n)
+            return jcs_err_set(JCS_EINVAL, "block %d does not exist in ec(%d,%d)", lost_index[i],
+                               red->k, red->n);
+        if (!targets[i].hub || !targets[i].space)
+            return jcs_err_set(JCS_EUNAVAIL, "the target for block %d has no reachable hub",
+                               lost_index[i]);
+        memset(&tos[i], 0, sizeof(tos[i]));
+        tos[i].kind = JCS_TO_SHARD;
+        tos[i].stream = lost_index[i];
+        tos[i].space = targets[i].space;
+        tos[i].hub = targets[i].hub;
+        tos[i].length = -1;
+    }
+    jcs_fromto ft = {.red = *red,
+                     .object_size = object_size,
+                     .froms = froms,
+                     .nfroms = nfroms,
+                     .tos = tos,
+                     .ntos = nlost,
+                     .compute = compute ? compute : &driver_worker};
+    if ((rc = jcs_plan_build(&ft, &p)) != 0)
+        return jcs_err_wrap(rc, "planning the repair: ");
+    rc = run_plan(d, p, NULL, NULL, &r);
+    if (!rc)
+        rc = collect_blocks(&r, tos, 0, nlost, lost_index, out);
+    run_free(&r);
+    jcs_plan_free(p);
+    return rc;
+}
+
+/* ------------------------------------------------------------ shard maintenance */
+
+/* Maintenance calls are small; a hub that does not answer within this is reported. */
+#define MAINT_TIMEOUT_MS 30000
+
+static int site_channel(jcs_driver *d, const jcs_site *site, jcs_rpc_channel **ch)
+{
+    if (!site->hub || !site->hub->address)
+        return jcs_err_set(JCS_EUNAVAIL, "space %lld: its hub is offline",
+                           (long long)site->space->space_id);
+    return jcs_xfer_channel(d->xfer, site->hub->address, ch);
+}
+
+static void copy_entry(const Jcs__Hub__ShardEntry *e, jcs_shard_entry *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->file_hash, sizeof out->file_hash, "%s", e->file_hash ? e->file_hash : "");
+    out->size = e->size;
+    out->mtime_ms = e->mtime_ms;
+}
+
+int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site,
+                           int (*fn)(void *arg, const jcs_shard_entry *e), void *arg)
+{
+    jcs_rpc_channel *ch;
+    int rc = site_channel(d, site, &ch);
+    if (rc)
+        return rc;
+    jcs_rpc_stream *st;
+    if ((rc = jcs_xfer_open(ch, JCS_M_LIST_SHARDS, &st)) != 0)
+        return rc;
+    Jcs__Hub__ListShardsReq req = JCS__HUB__LIST_SHARDS_REQ__INIT;
+    req.space = (Jcs__Plan__Space *)site->space;
+    if ((rc = jcs_rpc_stream_send(st, &req.base)) == 0)
+        rc = jcs_rpc_stream_close_send(st);
+    while (rc == 0) {
+        ProtobufCMessage *m = NULL;
+        rc = jcs_rpc_stream_recv(st, &jcs__hub__list_shards_resp__descriptor, &m);
+        if (rc == 1) {
+            rc = jcs_rpc_stream_finish(st);
+            break;
+        }
+        if (rc)
+            break;
+        Jcs__Hub__ListShardsResp *r = (Jcs__Hub__ListShardsResp *)m;
+        for (size_t i = 0; i < r->n_shards && rc == 0; i++) {
+            jcs_shard_entry e;
+            copy_entry(r->shards[i], &e);
+            rc = fn(arg, &e);
+        }
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    jcs_rpc_stream_free(st);
+    return rc;
+}
+
+static int stat_shard(jcs_driver *d, const jcs_site *site, const char *file_hash, int verify,
+                      int timeout_ms, jcs_shard_entry *out, int *sidecar_written)
+{
+    jcs_rpc_channel *ch;
+    int rc = site_channel(d, site, &ch);
+    if (rc)
+        return rc;
+    Jcs__Hub__StatShardReq req = JCS__HUB__STAT_SHARD_REQ__INIT;
+    req.space = (Jcs__Plan__Space *)site->space;
+    req.file_hash = (char *)file_hash;
+    req.verify = verify;
+    ProtobufCMessage *m = NULL;
+    rc = jcs_rpc_unary(ch, JCS_M_STAT_SHARD, &req.base, &jcs__hub__stat_shard_resp__descriptor, &m,
+                       timeout_ms);
+    if (rc)
+        return rc;
+    Jcs__Hub__StatShardResp *r = (Jcs__Hub__StatShardResp *)m;
+    if (sidecar_written)
+        *sidecar_written = r->sidecar_written;
+    if (r->shard)
+        copy_entry(r->shard, out);
+    else
+        rc = jcs_err_set(JCS_ENOENT, "space %lld: shard %s not stored",
+                         (long long)site->space->space_id, file_hash);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+}
+
+int jcs_driver_stat_shard(jcs_driver *d, const jcs_site *site, const char *file_hash,
+                          jcs_shard_entry *out)
+{
+    return stat_shard(d, site, file_hash, 0, MAINT_TIMEOUT_MS, out, NULL);
+}
+
+int jcs_driver_verify_shard(jcs_driver *d, const jcs_site *site, const char *file_hash,
+                            int64_t size, jcs_shard_entry *out, int *sidecar_written)
+{
+    /* The maintenance deadline, plus a second per 20 MB read (a slow disk, a remote S3). */
+    int64_t ms = MAINT_TIMEOUT_MS + (size > 0 ? size / 20000 : 0);
+    if (ms > 3600000)
+        ms = 3600000;
+    return stat_shard(d, site, file_hash, 1, (int)ms, out, sidecar_written);
+}
+
+int jcs_driver_delete_shards(jcs_driver *d, const jcs_site *site, const char *const *hashes,
+                             size_t n, int64_t *deleted)
+{
+    jcs_rpc_channel *ch;
+    int rc = site_channel(d, site, &ch);
+    if (rc)
+        return rc;
+    Jcs__Hub__DeleteShardsReq req = JCS__HUB__DELETE_SHARDS_REQ__INIT;
+    req.space = (Jcs__Plan__Space *)site->space;
+    req.file_hashes = (char **)hashes;
+    req.n_file_hashes = n;
+    ProtobufCMessage *m = NULL;
+    rc = jcs_rpc_unary(ch, JCS_M_DELETE_SHARDS, &req.base,
+                       &jcs__hub__delete_shards_resp__descriptor, &m, MAINT_TIMEOUT_MS);
+    if (rc)
+        return rc;
+    if (deleted)
+        *deleted = ((Jcs__Hub__DeleteShardsResp *)m)->deleted;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return 0;
+}
+
+int jcs_driver_read_small(jcs_driver *d, const jcs_site *site, const char *file_hash,
+                          int64_t offset, int64_t length, void *buf)
+{
+    if (offset < 0 || length < 0 || length > JCS_SHARD_CALL_MAX)
+        return jcs_err_set(JCS_EINVAL, "read_small: bad range %lld+%lld", (long long)offset,
+                           (long long)length);
+    jcs_rpc_channel *ch;
+    int rc = site_channel(d, site, &ch);
+    if (rc)
+        return rc;
+    Jcs__Hub__ReadShardReq req = JCS__HUB__READ_SHARD_REQ__INIT;
+    req.space = (Jcs__Plan__Space *)site->space;
+    req.file_hash = (char *)file_hash;
+    req.offset = offset;
+    req.length = length;
+    ProtobufCMessage *m = NULL;
+    rc = jcs_rpc_unary(ch, JCS_M_READ_SHARD, &req.base, &jcs__hub__read_shard_resp__descriptor, &m,
+                       MAINT_TIMEOUT_MS);
+    if (rc)
+        return rc;
+    Jcs__Hub__ReadShardResp *r = (Jcs__Hub__ReadShardResp *)m;
+    if (r->data.len != (size_t)length)
+        rc = jcs_err_set(JCS_ECORRUPT, "hub %s: ReadShard returned %zu bytes, %lld asked",
+                         site->hub->address, r->data.len, (long long)length);
+    else if (length > 0)
+        memcpy(buf, r->data.data, (size_t)length);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+}
+
+int jcs_driver_write_small(jcs_driver *d, const jcs_site *site, const void *data, size_t len,
+                           const char *file_hash, jcs_shard_entry *out)
+{
+    if (len > JCS_SHARD_CALL_MAX)
+        return jcs_err_set(JCS_EINVAL, "write_small: %zu bytes, at most %d", len,
+                           JCS_SHARD_CALL_MAX);
+    jcs_rpc_channel *ch;
+    int rc = site_channel(d, site, &ch);
+    if (rc)
+        return rc;
+    Jcs__Hub__WriteShardReq req = JCS__HUB__WRITE_SHARD_REQ__INIT;
+    req.space = (Jcs__Plan__Space *)site->space;
+    req.file_hash = (char *)file_hash;
+    req.data.data = (uint8_t *)data;
+    req.data.len = len;
+    ProtobufCMessage *m = NULL;
+    rc = jcs_rpc_unary(ch, JCS_M_WRITE_SHARD, &req.base, &jcs__hub__write_shard_resp__descriptor,
+                       &m, MAINT_TIMEOUT_MS);
+    if (rc)
+        return jcs_err_wrap(rc, "hub %s: ", site->hub->address);
+    Jcs__Hub__WriteShardResp *r = (Jcs__Hub__WriteShardResp *)m;
+    if (!r->shard || !r->shard->file_hash || strcmp(r->shard->file_hash, file_hash) != 0 ||
+        r->shard->size != (int64_t)len)
+        rc = jcs_err_set(JCS_ERPC, "hub %s: WriteShard answered without the stored shard",
+                         site->hub->address);
+    else if (out)
+        copy_entry(r->shard, out);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+}

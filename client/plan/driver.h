@@ -1,0 +1,159 @@
+/*
+ * driver.h - the client's side of the data plane: upload, download and
+ * change redundancy as plans run together with hubs.
+ *
+ * The driver builds a plan (plan.h), sends each hub its fragment
+ * (ExecuteFragment), runs its own fragment locally, feeds the upload
+ * stream into it or drains the download stream out of it, and waits for
+ * every worker. The first error anywhere cancels the plan everywhere and
+ * is returned with its detail ("hub hub2: ShardWrite space 3: ...").
+ *
+ * Sites: where a block lives or should go is a space plus the hub serving
+ * it (both borrowed from the caller) and a distance from the driver (lower
+ * is nearer and cheaper; the client computes it from locations and
+ * latencies). A site whose hub is NULL is unreachable (its hub is offline).
+ */
+#ifndef JCS_DRIVER_H
+#define JCS_DRIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "plan.h"
+#include "rpc.h"
+#include "shardstore.h"
+
+typedef struct jcs_driver jcs_driver;
+
+typedef struct jcs_site {
+    const Jcs__Plan__Space *space;
+    const Jcs__Plan__Worker *hub; /* NULL: unreachable */
+    double distance;
+} jcs_site;
+
+/* One stored piece of an object: a replica (index 0..), or EC block `index`. */
+typedef struct jcs_block {
+    int index;
+    int64_t space_id;
+    char file_hash[JCS_FILEHASH_LEN + 1];
+    int64_t size;
+} jcs_block;
+
+/* Supplies upload bytes: up to cap into buf, *n = 0 at the end. Return 0 or a jcs_err. */
+typedef int (*jcs_driver_read_fn)(void *arg, void *buf, size_t cap, size_t *n);
+/* Takes download bytes. Return 0 or a jcs_err (which cancels the plan). */
+typedef int (*jcs_driver_write_fn)(void *arg, const void *data, size_t n);
+
+/* tls: the client-role certificate used towards hubs (copied). Caller frees. */
+int jcs_driver_new(const jcs_tls_files *tls, jcs_driver **out) JCS_MUST_USE;
+void jcs_driver_free(jcs_driver *d);
+
+/*
+ * Uploads one object read from rd with redundancy red onto targets: none
+ * uses targets[0]; rep targets[0..repCount-1]; ec targets[0..n-1] (block i
+ * on targets[i]). compute: where splitting and encoding run (NULL: the
+ * driver). On success blocks[] (caller-allocated, ntargets entries) gets
+ * one entry per stored piece (*nblocks of them), hash the object's FileHash
+ * and *size its length. Nothing is recorded anywhere: the caller commits
+ * metadata after this returns (data before metadata).
+ */
+int jcs_driver_upload(jcs_driver *d, jcs_driver_read_fn rd, void *arg, const jcs_redundancy *red,
+                      const jcs_site *targets, size_t ntargets, const Jcs__Plan__Worker *compute,
+                      jcs_block *blocks, size_t *nblocks, char hash[JCS_FILEHASH_LEN + 1],
+                      int64_t *size) JCS_MUST_USE;
+
+/*
+ * Streams bytes [offset, offset+length) (length -1: to the end) of an
+ * object of object_size bytes to wr. blocks[i] is stored at sites[i]. For
+ * none/rep the nearest reachable copy is read; for ec the k nearest
+ * reachable blocks (data blocks first among equals, so a healthy object
+ * needs no decoding). JCS_EUNAVAIL when too few blocks are reachable.
+ */
+int jcs_driver_download(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites,
+                        size_t nblocks, const jcs_redundancy *red, int64_t object_size,
+                        int64_t offset, int64_t length, const Jcs__Plan__Worker *compute,
+                        jcs_driver_write_fn wr, void *arg) JCS_MUST_USE;
+
+/*
+ * Rewrites an object stored as blocks (at sites, redundancy from) into
+ * redundancy to on targets (as in upload), in one plan. out[] (caller-
+ * allocated, ntargets entries) receives the new blocks. The old blocks are
+ * untouched; the caller switches metadata and lets GC reclaim them.
+ */
+int jcs_driver_change_redundancy(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites,
+                                 size_t nblocks, const jcs_redundancy *from, int64_t object_size,
+                                 const jcs_redundancy *to, const jcs_site *targets, size_t ntargets,
+                                 const Jcs__Plan__Worker *compute, jcs_block *out,
+                                 size_t *nout) JCS_MUST_USE;
+
+/*
+ * Rebuilds EC blocks lost_index[0..nlost) of an object from any k reachable
+ * blocks, writing block lost_index[i] onto targets[i] (re-encoding, no
+ * decoding of the whole object). out[] (caller-allocated, nlost entries)
+ * receives the new blocks.
+ */
+int jcs_driver_repair(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites, size_t nblocks,
+                      const jcs_redundancy *red, int64_t object_size, const int *lost_index,
+                      size_t nlost, const jcs_site *targets, const Jcs__Plan__Worker *compute,
+                      jcs_block *out) JCS_MUST_USE;
+
+/* ---- shard-store maintenance on one site (for checks, GC and probes) ---- */
+
+/* One shard as a hub lists it. */
+typedef struct jcs_shard_entry {
+    char file_hash[JCS_FILEHASH_LEN + 1];
+    int64_t size;
+    int64_t mtime_ms; /* Unix ms of the shard's last write */
+} jcs_shard_entry;
+
+/*
+ * Calls fn for every shard stored on site (in pages, as the hub streams
+ * them); fn's non-zero return stops the listing and is returned.
+ * JCS_EUNAVAIL when the site is unreachable.
+ */
+int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site,
+                           int (*fn)(void *arg, const jcs_shard_entry *e), void *arg) JCS_MUST_USE;
+
+/*
+ * The shard's size and time; JCS_ENOENT when the site does not store it,
+ * JCS_ECORRUPT when the hub found it corrupt (a read or a scrub did).
+ */
+int jcs_driver_stat_shard(jcs_driver *d, const jcs_site *site, const char *file_hash,
+                          jcs_shard_entry *out) JCS_MUST_USE;
+
+/*
+ * The deep scrub of one shard: the hub reads it whole and checks it against
+ * its FileHash (and writes its checksum sidecar when it was missing or
+ * damaged: *sidecar_written, optional, is then 1). Errors as
+ * jcs_driver_stat_shard; JCS_ECORRUPT when the content is bad. Waits as long
+ * as a read of size bytes may take.
+ */
+int jcs_driver_verify_shard(jcs_driver *d, const jcs_site *site, const char *file_hash,
+                            int64_t size, jcs_shard_entry *out, int *sidecar_written) JCS_MUST_USE;
+
+/*
+ * Reads bytes [offset, offset+length) of one shard on site into buf (the
+ * caller's, length bytes) in a single call to its hub, without a plan: for
+ * small objects, where setting up a plan costs more than the bytes. length
+ * at most JCS_SHARD_CALL_MAX (methods.h). The hub checks every byte against
+ * the shard's checksums (JCS_ECORRUPT). JCS_ENOENT when the shard is not
+ * stored there, JCS_EUNAVAIL when the hub is unreachable.
+ */
+int jcs_driver_read_small(jcs_driver *d, const jcs_site *site, const char *file_hash,
+                          int64_t offset, int64_t length, void *buf) JCS_MUST_USE;
+
+/*
+ * Stores data (len bytes, at most JCS_SHARD_CALL_MAX (methods.h)) as one whole
+ * shard named file_hash on site, in a single call: for small objects. The
+ * hub checks the hash (JCS_EINVAL when it does not match). out (may be
+ * NULL) receives the stored shard.
+ */
+int jcs_driver_write_small(jcs_driver *d, const jcs_site *site, const void *data, size_t len,
+                           const char *file_hash, jcs_shard_entry *out) JCS_MUST_USE;
+
+/* Deletes shards from site (missing ones count as deleted); *deleted may be NULL. */
+int jcs_driver_delete_shards(jcs_driver *d, const jcs_site *site, const char *const *hashes,
+                             size_t n, int64_t *deleted) JCS_MUST_USE;
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * client/transfer/upload.h - one object uploaded as a stream: the caller pushes the
+ * bytes as they arrive (an HTTP body), a worker thread runs
+ * jcs_driver_upload, which pulls them from a bounded pipe.
+ *
+ * Memory is bounded by the pipe (a few MiB whatever the object's size; a
+ * copy upload also holds up to JCS_UPLOAD_SMALL_MAX while it may still be
+ * small, see upload.c);
+ * when the plan cannot keep up, jcs_upload_write blocks, which blocks the
+ * HTTP connection's thread, which stops reading the socket: backpressure
+ * reaches the client. Nothing is recorded in the database here; the caller
+ * commits the result (data before metadata). A cancelled or failed upload
+ * leaves at most orphan shards, which ShardStoreGC reclaims.
+ */
+#ifndef JCS_CLIENT_UPLOAD_H
+#define JCS_CLIENT_UPLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "driver.h"
+#include "err.h"
+#include "hash.h"
+#include "svc.h"
+
+/* Copy uploads (none, rep) that end within this many bytes skip the plan (upload.c). */
+#define JCS_UPLOAD_SMALL_MAX (1u << 20)
+
+typedef struct jcs_upload jcs_upload;
+
+/* What a finished upload stored. */
+typedef struct jcs_upload_result {
+    jcs_block blocks[256];
+    size_t nblocks;
+    char file_hash[JCS_HASH_SIZE];
+    int64_t size;
+} jcs_upload_result;
+
+/*
+ * Starts uploading with redundancy red onto targets (takes ownership of
+ * *targets, which is emptied). The driver is borrowed until
+ * jcs_upload_finish / jcs_upload_cancel returns. Caller ends it with one
+ * of those two, then jcs_upload_free.
+ */
+int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_svc_sites *targets,
+                     jcs_upload **out) JCS_MUST_USE;
+
+/*
+ * The next bytes of the object (only read), blocking while the pipe is
+ * full. Fails with the plan's error once the plan failed (the caller then
+ * cancels).
+ */
+int jcs_upload_write(jcs_upload *u, const void *p, size_t n) JCS_MUST_USE;
+
+/* End of the object: waits for the plan and fills *res on success. */
+int jcs_upload_finish(jcs_upload *u, jcs_upload_result *res) JCS_MUST_USE;
+
+/* Abandons the upload: fails the stream and waits for the plan to stop. Idempotent. */
+void jcs_upload_cancel(jcs_upload *u);
+
+/* Frees a finished or cancelled upload (a running one is cancelled first). NULL is fine. */
+void jcs_upload_free(jcs_upload *u);
+
+#endif
