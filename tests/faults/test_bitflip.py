@@ -157,6 +157,31 @@ def main():
         return
     env = read_env(os.path.join(T, "cluster.env"))
     api = Api(env)
+    # The case first, while the object's 6 spaces are all there is: a shard deleted
+    # from a healthy space of an ec(4,6) object is rebuilt onto that same space.
+    spaces0 = api.call("GET", "/v1/userspace/list")["userSpaces"]
+    roots0 = {sp["userSpaceID"]: sp["storage"]["root"] for sp in spaces0}
+    b0 = api.call("POST", "/v1/bucket/create", {"name": "own"})["bucket"]["bucketID"]
+    p0 = api.call("POST", "/v1/package/create", {"bucketID": b0, "name": "ec", "redundancy": {
+        "type": "ec", "k": 4, "n": 6, "chunkSize": 65536}})["package"]["packageID"]
+    data0 = rng.randbytes(1000000)
+    oid0 = api.upload(p0, "own.bin", data0)
+    blk = rng.choice(api.call("GET", "/v1/object/detail?objectID=%d" % oid0)["blocks"])
+    os.unlink(os.path.join(roots0[blk["userSpaceID"]], "blocks", blk["fileHash"][4:6],
+                           blk["fileHash"]))
+    rec = api.call("POST", "/v1/system/tickTock/run", {"job": "RedundancyRecover"})["report"]
+    after = api.call("GET", "/v1/object/detail?objectID=%d" % oid0)["blocks"]
+    back = [b for b in after if b["index"] == blk["index"]]
+    st, body, err = api.get(oid0)
+    check(rec["blocksRebuilt"] == 1 and len(back) == 1 and
+          back[0]["userSpaceID"] == blk["userSpaceID"] and
+          os.path.exists(os.path.join(roots0[blk["userSpaceID"]], "blocks",
+                                      blk["fileHash"][4:6], blk["fileHash"])) and
+          st == 200 and body == data0, "ec_rebuilt_onto_own_space",
+          "recover report %s; blocks after %s; GET %s %s" % (json.dumps(rec)[:800], after, st,
+                                                            err))
+    api.call("POST", "/v1/bucket/delete", {"bucketID": b0})
+
     s3 = subprocess.run(["tests/s3/start", os.path.join(T, "s3"), "jcsbkt",
                          os.path.join(T, "s3.env")], capture_output=True, text=True)
     if s3.returncode != 0:
@@ -255,6 +280,19 @@ def main():
                     p = path[: -len("._S3rver_object")] + ext
                     if os.path.exists(p):
                         os.unlink(p)
+
+    # A redundancy change of an object whose only copy is corrupt fails and changes nothing.
+    o = next(o for o in objs if o["red"] == "none" and not o["s3"])
+    b = detail(o)["blocks"][0]
+    damage(shard_file(b["userSpaceID"], b["fileHash"]), "flip")
+    st, out, err = api.request("POST", "/v1/object/changeRedundancy", json.dumps(
+        {"objectIDs": [o["oid"]], "redundancy": reds["rep"]}).encode(),
+        {"Content-Type": "application/json"})
+    blocks_after = detail(o)["blocks"]
+    check(st != 200 and b"corrupt" in out and blocks_after == [b], "change_of_corrupt_only_copy",
+          "HTTP %s %s; blocks %s" % (st, out[:400], blocks_after))
+    api.call("POST", "/v1/object/delete", {"objectIDs": [o["oid"]]})
+    put(o)
 
     kinds = ["flip", "flip", "overwrite", "truncate", "delete", "sidecar_flip", "sidecar_truncate"]
     totals = {"flips": 0, "detected": 0, "wrong": 0, "healed": 0, "reads": 0, "reads_ok": 0,
