@@ -459,12 +459,13 @@ static int count_files(const char *dir)
 /*
  * Counts shard files under DIR whose content does not hash to their name:
  * a partial or corrupt shard made visible. 0 when every shard is whole.
+ * Checksum sidecars (<hash>.crc) are not shards and are left out.
  */
 static int count_bad_shards(const char *dir)
 {
     char cmd[1400], out[64] = "";
     snprintf(cmd, sizeof(cmd),
-             "n=0; for f in $(find '%s' -type f -name 'Full*' 2>/dev/null); do "
+             "n=0; for f in $(find '%s' -type f -name 'Full*' ! -name '*.crc' 2>/dev/null); do "
              "h=$(sha256sum \"$f\" | cut -c1-64 | tr a-f A-F); "
              "[ \"Full$h\" = \"$(basename \"$f\")\" ] || n=$((n+1)); done; echo $n",
              dir);
