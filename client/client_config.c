@@ -321,7 +321,7 @@ static int duration_ms(const jcs_cfg *f, const char *field, const char *def, int
     int64_t ns;
     int rc = jcs_client_parse_duration(s, &ns);
     if (rc)
-        return jcs_err_wrap(JCS_ECONFIG, "%s: field %s: ", f->path, field);
+        return jcs_err_wrap(jcs_err_recode(rc, JCS_ECONFIG), "%s: field %s: ", f->path, field);
     *out = ns / 1000000;
     return JCS_OK;
 }
@@ -340,8 +340,9 @@ static int check_addr(const jcs_cfg *f, const char *field, const char *addr)
 {
     char host[256];
     int port;
-    if (jcs_parse_addr(addr, host, sizeof(host), &port) != 0)
-        return jcs_err_wrap(JCS_ECONFIG, "%s: field %s: ", f->path, field);
+    int rc = jcs_parse_addr(addr, host, sizeof(host), &port);
+    if (rc)
+        return jcs_err_wrap(jcs_err_recode(rc, JCS_ECONFIG), "%s: field %s: ", f->path, field);
     return JCS_OK;
 }
 
@@ -550,8 +551,9 @@ static int load_redundancy(const jcs_cfg *f, jcs_client_config *c)
     json_t *v = jcs_cfg_get(f, "redundancy");
     memset(&c->redundancy, 0, sizeof(c->redundancy));
     c->redundancy.type = JCS_RED_NONE;
-    if (v && jcs_client_redundancy_parse(v, "redundancy", &c->redundancy) != 0)
-        return jcs_err_wrap(JCS_ECONFIG, "%s: field ", f->path);
+    int rc = v ? jcs_client_redundancy_parse(v, "redundancy", &c->redundancy) : JCS_OK;
+    if (rc)
+        return jcs_err_wrap(jcs_err_recode(rc, JCS_ECONFIG), "%s: field ", f->path);
     c->redundancy_json = jcs_client_redundancy_json(&c->redundancy);
     return c->redundancy_json ? JCS_OK : oom();
 }

@@ -113,8 +113,9 @@ static const char *check_value(const field *fd, const char *v, char *why, size_t
             return "empty path";
         return NULL;
     case K_ADDR:
-        if (jcs_parse_addr(v, host, sizeof(host), &port) != 0) {
-            snprintf(why, whylen, "%s", jcs_err_msg(JCS_EINVAL));
+        int arc = jcs_parse_addr(v, host, sizeof(host), &port);
+        if (arc) {
+            snprintf(why, whylen, "%s", jcs_err_msg(arc));
             return why;
         }
         return NULL;
@@ -465,8 +466,9 @@ static int run(init_state *st)
         return ec;
     st->days = atoi(st->f[F_CERT_DAYS].value);
     int port;
-    if (jcs_parse_addr(st->f[F_HTTP_LISTEN].value, st->host, sizeof(st->host), &port) != 0)
-        return usage_error("--http-listen: %s", jcs_err_msg(JCS_EINVAL));
+    int arc = jcs_parse_addr(st->f[F_HTTP_LISTEN].value, st->host, sizeof(st->host), &port);
+    if (arc)
+        return usage_error("--http-listen: %s", jcs_err_msg(arc));
     if ((ec = to_absolute(&st->f[F_RPC_CA])) || (ec = to_absolute(&st->f[F_RPC_CERT])) ||
         (ec = to_absolute(&st->f[F_RPC_KEY])) || (ec = check_rpc(st)))
         return ec;

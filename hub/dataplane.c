@@ -519,7 +519,7 @@ static int h_push_stream(jcs_rpc_call *call, void *ctx)
             break; /* the plan failed; its error is in rc */
         int r = jcs_rpc_call_recv_raw(call, buf, cap, &len);
         int cr = jcs_pipe_commit_buffer(pipe, r == 0 ? len : 0);
-        if (r == 1) {
+        if (r == JCS_EOF) {
             jcs_pipe_close(pipe, 0);
             break;
         }
@@ -564,7 +564,7 @@ static int h_pull_stream(jcs_rpc_call *call, void *ctx)
     for (;;) {
         jcs_chunk c;
         int r = jcs_pipe_read(pipe, &c);
-        if (r == 1)
+        if (r == JCS_EOF)
             break;
         if (r < 0) {
             rc = r;

@@ -99,11 +99,12 @@ static int config_load(const char *path, hub_config *c)
     char host[256];
     int port;
     if ((rc = jcs_parse_addr(c->listen, host, sizeof(host), &port)) != 0) {
-        rc = jcs_err_wrap(JCS_ECONFIG, "%s: field listen: ", path);
+        rc = jcs_err_wrap(jcs_err_recode(rc, JCS_ECONFIG), "%s: field listen: ", path);
         goto out;
     }
     if ((rc = jcs_parse_addr(c->coordinator, host, sizeof(host), &port)) != 0) {
-        rc = jcs_err_wrap(JCS_ECONFIG, "%s: field coordinatorRPC.address: ", path);
+        rc = jcs_err_wrap(jcs_err_recode(rc, JCS_ECONFIG),
+                          "%s: field coordinatorRPC.address: ", path);
         goto out;
     }
     rc = check_identity(path, c);

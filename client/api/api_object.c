@@ -247,7 +247,8 @@ static int up_file_begin(up_ctx *c, const jcs_http_part *part)
         return jcs_err_set(JCS_EINVAL, "part %u (files): filename longer than %d bytes",
                            part->index, JCS_META_PATH_MAX);
     if (rc)
-        return jcs_err_wrap(JCS_EINVAL, "part %u (files): filename: ", part->index);
+        return jcs_err_wrap(jcs_err_recode(rc, JCS_EINVAL),
+                            "part %u (files): filename: ", part->index);
     if ((rc = jcs_api_norm_path("filename", dec, 0, path)) != 0)
         return jcs_err_wrap(rc, "part %u (files): ", part->index);
     for (size_t i = 0; i < c->nfiles; i++)

@@ -1404,8 +1404,9 @@ static enum MHD_Result start_request(jcs_http_server *srv, jcs_http_req *req)
     }
     if (!rt) {
         if (path_known) {
-            if (jcs_http_add_header(req, "Allow", allow))
-                jcs_debug("http: no Allow header: %s", jcs_err_msg(JCS_EINVAL));
+            int hrc = jcs_http_add_header(req, "Allow", allow);
+            if (hrc)
+                jcs_debug("http: no Allow header: %s", jcs_err_msg(hrc));
             (void)jcs_http_reply_err(req, 405, "BadArgument",
                                      "method %s is not allowed for %s (use %s)", req->method,
                                      req->path, allow);
@@ -1544,6 +1545,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     jcs_http_req *req = *con_cls;
     (void)version;
     if (!req) {
+        /* A connection's requests run one after another on its thread: a
+         * detail line left by the previous one must not explain this one's
+         * failure (err.h). */
+        jcs_err_clear();
         req = jcs_calloc(1, sizeof(*req));
         if (!req) {
             jcs_error("http: out of memory for a request; closing the connection");

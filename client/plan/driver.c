@@ -132,7 +132,7 @@ static int execute_remote(struct frag_run *f)
             int e = jcs_rpc_stream_recv(st, &jcs__hub__execute_fragment_resp__descriptor, &extra);
             if (extra)
                 protobuf_c_message_free_unpacked(extra, NULL);
-            if (e == 1)
+            if (e == JCS_EOF)
                 break;
             if (e < 0)
                 rc = e;
@@ -457,7 +457,7 @@ static int drain_io(struct run *r, void *arg)
     for (;;) {
         jcs_chunk c;
         rc = jcs_pipe_read(pipe, &c);
-        if (rc == 1)
+        if (rc == JCS_EOF)
             return JCS_OK;
         if (rc < 0)
             return rc;
@@ -690,7 +690,7 @@ int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site,
     while (rc == 0) {
         ProtobufCMessage *m = NULL;
         rc = jcs_rpc_stream_recv(st, &jcs__hub__list_shards_resp__descriptor, &m);
-        if (rc == 1) {
+        if (rc == JCS_EOF) {
             rc = jcs_rpc_stream_finish(st);
             break;
         }

@@ -532,15 +532,15 @@ static void *stream_main(void *arg)
     return NULL;
 }
 
-/* Takes the next chunk into cur; 1 at the end. */
+/* Takes the next chunk into cur; JCS_EOF at the end. */
 static int next_chunk(jcs_download_stream *s)
 {
     if (s->at_end)
-        return 1;
+        return JCS_EOF;
     int rc = jcs_pipe_read(s->pipe, &s->cur);
-    if (rc == 1) {
+    if (rc == JCS_EOF) {
         s->at_end = 1;
-        return 1;
+        return JCS_EOF;
     }
     if (rc)
         return rc;
@@ -590,7 +590,7 @@ ssize_t jcs_download_stream_read(jcs_download_stream *s, void *buf, size_t max)
 {
     if (!s->have_cur) {
         int rc = next_chunk(s);
-        if (rc == 1)
+        if (rc == JCS_EOF)
             return 0;
         if (rc)
             return rc;

@@ -44,7 +44,7 @@ static int pull(void *arg, void *buf, size_t cap, size_t *n)
     *n = 0;
     if (!u->have_cur) {
         int rc = jcs_pipe_read(u->pipe, &u->cur);
-        if (rc == 1)
+        if (rc == JCS_EOF)
             return 0; /* end of the object */
         if (rc)
             return rc;

@@ -45,7 +45,8 @@ int jcs_cfg_load(const char *path, jcs_cfg *cfg)
     memset(cfg, 0, sizeof(*cfg));
     int rc = jcs_read_file(path, CFG_MAX_BYTES, &text, NULL);
     if (rc)
-        return jcs_err_wrap(rc == JCS_ENOMEM ? rc : JCS_ECONFIG, "config file ");
+        return jcs_err_wrap(rc == JCS_ENOMEM ? rc : jcs_err_recode(rc, JCS_ECONFIG),
+                            "config file ");
     rc = finish_load(path, text, cfg);
     jcs_free(text);
     return rc;

@@ -4,9 +4,19 @@
  * Every fallible function returns an int: 0 (JCS_OK) on success or a negative
  * enum jcs_err value. Where the code alone would not tell a person what went
  * wrong, the failing function also records one line of detail with
- * jcs_err_set(); jcs_err_msg() returns the last such line of the calling
- * thread. The detail names the file, field, address or peer involved, so a
- * caller can print it as is ("config.json: field rpc.cert: missing").
+ * jcs_err_set(); jcs_err_msg(code) returns that line. The detail names the
+ * file, field, address or peer involved, so a caller can print it as is
+ * ("config.json: field rpc.cert: missing").
+ *
+ * A detail is bound to the code it explains: the calling thread keeps one
+ * (code, line) pair, and jcs_err_msg(code) returns the line only when code
+ * is the code it was recorded with, else the code's generic sentence. So a
+ * path that returns a bare code never borrows an older failure's line.
+ * Threads that serve one request after another (an HTTP connection, an RPC
+ * handler) clear the detail when a request starts, so a line can never
+ * outlive its request even when two requests fail with the same code.
+ *
+ * Reads of a stream return JCS_EOF (positive, not an error) at a clean end.
  */
 #ifndef JCS_ERR_H
 #define JCS_ERR_H
@@ -37,15 +47,23 @@ enum jcs_err {
     JCS_EINTERNAL = -17 /* a bug: an invariant did not hold */
 };
 
-/* Short fixed name of a code ("ENOENT"); never NULL. */
+/*
+ * What a stream read returns at a clean end of stream (jcs_pipe_read,
+ * jcs_rpc_*_recv*): positive, so `rc < 0` still means failure and `rc == 0`
+ * still means "a message or chunk was read".
+ */
+#define JCS_EOF 1
+
+/* Short fixed name of a code ("ENOENT"; "EOF" for JCS_EOF); never NULL. */
 const char *jcs_err_name(int code);
 
 /* A sentence for a code ("not found"); never NULL. */
 const char *jcs_strerror(int code);
 
 /*
- * Records a detail line for the calling thread and returns code, so a
- * function can write `return jcs_err_set(JCS_EINVAL, "...")`.
+ * Records a detail line for code on the calling thread (replacing any
+ * other) and returns code, so a function can write
+ * `return jcs_err_set(JCS_EINVAL, "...")`.
  */
 int jcs_err_set(int code, const char *fmt, ...) JCS_PRINTF(2, 3);
 
@@ -53,14 +71,24 @@ int jcs_err_set(int code, const char *fmt, ...) JCS_PRINTF(2, 3);
 int jcs_err_setv(int code, const char *fmt, va_list ap);
 
 /*
- * Prefixes the current detail line with more context ("hub.json: " + line)
- * and returns code unchanged.
+ * Prefixes the detail of code with more context ("hub.json: " + line) and
+ * returns code unchanged. When the thread holds no detail for code (the
+ * callee returned a bare code), the prefix goes before jcs_strerror(code).
  */
 int jcs_err_wrap(int code, const char *fmt, ...) JCS_PRINTF(2, 3);
 
 /*
- * The calling thread's last detail line, or jcs_strerror(code) when none was
- * recorded. Valid until the thread's next jcs_err_set; do not free.
+ * Converts a failure: the detail recorded for `from` (or, without one,
+ * jcs_strerror(from)) becomes the detail of `to`; returns to. For a caller
+ * that reports a callee's failure under another code, usually followed by a
+ * wrap: `return jcs_err_wrap(jcs_err_recode(rc, JCS_ECONFIG), "%s: ", f)`.
+ */
+int jcs_err_recode(int from, int to);
+
+/*
+ * The calling thread's detail line when it was recorded for code, else
+ * jcs_strerror(code). Valid until the thread's next jcs_err_* call; do not
+ * free.
  */
 const char *jcs_err_msg(int code);
 

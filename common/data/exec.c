@@ -940,7 +940,7 @@ static int op_shard_write(jcs_exec *e, const Jcs__Plan__ShardWrite *o)
     }
     /* The stream ended cleanly, but the plan may have failed meanwhile:
      * then no shard may appear. */
-    if (rc == 1)
+    if (rc == JCS_EOF)
         rc = jcs_exec_error(e) ? pipe_rc(exec_err(e)) : 0;
     char hash[JCS_HASH_SIZE];
     if (rc == 0 && (rc = jcs_hash_final(&h, hash, NULL)) == 0) {
@@ -1015,12 +1015,12 @@ static int op_chunked_split(jcs_exec *e, const Jcs__Plan__ChunkedSplit *o)
         if (rc)
             break;
     }
-    if (rc == 1 && o->pad_last_strip && (used > 0 || cur > 0)) {
+    if (rc == JCS_EOF && o->pad_last_strip && (used > 0 || cur > 0)) {
         /* Complete the strip: the rest of this chunk, then whole chunks. */
         rc = write_zeros(out[cur], chunk - used);
         for (size_t i = cur + 1; i < n && rc == 0; i++)
             rc = write_zeros(out[i], chunk);
-    } else if (rc == 1) {
+    } else if (rc == JCS_EOF) {
         rc = 0;
     }
     if (rc == 0)
@@ -1037,11 +1037,11 @@ struct cursor {
     int have, ended;
 };
 
-/* Makes sure the cursor has unread bytes; 0, 1 at the end of its stream, or an error. */
+/* Makes sure the cursor has unread bytes; 0, JCS_EOF at the end of its stream, or an error. */
 static int cursor_fill(struct cursor *cu)
 {
     if (cu->ended)
-        return 1;
+        return JCS_EOF;
     if (cu->have && cu->off < cu->c.len)
         return 0;
     if (cu->have) {
@@ -1049,7 +1049,7 @@ static int cursor_fill(struct cursor *cu)
         cu->have = 0;
     }
     int rc = p_read(cu->p, &cu->c);
-    if (rc == 1)
+    if (rc == JCS_EOF)
         cu->ended = 1;
     if (rc)
         return rc;
@@ -1071,7 +1071,7 @@ static int cursor_copy(struct cursor *cu, jcs_pipe *out, uint64_t n, uint64_t *m
     *moved = 0;
     while (*moved < n) {
         int rc = cursor_fill(cu);
-        if (rc == 1)
+        if (rc == JCS_EOF)
             return 0;
         if (rc)
             return rc;
@@ -1092,7 +1092,7 @@ static int cursor_take(struct cursor *cu, uint8_t *dst, size_t n, size_t *got)
     *got = 0;
     while (*got < n) {
         int rc = cursor_fill(cu);
-        if (rc == 1)
+        if (rc == JCS_EOF)
             return 0;
         if (rc)
             return rc;
@@ -1314,7 +1314,7 @@ static int op_clone(jcs_exec *e, const Jcs__Plan__Clone *o)
         if (rc)
             break;
     }
-    if (rc == 1) {
+    if (rc == JCS_EOF) {
         close_all(e, o->outputs, o->n_outputs);
         return 0;
     }

@@ -359,7 +359,7 @@ void jcs_pipe_wait_drained(jcs_pipe *p)
     pthread_mutex_unlock(&p->lock);
 }
 
-/* The reader's view: 0 with a node dequeued, 1 at the end, or an error. Locked. */
+/* The reader's view: 0 with a node dequeued, JCS_EOF at the end, or an error. Locked. */
 static int dequeue(jcs_pipe *p, struct node **out)
 {
     for (;;) {
@@ -384,7 +384,7 @@ static int dequeue(jcs_pipe *p, struct node **out)
                 p->eof_seen = 1;
                 pthread_cond_broadcast(&p->drained);
             }
-            return 1;
+            return JCS_EOF;
         }
         pthread_cond_wait(&p->not_empty, &p->lock);
     }

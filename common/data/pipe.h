@@ -79,7 +79,7 @@ void jcs_pipe_close(jcs_pipe *p, int err);
 
 /*
  * Takes the next chunk, blocking while the pipe is empty. JCS_OK with a
- * chunk, 1 at a clean end of stream, or the writer's error.
+ * chunk, JCS_EOF at a clean end of stream, or the writer's error.
  */
 int jcs_pipe_read(jcs_pipe *p, jcs_chunk *c) JCS_MUST_USE;
 
@@ -88,7 +88,7 @@ void jcs_pipe_release(jcs_pipe *p, jcs_chunk *c);
 
 /*
  * Reads exactly n bytes into buf (copying), across chunk boundaries.
- * *got = bytes read: n, or fewer at the end of the stream (then returns 1).
+ * *got = bytes read: n, or fewer at the end of the stream (then returns JCS_EOF).
  */
 int jcs_pipe_read_full(jcs_pipe *p, void *buf, size_t n, size_t *got) JCS_MUST_USE;
 

@@ -163,7 +163,7 @@ int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
     for (;;) {
         jcs_chunk c;
         int r = jcs_pipe_read(src, &c);
-        if (r == 1)
+        if (r == JCS_EOF)
             break;
         if (r < 0) {
             /* Our side of the plan failed: do not let the receiver commit a partial stream. */
@@ -224,7 +224,7 @@ int jcs_xfer_pull(jcs_xfer *x, const Jcs__Plan__Worker *from, const char *plan_i
         }
         int r = jcs_rpc_stream_recv_raw(st, buf, cap, &len);
         int cr = jcs_pipe_commit_buffer(dst, r == 0 ? len : 0);
-        if (r == 1)
+        if (r == JCS_EOF)
             break;
         if (r < 0) {
             rc = r;

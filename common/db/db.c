@@ -750,7 +750,7 @@ static int run_with_retry(jcs_db *db, jcs_db_txn_fn fn, void *arg, int txn)
         if (c->lost || (!c->my && rc == JCS_EUNAVAIL)) {
             conn_drop(c);
             if (committing) {
-                rc = jcs_err_wrap(JCS_EUNAVAIL,
+                rc = jcs_err_wrap(jcs_err_recode(rc, JCS_EUNAVAIL),
                                   "connection lost during COMMIT; the transaction may or may not "
                                   "have been applied: ");
                 break;
@@ -759,7 +759,8 @@ static int run_with_retry(jcs_db *db, jcs_db_txn_fn fn, void *arg, int txn)
             if (!deadline)
                 deadline = now + RETRY_WINDOW_MS;
             if (now >= deadline) {
-                rc = jcs_err_wrap(JCS_EUNAVAIL, "gave up after %d s: ", RETRY_WINDOW_MS / 1000);
+                rc = jcs_err_wrap(jcs_err_recode(rc, JCS_EUNAVAIL),
+                                  "gave up after %d s: ", RETRY_WINDOW_MS / 1000);
                 break;
             }
             if (!warned) {
@@ -901,7 +902,7 @@ int jcs_db_open(const jcs_db_config *cfg, jcs_db **out)
         rc = jcs_parse_addr(cfg->address, db->host, sizeof(db->host), &db->port);
         if (rc) {
             jcs_free(db);
-            return jcs_err_wrap(JCS_ECONFIG, "database: ");
+            return jcs_err_wrap(jcs_err_recode(rc, JCS_ECONFIG), "database: ");
         }
     }
     db->pool_size = cfg->pool_size ? cfg->pool_size : 4;

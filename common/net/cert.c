@@ -119,7 +119,7 @@ static int read_pem(const char *path, BIO **out)
     size_t len;
     int rc = jcs_read_file(path, PEM_MAX_BYTES, &text, &len);
     if (rc)
-        return rc == JCS_ENOMEM ? rc : JCS_ETLS; /* the detail already names path */
+        return rc == JCS_ENOMEM ? rc : jcs_err_recode(rc, JCS_ETLS); /* the detail names path */
     /* A copying BIO so the text can be wiped and freed here. */
     BIO *bio = BIO_new(BIO_s_mem());
     int ok = bio && BIO_write(bio, text, (int)len) == (int)len;

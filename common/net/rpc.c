@@ -614,8 +614,9 @@ static void send_status(jcs_rpc_call *c, grpc_status_code st, const char *detail
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n].data.recv_close_on_server.cancelled = &cancelled;
     n++;
-    if (batch(c->call, c->cq, ops, (size_t)n, &c->tag_status, &ok) != JCS_OK)
-        jcs_error("rpc server %s: %s", c->srv->addr, jcs_err_msg(JCS_EINTERNAL));
+    int brc = batch(c->call, c->cq, ops, (size_t)n, &c->tag_status, &ok);
+    if (brc != JCS_OK)
+        jcs_error("rpc server %s: %s", c->srv->addr, jcs_err_msg(brc));
     grpc_slice_unref(dslice);
 }
 
@@ -658,7 +659,7 @@ static void *handler_main(void *arg)
                          jcs_role_name(c->role), c->peer ? c->peer : "(none)");
     } else {
         rc = m->handler(c, srv->ctx);
-        if (rc > 0) /* a stray "end of stream" is not an error */
+        if (rc > 0) /* a stray JCS_EOF (end of stream) is not an error */
             rc = JCS_OK;
     }
     /* Once stopping, the call is cancelled and no batch may start (see the top). */
@@ -998,7 +999,7 @@ int jcs_rpc_call_recv(jcs_rpc_call *c, const ProtobufCMessageDescriptor *desc,
     if (rc)
         return rc;
     if (!bb)
-        return 1;
+        return JCS_EOF;
     rc = unpack(bb, desc, out, c->peer ? c->peer : "rpc peer");
     grpc_byte_buffer_destroy(bb);
     return rc;
@@ -1014,7 +1015,7 @@ int jcs_rpc_call_recv_raw(jcs_rpc_call *c, void *buf, size_t cap, size_t *len)
     if (rc)
         return rc;
     if (!bb)
-        return 1;
+        return JCS_EOF;
     rc = copy_out(bb, buf, cap, len, c->peer ? c->peer : "rpc peer");
     grpc_byte_buffer_destroy(bb);
     return rc;
@@ -1582,7 +1583,7 @@ int jcs_rpc_stream_recv(jcs_rpc_stream *st, const ProtobufCMessageDescriptor *de
     if (rc)
         return rc;
     if (!bb)
-        return 1;
+        return JCS_EOF;
     snprintf(who, sizeof(who), "%s %s", st->ch->target, st->method);
     rc = unpack(bb, desc, out, who);
     grpc_byte_buffer_destroy(bb);
@@ -1600,7 +1601,7 @@ int jcs_rpc_stream_recv_raw(jcs_rpc_stream *st, void *buf, size_t cap, size_t *l
     if (rc)
         return rc;
     if (!bb)
-        return 1;
+        return JCS_EOF;
     snprintf(who, sizeof(who), "%s %s", st->ch->target, st->method);
     rc = copy_out(bb, buf, cap, len, who);
     grpc_byte_buffer_destroy(bb);
@@ -1634,7 +1635,7 @@ int jcs_rpc_call_recv_request(jcs_rpc_call *call, const ProtobufCMessageDescript
 {
     ProtobufCMessage *m = NULL;
     int rc = jcs_rpc_call_recv(call, desc, &m);
-    if (rc == 1)
+    if (rc == JCS_EOF)
         return jcs_err_set(JCS_EINVAL, "request message missing");
     if (rc)
         return rc;

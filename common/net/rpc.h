@@ -126,8 +126,8 @@ void jcs_rpc_server_free(jcs_rpc_server *srv);
 
 /*
  * Receives the next protobuf message of type desc. Returns JCS_OK with *out
- * set (caller frees with protobuf_c_message_free_unpacked(*out, NULL)), 1 at
- * the end of the client's stream (*out = NULL), JCS_EINVAL when the bytes
+ * set (caller frees with protobuf_c_message_free_unpacked(*out, NULL)),
+ * JCS_EOF at the end of the client's stream (*out = NULL), JCS_EINVAL when the bytes
  * do not unpack as desc, JCS_ECANCELED when the call was cancelled or the
  * server is shutting down.
  */
@@ -145,8 +145,8 @@ int jcs_rpc_call_recv_request(jcs_rpc_call *call, const ProtobufCMessageDescript
 
 /*
  * Receives the next message as raw bytes into buf (cap bytes), copying the
- * received fragments straight into buf. Returns JCS_OK with *len set, 1 at
- * the end of the stream, JCS_ETOOBIG when the message is longer than cap
+ * received fragments straight into buf. Returns JCS_OK with *len set, JCS_EOF
+ * at the end of the stream, JCS_ETOOBIG when the message is longer than cap
  * (the message is dropped: the handler should fail the call), JCS_ECANCELED.
  */
 int jcs_rpc_call_recv_raw(jcs_rpc_call *call, void *buf, size_t cap, size_t *len) JCS_MUST_USE;
@@ -222,15 +222,15 @@ int jcs_rpc_stream_open(jcs_rpc_channel *ch, const char *method, int64_t timeout
 int jcs_rpc_stream_send(jcs_rpc_stream *st, const ProtobufCMessage *msg) JCS_MUST_USE;
 int jcs_rpc_stream_send_raw(jcs_rpc_stream *st, const void *data, size_t len) JCS_MUST_USE;
 
-/* Half-closes: the server's recv returns 1 after the messages already sent. */
+/* Half-closes: the server's recv returns JCS_EOF after the messages already sent. */
 int jcs_rpc_stream_close_send(jcs_rpc_stream *st) JCS_MUST_USE;
 
 /*
- * Receives the next message, as jcs_rpc_call_recv / _recv_raw: JCS_OK, 1
- * when the server has sent its last message (then call finish for the
- * status), or an error. When the server failed the call, recv returns 1 and
- * finish returns the server's error. recv_raw's JCS_ETOOBIG (message longer
- * than cap) cancels the call.
+ * Receives the next message, as jcs_rpc_call_recv / _recv_raw: JCS_OK,
+ * JCS_EOF when the server has sent its last message (then call finish for
+ * the status), or an error. When the server failed the call, recv returns
+ * JCS_EOF and finish returns the server's error. recv_raw's JCS_ETOOBIG
+ * (message longer than cap) cancels the call.
  */
 int jcs_rpc_stream_recv(jcs_rpc_stream *st, const ProtobufCMessageDescriptor *desc,
                         ProtobufCMessage **out) JCS_MUST_USE;

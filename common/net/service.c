@@ -21,7 +21,7 @@ int jcs_service_logger(const jcs_cfg *cfg, const char *tag)
     if (!rc)
         rc = jcs_cfg_str(cfg, "logger.level", "info", &level);
     if (!rc && (rc = jcs_log_parse_level(level, &lv)) != 0)
-        rc = jcs_err_wrap(JCS_ECONFIG, "%s: field logger.level: ", cfg->path);
+        rc = jcs_err_wrap(jcs_err_recode(rc, JCS_ECONFIG), "%s: field logger.level: ", cfg->path);
     if (!rc)
         jcs_log_init(tag, lv);
     if (!rc && strcmp(output, "file") == 0) {

@@ -647,7 +647,7 @@ int jcs_storage_local_open(const struct jcs_storage_config *cfg, jcs_storage **o
     }
     int rc = jcs_mkdirs(l->tmpdir, 0755);
     if (rc) {
-        rc = jcs_err_wrap(JCS_ECONFIG, "local storage %s: ", l->root);
+        rc = jcs_err_wrap(jcs_err_recode(rc, JCS_ECONFIG), "local storage %s: ", l->root);
         local_close(&l->base);
         return rc;
     }

@@ -1183,8 +1183,9 @@ static int copy_object(struct s3 *s, const char *src, uint64_t size, const char 
     if (rc && cw.upload_id) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", jcs_err_msg(rc));
-        if (abort_multipart(s, dst, what, cw.upload_id))
-            jcs_warn("%s", jcs_err_msg(JCS_EIO));
+        int arc = abort_multipart(s, dst, what, cw.upload_id);
+        if (arc)
+            jcs_warn("%s", jcs_err_msg(arc));
         jcs_err_set(rc, "%s", msg);
     }
     for (int i = 0; i < cw.nparts; i++)
@@ -1233,8 +1234,9 @@ static int s3_commit(jcs_storage_writer *bw, const char *key)
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", rc ? jcs_err_msg(rc) : "");
         struct s3_req d = {.method = "DELETE", .key = ftmp, .what = w->tmpkey, .ok_404 = 1};
-        if (s3_do(s, &d) != JCS_OK)
-            jcs_warn("%s (reclaim will remove it)", jcs_err_msg(JCS_EIO));
+        int drc = s3_do(s, &d);
+        if (drc != JCS_OK)
+            jcs_warn("%s (reclaim will remove it)", jcs_err_msg(drc));
         if (rc)
             jcs_err_set(rc, "%s", msg);
     }
@@ -1243,8 +1245,9 @@ fail:
     if (w->upload_id) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", jcs_err_msg(rc));
-        if (abort_multipart(s, ftmp, w->tmpkey, w->upload_id) != JCS_OK)
-            jcs_warn("%s (reclaim will retry)", jcs_err_msg(JCS_EIO));
+        int arc = abort_multipart(s, ftmp, w->tmpkey, w->upload_id);
+        if (arc != JCS_OK)
+            jcs_warn("%s (reclaim will retry)", jcs_err_msg(arc));
         jcs_err_set(rc, "%s", msg);
     }
 done:
@@ -1260,9 +1263,10 @@ static void s3_abort(jcs_storage_writer *bw)
     struct s3 *s = (struct s3 *)bw->s;
     if (w->upload_id) {
         char *ftmp = full_key(s, w->tmpkey);
-        if (!ftmp || abort_multipart(s, ftmp, w->tmpkey, w->upload_id) != JCS_OK)
+        int arc = ftmp ? abort_multipart(s, ftmp, w->tmpkey, w->upload_id) : JCS_ENOMEM;
+        if (arc != JCS_OK)
             jcs_warn("%s: abort upload of %s failed (reclaim will retry): %s", s->base.name,
-                     w->tmpkey, ftmp ? jcs_err_msg(JCS_EIO) : "out of memory");
+                     w->tmpkey, ftmp ? jcs_err_msg(arc) : "out of memory");
         jcs_free(ftmp);
     }
     writer_free(s, w);
@@ -1736,8 +1740,9 @@ int jcs_storage_s3_open(const struct jcs_storage_config *cfg, jcs_storage **out)
         return cfg_err("prefix", "too long");
     memcpy(prefix, pre, pl);
     prefix[pl] = '\0';
-    if (pl && jcs_storage_check_key(prefix) != JCS_OK)
-        return jcs_err_wrap(JCS_ECONFIG, "s3 storage: field prefix: ");
+    int krc = pl ? jcs_storage_check_key(prefix) : JCS_OK;
+    if (krc != JCS_OK)
+        return jcs_err_wrap(jcs_err_recode(krc, JCS_ECONFIG), "s3 storage: field prefix: ");
 
     struct s3 *s = jcs_calloc(1, sizeof(*s));
     if (!s)

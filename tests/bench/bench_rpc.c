@@ -45,7 +45,7 @@ static int h_upload(jcs_rpc_call *c, void *ctx)
     while ((rc = jcs_rpc_call_recv_raw(c, buf, msg_size, &len)) == 0)
         bytes += (int64_t)len;
     jcs_free(buf);
-    if (rc == 1) {
+    if (rc == JCS_EOF) {
         Echo resp = ECHO_INIT;
         resp.n = bytes;
         rc = jcs_rpc_call_send(c, &resp.base);
@@ -94,7 +94,7 @@ static int upload(jcs_rpc_channel *ch, int64_t count, uint8_t *buf)
         rc = jcs_err_set(JCS_ECORRUPT, "server counted %lld bytes", (long long)((Echo *)m)->n);
     if (m)
         protobuf_c_message_free_unpacked(m, NULL);
-    if (rc == 0 && (rc = jcs_rpc_stream_recv(st, ECHO_DESC, &m)) == 1)
+    if (rc == 0 && (rc = jcs_rpc_stream_recv(st, ECHO_DESC, &m)) == JCS_EOF)
         rc = jcs_rpc_stream_finish(st);
     jcs_rpc_stream_free(st);
     return rc;
@@ -116,7 +116,7 @@ static int download(jcs_rpc_channel *ch, int64_t count, uint8_t *buf)
         got++;
         bytes += (int64_t)len;
     }
-    if (rc == 1)
+    if (rc == JCS_EOF)
         rc = jcs_rpc_stream_finish(st);
     if (rc == 0 && (got != count || bytes != count * (int64_t)msg_size))
         rc = jcs_err_set(JCS_ECORRUPT, "received %lld messages, %lld bytes", (long long)got,

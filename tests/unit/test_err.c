@@ -92,6 +92,38 @@ TEST(names_and_sentences_for_every_code)
     T_ASSERT(jcs_strerror(-1000) != NULL && jcs_strerror(7) != NULL);
 }
 
+TEST(detail_belongs_to_its_code)
+{
+    /* A failure that returns a bare code must not borrow an older line. */
+    jcs_err_set(JCS_ENOENT, "bucket \"old\" not found");
+    T_EQ_STR(jcs_err_msg(JCS_EINVAL), "invalid argument");
+    T_EQ_STR(jcs_err_msg(JCS_ENOENT), "bucket \"old\" not found");
+    /* Wrapping a bare code wraps its sentence, not the other code's line. */
+    int rc = jcs_err_wrap(JCS_EIO, "reading %s: ", "x");
+    T_EQ_STR(jcs_err_msg(rc), "reading x: input/output error");
+    T_EQ_STR(jcs_err_msg(JCS_ENOENT), "not found");
+}
+
+TEST(recode_moves_the_detail_to_the_new_code)
+{
+    jcs_err_set(JCS_EINVAL, "\"x:y\": bad port");
+    int rc = jcs_err_wrap(jcs_err_recode(JCS_EINVAL, JCS_ECONFIG), "hub.json: field listen: ");
+    T_EQ_INT(rc, JCS_ECONFIG);
+    T_EQ_STR(jcs_err_msg(JCS_ECONFIG), "hub.json: field listen: \"x:y\": bad port");
+    T_EQ_STR(jcs_err_msg(JCS_EINVAL), "invalid argument");
+    /* Recoding a bare code keeps its sentence as the detail. */
+    jcs_err_set(JCS_EBUSY, "unrelated");
+    rc = jcs_err_recode(JCS_ETIMEOUT, JCS_EUNAVAIL);
+    T_EQ_STR(jcs_err_msg(rc), "deadline exceeded");
+}
+
+TEST(end_of_stream_is_named_and_not_an_error)
+{
+    T_ASSERT(JCS_EOF > 0);
+    T_EQ_STR(jcs_err_name(JCS_EOF), "EOF");
+    T_EQ_STR(jcs_strerror(JCS_EOF), "end of stream");
+}
+
 static void *other_thread(void *arg)
 {
     jcs_err_set(JCS_EDB, "thread detail");

@@ -388,7 +388,7 @@ static int env_push(void *ctx, const Jcs__Plan__Worker *to, const char *plan_id,
             return rc;
         }
     }
-    if (rc == 1) {
+    if (rc == JCS_EOF) {
         jcs_pipe_close(dst, 0);
         atomic_fetch_add(&w->pushes_done, 1);
         return 0;
@@ -417,7 +417,7 @@ static int env_pull(void *ctx, const Jcs__Plan__Worker *from, const char *plan_i
             return rc;
         }
     }
-    if (rc == 1)
+    if (rc == JCS_EOF)
         return 0;
     const char *m = jcs_exec_error_msg(s);
     return jcs_err_set(rc, "hub %lld: %s", (long long)from->hub_id, m ? m : "failed");
@@ -709,7 +709,7 @@ static void *drain_main(void *arg)
         io->outlen += c.len;
         jcs_pipe_release(p, &c);
     }
-    if (io->rc == 1)
+    if (io->rc == JCS_EOF)
         io->rc = 0;
     return NULL;
 }

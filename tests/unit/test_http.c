@@ -448,7 +448,22 @@ static int h_barrier(jcs_http_req *req)
     return jcs_http_reply_ok(req, json_pack("{s:i}", "peak", peak));
 }
 
+/* A handler that fails with a detail line, and one that fails with the same
+ * bare code (as many real paths do): the second must not repeat the first's
+ * line when both run on one keep-alive connection, i.e. on one thread. */
+static int h_fail_detail(jcs_http_req *req)
+{
+    return jcs_err_set(JCS_ENOENT, "bucket \"secret-of-request-one\" not found");
+}
+
+static int h_fail_bare(jcs_http_req *req)
+{
+    return JCS_ENOENT;
+}
+
 static const jcs_http_route routes[] = {
+    {.method = "GET", .path = "/v1/fail_detail", .handle = h_fail_detail},
+    {.method = "GET", .path = "/v1/fail_bare", .handle = h_fail_bare},
     {.method = "POST", .path = "/v1/echo", .body = JCS_HTTP_BODY_JSON, .handle = h_echo},
     {.method = "GET", .path = "/v1/hello", .handle = h_hello},
     {.method = "GET", .path = "/v1/query", .handle = h_query},
@@ -1487,6 +1502,29 @@ TEST(keep_alive_one_connection_for_100_requests)
     T_EQ_INT(after.connections_total - before.connections_total, 1);
     T_EQ_INT(after.cert_checks - before.cert_checks, 1); /* verified once per connection */
     T_EQ_INT(after.requests_total - before.requests_total, 101);
+}
+
+TEST(error_detail_does_not_leak_into_the_next_request_on_a_connection)
+{
+    T_ASSERT(srv());
+    CURL *h = curl_easy_init();
+    struct call a = {.target = "/v1/fail_detail", .reuse = h};
+    do_call(&a);
+    T_EQ_INT(a.status, 404);
+    T_ASSERT(has(jstr(a.json, "message"), "secret-of-request-one"), "(message: %s)",
+             jstr(a.json, "message"));
+    long nc = 0;
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nc);
+    struct call b = {.target = "/v1/fail_bare", .reuse = h};
+    do_call(&b);
+    long nc2 = 0;
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nc2);
+    T_EQ_INT(b.status, 404);
+    T_EQ_INT(nc2, 0); /* the second request reused the first one's connection */
+    T_EQ_STR(jstr(b.json, "message"), "not found");
+    call_free(&a);
+    call_free(&b);
+    curl_easy_cleanup(h);
 }
 
 TEST(config_load_names_file_and_field)

@@ -91,7 +91,7 @@ static int64_t read_check(jcs_pipe *p)
                 if (tmp[i] != gen(pos + i))
                     return -1;
             pos += got;
-            if (rc == 1)
+            if (rc == JCS_EOF)
                 return got == want ? -2 : (int64_t)pos;
             if (rc != 0)
                 return -2;
@@ -100,7 +100,7 @@ static int64_t read_check(jcs_pipe *p)
         } else {
             jcs_chunk c;
             int rc = jcs_pipe_read(p, &c);
-            if (rc == 1)
+            if (rc == JCS_EOF)
                 return (int64_t)pos;
             if (rc != 0)
                 return -2;
@@ -248,7 +248,7 @@ static void backpressure(int zero_copy)
     T_EQ_INT(done, 0);
     T_EQ_INT(first, 0);
     T_EQ_INT(held2, (depth + 1) * chunk);
-    T_EQ_INT(rc, 1);
+    T_EQ_INT(rc, JCS_EOF);
     T_EQ_INT(next, 10);
     T_EQ_INT(w.rc, 0);
 }
@@ -276,8 +276,8 @@ TEST(close_clean_after_data)
     T_EQ_INT(c.len, 11);
     T_ASSERT(memcmp(c.data, "hello, pipe", 11) == 0);
     jcs_pipe_release(p, &c);
-    T_EQ_INT(jcs_pipe_read(p, &c), 1);
-    T_EQ_INT(jcs_pipe_read(p, &c), 1);
+    T_EQ_INT(jcs_pipe_read(p, &c), JCS_EOF);
+    T_EQ_INT(jcs_pipe_read(p, &c), JCS_EOF);
     /* The writer cannot write after its own end. */
     rc = jcs_pipe_write(p, "x", 1);
     T_EQ_INT(rc, JCS_ECANCELED);
@@ -415,7 +415,7 @@ TEST(zero_copy_hands_the_same_buffer)
     for (size_t i = 0; i < c.len; i++)
         T_ASSERT(c.data[i] == gen(i), "(byte %zu)", i);
     jcs_pipe_release(p, &c);
-    T_EQ_INT(jcs_pipe_read(p, &c), 1);
+    T_EQ_INT(jcs_pipe_read(p, &c), JCS_EOF);
     jcs_pipe_free(p);
 }
 
@@ -458,10 +458,10 @@ TEST(read_full_across_chunks)
     T_EQ_INT(c.len, 4);
     T_ASSERT(memcmp(c.data, data + 20, 4) == 0);
     jcs_pipe_release(p, &c);
-    T_EQ_INT(jcs_pipe_read_full(p, buf, sizeof(buf), &got), 1);
+    T_EQ_INT(jcs_pipe_read_full(p, buf, sizeof(buf), &got), JCS_EOF);
     T_EQ_INT(got, 6);
     T_ASSERT(memcmp(buf, data + 24, 6) == 0);
-    T_EQ_INT(jcs_pipe_read_full(p, buf, 1, &got), 1);
+    T_EQ_INT(jcs_pipe_read_full(p, buf, 1, &got), JCS_EOF);
     T_EQ_INT(got, 0);
     T_EQ_INT(jcs_pipe_bytes_in(p), 30);
     T_EQ_INT(jcs_pipe_bytes_out(p), 30);
@@ -485,7 +485,7 @@ TEST(small_writes_coalesce)
     for (int i = 0; i < 4096; i++)
         T_ASSERT(c.data[i] == gen((uint64_t)i), "(byte %d)", i);
     jcs_pipe_release(p, &c);
-    T_EQ_INT(jcs_pipe_read(p, &c), 1);
+    T_EQ_INT(jcs_pipe_read(p, &c), JCS_EOF);
     jcs_pipe_free(p);
 }
 
@@ -515,7 +515,7 @@ TEST(alloc_failure_is_enomem)
     jcs_pipe_close(p, 0);
     char buf[8];
     size_t got;
-    T_EQ_INT(jcs_pipe_read_full(p, buf, sizeof(buf), &got), 1);
+    T_EQ_INT(jcs_pipe_read_full(p, buf, sizeof(buf), &got), JCS_EOF);
     T_EQ_INT(got, 3);
     T_ASSERT(memcmp(buf, "abc", 3) == 0);
     jcs_pipe_free(p);

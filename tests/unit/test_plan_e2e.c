@@ -130,8 +130,8 @@ static int env_push(void *ctx, const Jcs__Plan__Worker *to, const char *plan_id,
             return rc;
         }
     }
-    jcs_pipe_close(dst, rc == 1 ? 0 : rc);
-    return rc == 1 ? 0 : rc;
+    jcs_pipe_close(dst, rc == JCS_EOF ? 0 : rc);
+    return rc == JCS_EOF ? 0 : rc;
 }
 
 static int env_pull(void *ctx, const Jcs__Plan__Worker *from, const char *plan_id, int32_t var,
@@ -154,7 +154,7 @@ static int env_pull(void *ctx, const Jcs__Plan__Worker *from, const char *plan_i
             return rc;
         }
     }
-    return rc == 1 ? 0 : rc;
+    return rc == JCS_EOF ? 0 : rc;
 }
 
 /* The planner makes no value edges; a plan that asks for one is a bug. */
@@ -263,7 +263,7 @@ static int drain(struct job *j)
         j->out->len += c.len;
         jcs_pipe_release(p, &c);
     }
-    return rc == 1 ? 0 : rc;
+    return rc == JCS_EOF ? 0 : rc;
 }
 
 static void *job_main(void *arg)

@@ -149,7 +149,7 @@ static int recv_echo(jcs_rpc_call *c, Echo **out)
 {
     ProtobufCMessage *m = NULL;
     int rc = jcs_rpc_call_recv(c, ECHO_DESC, &m);
-    if (rc == 1)
+    if (rc == JCS_EOF)
         return jcs_err_set(JCS_EINVAL, "expected a request, got the end of the stream");
     *out = (Echo *)m;
     return rc;
@@ -224,7 +224,7 @@ static int h_upload(jcs_rpc_call *c, void *ctx)
         pthread_mutex_unlock(&obs.mu);
     }
     jcs_free(buf);
-    if (rc == 1) {
+    if (rc == JCS_EOF) {
         Echo resp = ECHO_INIT;
         uint8_t le[4] = {(uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
                          (uint8_t)(crc >> 24)};
@@ -510,7 +510,7 @@ TEST(client_stream_256_mib)
     jcs_rpc_server_free(srv);
     T_OK(rc);
     T_OK(rrc);
-    T_EQ_INT(end, 1);
+    T_EQ_INT(end, JCS_EOF);
     T_OK(frc);
     T_EQ_INT(server_bytes, 256LL * MIB);
     T_EQ_INT(obs.upload_msgs, 256);
@@ -533,7 +533,7 @@ static int upload_until_error(jcs_rpc_channel *ch, const char *method, char *msg
         rc = jcs_rpc_stream_recv(st, ECHO_DESC, &m);
         if (m)
             protobuf_c_message_free_unpacked(m, NULL);
-        if (rc == 1)
+        if (rc == JCS_EOF)
             rc = jcs_rpc_stream_finish(st);
     }
     snprintf(msg, msglen, "%s", jcs_err_msg(rc));
@@ -591,11 +591,11 @@ TEST(server_stream_many_messages)
         got++;
         protobuf_c_message_free_unpacked(m, NULL);
     }
-    int frc = rc == 1 ? jcs_rpc_stream_finish(st) : rc;
+    int frc = rc == JCS_EOF ? jcs_rpc_stream_finish(st) : rc;
     jcs_rpc_stream_free(st);
     jcs_rpc_channel_free(ch);
     jcs_rpc_server_free(srv);
-    T_EQ_INT(rc, 1);
+    T_EQ_INT(rc, JCS_EOF);
     T_OK(frc);
     T_EQ_INT(got, COUNT);
     T_EQ_INT(bad, -1);
@@ -959,7 +959,7 @@ static void *download_forever(void *arg)
             s->msgs++;
         }
     }
-    if (s->rc == 1) /* the end came early: the status must say why */
+    if (s->rc == JCS_EOF) /* the end came early: the status must say why */
         s->rc = jcs_rpc_stream_finish(st);
     jcs_rpc_stream_free(st);
     return NULL;
