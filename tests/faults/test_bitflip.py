@@ -21,7 +21,7 @@ to two for ec(4,6)). Then, over mutual TLS:
     lost by RedundancyRecover and uploaded again for the next round.
 
 Closes with "flips N, detected N, wrong bytes served 0, healed N".
-Environment: JCS_BIN (binaries), JCS_BITFLIP_ROUNDS (default 4),
+Environment: JCS_BIN (binaries), JCS_BITFLIP_ROUNDS (default 12),
 JCS_BITFLIP_SEED (default: time). Prints PASS/FAIL lines for tests/run.
 """
 import http.client
@@ -39,7 +39,7 @@ import urllib.parse
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.chdir(ROOT)
 BIN = os.environ.get("JCS_BIN", os.path.join(ROOT, "build/bin"))
-ROUNDS = int(os.environ.get("JCS_BITFLIP_ROUNDS", "4"))
+ROUNDS = int(os.environ.get("JCS_BITFLIP_ROUNDS", "12"))
 SEED = int(os.environ.get("JCS_BITFLIP_SEED", str(int(time.time()))))
 rng = random.Random(SEED)
 
