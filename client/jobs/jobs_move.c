@@ -813,7 +813,13 @@ int jobs_migrate(jcs_jobs *j, int64_t space_id, jobs_report *r)
 static int shrink_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d, void *arg,
                       jobs_report *r)
 {
-    (void)arg;
+    const recover_arg *q = arg;
+    /* A block waiting to be healed: dropping a good copy and keeping that one could leave the
+     * object with nothing readable. RedundancyRecover's business first. */
+    for (size_t i = 0; i < d->nblocks; i++)
+        if (queued_at(q, d->blocks[i].space_id, d->blocks[i].file_hash) >= 0 ||
+            jcs_healq_known_bad(d->blocks[i].space_id, d->blocks[i].file_hash))
+            return 0;
     objv v;
     int rc = objv_init(w, d, &v);
     if (rc)
@@ -891,5 +897,11 @@ out:
 
 int jobs_shrink(jcs_jobs *j, jobs_report *r)
 {
-    return each_object_loaded(j, 0, shrink_one, NULL, r);
+    recover_arg a = {0};
+    int rc = jcs_healq_list(j->svc->db, &a.q, &a.nq);
+    if (rc)
+        return rc;
+    rc = each_object_loaded(j, 0, shrink_one, &a, r);
+    jcs_free(a.q);
+    return rc;
 }
