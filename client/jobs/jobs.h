@@ -6,7 +6,8 @@
  *   RedundancyRecover   rebuild blocks lost with a space or an offline hub, missing
  *                       or found corrupt (heal queue) onto healthy spaces, the
  *                       block's own space first
- *   RedundancyShrink    drop redundancy that no longer pays (JCS's score)
+ *   RedundancyShrink    drop redundancy that no longer pays (JCS's score); objects
+ *                       with a block in the heal queue are left to RedundancyRecover
  *   CheckShardStore     compare each space's shards with the database; deep (the
  *                       default, tickTock.deepCheck), also read every referenced
  *                       shard and verify it (the scrub), queueing corrupt ones for
