@@ -112,13 +112,14 @@ static const char *check_value(const field *fd, const char *v, char *why, size_t
         if (!*v)
             return "empty path";
         return NULL;
-    case K_ADDR:
+    case K_ADDR: {
         int arc = jcs_parse_addr(v, host, sizeof(host), &port);
         if (arc) {
             snprintf(why, whylen, "%s", jcs_err_msg(arc));
             return why;
         }
         return NULL;
+    }
     case K_FILE: {
         if (!*v)
             return "a file is required";
