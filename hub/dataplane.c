@@ -64,6 +64,7 @@ struct hub_dp {
     int nplans;
     char failed_id[FAILED_PLANS][33]; /* ring, under mu */
     char failed_why[FAILED_PLANS][200];
+    int failed_rc[FAILED_PLANS];
     int failed_next;
     struct space spaces[MAX_SPACES];
     int nspaces;
@@ -248,7 +249,8 @@ static int plan_get(struct hub_dp *dp, const char *id, struct plan **out)
     for (int i = 0; !p && i < FAILED_PLANS; i++)
         if (strcmp(dp->failed_id[i], id) == 0) {
             /* Without this, a late PullStream would wait for a fragment that already ran. */
-            rc = jcs_err_set(JCS_ECANCELED, "plan %s already failed on this hub: %s", id,
+            /* With the failure's own code: callers tell corruption from cancellation. */
+            rc = jcs_err_set(dp->failed_rc[i], "plan %s already failed on this hub: %s", id,
                              dp->failed_why[i]);
             pthread_mutex_unlock(&dp->mu);
             return rc;
@@ -482,6 +484,7 @@ static int h_execute(jcs_rpc_call *call, void *ctx)
         pthread_mutex_lock(&dp->mu);
         snprintf(dp->failed_id[dp->failed_next], sizeof dp->failed_id[0], "%s", f->plan_id);
         snprintf(dp->failed_why[dp->failed_next], sizeof dp->failed_why[0], "%.199s", why);
+        dp->failed_rc[dp->failed_next] = rc;
         dp->failed_next = (dp->failed_next + 1) % FAILED_PLANS;
         pthread_mutex_unlock(&dp->mu);
         jcs_err_set(rc, "hub %s: %s", h->cfg.name, why);

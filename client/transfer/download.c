@@ -318,7 +318,10 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
         if (rc == 0)
             note_sources(reads, blocks, sites.sites, nblocks, red, cw.bytes);
         jcs_svc_sites_free(&sites);
-        if (rc == 0 || rc == JCS_ECANCELED || cw.wr_failed || offset + cw.bytes >= size)
+        /* A plan cancelled because one of its hubs failed (ECANCELED without the receiver
+         * refusing bytes) is retried like any failure; a reader that left makes the write
+         * fail (wr_failed). */
+        if (rc == 0 || cw.wr_failed || offset + cw.bytes >= size)
             break;
         if (attempt + 1 < attempts)
             jcs_info("download: plan failed after %lld bytes (%s); retrying from there",
