@@ -283,7 +283,7 @@ static int find_unknown(const json_t *root, char **out)
         rc = JCS_OK;
     if (!rc && b.len)
         *out = jcs_buf_steal(&b);
-    jcs_buf_free(&b);
+    jcs_buf_clear(&b);
     return rc;
 }
 
@@ -582,7 +582,7 @@ int jcs_client_config_load(const char *path, jcs_client_config *out)
     if (!rc)
         rc = load_all(out);
     if (rc)
-        jcs_client_config_free(out);
+        jcs_client_config_clear(out);
     return rc;
 }
 
@@ -593,15 +593,15 @@ int jcs_client_config_parse(const char *name, const char *text, jcs_client_confi
     if (!rc)
         rc = load_all(out);
     if (rc)
-        jcs_client_config_free(out);
+        jcs_client_config_clear(out);
     return rc;
 }
 
-void jcs_client_config_free(jcs_client_config *c)
+void jcs_client_config_clear(jcs_client_config *c)
 {
     if (!c)
         return;
-    jcs_cfg_free(&c->file);
+    jcs_cfg_clear(&c->file);
     char **strs[] = {&c->path,
                      &c->hub_root_ca,
                      &c->coordinator_address,

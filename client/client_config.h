@@ -1,7 +1,7 @@
 /*
  * client/client_config.h - the jcs client's config.json.
  *
- * The file has JCS-pub's sections and field names (reference/jcs-readme.txt)
+ * The file has JCS-pub's sections and field names (docs/DESIGN.md §6)
  * and JCS's defaults, plus three additions in the same style:
  *
  *   "rpc": {"cert": "...", "key": "..."}  the client-role certificate (OU=client,
@@ -10,7 +10,7 @@
  *   "location": "loc1"                    the client's own location name; hubs
  *                                         there are "same location" (distance 1)
  *   "redundancy": {"type": "none"}        default redundancy of new packages
- *                                         (DESIGN.md §3: none, rep, ec)
+ *                                         (docs/DESIGN.md §3: none, rep, ec)
  *
  * and "db.socket" (a unix socket used instead of db.address, as the
  * coordinator's config has).
@@ -141,7 +141,7 @@ typedef struct jcs_client_config {
 
 /*
  * Loads and checks path. On success the caller frees with
- * jcs_client_config_free; after a failure out is empty (freeing it is
+ * jcs_client_config_clear; after a failure out is empty (freeing it is
  * harmless). JCS_ECONFIG (and JCS_ETLS for a certificate that does not fit)
  * with a detail naming the file and the field; JCS_ENOMEM.
  */
@@ -151,7 +151,7 @@ int jcs_client_config_load(const char *path, jcs_client_config *out) JCS_MUST_US
 int jcs_client_config_parse(const char *name, const char *text,
                             jcs_client_config *out) JCS_MUST_USE;
 
-void jcs_client_config_free(jcs_client_config *c);
+void jcs_client_config_clear(jcs_client_config *c);
 
 /*
  * Sets up logging from the logger section: tag "jcs", the level, and the
@@ -175,7 +175,7 @@ jcs_db_config jcs_client_config_db(const jcs_client_config *c);
 int jcs_client_parse_duration(const char *s, int64_t *ns) JCS_MUST_USE;
 
 /*
- * A redundancy as JSON (DESIGN.md §3) -> jcs_redundancy: {"type":"none"},
+ * A redundancy as JSON (docs/DESIGN.md §3) -> jcs_redundancy: {"type":"none"},
  * {"type":"rep","repCount":N} (default 2), {"type":"ec","k":K,"n":N,
  * "chunkSize":C} (default 2, 3, 5 MiB). Other types (lrc, segment,
  * multipartUpload) are refused: no plan can produce them for a new object.

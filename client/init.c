@@ -514,7 +514,7 @@ static int run(init_state *st)
         fprintf(stderr, "jcs init: the written configuration does not load: %s\n", jcs_err_msg(rc));
         return 1;
     }
-    jcs_client_config_free(&cfg);
+    jcs_client_config_clear(&cfg);
     printf("jcs init: wrote %s/\n", st->dir);
     printf("  config.json                       the client's configuration\n");
     printf("  ca_cert.pem                       root certificate of the HTTP service\n");

@@ -1,6 +1,6 @@
 /*
  * client/init.h - `jcs init`: writes config.json and the HTTP service's
- * certificates (DESIGN.md §6, reference/jcs-readme.txt).
+ * certificates (docs/DESIGN.md §6).
  *
  *   jcs init [--yes] [--force] [--dir DIR] [--coordinator ADDR] [--rpc-ca FILE]
  *            [--rpc-cert FILE] [--rpc-key FILE] [--location NAME] [--db-address ADDR]

@@ -74,18 +74,18 @@ static int serve_main(int argc, char **argv)
         if (cfg.unknown_fields)
             printf("%s: unknown fields ignored (a typo?): %s\n", cfg.path, cfg.unknown_fields);
         printf("%s: OK\n", cfg.path);
-        jcs_client_config_free(&cfg);
+        jcs_client_config_clear(&cfg);
         return 0;
     }
     if ((rc = jcs_client_config_logger(&cfg)) != 0) {
         fprintf(stderr, "jcs serve: %s\n", jcs_err_msg(rc));
-        jcs_client_config_free(&cfg);
+        jcs_client_config_clear(&cfg);
         return 1;
     }
     if (cfg.unknown_fields)
         jcs_warn("%s: unknown fields ignored (a typo?): %s", cfg.path, cfg.unknown_fields);
     int ec = jcs_serve(&cfg, ready);
-    jcs_client_config_free(&cfg);
+    jcs_client_config_clear(&cfg);
     return ec;
 }
 

@@ -168,10 +168,10 @@ out:
     jcs_driver_free(svc.driver);
     jcs_topo_free(svc.topo);
     jcs_rpc_channel_free(svc.coord);
-    jcs_meta_spaces_free(&svc.spaces);
+    jcs_meta_spaces_clear(&svc.spaces);
     jcs_db_close(svc.db);
     jcs_free(routes);
-    jcs_http_config_free(&hcfg);
+    jcs_http_config_clear(&hcfg);
     pthread_mutex_destroy(&svc.spaces_mu);
     jcs_rpc_shutdown();
     return ec;

@@ -32,7 +32,7 @@ static void usage(FILE *f)
 static void config_free(coord_config *cfg)
 {
     jcs_free(cfg->listen);
-    jcs_service_tls_free(&cfg->tls);
+    jcs_service_tls_clear(&cfg->tls);
     jcs_free(cfg->db_address);
     jcs_free(cfg->db_socket);
     jcs_free(cfg->db_user);
@@ -61,7 +61,7 @@ static int config_load(const char *path, coord_config *cfg)
         (rc = jcs_cfg_int(&f, "heartbeatIntervalSeconds", true, 5, 1, 3600,
                           &cfg->heartbeat_interval_s)))
         config_free(cfg);
-    jcs_cfg_free(&f);
+    jcs_cfg_clear(&f);
     return rc;
 }
 

@@ -122,7 +122,7 @@ static int export_tar(ctl *c, const ctl_ref *r, json_t *objs, const char *dest, 
         if (rc)
             break;
     }
-    jcs_buf_free(&hdr);
+    jcs_buf_clear(&hdr);
     ctl_progress_end(&prog);
     /* The end-of-archive marker: two zero blocks. */
     if (!rc)

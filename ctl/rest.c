@@ -353,7 +353,7 @@ static char *make_url(ctl *c, const char *path, const char *const *kv)
         curl_free(v);
     }
     if (rc) {
-        jcs_buf_free(&b);
+        jcs_buf_clear(&b);
         return NULL;
     }
     return jcs_buf_steal(&b);
@@ -373,7 +373,7 @@ int ctl_get(ctl *c, const char *path, const char *const *kv, json_t **data)
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, errbuf);
     CURLcode cc = curl_easy_perform(c->curl);
     rc = finish(&x, cc, errbuf, path, data);
-    jcs_buf_free(&x.body);
+    jcs_buf_clear(&x.body);
     jcs_free(url);
     return rc;
 }
@@ -401,7 +401,7 @@ int ctl_post(ctl *c, const char *path, json_t *body, json_t **data)
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdr);
     CURLcode cc = curl_easy_perform(c->curl);
     rc = finish(&x, cc, errbuf, path, data);
-    jcs_buf_free(&x.body);
+    jcs_buf_clear(&x.body);
     jcs_free(url);
     free(text); /* json_dumps allocates with jansson's allocator (malloc) */
     curl_slist_free_all(hdr);
@@ -490,7 +490,7 @@ int ctl_upload(ctl *c, json_t *info, const ctl_upfile *files, size_t n, ctl_prog
         CURLcode cc = curl_easy_perform(c->curl);
         rc = finish(&x, cc, errbuf, "upload", data);
     }
-    jcs_buf_free(&x.body);
+    jcs_buf_clear(&x.body);
     curl_mime_free(mime);
     jcs_free(src);
     jcs_free(url);
@@ -525,7 +525,7 @@ int ctl_upload_raw(ctl *c, const char *path, const char *const *kv, const ctl_up
     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)f->size);
     CURLcode cc = curl_easy_perform(c->curl);
     rc = finish(&x, cc, errbuf, path, data);
-    jcs_buf_free(&x.body);
+    jcs_buf_clear(&x.body);
     jcs_free(url);
     curl_slist_free_all(hdr);
     return rc;
@@ -550,7 +550,7 @@ int ctl_download(ctl *c, const char *path, const char *const *kv, ctl_sink sink,
     CURLcode cc = curl_easy_perform(c->curl);
     rc = finish(&x, cc, errbuf, "download", NULL);
     *got = x.got;
-    jcs_buf_free(&x.body);
+    jcs_buf_clear(&x.body);
     jcs_free(url);
     return rc;
 }

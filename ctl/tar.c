@@ -99,7 +99,7 @@ int ctl_tar_header(jcs_buf *out, const char *name, int64_t size, int64_t mtime)
         snprintf(sz, sizeof sz, "%lld", (long long)size);
         if ((rc = pax_record(&pax, "path", name)) ||
             (size > USTAR_MAX_SIZE && (rc = pax_record(&pax, "size", sz)))) {
-            jcs_buf_free(&pax);
+            jcs_buf_clear(&pax);
             return rc;
         }
         /* The extended header's own name only matters to readers without PAX. */
@@ -110,10 +110,10 @@ int ctl_tar_header(jcs_buf *out, const char *name, int64_t size, int64_t mtime)
         if ((rc = jcs_buf_append(out, h, sizeof h)) ||
             (rc = jcs_buf_append(out, pax.data, pax.len)) ||
             (rc = jcs_buf_append(out, zeros, ctl_tar_pad((int64_t)pax.len)))) {
-            jcs_buf_free(&pax);
+            jcs_buf_clear(&pax);
             return rc;
         }
-        jcs_buf_free(&pax);
+        jcs_buf_clear(&pax);
     }
     ustar(h, name, size, mtime, '0');
     return jcs_buf_append(out, h, sizeof h);

@@ -32,7 +32,7 @@ static void config_free(hub_config *c)
     jcs_free(c->location);
     jcs_free(c->listen);
     jcs_free(c->advertise);
-    jcs_service_tls_free(&c->tls);
+    jcs_service_tls_clear(&c->tls);
     jcs_free(c->coordinator);
     jcs_free(c->storage_root);
     memset(c, 0, sizeof(*c));
@@ -112,7 +112,7 @@ out:
     if (rc)
         config_free(c);
     jcs_free(tag);
-    jcs_cfg_free(&f);
+    jcs_cfg_clear(&f);
     return rc;
 }
 

@@ -48,7 +48,7 @@ static int bucket_list(jcs_http_req *req)
     json_t *a = json_array();
     for (size_t i = 0; a && i < l.n; i++)
         a = jcs_api_push(a, jcs_api_bucket_json(&l.v[i]));
-    jcs_meta_buckets_free(&l);
+    jcs_meta_buckets_clear(&l);
     return jcs_api_reply_one(req, "buckets", a);
 }
 
@@ -145,7 +145,7 @@ static int package_list(jcs_http_req *req)
     json_t *a = json_array();
     for (size_t i = 0; a && i < l.n; i++)
         a = jcs_api_push(a, jcs_api_package_json(&l.v[i]));
-    jcs_meta_packages_free(&l);
+    jcs_meta_packages_clear(&l);
     return jcs_api_reply_one(req, "packages", a);
 }
 
@@ -194,7 +194,7 @@ static int package_cached_storages(jcs_http_req *req)
                                       (json_int_t)s.v[i].object_count));
     json_t *d =
         a ? json_pack("{so sI}", "stgInfos", a, "packageSize", (json_int_t)s.package_size) : NULL;
-    jcs_meta_space_shares_free(&s);
+    jcs_meta_space_shares_clear(&s);
     if (!d)
         return JCS_ENOMEM;
     return jcs_http_reply_ok(req, d);

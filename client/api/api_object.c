@@ -59,9 +59,9 @@ static void to_meta_blocks(const jcs_block *b, size_t n, jcs_meta_block *out)
 }
 
 /* Places width targets for new blocks: on the given spaces when ids is not NULL, else by
- * jcs_svc_place with affinity. */
+ * jcs_place_choose with affinity. */
 static int place(jcs_svc *svc, size_t width, int64_t affinity, const jcs_meta_ids *ids,
-                 jcs_svc_sites *out)
+                 jcs_place_sites *out)
 {
     jcs_topo_snap *snap = jcs_topo_acquire(svc->topo);
     int rc;
@@ -71,7 +71,7 @@ static int place(jcs_svc *svc, size_t width, int64_t affinity, const jcs_meta_id
                              "field userSpaceIDs: the redundancy needs %zu user spaces, %zu given",
                              width, ids->n);
         } else {
-            rc = jcs_svc_sites_for(svc, snap, ids->v, width, out);
+            rc = jcs_place_sites_for(svc, snap, ids->v, width, out);
             for (size_t i = 0; rc == 0 && i < width; i++) {
                 for (size_t j = 0; j < i && rc == 0; j++)
                     if (ids->v[i] == ids->v[j])
@@ -82,10 +82,10 @@ static int place(jcs_svc *svc, size_t width, int64_t affinity, const jcs_meta_id
                                      (long long)ids->v[i]);
             }
             if (rc)
-                jcs_svc_sites_free(out);
+                jcs_place_sites_clear(out);
         }
     } else {
-        rc = jcs_svc_place(svc, snap, width, affinity, out);
+        rc = jcs_place_choose(svc, snap, width, affinity, out);
     }
     jcs_topo_snap_release(snap);
     return rc;
@@ -186,7 +186,7 @@ static void up_free(void *p)
     jcs_free(c->files);
     jcs_free(c->red_json);
     jcs_free(c->res);
-    jcs_buf_free(&c->info);
+    jcs_buf_clear(&c->info);
     jcs_free(c);
 }
 
@@ -267,11 +267,11 @@ static int up_file_begin(up_ctx *c, const jcs_http_part *part)
     if (!(f->path = jcs_strdup(path)))
         return JCS_ENOMEM;
     c->nfiles++;
-    jcs_svc_sites sites;
-    if ((rc = place(c->svc, jcs_svc_red_width(&c->red), c->affinity, NULL, &sites)) != 0)
+    jcs_place_sites sites;
+    if ((rc = place(c->svc, jcs_place_red_width(&c->red), c->affinity, NULL, &sites)) != 0)
         return rc;
     rc = jcs_upload_start(c->svc->driver, &c->red, &sites, &c->cur);
-    jcs_svc_sites_free(&sites);
+    jcs_place_sites_clear(&sites);
     if (rc)
         return rc;
     c->stage = UP_IN_FILE;
@@ -372,7 +372,7 @@ static int up_handle(jcs_http_req *req)
     if (rc)
         return rc;
     rc = jcs_api_reply_one(req, "uploadeds", jcs_api_objects_json(&objs));
-    jcs_meta_objects_free(&objs);
+    jcs_meta_objects_clear(&objs);
     return rc;
 }
 
@@ -671,7 +671,7 @@ static int object_list_by_path(jcs_http_req *req)
         json_decref(objs);
         json_decref(pre);
     }
-    jcs_meta_listing_free(&l);
+    jcs_meta_listing_clear(&l);
     if (bad) {
         json_decref(d);
         return JCS_ENOMEM;
@@ -683,7 +683,7 @@ static int object_list_by_path(jcs_http_req *req)
 static int reply_objects(jcs_http_req *req, jcs_meta_objects *l)
 {
     int rc = jcs_api_reply_one(req, "objects", jcs_api_objects_json(l));
-    jcs_meta_objects_free(l);
+    jcs_meta_objects_clear(l);
     return rc;
 }
 
@@ -696,7 +696,7 @@ static int object_list_by_ids(jcs_http_req *req)
         return rc;
     jcs_meta_objects l;
     rc = jcs_meta_object_list_by_ids(jcs_api_svc(req)->db, ids.v, ids.n, &l);
-    jcs_meta_ids_free(&ids);
+    jcs_meta_ids_clear(&ids);
     if (rc)
         return rc;
     return reply_objects(req, &l);
@@ -757,7 +757,7 @@ static int object_detail(jcs_http_req *req)
 static int reply_successes(jcs_http_req *req, jcs_meta_ids *ok)
 {
     int rc = jcs_api_reply_one(req, "successes", ids_json(ok));
-    jcs_meta_ids_free(ok);
+    jcs_meta_ids_clear(ok);
     return rc;
 }
 
@@ -882,7 +882,7 @@ static int object_delete(jcs_http_req *req)
     if ((rc = jcs_api_body(req, &b)) || (rc = jcs_api_get_ids(b, "objectIDs", &ids)))
         return rc;
     rc = jcs_meta_object_delete(jcs_api_svc(req)->db, ids.v, ids.n);
-    jcs_meta_ids_free(&ids);
+    jcs_meta_ids_clear(&ids);
     if (rc)
         return rc;
     return jcs_http_reply_ok(req, NULL);
@@ -911,8 +911,8 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
                       const jcs_redundancy *to, const char *to_json, const jcs_meta_ids *spaces,
                       jcs_meta_object *out)
 {
-    size_t width = jcs_svc_red_width(to), nout = 0;
-    jcs_svc_sites targets, sources;
+    size_t width = jcs_place_red_width(to), nout = 0;
+    jcs_place_sites targets, sources;
     memset(&sources, 0, sizeof sources);
     int rc = place(svc, width, 0, spaces, &targets);
     if (rc)
@@ -933,7 +933,7 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
         ids[i] = d->blocks[i].space_id;
     }
     jcs_topo_snap *snap = jcs_topo_acquire(svc->topo);
-    rc = jcs_svc_sites_for(svc, snap, ids, d->nblocks, &sources);
+    rc = jcs_place_sites_for(svc, snap, ids, d->nblocks, &sources);
     jcs_topo_snap_release(snap);
     if (rc)
         goto out;
@@ -941,10 +941,16 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
      * hubs check every byte they read, so a corrupt block is never copied. */
     int ncorrupt = 0;
     char why[512] = "";
+    jcs_driver_change_req req = {.src = {.blocks = blocks,
+                                         .sites = sources.sites,
+                                         .nblocks = d->nblocks,
+                                         .red = &from->red,
+                                         .object_size = d->object.size},
+                                 .to = to,
+                                 .targets = targets.sites,
+                                 .ntargets = width};
     for (size_t attempt = 0; attempt <= d->nblocks; attempt++) {
-        rc =
-            jcs_driver_change_redundancy(svc->driver, blocks, sources.sites, d->nblocks, &from->red,
-                                         d->object.size, to, targets.sites, width, NULL, nb, &nout);
+        rc = jcs_driver_change_redundancy(svc->driver, &req, nb, &nout);
         if (rc == 0 || rc == JCS_ENOMEM)
             break;
         snprintf(why, sizeof why, "%s", jcs_err_msg(rc));
@@ -967,8 +973,8 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
     rc = jcs_meta_object_change_redundancy(svc->db, d->object.object_id, d->object.file_hash,
                                            to_json, mb, nout, out);
 out:
-    jcs_svc_sites_free(&targets);
-    jcs_svc_sites_free(&sources);
+    jcs_place_sites_clear(&targets);
+    jcs_place_sites_clear(&sources);
     jcs_free(blocks);
     jcs_free(nb);
     jcs_free(mb);
@@ -991,11 +997,11 @@ static int object_change_redundancy(jcs_http_req *req)
     json_t *sv = json_object_get(b, "userSpaceIDs");
     if (rc == 0 && sv && !json_is_null(sv))
         rc = jcs_api_get_ids(b, "userSpaceIDs", &spaces);
-    if (rc == 0 && spaces.n > 0 && spaces.n < jcs_svc_red_width(&to))
+    if (rc == 0 && spaces.n > 0 && spaces.n < jcs_place_red_width(&to))
         rc = jcs_err_set(JCS_EINVAL,
                          "field userSpaceIDs: the redundancy needs %zu user spaces, "
                          "%zu given",
-                         jcs_svc_red_width(&to), spaces.n);
+                         jcs_place_red_width(&to), spaces.n);
     /* Every object must exist and be readable before any data moves. */
     jcs_meta_detail *d = rc ? NULL : jcs_calloc(ids.n + 1, sizeof *d);
     jcs_download_red *from = rc ? NULL : jcs_calloc(ids.n + 1, sizeof *from);
@@ -1036,7 +1042,7 @@ static int object_change_redundancy(jcs_http_req *req)
     }
     if (rc == 0)
         rc = jcs_api_reply_one(req, "objects", jcs_api_objects_json(&out));
-    jcs_meta_objects_free(&out);
+    jcs_meta_objects_clear(&out);
     for (size_t i = 0; d && i < ids.n; i++)
         jcs_meta_detail_clear(&d[i]);
     for (size_t i = 0; from && i < ids.n; i++)
@@ -1044,8 +1050,8 @@ static int object_change_redundancy(jcs_http_req *req)
     jcs_free(d);
     jcs_free(from);
     jcs_free(to_json);
-    jcs_meta_ids_free(&ids);
-    jcs_meta_ids_free(&spaces);
+    jcs_meta_ids_clear(&ids);
+    jcs_meta_ids_clear(&spaces);
     return rc;
 }
 
@@ -1108,11 +1114,11 @@ static int part_begin(jcs_http_req *req)
     c->index = (int)index;
     jcs_http_req_set_ctx(req, c, part_free);
     jcs_redundancy none = {.type = JCS_RED_NONE};
-    jcs_svc_sites sites;
+    jcs_place_sites sites;
     if ((rc = place(svc, 1, 0, NULL, &sites)) != 0)
         return rc;
     rc = jcs_upload_start(svc->driver, &none, &sites, &c->up);
-    jcs_svc_sites_free(&sites);
+    jcs_place_sites_clear(&sites);
     return rc;
 }
 

@@ -175,7 +175,7 @@ static int space_create(jcs_http_req *req)
     jcs_meta_space sp;
     rc = jcs_meta_space_create(svc->db, name, storage, loc, &sp);
     free(storage); /* from jansson's allocator */
-    jcs_svc_spaces_invalidate(svc);
+    jcs_place_spaces_invalidate(svc);
     if (rc)
         return rc;
     jcs_info("user space %lld \"%s\" created (%s)", (long long)sp.space_id, sp.name,
@@ -194,7 +194,7 @@ static int space_list(jcs_http_req *req)
     json_t *a = json_array();
     for (size_t i = 0; a && i < l.n; i++)
         a = jcs_api_push(a, jcs_api_space_json(&l.v[i]));
-    jcs_meta_spaces_free(&l);
+    jcs_meta_spaces_clear(&l);
     return jcs_api_reply_one(req, "userSpaces", a);
 }
 
@@ -259,16 +259,19 @@ static int probe(jcs_svc *svc, const jcs_site *site)
         return jcs_err_set(JCS_EUNAVAIL, "the hub serving this space is offline or unknown");
     jcs_redundancy none = {.type = JCS_RED_NONE};
     jcs_block blk;
-    size_t nblk = 0;
-    char hash[JCS_FILEHASH_LEN + 1];
-    int64_t size;
     probe_src src = {.p = data, .n = sizeof data};
-    if ((rc = jcs_driver_upload(svc->driver, probe_read, &src, &none, site, 1, NULL, &blk, &nblk,
-                                hash, &size)) != 0)
+    jcs_driver_upload_req up = {
+        .read = probe_read, .arg = &src, .red = &none, .targets = site, .ntargets = 1};
+    jcs_driver_upload_res res = {.blocks = &blk};
+    if ((rc = jcs_driver_upload(svc->driver, &up, &res)) != 0)
         return jcs_err_wrap(rc, "writing a probe: ");
     probe_dst dst = {.p = back, .cap = sizeof back};
-    rc = jcs_driver_download(svc->driver, &blk, site, 1, &none, size, 0, -1, NULL, probe_write,
-                             &dst);
+    jcs_driver_download_req down = {
+        .src = {.blocks = &blk, .sites = site, .nblocks = 1, .red = &none, .object_size = res.size},
+        .length = -1,
+        .write = probe_write,
+        .arg = &dst};
+    rc = jcs_driver_download(svc->driver, &down);
     if (rc)
         rc = jcs_err_wrap(rc, "reading the probe back: ");
     else if (dst.n != sizeof data || memcmp(back, data, sizeof data) != 0)
@@ -288,11 +291,11 @@ static int space_test(jcs_http_req *req)
     if (rc)
         return rc;
     jcs_topo_snap *snap = jcs_topo_acquire(svc->topo);
-    jcs_svc_sites sites = {0};
+    jcs_place_sites sites = {0};
     if (json_object_get(b, "userSpaceID")) {
         int64_t id;
         if ((rc = jcs_api_get_id(b, "userSpaceID", &id)) == 0)
-            rc = jcs_svc_sites_for(svc, snap, &id, 1, &sites);
+            rc = jcs_place_sites_for(svc, snap, &id, 1, &sites);
     } else {
         /* A space not created yet: build its site from the body. */
         const char *name;
@@ -300,7 +303,7 @@ static int space_test(jcs_http_req *req)
         int64_t loc;
         if ((rc = parse_space(b, snap, &name, &storage, &loc)) == 0) {
             jcs_meta_space sp = {.space_id = 0, .storage = storage, .location_id = loc};
-            rc = jcs_svc_sites_from_rows(snap, &sp, 1, &sites);
+            rc = jcs_place_sites_from_rows(snap, &sp, 1, &sites);
         }
         free(storage);
     }
@@ -310,7 +313,7 @@ static int space_test(jcs_http_req *req)
     int64_t t0 = jcs_now_us();
     rc = probe(svc, &sites.sites[0]);
     double ms = (double)(jcs_now_us() - t0) / 1000.0;
-    jcs_svc_sites_free(&sites);
+    jcs_place_sites_clear(&sites);
     json_t *d = json_pack("{sb ss sf}", "ok", rc == 0, "message", rc ? jcs_err_msg(rc) : "",
                           "latencyMs", ms);
     if (!d)
@@ -336,19 +339,19 @@ static int space_delete(jcs_http_req *req)
         /* Nothing new may land there while its blocks move away. */
         if ((rc = jcs_meta_space_set_state(svc->db, id, "migrating")) != 0)
             return rc;
-        jcs_svc_spaces_invalidate(svc);
+        jcs_place_spaces_invalidate(svc);
         rc = jcs_jobs_migrate_space(svc->jobs, id);
         if (rc) {
             if (jcs_meta_space_set_state(svc->db, id, "normal") != 0)
                 jcs_warn("user space %lld: could not set it back to normal after a failed "
                          "migration",
                          (long long)id);
-            jcs_svc_spaces_invalidate(svc);
+            jcs_place_spaces_invalidate(svc);
             return jcs_err_wrap(rc, "migrating user space %lld: ", (long long)id);
         }
     }
     rc = jcs_meta_space_delete(svc->db, id);
-    jcs_svc_spaces_invalidate(svc);
+    jcs_place_spaces_invalidate(svc);
     if (rc == JCS_EBUSY) {
         /* The hint goes after the detail (a copy: jcs_err_set overwrites the buffer). */
         char why[512];

@@ -5,17 +5,14 @@
  * same way, the JSON shapes of API.md, and the resolution of user spaces
  * into plan sites (where a block lives, which hub serves it, how far it is).
  *
- * Design. Handlers live in client/api_*.c, one file per API.md section;
+ * Design. Handlers live in client/api/api_*.c, one file per API.md section;
  * each exports a route table (jcs_api_*_routes) whose arg jcs_serve fills
  * with the jcs_svc. A handler reads the request, validates everything
  * before touching data (so bad input leaves the database and the spaces
  * unchanged), runs data movements through the driver, then commits the
  * metadata in one transaction (meta.h): data before metadata.
  *
- * User spaces are read often (every upload places blocks, every download
- * resolves them) and change rarely, so their private rows are cached here
- * for a few seconds; every change made through this service invalidates
- * the cache at once.
+ * The jcs_svc also holds the user-space cache that placement.h reads.
  */
 #ifndef JCS_CLIENT_SVC_H
 #define JCS_CLIENT_SVC_H
@@ -29,15 +26,17 @@
 #include "driver.h"
 #include "err.h"
 #include "http.h"
+#include "http_envelope.h"
 #include "jobplan.h"
 #include "meta.h"
+#include "placement.h"
 #include "topology.h"
 
 typedef struct jcs_jobs jcs_jobs;
 typedef struct jcs_access jcs_access;
 typedef struct jcs_stripcache jcs_stripcache;
 
-typedef struct jcs_svc {
+struct jcs_svc {
     const jcs_client_config *cfg; /* borrowed for the service's life */
     jcs_db *db;
     jcs_rpc_channel *coord;
@@ -52,7 +51,7 @@ typedef struct jcs_svc {
     pthread_mutex_t spaces_mu;
     jcs_meta_spaces spaces;
     int64_t spaces_at_ms; /* jcs_now_ms of the load; 0: not loaded */
-} jcs_svc;
+};
 
 /* ---- route tables (one per API.md section) --------------------------------------------------- */
 
@@ -130,71 +129,5 @@ json_t *jcs_api_object_json(const jcs_meta_object *o);
 json_t *jcs_api_objects_json(const jcs_meta_objects *l);
 /* A user space as listed: storage without secrets, usage, state. */
 json_t *jcs_api_space_json(const jcs_meta_space *s);
-
-/* ---- user spaces as plan sites ----------------------------------------------------------------
- */
-
-/* One user space ready for a plan. Everything inside is owned by the enclosing jcs_svc_sites. */
-typedef struct jcs_svc_site {
-    int64_t space_id;
-    int64_t location_id; /* the space's location */
-    int64_t hub_id;      /* the hub that serves it; 0 when none is known */
-    double latency_ms;   /* the client's estimated latency to that hub; < 0 unknown */
-    Jcs__Plan__Space space;
-    Jcs__Plan__Worker hub;
-    char *strs[9]; /* owned strings the two messages point at */
-} jcs_svc_site;
-
-typedef struct jcs_svc_sites {
-    jcs_svc_site *v;
-    jcs_site *sites; /* parallel to v, in the driver's form (site.hub NULL: unreachable) */
-    size_t n;
-} jcs_svc_sites;
-void jcs_svc_sites_free(jcs_svc_sites *s);
-
-/*
- * Sites for the given spaces, in order (ids may repeat). A local space is
- * served by its hubID; an S3 space by its "hubID" when it names one, else
- * the nearest online hub in the space's location, else the nearest online
- * hub. An offline hub gives an unreachable site (the caller decides);
- * an unknown space is JCS_ENOENT.
- */
-int jcs_svc_sites_for(jcs_svc *svc, jcs_topo_snap *snap, const int64_t *space_ids, size_t n,
-                      jcs_svc_sites *out) JCS_MUST_USE;
-
-/* Sites for space rows given by the caller (e.g. a space not stored yet, space_id 0). */
-int jcs_svc_sites_from_rows(jcs_topo_snap *snap, const jcs_meta_space *rows, size_t n,
-                            jcs_svc_sites *out) JCS_MUST_USE;
-
-/*
- * Chooses count distinct spaces for new blocks (state "normal", hub
- * reachable): the affinity space first (0: none; an unusable affinity is
- * JCS_EINVAL naming it), then by distance from the client (same location
- * before others, lower latency first), taking one space per location
- * before a second space in any location. JCS_EUNAVAIL saying how many
- * were needed and found.
- */
-int jcs_svc_place(jcs_svc *svc, jcs_topo_snap *snap, size_t count, int64_t affinity,
-                  jcs_svc_sites *out) JCS_MUST_USE;
-
-/*
- * Row i of sites (built from rows) as a placement candidate for
- * jcs_jobplan_choose: usable when its hub is reachable and its state is
- * "normal". Uploads (jcs_svc_place) and the background jobs rank alike.
- */
-void jcs_svc_cand(const jcs_meta_space *row, const jcs_svc_sites *sites, size_t i,
-                  jcs_jobplan_cand *out);
-
-/* How many blocks a redundancy writes on distinct spaces (none 1, rep repCount, ec n). */
-size_t jcs_svc_red_width(const jcs_redundancy *r);
-
-/*
- * The private rows of every user space (a cached copy the caller frees
- * with jcs_meta_spaces_free), reloaded when older than a few seconds.
- */
-int jcs_svc_spaces(jcs_svc *svc, jcs_meta_spaces *out) JCS_MUST_USE;
-
-/* Forget the cached spaces (after a create, delete or state change). */
-void jcs_svc_spaces_invalidate(jcs_svc *svc);
 
 #endif

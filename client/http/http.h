@@ -66,50 +66,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"
 #include "err.h"
+#include "http_config.h"
+#include "http_multipart.h"
 
-#define JCS_HTTP_MAX_BOUNDARY    70          /* RFC 2046 */
-#define JCS_HTTP_MAX_PART_HEADER 8192        /* the header block of one part */
-#define JCS_HTTP_MAX_PREAMBLE    65536       /* bytes before the first / after the last boundary */
-#define JCS_HTTP_DISCARD_CAP     (64u << 20) /* body bytes read and dropped after a refusal */
-#define JCS_HTTP_MAX_HEADERS     16          /* extra response headers per reply */
-#define JCS_HTTP_SIZE_UNKNOWN    UINT64_MAX  /* a streamed response of unknown length (chunked) */
-
-/*
- * Server settings. Filled by jcs_http_config_load, the strings are owned
- * (jcs_http_config_free releases them); filled by hand they are borrowed and
- * only need to live until jcs_http_start returns. Zero numbers take the
- * defaults in brackets.
- */
-typedef struct jcs_http_config {
-    char *listen;       /* "127.0.0.1:7890", "[::1]:0"; port 0 picks a free port */
-    char *cert_file;    /* server certificate (chain), PEM */
-    char *key_file;     /* its private key, PEM */
-    char *root_ca_file; /* client certificates must chain to this CA (PEM, may hold several) */
-    char *
-        *client_cert_files; /* NULL or nclient_certs PEM files, each accepted when byte-identical */
-    size_t nclient_certs;
-    unsigned max_connections; /* open connections, each one thread [64] */
-    size_t max_body_size;     /* JSON (and ignored) bodies [5 MiB]; not streamed bodies */
-    unsigned timeout_s;       /* an idle connection is closed after this [60] */
-    unsigned max_parts;       /* parts of one multipart body [10000] */
-    /* 0 [default]: a thread per connection. N > 0: N event threads shared by
-     * all connections (MHD's epoll pool), which is only safe when no callback
-     * ever blocks; kept for benchmarks, not read from the config file. */
-    unsigned pool_threads;
-} jcs_http_config;
-
-/*
- * Reads the "http" section of a client config: listen [127.0.0.1:7890],
- * serverCert, serverKey, rootCA (required; relative paths are taken from
- * the config file's directory), clientCerts (array of paths) [none],
- * maxBodySize [5242880], maxConnections [64], timeoutSec [60], maxParts
- * [10000]. JCS_ECONFIG naming the file and field; on success the caller
- * frees with jcs_http_config_free; after a failure out is empty.
- */
-int jcs_http_config_load(const jcs_cfg *cfg, jcs_http_config *out) JCS_MUST_USE;
-void jcs_http_config_free(jcs_http_config *c);
+#define JCS_HTTP_DISCARD_CAP  (64u << 20) /* body bytes read and dropped after a refusal */
+#define JCS_HTTP_MAX_HEADERS  16          /* extra response headers per reply */
+#define JCS_HTTP_SIZE_UNKNOWN UINT64_MAX  /* a streamed response of unknown length (chunked) */
 
 typedef struct jcs_http_server jcs_http_server;
 /* One request; valid during its callbacks only, and only to be used from them (its thread). */
@@ -121,15 +84,6 @@ enum jcs_http_body {
     JCS_HTTP_BODY_RAW,
     JCS_HTTP_BODY_MULTIPART,
 };
-
-/* One part of a multipart/form-data body. Strings are borrowed for the part_begin call. */
-typedef struct jcs_http_part {
-    const char *name;         /* the form field name (required by the parser) */
-    const char *filename;     /* as sent, quotes and backslash escapes removed; NULL if absent.
-                                 Not URL-decoded: see jcs_http_url_decode */
-    const char *content_type; /* NULL if absent */
-    unsigned index;           /* 0-based position in the body */
-} jcs_http_part;
 
 /*
  * A route: method + exact path (after URL decoding, without the query).
@@ -249,7 +203,8 @@ int jcs_http_query_int(const jcs_http_req *req, const char *name, int required, 
 /* A boolean parameter: "true"/"false"/"1"/"0" ("" counts as true); absent gives def. */
 int jcs_http_query_bool(const jcs_http_req *req, const char *name, int def, int *out) JCS_MUST_USE;
 
-/* ---- replies: one per request; a second one fails with JCS_EINVAL ---- */
+/* ---- replies: one per request; a second one fails with JCS_EINVAL ----
+ * (the API's JSON envelope on top of these: http_envelope.h) */
 
 /*
  * Adds a header to this request's reply (Content-Range, Content-Disposition,
@@ -257,21 +212,6 @@ int jcs_http_query_bool(const jcs_http_req *req, const char *name, int def, int 
  * JCS_EINVAL for a CR or LF in either.
  */
 int jcs_http_add_header(jcs_http_req *req, const char *name, const char *value) JCS_MUST_USE;
-
-/* 200 {"code":"OK","message":"","data":data}. Takes ownership of data (NULL sends null). */
-int jcs_http_reply_ok(jcs_http_req *req, json_t *data);
-
-/* status {"code":code,"message":<printf>,"data":null}. */
-int jcs_http_reply_err(jcs_http_req *req, unsigned status, const char *code, const char *fmt, ...)
-    JCS_PRINTF(4, 5);
-
-/*
- * The error envelope for a jcs_err with jcs_err_msg(rc) as the message:
- * EINVAL 400 BadArgument, ENOENT 404 DataNotFound, EEXIST/EBUSY 409
- * Conflict, ETOOBIG 413 TooLarge, EPERM 403 Unauthorized, EUNAVAIL 503
- * OperationFailed, anything else 500 OperationFailed.
- */
-int jcs_http_reply_rc(jcs_http_req *req, int rc);
 
 /* Any JSON body with any status. Takes ownership of body. */
 int jcs_http_reply_json(jcs_http_req *req, unsigned status, json_t *body);
@@ -299,51 +239,5 @@ typedef void (*jcs_http_done_fn)(void *ctx, int completed);
  */
 int jcs_http_reply_stream(jcs_http_req *req, unsigned status, uint64_t size, jcs_http_read_fn read,
                           jcs_http_done_fn done, void *ctx);
-
-/* ---- helpers ---- */
-
-/*
- * Percent-decodes in ("%2F" -> "/"; '+' stays '+') into out (outlen bytes,
- * NUL-terminated). JCS_EINVAL for a bad escape or a decoded NUL,
- * JCS_ETOOBIG when out is too small.
- */
-int jcs_http_url_decode(const char *in, char *out, size_t outlen) JCS_MUST_USE;
-
-/*
- * The streaming multipart/form-data parser the server uses, usable alone.
- * Feed it the body in pieces of any size; it calls part_begin, part_data
- * (possibly many times, never with 0 bytes) and part_end per part, in
- * order. A callback's non-zero return stops the parser and is returned
- * from feed. Malformed input is JCS_EINVAL with a detail starting
- * "multipart body: ".
- */
-typedef struct jcs_http_mp_ops {
-    int (*part_begin)(void *arg, const jcs_http_part *part);
-    int (*part_data)(void *arg, const void *p, size_t n);
-    int (*part_end)(void *arg);
-} jcs_http_mp_ops;
-
-typedef struct jcs_http_mp jcs_http_mp;
-
-/*
- * The boundary of a "multipart/form-data; boundary=..." Content-Type
- * (quoted or not) into out (at least JCS_HTTP_MAX_BOUNDARY + 1 bytes).
- * JCS_EINVAL when the type is not multipart/form-data, has no boundary or
- * the boundary is empty, too long or has characters RFC 2046 forbids.
- */
-int jcs_http_mp_boundary(const char *content_type, char *out, size_t outlen) JCS_MUST_USE;
-
-/* A parser for boundary (copied); ops and arg are borrowed. Caller frees with jcs_http_mp_free. */
-int jcs_http_mp_new(const char *boundary, unsigned max_parts, const jcs_http_mp_ops *ops, void *arg,
-                    jcs_http_mp **out) JCS_MUST_USE;
-
-/* The next n bytes of the body. After a non-zero return the parser refuses more input. */
-int jcs_http_mp_feed(jcs_http_mp *mp, const void *p, size_t n) JCS_MUST_USE;
-
-/* The body ended: JCS_EINVAL "multipart body: truncated ..." unless the closing boundary was seen.
- */
-int jcs_http_mp_finish(jcs_http_mp *mp) JCS_MUST_USE;
-
-void jcs_http_mp_free(jcs_http_mp *mp);
 
 #endif

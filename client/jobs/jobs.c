@@ -146,12 +146,12 @@ int jobs_world_load(jcs_jobs *j, jobs_world *w)
     if (jcs_topo_refresh(j->svc->topo) != 0) {
         /* The cached view is at most a few seconds old; a job can work with it. */
     }
-    jcs_svc_spaces_invalidate(j->svc);
-    int rc = jcs_svc_spaces(j->svc, &w->rows);
+    jcs_place_spaces_invalidate(j->svc);
+    int rc = jcs_place_spaces(j->svc, &w->rows);
     if (rc)
         return jcs_err_wrap(rc, "loading user spaces: ");
     jcs_topo_snap *snap = jcs_topo_acquire(j->svc->topo);
-    rc = jcs_svc_sites_from_rows(snap, w->rows.v, w->rows.n, &w->sites);
+    rc = jcs_place_sites_from_rows(snap, w->rows.v, w->rows.n, &w->sites);
     w->offline_ms = rc ? NULL : jcs_calloc(w->rows.n ? w->rows.n : 1, sizeof *w->offline_ms);
     for (size_t i = 0; w->offline_ms && i < w->rows.n; i++) {
         const jcs_topo_hub *h = jcs_topo_snap_find(snap, w->sites.v[i].hub_id);
@@ -161,7 +161,7 @@ int jobs_world_load(jcs_jobs *j, jobs_world *w)
     }
     jcs_topo_snap_release(snap);
     if (rc) {
-        jcs_meta_spaces_free(&w->rows);
+        jcs_meta_spaces_clear(&w->rows);
         return rc;
     }
     w->cands = jcs_calloc(w->rows.n ? w->rows.n : 1, sizeof *w->cands);
@@ -170,15 +170,15 @@ int jobs_world_load(jcs_jobs *j, jobs_world *w)
         return JCS_ENOMEM;
     }
     for (size_t i = 0; i < w->rows.n; i++)
-        jcs_svc_cand(&w->rows.v[i], &w->sites, i, &w->cands[i]);
+        jcs_place_cand(&w->rows.v[i], &w->sites, i, &w->cands[i]);
     return JCS_OK;
 }
 
 void jobs_world_free(jobs_world *w)
 {
     jcs_free(w->offline_ms);
-    jcs_svc_sites_free(&w->sites);
-    jcs_meta_spaces_free(&w->rows);
+    jcs_place_sites_clear(&w->sites);
+    jcs_meta_spaces_clear(&w->rows);
     jcs_free(w->cands);
     memset(w, 0, sizeof *w);
 }
@@ -249,13 +249,13 @@ static int load_refs(jcs_db *db, int64_t space_id, jcs_meta_hashes *out)
             while (ncap < out->n + page.n)
                 ncap *= 2;
             if (ncap > SHARDS_MAX) {
-                jcs_meta_hashes_free(&page);
+                jcs_meta_hashes_clear(&page);
                 rc = jcs_err_set(JCS_ETOOBIG, "more than %d referenced shards", SHARDS_MAX);
                 goto fail;
             }
             void *v = jcs_realloc(out->v, ncap * sizeof *out->v);
             if (!v) {
-                jcs_meta_hashes_free(&page);
+                jcs_meta_hashes_clear(&page);
                 rc = JCS_ENOMEM;
                 goto fail;
             }
@@ -268,7 +268,7 @@ static int load_refs(jcs_db *db, int64_t space_id, jcs_meta_hashes *out)
         size_t got = page.n;
         if (got)
             snprintf(after, sizeof after, "%s", page.v[got - 1]);
-        jcs_meta_hashes_free(&page);
+        jcs_meta_hashes_clear(&page);
         if (got < HASH_PAGE)
             break;
     }
@@ -278,7 +278,7 @@ static int load_refs(jcs_db *db, int64_t space_id, jcs_meta_hashes *out)
     if (pins.n) {
         void *v = jcs_realloc(out->v, (out->n + pins.n) * sizeof *out->v);
         if (!v) {
-            jcs_meta_hashes_free(&pins);
+            jcs_meta_hashes_clear(&pins);
             rc = JCS_ENOMEM;
             goto fail;
         }
@@ -286,7 +286,7 @@ static int load_refs(jcs_db *db, int64_t space_id, jcs_meta_hashes *out)
         memcpy(out->v + out->n, pins.v, pins.n * sizeof *pins.v);
         out->n += pins.n;
     }
-    jcs_meta_hashes_free(&pins);
+    jcs_meta_hashes_clear(&pins);
     /* The database's collation need not be strcmp's order: sort here, then drop repeats. */
     if (out->n)
         qsort(out->v, out->n, sizeof *out->v, hash_cmp);
@@ -297,7 +297,7 @@ static int load_refs(jcs_db *db, int64_t space_id, jcs_meta_hashes *out)
     out->n = m;
     return JCS_OK;
 fail:
-    jcs_meta_hashes_free(out);
+    jcs_meta_hashes_clear(out);
     return rc;
 }
 
@@ -518,7 +518,7 @@ out:
     jcs_free(del);
     jcs_free(del_size);
     jcs_free(shards.v);
-    jcs_meta_hashes_free(&refs);
+    jcs_meta_hashes_clear(&refs);
     return rc == JCS_ENOMEM ? rc : 0;
 }
 

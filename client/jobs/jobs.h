@@ -1,5 +1,5 @@
 /*
- * client/jobs/jobs.h - the background jobs ("tickTock", DESIGN.md §6), each also
+ * client/jobs/jobs.h - the background jobs ("tickTock", docs/DESIGN.md §6), each also
  * runnable on demand through POST /v1/system/tickTock/run:
  *
  *   ChangeRedundancy    objects >= tickTock.ecFileSizeThreshold to EC, smaller ones to rep

@@ -61,7 +61,7 @@ struct jcs_jobs {
 /* Every user space as a plan site, for one run. */
 typedef struct jobs_world {
     jcs_meta_spaces rows;    /* private rows */
-    jcs_svc_sites sites;     /* parallel to rows */
+    jcs_place_sites sites;   /* parallel to rows */
     jcs_jobplan_cand *cands; /* parallel to rows */
     int64_t *offline_ms;     /* parallel to rows: how long the space's hub has been silent
                                 (0 when it is online, -1 when unknown) */

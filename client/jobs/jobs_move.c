@@ -161,8 +161,15 @@ static int copy_shard(jcs_jobs *j, const jcs_block *src, const jcs_site *src_sit
     jcs_redundancy from = {.type = JCS_RED_NONE};
     jcs_redundancy to = {.type = nt == 1 ? JCS_RED_NONE : JCS_RED_REP, .rep_count = (int)nt};
     size_t nout = 0;
-    int rc = jcs_driver_change_redundancy(j->svc->driver, src, src_sites, nsrc, &from, size, &to,
-                                          targets, nt, NULL, out, &nout);
+    jcs_driver_change_req req = {.src = {.blocks = src,
+                                         .sites = src_sites,
+                                         .nblocks = nsrc,
+                                         .red = &from,
+                                         .object_size = size},
+                                 .to = &to,
+                                 .targets = targets,
+                                 .ntargets = nt};
+    int rc = jcs_driver_change_redundancy(j->svc->driver, &req, out, &nout);
     if (rc)
         return rc;
     for (size_t i = 0; i < nout; i++)
@@ -260,7 +267,7 @@ static int replace_blocks(jcs_jobs *j, const jobs_world *w, objv *v, const bool 
             goto out;
         }
     } else if (v->kind == K_NONE || v->kind == K_REP) {
-        size_t width = jcs_svc_red_width(&v->red), nkept = 0;
+        size_t width = jcs_place_red_width(&v->red), nkept = 0;
         long first_src = -1;
         for (size_t i = 0; i < n; i++) {
             if (src[i] && first_src < 0)
@@ -401,8 +408,15 @@ static int replace_blocks(jcs_jobs *j, const jobs_world *w, objv *v, const bool 
                     sb[nsrc] = v->blocks[i];
                     ss[nsrc++] = v->sites[i];
                 }
-            if ((rc = jcs_driver_repair(j->svc->driver, sb, ss, nsrc, &v->red, d->object.size,
-                                        lost_idx, nlost, lost_sites, NULL, rb)) != 0)
+            jcs_driver_repair_req req = {.src = {.blocks = sb,
+                                                 .sites = ss,
+                                                 .nblocks = nsrc,
+                                                 .red = &v->red,
+                                                 .object_size = d->object.size},
+                                         .lost_index = lost_idx,
+                                         .nlost = nlost,
+                                         .targets = lost_sites};
+            if ((rc = jcs_driver_repair(j->svc->driver, &req, rb)) != 0)
                 goto out;
             for (size_t q = 0; q < nlost; q++)
                 nb[map[q]] = rb[q];
@@ -455,7 +469,7 @@ static int each_object(jcs_jobs *j, const jobs_world *w, int64_t space_id, objec
         for (size_t i = 0; i < page.n; i++) {
             if (jobs_stopping(j)) {
                 r->interrupted = true;
-                jcs_meta_details_free(&page);
+                jcs_meta_details_clear(&page);
                 return 0;
             }
             const jcs_meta_detail *d = &page.v[i];
@@ -463,7 +477,7 @@ static int each_object(jcs_jobs *j, const jobs_world *w, int64_t space_id, objec
             r->objects_scanned++;
             rc = fn(j, w, d, arg, r);
             if (rc == JCS_ENOMEM) {
-                jcs_meta_details_free(&page);
+                jcs_meta_details_clear(&page);
                 return rc;
             }
             if (rc)
@@ -471,7 +485,7 @@ static int each_object(jcs_jobs *j, const jobs_world *w, int64_t space_id, objec
                                 d->object.path, jcs_err_msg(rc));
         }
         size_t got = page.n;
-        jcs_meta_details_free(&page);
+        jcs_meta_details_clear(&page);
         if (got < PAGE)
             return 0;
     }
@@ -534,7 +548,7 @@ static int change_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d
         goto out;
     if (st.n)
         qsort(st.v, st.n, sizeof *st.v, stat_cmp);
-    size_t width = jcs_svc_red_width(&want);
+    size_t width = jcs_place_red_width(&want);
     prefer = jcs_calloc(st.n + 1, sizeof *prefer);
     tid = jcs_calloc(width, sizeof *tid);
     ts = jcs_calloc(width, sizeof *ts);
@@ -557,10 +571,17 @@ static int change_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d
     }
     target_sites(w, tid, width, ts);
     size_t nout = 0;
+    jcs_driver_change_req req = {.src = {.blocks = v.blocks,
+                                         .sites = v.sites,
+                                         .nblocks = d->nblocks,
+                                         .red = &v.red,
+                                         .object_size = d->object.size},
+                                 .to = &want,
+                                 .targets = ts,
+                                 .ntargets = width};
     /* A source found corrupt is left aside and the change tried again from the others. */
     for (size_t attempt = 0; attempt <= d->nblocks; attempt++) {
-        rc = jcs_driver_change_redundancy(j->svc->driver, v.blocks, v.sites, d->nblocks, &v.red,
-                                          d->object.size, &want, ts, width, NULL, out, &nout);
+        rc = jcs_driver_change_redundancy(j->svc->driver, &req, out, &nout);
         if (rc == 0 || rc == JCS_ENOMEM ||
             jcs_download_drop_bad(j->svc, v.blocks, v.sites, d->nblocks) == 0)
             break;
@@ -580,7 +601,7 @@ static int change_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d
         rc = 0;
     }
 out:
-    jcs_meta_stats_free(&st);
+    jcs_meta_stats_clear(&st);
     jcs_free(prefer);
     jcs_free(tid);
     jcs_free(ts);

@@ -95,12 +95,12 @@ void jcs_meta_time_format(int64_t ms, char out[JCS_META_TIME_SIZE]);
  */
 int jcs_meta_time_parse(const char *s, int64_t *ms) JCS_MUST_USE;
 
-/* A list of ids; caller frees with jcs_meta_ids_free. */
+/* A list of ids; caller frees with jcs_meta_ids_clear. */
 typedef struct jcs_meta_ids {
     int64_t *v;
     size_t n;
 } jcs_meta_ids;
-void jcs_meta_ids_free(jcs_meta_ids *l);
+void jcs_meta_ids_clear(jcs_meta_ids *l);
 
 /* ---- locations (mirror of the coordinator's) ------------------------------------------------- */
 
@@ -113,7 +113,7 @@ typedef struct jcs_meta_locations {
     jcs_meta_location *v;
     size_t n;
 } jcs_meta_locations;
-void jcs_meta_locations_free(jcs_meta_locations *l);
+void jcs_meta_locations_clear(jcs_meta_locations *l);
 
 /* Inserts or renames location id. */
 int jcs_meta_location_upsert(jcs_db *db, int64_t id, const char *name) JCS_MUST_USE;
@@ -134,7 +134,7 @@ typedef struct jcs_meta_buckets {
     jcs_meta_bucket *v;
     size_t n;
 } jcs_meta_buckets;
-void jcs_meta_buckets_free(jcs_meta_buckets *l);
+void jcs_meta_buckets_clear(jcs_meta_buckets *l);
 
 /* New bucket; out may be NULL. JCS_EEXIST when the name is taken. */
 int jcs_meta_bucket_create(jcs_db *db, const char *name, jcs_meta_bucket *out) JCS_MUST_USE;
@@ -161,7 +161,7 @@ typedef struct jcs_meta_packages {
     jcs_meta_package *v;
     size_t n;
 } jcs_meta_packages;
-void jcs_meta_packages_free(jcs_meta_packages *l);
+void jcs_meta_packages_clear(jcs_meta_packages *l);
 
 /* New package; redundancy may be NULL; out may be NULL. JCS_ENOENT (bucket), JCS_EEXIST. */
 int jcs_meta_package_create(jcs_db *db, int64_t bucket_id, const char *name, const char *redundancy,
@@ -195,7 +195,7 @@ typedef struct jcs_meta_space_shares {
     size_t n;
     int64_t package_size; /* sum of the objects' sizes */
 } jcs_meta_space_shares;
-void jcs_meta_space_shares_free(jcs_meta_space_shares *l);
+void jcs_meta_space_shares_clear(jcs_meta_space_shares *l);
 
 int jcs_meta_package_spaces(jcs_db *db, int64_t package_id,
                             jcs_meta_space_shares *out) JCS_MUST_USE;
@@ -219,7 +219,7 @@ typedef struct jcs_meta_objects {
     jcs_meta_object *v;
     size_t n;
 } jcs_meta_objects;
-void jcs_meta_objects_free(jcs_meta_objects *l);
+void jcs_meta_objects_clear(jcs_meta_objects *l);
 
 /* One stored piece of an object (a replica, an EC block, a segment, a part). */
 typedef struct jcs_meta_block {
@@ -243,7 +243,7 @@ typedef struct jcs_meta_details {
     jcs_meta_detail *v;
     size_t n;
 } jcs_meta_details;
-void jcs_meta_details_free(jcs_meta_details *l);
+void jcs_meta_details_clear(jcs_meta_details *l);
 
 int jcs_meta_object_get(jcs_db *db, int64_t object_id, jcs_meta_object *out) JCS_MUST_USE;
 int jcs_meta_object_get_by_path(jcs_db *db, int64_t package_id, const char *path,
@@ -281,7 +281,7 @@ typedef struct jcs_meta_listing {
     size_t nprefixes;
     char *next_token; /* owned; NULL on the last page */
 } jcs_meta_listing;
-void jcs_meta_listing_free(jcs_meta_listing *l);
+void jcs_meta_listing_clear(jcs_meta_listing *l);
 
 int jcs_meta_object_list_by_path(jcs_db *db, const jcs_meta_list_query *q,
                                  jcs_meta_listing *out) JCS_MUST_USE;
@@ -407,7 +407,7 @@ typedef struct jcs_meta_spaces {
     jcs_meta_space *v;
     size_t n;
 } jcs_meta_spaces;
-void jcs_meta_spaces_free(jcs_meta_spaces *l);
+void jcs_meta_spaces_clear(jcs_meta_spaces *l);
 
 /*
  * New user space. storage is a JSON object with a string "type" (and
@@ -455,7 +455,7 @@ typedef struct jcs_meta_stats {
     jcs_meta_stat *v;
     size_t n;
 } jcs_meta_stats;
-void jcs_meta_stats_free(jcs_meta_stats *l);
+void jcs_meta_stats_clear(jcs_meta_stats *l);
 
 /* Statistics by space (none for an unknown object or package). */
 int jcs_meta_object_stats(jcs_db *db, int64_t object_id, jcs_meta_stats *out) JCS_MUST_USE;
@@ -467,7 +467,7 @@ typedef struct jcs_meta_hashes {
     char (*v)[JCS_HASH_SIZE];
     size_t n;
 } jcs_meta_hashes;
-void jcs_meta_hashes_free(jcs_meta_hashes *l);
+void jcs_meta_hashes_clear(jcs_meta_hashes *l);
 
 /*
  * The distinct FileHashes referenced on a space, ascending, after `after`

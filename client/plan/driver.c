@@ -395,18 +395,16 @@ static int fill_tos(const jcs_redundancy *red, const jcs_site *targets, size_t n
     return JCS_OK;
 }
 
-int jcs_driver_upload(jcs_driver *d, jcs_driver_read_fn rd, void *arg, const jcs_redundancy *red,
-                      const jcs_site *targets, size_t ntargets, const Jcs__Plan__Worker *compute,
-                      jcs_block *blocks, size_t *nblocks, char hash[JCS_FILEHASH_LEN + 1],
-                      int64_t *size)
+int jcs_driver_upload(jcs_driver *d, const jcs_driver_upload_req *req, jcs_driver_upload_res *res)
 {
+    const jcs_redundancy *red = req->red;
     size_t nto;
     jcs_plan_to tos[MAX_SITES];
     int index[MAX_SITES];
     jcs_plan *p = NULL;
     struct run r;
-    int rc = check_red(red, ntargets, &nto);
-    if (rc || (rc = fill_tos(red, targets, nto, tos, index)) != 0)
+    int rc = check_red(red, req->ntargets, &nto);
+    if (rc || (rc = fill_tos(red, req->targets, nto, tos, index)) != 0)
         return rc;
     jcs_plan_from from = {.kind = JCS_FROM_DRIVER, .stream = JCS_STREAM_RAW};
     jcs_fromto ft = {.red = *red,
@@ -415,21 +413,21 @@ int jcs_driver_upload(jcs_driver *d, jcs_driver_read_fn rd, void *arg, const jcs
                      .nfroms = 1,
                      .tos = tos,
                      .ntos = nto,
-                     .compute = compute ? compute : &driver_worker};
+                     .compute = req->compute ? req->compute : &driver_worker};
     if ((rc = jcs_plan_build(&ft, &p)) != 0)
         return jcs_err_wrap(rc, "planning the upload: ");
-    struct feed fd = {.rd = rd, .arg = arg, .var = p->from_vars[0]};
+    struct feed fd = {.rd = req->read, .arg = req->arg, .var = p->from_vars[0]};
     if ((rc = jcs_hash_init(&fd.hash)) != 0) {
         jcs_plan_free(p);
         return rc;
     }
     rc = run_plan(d, p, feed_io, &fd, &r);
     if (!rc)
-        rc = collect_blocks(&r, tos, 0, nto, index, blocks);
+        rc = collect_blocks(&r, tos, 0, nto, index, res->blocks);
     if (!rc) {
-        *nblocks = nto;
-        memcpy(hash, fd.file_hash, sizeof(fd.file_hash));
-        *size = fd.size;
+        res->nblocks = nto;
+        memcpy(res->hash, fd.file_hash, sizeof(fd.file_hash));
+        res->size = fd.size;
     }
     jcs_hash_abort(&fd.hash);
     run_free(&r);
@@ -527,30 +525,30 @@ static int pick_sources(const jcs_block *blocks, const jcs_site *sites, size_t n
     return JCS_OK;
 }
 
-int jcs_driver_download(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites,
-                        size_t nblocks, const jcs_redundancy *red, int64_t object_size,
-                        int64_t offset, int64_t length, const Jcs__Plan__Worker *compute,
-                        jcs_driver_write_fn wr, void *arg)
+int jcs_driver_download(jcs_driver *d, const jcs_driver_download_req *req)
 {
+    const jcs_driver_src *src = &req->src;
     jcs_plan_from froms[MAX_SITES];
     size_t nfroms;
     jcs_plan *p = NULL;
     struct run r;
-    int rc = pick_sources(blocks, sites, nblocks, red, froms, &nfroms);
+    int rc = pick_sources(src->blocks, src->sites, src->nblocks, src->red, froms, &nfroms);
     if (rc)
         return rc;
-    jcs_plan_to to = {
-        .kind = JCS_TO_DRIVER, .stream = JCS_STREAM_RAW, .offset = offset, .length = length};
-    jcs_fromto ft = {.red = *red,
-                     .object_size = object_size,
+    jcs_plan_to to = {.kind = JCS_TO_DRIVER,
+                      .stream = JCS_STREAM_RAW,
+                      .offset = req->offset,
+                      .length = req->length};
+    jcs_fromto ft = {.red = *src->red,
+                     .object_size = src->object_size,
                      .froms = froms,
                      .nfroms = nfroms,
                      .tos = &to,
                      .ntos = 1,
-                     .compute = compute ? compute : &driver_worker};
+                     .compute = req->compute ? req->compute : &driver_worker};
     if ((rc = jcs_plan_build(&ft, &p)) != 0)
         return jcs_err_wrap(rc, "planning the download: ");
-    struct drain dr = {wr, arg, p->to_vars[0]};
+    struct drain dr = {req->write, req->arg, p->to_vars[0]};
     rc = run_plan(d, p, drain_io, &dr, &r);
     run_free(&r);
     jcs_plan_free(p);
@@ -559,28 +557,28 @@ int jcs_driver_download(jcs_driver *d, const jcs_block *blocks, const jcs_site *
 
 /* ------------------------------------------------------ change redundancy */
 
-int jcs_driver_change_redundancy(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites,
-                                 size_t nblocks, const jcs_redundancy *from, int64_t object_size,
-                                 const jcs_redundancy *to, const jcs_site *targets, size_t ntargets,
-                                 const Jcs__Plan__Worker *compute, jcs_block *out, size_t *nout)
+int jcs_driver_change_redundancy(jcs_driver *d, const jcs_driver_change_req *req, jcs_block *out,
+                                 size_t *nout)
 {
+    const jcs_driver_src *src = &req->src;
+    const jcs_redundancy *from = src->red, *to = req->to;
     jcs_plan_from froms[MAX_SITES];
     jcs_plan_to tos[MAX_SITES];
     int index[MAX_SITES];
     size_t nfroms, nto;
     jcs_plan *p = NULL;
     struct run r;
-    int rc = pick_sources(blocks, sites, nblocks, from, froms, &nfroms);
-    if (rc || (rc = check_red(to, ntargets, &nto)) != 0 ||
-        (rc = fill_tos(to, targets, nto, tos, index)) != 0)
+    int rc = pick_sources(src->blocks, src->sites, src->nblocks, from, froms, &nfroms);
+    if (rc || (rc = check_red(to, req->ntargets, &nto)) != 0 ||
+        (rc = fill_tos(to, req->targets, nto, tos, index)) != 0)
         return rc;
     jcs_fromto ft = {.red = from->type == JCS_RED_EC ? *from : *to,
-                     .object_size = object_size,
+                     .object_size = src->object_size,
                      .froms = froms,
                      .nfroms = nfroms,
                      .tos = tos,
                      .ntos = nto,
-                     .compute = compute ? compute : &driver_worker};
+                     .compute = req->compute ? req->compute : &driver_worker};
     /*
      * One plan can only speak of one EC layout. Going from one EC layout to
      * another (different k, n or chunk) therefore rebuilds the raw object in
@@ -603,11 +601,13 @@ int jcs_driver_change_redundancy(jcs_driver *d, const jcs_block *blocks, const j
     return rc;
 }
 
-int jcs_driver_repair(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites, size_t nblocks,
-                      const jcs_redundancy *red, int64_t object_size, const int *lost_index,
-                      size_t nlost, const jcs_site *targets, const Jcs__Plan__Worker *compute,
-                      jcs_block *out)
+int jcs_driver_repair(jcs_driver *d, const jcs_driver_repair_req *req, jcs_block *out)
 {
+    const jcs_driver_src *src = &req->src;
+    const jcs_redundancy *red = src->red;
+    const int *lost_index = req->lost_index;
+    const jcs_site *targets = req->targets;
+    size_t nlost = req->nlost;
     jcs_plan_from froms[MAX_SITES];
     jcs_plan_to tos[MAX_SITES];
     size_t nfroms;
@@ -618,7 +618,7 @@ int jcs_driver_repair(jcs_driver *d, const jcs_block *blocks, const jcs_site *si
                                        "change redundancy");
     if (nlost == 0 || nlost > (size_t)red->n)
         return jcs_err_set(JCS_EINVAL, "%zu blocks to rebuild of %d", nlost, red->n);
-    int rc = pick_sources(blocks, sites, nblocks, red, froms, &nfroms);
+    int rc = pick_sources(src->blocks, src->sites, src->nblocks, red, froms, &nfroms);
     if (rc)
         return rc;
     for (size_t i = 0; i < nlost; i++) {
@@ -636,12 +636,12 @@ int jcs_driver_repair(jcs_driver *d, const jcs_block *blocks, const jcs_site *si
         tos[i].length = -1;
     }
     jcs_fromto ft = {.red = *red,
-                     .object_size = object_size,
+                     .object_size = src->object_size,
                      .froms = froms,
                      .nfroms = nfroms,
                      .tos = tos,
                      .ntos = nlost,
-                     .compute = compute ? compute : &driver_worker};
+                     .compute = req->compute ? req->compute : &driver_worker};
     if ((rc = jcs_plan_build(&ft, &p)) != 0)
         return jcs_err_wrap(rc, "planning the repair: ");
     rc = run_plan(d, p, NULL, NULL, &r);

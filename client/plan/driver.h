@@ -49,54 +49,98 @@ typedef int (*jcs_driver_write_fn)(void *arg, const void *data, size_t n);
 int jcs_driver_new(const jcs_tls_files *tls, jcs_driver **out) JCS_MUST_USE;
 void jcs_driver_free(jcs_driver *d);
 
-/*
- * Uploads one object read from rd with redundancy red onto targets: none
- * uses targets[0]; rep targets[0..repCount-1]; ec targets[0..n-1] (block i
- * on targets[i]). compute: where splitting and encoding run (NULL: the
- * driver). On success blocks[] (caller-allocated, ntargets entries) gets
- * one entry per stored piece (*nblocks of them), hash the object's FileHash
- * and *size its length. Nothing is recorded anywhere: the caller commits
- * metadata after this returns (data before metadata).
- */
-int jcs_driver_upload(jcs_driver *d, jcs_driver_read_fn rd, void *arg, const jcs_redundancy *red,
-                      const jcs_site *targets, size_t ntargets, const Jcs__Plan__Worker *compute,
-                      jcs_block *blocks, size_t *nblocks, char hash[JCS_FILEHASH_LEN + 1],
-                      int64_t *size) JCS_MUST_USE;
+/* An object as stored: blocks[i] lives at sites[i]; red and object_size say how they make it. */
+typedef struct jcs_driver_src {
+    const jcs_block *blocks;
+    const jcs_site *sites;
+    size_t nblocks;
+    const jcs_redundancy *red;
+    int64_t object_size;
+} jcs_driver_src;
 
 /*
- * Streams bytes [offset, offset+length) (length -1: to the end) of an
- * object of object_size bytes to wr. blocks[i] is stored at sites[i]. For
- * none/rep the nearest reachable copy is read; for ec the k nearest
- * reachable blocks (data blocks first among equals, so a healthy object
- * needs no decoding). JCS_EUNAVAIL when too few blocks are reachable.
+ * An upload: the object's bytes come from read(arg, ...); red says how to
+ * store them on targets: none uses targets[0]; rep targets[0..repCount-1];
+ * ec targets[0..n-1] (block i on targets[i]). compute: where splitting and
+ * encoding run (NULL: the driver).
  */
-int jcs_driver_download(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites,
-                        size_t nblocks, const jcs_redundancy *red, int64_t object_size,
-                        int64_t offset, int64_t length, const Jcs__Plan__Worker *compute,
-                        jcs_driver_write_fn wr, void *arg) JCS_MUST_USE;
+typedef struct jcs_driver_upload_req {
+    jcs_driver_read_fn read;
+    void *arg;
+    const jcs_redundancy *red;
+    const jcs_site *targets;
+    size_t ntargets;
+    const Jcs__Plan__Worker *compute;
+} jcs_driver_upload_req;
+
+/* What an upload stored. blocks is the caller's array of req->ntargets entries. */
+typedef struct jcs_driver_upload_res {
+    jcs_block *blocks;
+    size_t nblocks;                  /* entries filled, one per stored piece */
+    char hash[JCS_FILEHASH_LEN + 1]; /* the object's FileHash */
+    int64_t size;                    /* its length */
+} jcs_driver_upload_res;
 
 /*
- * Rewrites an object stored as blocks (at sites, redundancy from) into
- * redundancy to on targets (as in upload), in one plan. out[] (caller-
- * allocated, ntargets entries) receives the new blocks. The old blocks are
+ * Uploads one object as req says and fills res. Nothing is recorded
+ * anywhere: the caller commits metadata after this returns (data before
+ * metadata).
+ */
+int jcs_driver_upload(jcs_driver *d, const jcs_driver_upload_req *req,
+                      jcs_driver_upload_res *res) JCS_MUST_USE;
+
+/*
+ * A read of bytes [offset, offset+length) (length -1: to the end) of src,
+ * handed to write(arg, ...) in order. compute as for uploads.
+ */
+typedef struct jcs_driver_download_req {
+    jcs_driver_src src;
+    int64_t offset, length;
+    const Jcs__Plan__Worker *compute;
+    jcs_driver_write_fn write;
+    void *arg;
+} jcs_driver_download_req;
+
+/*
+ * Streams the range to write. For none/rep the nearest reachable copy is
+ * read; for ec the k nearest reachable blocks (data blocks first among
+ * equals, so a healthy object needs no decoding). JCS_EUNAVAIL when too few
+ * blocks are reachable.
+ */
+int jcs_driver_download(jcs_driver *d, const jcs_driver_download_req *req) JCS_MUST_USE;
+
+/* Rewrites src into redundancy to on targets (placed as for an upload). */
+typedef struct jcs_driver_change_req {
+    jcs_driver_src src;
+    const jcs_redundancy *to;
+    const jcs_site *targets;
+    size_t ntargets;
+    const Jcs__Plan__Worker *compute;
+} jcs_driver_change_req;
+
+/*
+ * Runs the change in one plan. out[] (caller-allocated, req->ntargets
+ * entries) receives the new blocks, *nout how many. The old blocks are
  * untouched; the caller switches metadata and lets GC reclaim them.
  */
-int jcs_driver_change_redundancy(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites,
-                                 size_t nblocks, const jcs_redundancy *from, int64_t object_size,
-                                 const jcs_redundancy *to, const jcs_site *targets, size_t ntargets,
-                                 const Jcs__Plan__Worker *compute, jcs_block *out,
+int jcs_driver_change_redundancy(jcs_driver *d, const jcs_driver_change_req *req, jcs_block *out,
                                  size_t *nout) JCS_MUST_USE;
 
+/* Rebuilds EC blocks lost_index[0..nlost) of src, block lost_index[i] onto targets[i]. */
+typedef struct jcs_driver_repair_req {
+    jcs_driver_src src;
+    const int *lost_index;
+    size_t nlost;
+    const jcs_site *targets;
+    const Jcs__Plan__Worker *compute;
+} jcs_driver_repair_req;
+
 /*
- * Rebuilds EC blocks lost_index[0..nlost) of an object from any k reachable
- * blocks, writing block lost_index[i] onto targets[i] (re-encoding, no
- * decoding of the whole object). out[] (caller-allocated, nlost entries)
- * receives the new blocks.
+ * Rebuilds from any k reachable blocks (re-encoding, no decoding of the
+ * whole object). out[] (caller-allocated, req->nlost entries) receives the
+ * new blocks.
  */
-int jcs_driver_repair(jcs_driver *d, const jcs_block *blocks, const jcs_site *sites, size_t nblocks,
-                      const jcs_redundancy *red, int64_t object_size, const int *lost_index,
-                      size_t nlost, const jcs_site *targets, const Jcs__Plan__Worker *compute,
-                      jcs_block *out) JCS_MUST_USE;
+int jcs_driver_repair(jcs_driver *d, const jcs_driver_repair_req *req, jcs_block *out) JCS_MUST_USE;
 
 /* ---- shard-store maintenance on one site (for checks, GC and probes) ---- */
 

@@ -1422,7 +1422,7 @@ char *jcs_plan_describe(const jcs_plan *p)
                 rc = jcs_buf_printf(&d, "driver: to %zu drains v%d\n", i, p->to_vars[i]);
     }
     if (rc) {
-        jcs_buf_free(&d);
+        jcs_buf_clear(&d);
         return NULL;
     }
     return jcs_buf_steal(&d);

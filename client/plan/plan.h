@@ -16,7 +16,7 @@
  *      and the receiving var.
  *
  * Streams are named by index: JCS_STREAM_RAW is the object itself; i >= 0
- * is EC block i of the redundancy in ft->red (its layout: DESIGN.md §3).
+ * is EC block i of the redundancy in ft->red (its layout: docs/DESIGN.md §3).
  * Adding a redundancy kind means new parse rules here, new ops in
  * common/data/exec.c, nothing else.
  */

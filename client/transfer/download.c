@@ -168,7 +168,8 @@ int jcs_download_drop_bad(jcs_svc *svc, const jcs_block *blocks, jcs_site *sites
  * others remain to read the object (k distinct EC blocks, or one copy); otherwise keeps them
  * all, and the hubs' checks decide.
  */
-static void skip_known_bad(const jcs_block *blocks, jcs_svc_sites *sites, const jcs_redundancy *red)
+static void skip_known_bad(const jcs_block *blocks, jcs_place_sites *sites,
+                           const jcs_redundancy *red)
 {
     unsigned char seen[256] = {0};
     size_t good = 0, nbad = 0;
@@ -209,10 +210,10 @@ static int read_small(jcs_svc *svc, const jcs_block *blocks, size_t nblocks, int
     int rc = (!ids || !buf) ? JCS_ENOMEM : 0;
     for (size_t i = 0; rc == 0 && i < nblocks; i++)
         ids[i] = blocks[i].space_id;
-    jcs_svc_sites sites = {0};
+    jcs_place_sites sites = {0};
     if (rc == 0) {
         jcs_topo_snap *snap = jcs_topo_acquire(svc->topo);
-        rc = jcs_svc_sites_for(svc, snap, ids, nblocks, &sites);
+        rc = jcs_place_sites_for(svc, snap, ids, nblocks, &sites);
         jcs_topo_snap_release(snap);
     }
     int last = jcs_err_set(JCS_EUNAVAIL, "no copy is on a reachable hub"), corrupt = 0;
@@ -254,7 +255,7 @@ static int read_small(jcs_svc *svc, const jcs_block *blocks, size_t nblocks, int
         }
     }
     jcs_free(tried);
-    jcs_svc_sites_free(&sites);
+    jcs_place_sites_clear(&sites);
     jcs_free(buf);
     jcs_free(ids);
     return rc;
@@ -294,8 +295,8 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
                 jcs_warn("download: topology refresh before the retry failed: %s", jcs_err_msg(rr));
         }
         jcs_topo_snap *snap = jcs_topo_acquire(svc->topo);
-        jcs_svc_sites sites;
-        rc = jcs_svc_sites_for(svc, snap, ids, nblocks, &sites);
+        jcs_place_sites sites;
+        rc = jcs_place_sites_for(svc, snap, ids, nblocks, &sites);
         jcs_topo_snap_release(snap);
         if (rc)
             break;
@@ -308,16 +309,23 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
         }
         int64_t done = cw.bytes;
         if (length >= 0 && done >= length) {
-            jcs_svc_sites_free(&sites);
+            jcs_place_sites_clear(&sites);
             rc = 0;
             break;
         }
-        rc =
-            jcs_driver_download(svc->driver, blocks, sites.sites, nblocks, red, size, offset + done,
-                                length >= 0 ? length - done : -1, NULL, count_write, &cw);
+        jcs_driver_download_req req = {.src = {.blocks = blocks,
+                                               .sites = sites.sites,
+                                               .nblocks = nblocks,
+                                               .red = red,
+                                               .object_size = size},
+                                       .offset = offset + done,
+                                       .length = length >= 0 ? length - done : -1,
+                                       .write = count_write,
+                                       .arg = &cw};
+        rc = jcs_driver_download(svc->driver, &req);
         if (rc == 0)
             note_sources(reads, blocks, sites.sites, nblocks, red, cw.bytes);
-        jcs_svc_sites_free(&sites);
+        jcs_place_sites_clear(&sites);
         /* A plan cancelled because one of its hubs failed (ECANCELED without the receiver
          * refusing bytes) is retried like any failure; a reader that left makes the write
          * fail (wr_failed). */

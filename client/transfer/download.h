@@ -3,7 +3,7 @@
  * driver, as a blocking call or as a stream a reply pulls from.
  *
  * Sources: the user spaces of the object's blocks, resolved into plan sites
- * (svc.h); the driver picks the nearest reachable copy, or the k nearest
+ * (placement.h); the driver picks the nearest reachable copy, or the k nearest
  * reachable EC blocks. A plan that fails before its first byte was handed
  * on refreshes the topology and is tried once more (a hub went down since
  * the last refresh). Objects of redundancy "segment" (completed multipart

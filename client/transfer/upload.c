@@ -20,7 +20,7 @@
 struct jcs_upload {
     jcs_driver *d;
     jcs_redundancy red;
-    jcs_svc_sites targets;
+    jcs_place_sites targets;
     jcs_pipe *pipe;
     pthread_t thread;
     int running;   /* the thread has not been joined */
@@ -67,8 +67,18 @@ static int pull(void *arg, void *buf, size_t cap, size_t *n)
 static void *upload_main(void *arg)
 {
     jcs_upload *u = arg;
-    u->rc = jcs_driver_upload(u->d, pull, u, &u->red, u->targets.sites, u->targets.n, NULL,
-                              u->res.blocks, &u->res.nblocks, u->res.file_hash, &u->res.size);
+    jcs_driver_upload_req req = {.read = pull,
+                                 .arg = u,
+                                 .red = &u->red,
+                                 .targets = u->targets.sites,
+                                 .ntargets = u->targets.n};
+    jcs_driver_upload_res res = {.blocks = u->res.blocks};
+    u->rc = jcs_driver_upload(u->d, &req, &res);
+    if (!u->rc) {
+        u->res.nblocks = res.nblocks;
+        snprintf(u->res.file_hash, sizeof u->res.file_hash, "%s", res.hash);
+        u->res.size = res.size;
+    }
     if (u->rc)
         snprintf(u->why, sizeof u->why, "%s", jcs_err_msg(u->rc));
     if (u->have_cur) {
@@ -95,7 +105,7 @@ static int start_plan(jcs_upload *u)
     return 0;
 }
 
-int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_svc_sites *targets,
+int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_place_sites *targets,
                      jcs_upload **out)
 {
     if (targets->n > sizeof(((jcs_upload_result *)0)->blocks) / sizeof(jcs_block))
@@ -230,6 +240,6 @@ void jcs_upload_free(jcs_upload *u)
     jcs_upload_cancel(u);
     jcs_free(u->small);
     jcs_pipe_free(u->pipe);
-    jcs_svc_sites_free(&u->targets);
+    jcs_place_sites_clear(&u->targets);
     jcs_free(u);
 }

@@ -42,7 +42,7 @@ typedef struct jcs_upload_result {
  * jcs_upload_finish / jcs_upload_cancel returns. Caller ends it with one
  * of those two, then jcs_upload_free.
  */
-int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_svc_sites *targets,
+int jcs_upload_start(jcs_driver *d, const jcs_redundancy *red, jcs_place_sites *targets,
                      jcs_upload **out) JCS_MUST_USE;
 
 /*

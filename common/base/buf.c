@@ -78,7 +78,7 @@ void jcs_buf_reset(jcs_buf *b)
         b->data[0] = '\0';
 }
 
-void jcs_buf_free(jcs_buf *b)
+void jcs_buf_clear(jcs_buf *b)
 {
     jcs_free(b->data);
     jcs_buf_init(b, b->cap);

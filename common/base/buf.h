@@ -39,6 +39,6 @@ int jcs_buf_reserve(jcs_buf *b, size_t n) JCS_MUST_USE;
 char *jcs_buf_steal(jcs_buf *b);
 
 void jcs_buf_reset(jcs_buf *b);
-void jcs_buf_free(jcs_buf *b);
+void jcs_buf_clear(jcs_buf *b);
 
 #endif

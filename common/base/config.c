@@ -31,8 +31,8 @@ static int finish_load(const char *name, const char *text, jcs_cfg *cfg)
     jcs_free(dircopy);
     if (!cfg->path || !cfg->dir) {
         json_decref(root);
-        /* Leave cfg empty, so a caller's jcs_cfg_free after the failure is harmless. */
-        jcs_cfg_free(cfg);
+        /* Leave cfg empty, so a caller's jcs_cfg_clear after the failure is harmless. */
+        jcs_cfg_clear(cfg);
         return jcs_err_set(JCS_ENOMEM, "%s: out of memory", name);
     }
     cfg->root = root;
@@ -58,7 +58,7 @@ int jcs_cfg_parse(const char *name, const char *text, jcs_cfg *cfg)
     return finish_load(name, text, cfg);
 }
 
-void jcs_cfg_free(jcs_cfg *cfg)
+void jcs_cfg_clear(jcs_cfg *cfg)
 {
     if (cfg->root)
         json_decref(cfg->root);

@@ -24,14 +24,14 @@ typedef struct jcs_cfg {
  * Reads and parses path (at most 1 MiB). JCS_ECONFIG when it cannot be read
  * (the detail names the file and the reason), is not valid JSON (the detail
  * gives line and column) or is not a JSON object; JCS_ENOMEM. On success the
- * caller frees with jcs_cfg_free; after a failure cfg is empty.
+ * caller frees with jcs_cfg_clear; after a failure cfg is empty.
  */
 int jcs_cfg_load(const char *path, jcs_cfg *cfg) JCS_MUST_USE;
 
 /* Same from a string; name is used in error details. */
 int jcs_cfg_parse(const char *name, const char *text, jcs_cfg *cfg) JCS_MUST_USE;
 
-void jcs_cfg_free(jcs_cfg *cfg);
+void jcs_cfg_clear(jcs_cfg *cfg);
 
 /* The JSON value at a dotted path, or NULL. Borrowed. */
 json_t *jcs_cfg_get(const jcs_cfg *cfg, const char *field);

@@ -1,7 +1,7 @@
 /*
  * hash.h - FileHash: the content address of every shard and object.
  *
- * Two forms (DESIGN.md section 2), both 68 characters:
+ * Two forms (docs/DESIGN.md §2), both 68 characters:
  *   "Full" + 64 upper-case hex of the SHA-256 of the content;
  *   "Comp" + 64 upper-case hex of the SHA-256 over the concatenated 32-byte
  *            SHA-256 digests of the parts, in order (an object assembled

@@ -63,11 +63,11 @@ int jcs_service_tls_load(const jcs_cfg *cfg, const char *section, jcs_service_tl
     if (!rc && (rc = jcs_cert_verify(t->ca_file, t->cert_file, t->key_file)) != 0)
         rc = jcs_err_wrap(rc, "%s: section %s: ", cfg->path, section);
     if (rc)
-        jcs_service_tls_free(t);
+        jcs_service_tls_clear(t);
     return rc;
 }
 
-void jcs_service_tls_free(jcs_service_tls *t)
+void jcs_service_tls_clear(jcs_service_tls *t)
 {
     jcs_free(t->ca_file);
     jcs_free(t->cert_file);

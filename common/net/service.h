@@ -34,7 +34,7 @@ typedef struct jcs_service_tls {
  */
 int jcs_service_tls_load(const jcs_cfg *cfg, const char *section,
                          jcs_service_tls *out) JCS_MUST_USE;
-void jcs_service_tls_free(jcs_service_tls *t);
+void jcs_service_tls_clear(jcs_service_tls *t);
 /* A borrowed view for rpc.h. */
 jcs_tls_files jcs_service_tls_files(const jcs_service_tls *t);
 

@@ -322,7 +322,7 @@ out:
         rc = jcs_buf_append(canonical_out, creq.data, creq.len);
     if (!rc && sts_out && sts.len)
         rc = jcs_buf_append(sts_out, sts.data, sts.len);
-    jcs_buf_free(&creq);
-    jcs_buf_free(&sts);
+    jcs_buf_clear(&creq);
+    jcs_buf_clear(&sts);
     return rc;
 }

@@ -272,7 +272,7 @@ static void xml_get(const char *p, const char *end, const char *tag, char *out, 
     jcs_buf_init(&b, n - 1);
     if (xml_text(&b, vs, ve) == JCS_OK && b.len)
         memcpy(out, b.data, b.len + 1);
-    jcs_buf_free(&b);
+    jcs_buf_clear(&b);
 }
 
 static int xml_escape(jcs_buf *b, const char *s)
@@ -769,8 +769,8 @@ out:
      * data) or to the freed header list while it waits in the pool. */
     curl_easy_reset(h);
     curl_slist_free_all(hl);
-    jcs_buf_free(&auth);
-    jcs_buf_free(&a.err);
+    jcs_buf_clear(&auth);
+    jcs_buf_clear(&a.err);
     return rc;
 }
 
@@ -796,15 +796,15 @@ static int s3_do(struct s3 *s, struct s3_req *r)
         rc = jcs_buf_printf(&url, "%s%s%s%s", s->origin, path.data, r->query ? "?" : "",
                             r->query ? r->query : "");
     if (rc) {
-        jcs_buf_free(&path);
-        jcs_buf_free(&url);
+        jcs_buf_clear(&path);
+        jcs_buf_clear(&url);
         return jcs_err_set(rc, "%s: %s %s: URL: %s", s->base.name, r->method, r->what,
                            jcs_strerror(rc));
     }
     CURL *h = handle_get(s);
     if (!h) {
-        jcs_buf_free(&path);
-        jcs_buf_free(&url);
+        jcs_buf_clear(&path);
+        jcs_buf_clear(&url);
         return jcs_err_set(JCS_ENOMEM, "%s: %s %s: no curl handle", s->base.name, r->method,
                            r->what);
     }
@@ -826,8 +826,8 @@ static int s3_do(struct s3 *s, struct s3_req *r)
         jcs_err_set(rc, "%s (%d attempts)", msg, attempt);
     }
     handle_put(s, h);
-    jcs_buf_free(&path);
-    jcs_buf_free(&url);
+    jcs_buf_clear(&path);
+    jcs_buf_clear(&url);
     return rc;
 }
 
@@ -906,7 +906,7 @@ static int initiate_multipart(struct s3 *s, const char *fkey, const char *what, 
         else if (!(*upload_id = jcs_strdup(id)))
             rc = jcs_err_set(JCS_ENOMEM, "%s: POST %s?uploads: out of memory", s->base.name, what);
     }
-    jcs_buf_free(&resp);
+    jcs_buf_clear(&resp);
     return rc;
 }
 
@@ -919,7 +919,7 @@ static char *part_query(int part, const char *upload_id)
     if (!rc)
         rc = jcs_sigv4_uri_encode(&q, upload_id, strlen(upload_id), 0);
     if (rc || !q.data) {
-        jcs_buf_free(&q);
+        jcs_buf_clear(&q);
         return NULL;
     }
     return jcs_buf_steal(&q);
@@ -933,7 +933,7 @@ static char *upload_query(const char *upload_id)
     if (!rc)
         rc = jcs_sigv4_uri_encode(&q, upload_id, strlen(upload_id), 0);
     if (rc) {
-        jcs_buf_free(&q);
+        jcs_buf_clear(&q);
         return NULL;
     }
     return jcs_buf_steal(&q);
@@ -1081,8 +1081,8 @@ static int complete_multipart(struct s3 *s, struct s3_writer *w, const char *fke
     char *q = rc ? NULL : upload_query(w->upload_id);
     if (rc || !q) {
         jcs_free(q);
-        jcs_buf_free(&body);
-        jcs_buf_free(&resp);
+        jcs_buf_clear(&body);
+        jcs_buf_clear(&resp);
         return jcs_err_set(rc ? rc : JCS_ENOMEM, "%s: complete %s: %s", s->base.name, w->tmpkey,
                            jcs_strerror(rc ? rc : JCS_ENOMEM));
     }
@@ -1099,8 +1099,8 @@ static int complete_multipart(struct s3 *s, struct s3_writer *w, const char *fke
                        .error_in_200 = 1};
     rc = s3_do(s, &r);
     jcs_free(q);
-    jcs_buf_free(&body);
-    jcs_buf_free(&resp);
+    jcs_buf_clear(&body);
+    jcs_buf_clear(&resp);
     return rc;
 }
 
@@ -1113,7 +1113,7 @@ static char *copy_source(struct s3 *s, const char *fkey)
     if (!rc)
         rc = jcs_sigv4_uri_encode(&b, fkey, strlen(fkey), 1);
     if (rc) {
-        jcs_buf_free(&b);
+        jcs_buf_clear(&b);
         return NULL;
     }
     return jcs_buf_steal(&b);
@@ -1140,7 +1140,7 @@ static int copy_object(struct s3 *s, const char *src, uint64_t size, const char 
                            .error_in_200 = 1};
         rc = s3_do(s, &r);
         jcs_free(cs);
-        jcs_buf_free(&resp);
+        jcs_buf_clear(&resp);
         return rc;
     }
     /* Above the single-copy limit: a multipart upload whose parts are server-side copies. */
@@ -1193,7 +1193,7 @@ static int copy_object(struct s3 *s, const char *src, uint64_t size, const char 
     jcs_free(cw.etags);
     jcs_free(cw.upload_id);
     jcs_free(cs);
-    jcs_buf_free(&resp);
+    jcs_buf_clear(&resp);
     return rc;
 }
 
@@ -1406,10 +1406,10 @@ static int list_objects(struct s3 *s, const char *fprefix, int skip_tmp, jcs_sto
             rc = jcs_buf_append(&token, next, strlen(next));
         }
     } while (!rc && token.len);
-    jcs_buf_free(&resp);
-    jcs_buf_free(&token);
-    jcs_buf_free(&q);
-    jcs_buf_free(&key);
+    jcs_buf_clear(&resp);
+    jcs_buf_clear(&token);
+    jcs_buf_clear(&q);
+    jcs_buf_clear(&key);
     return rc;
 }
 
@@ -1452,8 +1452,8 @@ static int delete_batch(struct s3 *s, const char *const *keys, size_t n)
     if (!rc)
         rc = jcs_buf_printf(&body, "</Delete>");
     if (rc) {
-        jcs_buf_free(&body);
-        jcs_buf_free(&resp);
+        jcs_buf_clear(&body);
+        jcs_buf_clear(&resp);
         return jcs_err_set(rc, "%s: delete %zu keys: %s", s->base.name, n, jcs_strerror(rc));
     }
     unsigned char md5[EVP_MAX_MD_SIZE];
@@ -1487,8 +1487,8 @@ static int delete_batch(struct s3 *s, const char *const *keys, size_t n)
                                  "%s: delete %s: %s: %s", s->base.name, k, code, msg);
         }
     }
-    jcs_buf_free(&body);
-    jcs_buf_free(&resp);
+    jcs_buf_clear(&body);
+    jcs_buf_clear(&resp);
     return rc;
 }
 
@@ -1611,10 +1611,10 @@ static int reclaim_uploads(struct reclaim_ctx *c)
     if (rc == JCS_ENOMEM || rc == JCS_ETOOBIG)
         rc = jcs_err_set(rc, "%s: reclaim uploads: %s", s->base.name, jcs_strerror(rc));
     jcs_free(fprefix);
-    jcs_buf_free(&resp);
-    jcs_buf_free(&q);
-    jcs_buf_free(&kmark);
-    jcs_buf_free(&umark);
+    jcs_buf_clear(&resp);
+    jcs_buf_clear(&q);
+    jcs_buf_clear(&kmark);
+    jcs_buf_clear(&umark);
     return rc;
 }
 

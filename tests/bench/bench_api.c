@@ -23,9 +23,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "itest.h"
 #include "alloc.h"
 #include "driver.h"
+#include "itest.h"
+#include "t_ceilings.h"
 #include "util.h"
 
 #define NHUBS      6
@@ -42,85 +43,6 @@ static char *block; /* 1 MiB of noise; the stream is block repeated with the MiB
 static double secs(int64_t us)
 {
     return (double)us / 1e6;
-}
-
-/* ---- ceilings (as bench_plan measures them) ----------------------------------------------- */
-
-static double memcpy_gbps(void)
-{
-    size_t n = 256u << 20;
-    char *a = jcs_malloc(n), *b = jcs_malloc(n);
-    memset(a, 1, n);
-    memset(b, 2, n);
-    int64_t t0 = jcs_now_us();
-    for (int i = 0; i < 4; i++)
-        memcpy(i & 1 ? a : b, i & 1 ? b : a, n);
-    double r = 4.0 * (double)n / 1e9 / secs(jcs_now_us() - t0);
-    jcs_free(a);
-    jcs_free(b);
-    return r;
-}
-
-static void *tcp_sink(void *arg)
-{
-    int fd = *(int *)arg;
-    char *buf = jcs_malloc(1 << 20);
-    while (read(fd, buf, 1 << 20) > 0)
-        ;
-    jcs_free(buf);
-    return NULL;
-}
-
-static double loopback_mibps(void)
-{
-    int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof(a);
-    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(ls, 1) != 0 ||
-        getsockname(ls, (struct sockaddr *)&a, &al) != 0)
-        return 0;
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(c, (struct sockaddr *)&a, sizeof(a)) != 0)
-        return 0;
-    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    int s = accept(ls, NULL, NULL);
-    pthread_t t;
-    pthread_create(&t, NULL, tcp_sink, &s);
-    size_t total = 2048u << 20, sent = 0;
-    char *buf = jcs_calloc(1, BLK);
-    int64_t t0 = jcs_now_us();
-    while (sent < total) {
-        ssize_t w = write(c, buf, BLK);
-        if (w <= 0)
-            break;
-        sent += (size_t)w;
-    }
-    close(c);
-    pthread_join(t, NULL);
-    double r = (double)sent / MiB / secs(jcs_now_us() - t0);
-    close(s);
-    close(ls);
-    jcs_free(buf);
-    return r;
-}
-
-static double disk_write_mibps(const char *dir)
-{
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/disk-probe", dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0)
-        return 0;
-    size_t total = 1024u << 20;
-    int64_t t0 = jcs_now_us();
-    for (size_t d = 0; d < total; d += BLK)
-        if (write(fd, block, BLK) != (ssize_t)BLK)
-            break;
-    fdatasync(fd);
-    double r = (double)total / MiB / secs(jcs_now_us() - t0);
-    close(fd);
-    unlink(path);
-    return r;
 }
 
 /* ---- the byte stream --------------------------------------------------------------------------
@@ -422,15 +344,17 @@ int main(int argc, char **argv)
     }
 
     printf("ceilings on this machine, measured now:\n");
-    printf("  memcpy                                   %8.2f GB/s\n", memcpy_gbps());
-    printf("  loopback TCP, 1 stream                   %8.0f MiB/s\n", loopback_mibps());
+    printf("  memcpy                                   %8.2f GB/s\n", t_ceil_memcpy_gbps());
+    printf("  loopback TCP, 1 stream                   %8.0f MiB/s\n", t_ceil_loopback_mibps());
 
     itest_cluster cl;
     if (itest_cluster_up(&cl, "--hubs 6 --test-interval 300") != 0) {
         fprintf(stderr, "bench_api: the cluster did not start\n");
         return 1;
     }
-    printf("  disk write+fdatasync                     %8.0f MiB/s\n", disk_write_mibps(cl.dir));
+    double dw;
+    t_ceil_disk_mibps(cl.dir, &dw, NULL);
+    printf("  disk write+fdatasync                     %8.0f MiB/s\n", dw);
     snprintf(endpoint, sizeof endpoint, "%s", itest_env(&cl, "JCS_ENDPOINT"));
     snprintf(ca, sizeof ca, "%s", itest_env(&cl, "JCS_CA"));
     snprintf(cert, sizeof cert, "%s", itest_env(&cl, "JCS_CERT"));
@@ -458,14 +382,32 @@ int main(int argc, char **argv)
         char hash[JCS_FILEHASH_LEN + 1];
         int64_t size = 0;
         int64_t t0 = jcs_now_us();
-        int rc = jcs_driver_upload(drv, gen_read, &g, &red, sites, NHUBS, NULL, blocks, &nb, hash,
-                                   &size);
+        jcs_driver_upload_res res_ = {.blocks = blocks};
+        int rc = jcs_driver_upload(drv,
+                                   &(jcs_driver_upload_req){.read = gen_read,
+                                                            .arg = &g,
+                                                            .red = &red,
+                                                            .targets = sites,
+                                                            .ntargets = NHUBS,
+                                                            .compute = NULL},
+                                   &res_);
+        nb = res_.nblocks;
+        memcpy(hash, res_.hash, sizeof res_.hash);
+        size = res_.size;
         double up = (double)size / MiB / secs(jcs_now_us() - t0);
         struct check c = {.scratch = jcs_malloc(BLK)};
         t0 = jcs_now_us();
         if (rc == 0)
-            rc = jcs_driver_download(drv, blocks, sites, nb, &red, size, 0, -1, NULL, check_write,
-                                     &c);
+            rc = jcs_driver_download(drv, &(jcs_driver_download_req){.src = {.blocks = blocks,
+                                                                             .sites = sites,
+                                                                             .nblocks = nb,
+                                                                             .red = &red,
+                                                                             .object_size = size},
+                                                                     .offset = 0,
+                                                                     .length = -1,
+                                                                     .compute = NULL,
+                                                                     .write = check_write,
+                                                                     .arg = &c});
         double down = (double)c.pos / MiB / secs(jcs_now_us() - t0);
         jcs_free(c.scratch);
         if (rc == 0 && !c.bad && c.pos == big)

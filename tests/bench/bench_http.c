@@ -19,6 +19,7 @@
 #include "alloc.h"
 #include "cert.h"
 #include "http.h"
+#include "http_envelope.h"
 #include "log.h"
 #include "util.h"
 

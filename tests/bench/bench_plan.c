@@ -22,6 +22,7 @@
 #include "driver.h"
 #include "itest.h"
 #include "methods.h"
+#include "t_ceilings.h"
 #include "util.h"
 
 #define NHUBS 6
@@ -30,103 +31,6 @@
 static double secs(int64_t us)
 {
     return (double)us / 1e6;
-}
-
-/* ------------------------------------------------------------- ceilings */
-
-static double memcpy_gbps(void)
-{
-    size_t n = 256u << 20;
-    char *a = jcs_malloc(n), *b = jcs_malloc(n);
-    memset(a, 1, n);
-    memset(b, 2, n);
-    int64_t t0 = jcs_now_us();
-    for (int i = 0; i < 4; i++)
-        memcpy(i & 1 ? a : b, i & 1 ? b : a, n);
-    double r = 4.0 * (double)n / 1e9 / secs(jcs_now_us() - t0);
-    jcs_free(a);
-    jcs_free(b);
-    return r;
-}
-
-struct sink_arg {
-    int fd;
-};
-
-static void *tcp_sink(void *arg)
-{
-    struct sink_arg *s = arg;
-    char *buf = jcs_malloc(1 << 20);
-    while (read(s->fd, buf, 1 << 20) > 0)
-        ;
-    jcs_free(buf);
-    return NULL;
-}
-
-/* One TCP stream over loopback, 2 GiB, MiB/s. */
-static double loopback_mibps(void)
-{
-    int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof(a);
-    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(ls, 1) != 0 ||
-        getsockname(ls, (struct sockaddr *)&a, &al) != 0)
-        return 0;
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(c, (struct sockaddr *)&a, sizeof(a)) != 0)
-        return 0;
-    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    struct sink_arg s = {accept(ls, NULL, NULL)};
-    pthread_t t;
-    pthread_create(&t, NULL, tcp_sink, &s);
-    size_t total = 2048u << 20, chunk = 1 << 20, sent = 0;
-    char *buf = jcs_calloc(1, chunk);
-    int64_t t0 = jcs_now_us();
-    while (sent < total) {
-        ssize_t w = write(c, buf, chunk);
-        if (w <= 0)
-            break;
-        sent += (size_t)w;
-    }
-    close(c);
-    pthread_join(t, NULL);
-    double r = (double)sent / MiB / secs(jcs_now_us() - t0);
-    close(s.fd);
-    close(ls);
-    jcs_free(buf);
-    return r;
-}
-
-/* Writes 1 GiB with fdatasync in dir, then reads it back cold-ish; MiB/s each. */
-static void disk_mibps(const char *dir, double *wr, double *rd)
-{
-    char path[1024];
-    size_t total = 1024u << 20, chunk = 1 << 20;
-    snprintf(path, sizeof(path), "%s/disk-probe", dir);
-    char *buf = jcs_malloc(chunk);
-    for (size_t i = 0; i < chunk; i++)
-        buf[i] = (char)(i * 2654435761u >> 13);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int64_t t0 = jcs_now_us();
-    for (size_t d = 0; fd >= 0 && d < total; d += chunk)
-        if (write(fd, buf, chunk) != (ssize_t)chunk)
-            break;
-    if (fd >= 0)
-        fdatasync(fd);
-    *wr = (double)total / MiB / secs(jcs_now_us() - t0);
-    if (fd >= 0) {
-        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        close(fd);
-    }
-    fd = open(path, O_RDONLY);
-    t0 = jcs_now_us();
-    while (fd >= 0 && read(fd, buf, chunk) > 0)
-        ;
-    *rd = (double)total / MiB / secs(jcs_now_us() - t0);
-    if (fd >= 0)
-        close(fd);
-    unlink(path);
-    jcs_free(buf);
 }
 
 /* ------------------------------------------------------------------ plan */
@@ -171,15 +75,15 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     printf("ceilings on this machine, measured now:\n");
-    printf("  memcpy                 %8.2f GB/s\n", memcpy_gbps());
-    printf("  loopback TCP, 1 stream %8.0f MiB/s\n", loopback_mibps());
+    printf("  memcpy                 %8.2f GB/s\n", t_ceil_memcpy_gbps());
+    printf("  loopback TCP, 1 stream %8.0f MiB/s\n", t_ceil_loopback_mibps());
 
     if (itest_cluster_up(&cl, "--hubs 6 --no-client --test-interval 300") != 0) {
         fprintf(stderr, "bench_plan: the cluster did not start\n");
         return 1;
     }
     double dw, dr;
-    disk_mibps(cl.dir, &dw, &dr);
+    t_ceil_disk_mibps(cl.dir, &dw, &dr);
     printf("  disk write+fdatasync   %8.0f MiB/s\n", dw);
     printf("  disk read              %8.0f MiB/s\n", dr);
 
@@ -219,8 +123,18 @@ int main(int argc, char **argv)
         char hash[JCS_FILEHASH_LEN + 1];
         int64_t size = 0;
         int64_t t0 = jcs_now_us();
-        rc = jcs_driver_upload(drv, gen_read, &g, &red, sites, NHUBS, computes[c], blocks, &nb,
-                               hash, &size);
+        jcs_driver_upload_res res_ = {.blocks = blocks};
+        rc = jcs_driver_upload(drv,
+                               &(jcs_driver_upload_req){.read = gen_read,
+                                                        .arg = &g,
+                                                        .red = &red,
+                                                        .targets = sites,
+                                                        .ntargets = NHUBS,
+                                                        .compute = computes[c]},
+                               &res_);
+        nb = res_.nblocks;
+        memcpy(hash, res_.hash, sizeof res_.hash);
+        size = res_.size;
         double up = (double)size / MiB / secs(jcs_now_us() - t0);
         if (rc) {
             printf("  upload failed: %s\n", jcs_err_msg(rc));
@@ -229,8 +143,16 @@ int main(int argc, char **argv)
         }
         uint64_t got = 0;
         t0 = jcs_now_us();
-        rc = jcs_driver_download(drv, blocks, sites, nb, &red, size, 0, -1, computes[c], count_sink,
-                                 &got);
+        rc = jcs_driver_download(drv, &(jcs_driver_download_req){.src = {.blocks = blocks,
+                                                                         .sites = sites,
+                                                                         .nblocks = nb,
+                                                                         .red = &red,
+                                                                         .object_size = size},
+                                                                 .offset = 0,
+                                                                 .length = -1,
+                                                                 .compute = computes[c],
+                                                                 .write = count_sink,
+                                                                 .arg = &got});
         double down = (double)got / MiB / secs(jcs_now_us() - t0);
         if (rc || got != (uint64_t)size) {
             printf("  download failed: %s\n", rc ? jcs_err_msg(rc) : "short read");
@@ -243,8 +165,16 @@ int main(int argc, char **argv)
         degraded[0].hub = degraded[1].hub = NULL;
         got = 0;
         t0 = jcs_now_us();
-        rc = jcs_driver_download(drv, blocks, degraded, nb, &red, size, 0, -1, computes[c],
-                                 count_sink, &got);
+        rc = jcs_driver_download(drv, &(jcs_driver_download_req){.src = {.blocks = blocks,
+                                                                         .sites = degraded,
+                                                                         .nblocks = nb,
+                                                                         .red = &red,
+                                                                         .object_size = size},
+                                                                 .offset = 0,
+                                                                 .length = -1,
+                                                                 .compute = computes[c],
+                                                                 .write = count_sink,
+                                                                 .arg = &got});
         double deg = (double)got / MiB / secs(jcs_now_us() - t0);
         if (rc) {
             printf("  degraded download failed: %s\n", jcs_err_msg(rc));

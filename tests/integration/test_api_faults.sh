@@ -65,13 +65,6 @@ download_to() {
     >"$1.st" 2>"$1.err"
 }
 
-call POST /v1/object/upload '{}'
-HAVE_OBJECTS=1
-if [ "$ST" = 404 ] && grep -q 'no such endpoint' <<<"$RB"; then
-  HAVE_OBJECTS=0
-  echo "note: POST /v1/object/upload is not served yet; object checks skipped"
-fi
-
 # ---- acknowledged state before the outage ----------------------------------------------------
 
 call POST /v1/bucket/create '{"name": "faults"}'
@@ -81,21 +74,19 @@ call POST /v1/package/create "{\"bucketID\": $B, \"name\": \"ec\", \"redundancy\
 ok before_outage_package '.package.name == "ec"'
 P=$(jq '.data.package.packageID' <<<"$RB")
 declare -A ACKED # path -> objectID
-if [ "$HAVE_OBJECTS" = 1 ]; then
-  i=0
-  for size in 0 1 4096 65537 1048576 3000001; do
-    head -c "$size" /dev/urandom >"$W/pre$i"
-    upload_to "$W/up.pre$i" "$P" "pre/$i.bin" "$W/pre$i"
-    RB=$(cat "$W/up.pre$i")
-    if [ "$(cat "$W/up.pre$i.st")" = 200 ] && id=$(jq -e '.data.uploadeds[0].objectID' <<<"$RB"); then
-      ACKED["pre/$i.bin"]=$id
-    else
-      fail "before_outage_upload_$size" "HTTP $(cat "$W/up.pre$i.st"): $(short)"
-    fi
-    i=$((i + 1))
-  done
-  [ "${#ACKED[@]}" = 6 ] && pass before_outage_uploads
-fi
+i=0
+for size in 0 1 4096 65537 1048576 3000001; do
+  head -c "$size" /dev/urandom >"$W/pre$i"
+  upload_to "$W/up.pre$i" "$P" "pre/$i.bin" "$W/pre$i"
+  RB=$(cat "$W/up.pre$i")
+  if [ "$(cat "$W/up.pre$i.st")" = 200 ] && id=$(jq -e '.data.uploadeds[0].objectID' <<<"$RB"); then
+    ACKED["pre/$i.bin"]=$id
+  else
+    fail "before_outage_upload_$size" "HTTP $(cat "$W/up.pre$i.st"): $(short)"
+  fi
+  i=$((i + 1))
+done
+[ "${#ACKED[@]}" = 6 ] && pass before_outage_uploads
 
 # ---- the outage -------------------------------------------------------------------------------
 
@@ -105,11 +96,9 @@ t0=$(date +%s)
 "${CURL[@]}" -m 120 -o "$W/during1" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
   --data '{"name": "during-outage"}' "$JCS_ENDPOINT/v1/bucket/create" >"$W/during1.st" 2>&1 &
 pid1=$!
-if [ "$HAVE_OBJECTS" = 1 ]; then
-  head -c 200000 /dev/urandom >"$W/during"
-  upload_to "$W/up.during" "$P" during.bin "$W/during" &
-  pidu=$!
-fi
+head -c 200000 /dev/urandom >"$W/during"
+upload_to "$W/up.during" "$P" during.bin "$W/during" &
+pidu=$!
 # Sent a little before the database comes back: it waits and succeeds.
 sleep 22
 "${CURL[@]}" -m 120 -o "$W/during2" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
@@ -124,14 +113,12 @@ if [[ "$ST" =~ ^50[03]$ ]] && jq -e '.code == "OperationFailed" and .data == nul
 else
   fail outage_request_fails_clearly "HTTP $ST after $((t1 - t0)) s: $(short)"
 fi
-if [ "$HAVE_OBJECTS" = 1 ]; then
-  wait "$pidu"
-  ST=$(cat "$W/up.during.st") RB=$(cat "$W/up.during")
-  if [[ "$ST" =~ ^50[03]$ ]] && jq -e '.code == "OperationFailed"' >/dev/null 2>&1 <<<"$RB"; then
-    pass outage_upload_fails_clearly
-  else
-    fail outage_upload_fails_clearly "HTTP $ST: $(short)"
-  fi
+wait "$pidu"
+ST=$(cat "$W/up.during.st") RB=$(cat "$W/up.during")
+if [[ "$ST" =~ ^50[03]$ ]] && jq -e '.code == "OperationFailed"' >/dev/null 2>&1 <<<"$RB"; then
+  pass outage_upload_fails_clearly
+else
+  fail outage_upload_fails_clearly "HTTP $ST: $(short)"
 fi
 # Same port: the client's config names it.
 . "$T/mariadb/mariadb.env"
@@ -159,85 +146,81 @@ if [ "$(cat "$T/client/pid")" = "$JPID" ] && kill -0 "$JPID" 2>/dev/null; then
 else
   fail jcs_not_restarted "the client process changed or died"
 fi
-if [ "$HAVE_OBJECTS" = 1 ]; then
-  call GET "/v1/object/getPackageObjects?packageID=$P"
-  want=$(for p in "${!ACKED[@]}"; do echo "$p ${ACKED[$p]}"; done | sort)
-  got=$(jq -r '.data.objects[] | select(.path | startswith("pre/")) | "\(.path) \(.objectID)"' <<<"$RB" | sort)
-  if [ "$ST" = 200 ] && [ "$want" = "$got" ]; then pass acknowledged_objects_listed; else
-    fail acknowledged_objects_listed "want [$want] got [$got] (HTTP $ST)"; fi
-  # The upload that failed left nothing half-made: absent, or whole.
-  if jq -e '.data.objects[] | select(.path == "during.bin")' >/dev/null 2>&1 <<<"$RB"; then
-    id=$(jq '.data.objects[] | select(.path == "during.bin") | .objectID' <<<"$RB")
-    download_to "$W/during.back" "$id"
-    if cmp -s "$W/during" "$W/during.back"; then pass failed_upload_absent_or_whole; else
-      fail failed_upload_absent_or_whole "during.bin is listed but does not read back"; fi
-  else
-    pass failed_upload_absent_or_whole
-  fi
-  bad=0
-  i=0
-  for size in 0 1 4096 65537 1048576 3000001; do
-    id=${ACKED["pre/$i.bin"]:-}
-    if [ -n "$id" ]; then
-      download_to "$W/back$i" "$id"
-      if [ "$(cat "$W/back$i.st")" != 200 ] || ! cmp -s "$W/pre$i" "$W/back$i"; then
-        bad=1
-        fail "acknowledged_object_reads_back_$size" "HTTP $(cat "$W/back$i.st"): $(head -c 200 "$W/back$i")"
-      fi
-    fi
-    i=$((i + 1))
-  done
-  [ $bad = 0 ] && pass acknowledged_objects_read_back_identical
-  head -c 123457 /dev/urandom >"$W/post"
-  upload_to "$W/up.post" "$P" post.bin "$W/post"
-  id=$(jq '.data.uploadeds[0].objectID' "$W/up.post" 2>/dev/null)
-  download_to "$W/post.back" "${id:-0}"
-  if cmp -s "$W/post" "$W/post.back"; then pass upload_after_restart; else
-    fail upload_after_restart "$(head -c 300 "$W/up.post")"; fi
+call GET "/v1/object/getPackageObjects?packageID=$P"
+want=$(for p in "${!ACKED[@]}"; do echo "$p ${ACKED[$p]}"; done | sort)
+got=$(jq -r '.data.objects[] | select(.path | startswith("pre/")) | "\(.path) \(.objectID)"' <<<"$RB" | sort)
+if [ "$ST" = 200 ] && [ "$want" = "$got" ]; then pass acknowledged_objects_listed; else
+  fail acknowledged_objects_listed "want [$want] got [$got] (HTTP $ST)"; fi
+# The upload that failed left nothing half-made: absent, or whole.
+if jq -e '.data.objects[] | select(.path == "during.bin")' >/dev/null 2>&1 <<<"$RB"; then
+  id=$(jq '.data.objects[] | select(.path == "during.bin") | .objectID' <<<"$RB")
+  download_to "$W/during.back" "$id"
+  if cmp -s "$W/during" "$W/during.back"; then pass failed_upload_absent_or_whole; else
+    fail failed_upload_absent_or_whole "during.bin is listed but does not read back"; fi
+else
+  pass failed_upload_absent_or_whole
 fi
+bad=0
+i=0
+for size in 0 1 4096 65537 1048576 3000001; do
+  id=${ACKED["pre/$i.bin"]:-}
+  if [ -n "$id" ]; then
+    download_to "$W/back$i" "$id"
+    if [ "$(cat "$W/back$i.st")" != 200 ] || ! cmp -s "$W/pre$i" "$W/back$i"; then
+      bad=1
+      fail "acknowledged_object_reads_back_$size" "HTTP $(cat "$W/back$i.st"): $(head -c 200 "$W/back$i")"
+    fi
+  fi
+  i=$((i + 1))
+done
+[ $bad = 0 ] && pass acknowledged_objects_read_back_identical
+head -c 123457 /dev/urandom >"$W/post"
+upload_to "$W/up.post" "$P" post.bin "$W/post"
+id=$(jq '.data.uploadeds[0].objectID' "$W/up.post" 2>/dev/null)
+download_to "$W/post.back" "${id:-0}"
+if cmp -s "$W/post" "$W/post.back"; then pass upload_after_restart; else
+  fail upload_after_restart "$(head -c 300 "$W/up.post")"; fi
 
 # ---- 32 concurrent uploads and downloads ------------------------------------------------------
 
-if [ "$HAVE_OBJECTS" = 1 ]; then
-  N=32
-  call POST /v1/package/create "{\"bucketID\": $B, \"name\": \"load\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3}}"
-  ok load_package '.package.name == "load"'
-  PL=$(jq '.data.package.packageID' <<<"$RB")
-  for ((i = 0; i < N; i++)); do
-    head -c $((100000 + i * 37777)) /dev/urandom >"$W/c$i"
-  done
-  pids=()
-  for ((i = 0; i < N; i++)); do
-    upload_to "$W/up.c$i" "$PL" "c/$i.bin" "$W/c$i" &
-    pids+=($!)
-  done
-  for p in "${pids[@]}"; do wait "$p"; done
-  bad=0
-  declare -A CID
-  for ((i = 0; i < N; i++)); do
-    st=$(cat "$W/up.c$i.st")
-    if [ "$st" = 200 ] && id=$(jq -e ".data.uploadeds[0] | select(.path == \"c/$i.bin\") | .objectID" "$W/up.c$i"); then
-      CID[$i]=$id
-    else
-      bad=$((bad + 1))
-      [ $bad -le 3 ] && echo "  upload $i: HTTP $st: $(head -c 300 "$W/up.c$i") $(cat "$W/up.c$i.err")"
-    fi
-  done
-  if [ $bad = 0 ]; then pass concurrent_uploads_32; else fail concurrent_uploads_32 "$bad of $N failed"; fi
-  call GET "/v1/object/getPackageObjects?packageID=$PL"
-  ok concurrent_uploads_all_listed "(.objects | length) == $N"
-  pids=()
-  for ((i = 0; i < N; i++)); do
-    download_to "$W/d$i" "${CID[$i]:-0}" &
-    pids+=($!)
-  done
-  for p in "${pids[@]}"; do wait "$p"; done
-  bad=0
-  for ((i = 0; i < N; i++)); do
-    if [ "$(cat "$W/d$i.st")" != 200 ] || ! cmp -s "$W/c$i" "$W/d$i"; then
-      bad=$((bad + 1))
-      [ $bad -le 3 ] && echo "  download $i: HTTP $(cat "$W/d$i.st"): $(head -c 200 "$W/d$i")"
-    fi
-  done
-  if [ $bad = 0 ]; then pass concurrent_downloads_32_identical; else fail concurrent_downloads_32_identical "$bad of $N differ or failed"; fi
-fi
+N=32
+call POST /v1/package/create "{\"bucketID\": $B, \"name\": \"load\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3}}"
+ok load_package '.package.name == "load"'
+PL=$(jq '.data.package.packageID' <<<"$RB")
+for ((i = 0; i < N; i++)); do
+  head -c $((100000 + i * 37777)) /dev/urandom >"$W/c$i"
+done
+pids=()
+for ((i = 0; i < N; i++)); do
+  upload_to "$W/up.c$i" "$PL" "c/$i.bin" "$W/c$i" &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+bad=0
+declare -A CID
+for ((i = 0; i < N; i++)); do
+  st=$(cat "$W/up.c$i.st")
+  if [ "$st" = 200 ] && id=$(jq -e ".data.uploadeds[0] | select(.path == \"c/$i.bin\") | .objectID" "$W/up.c$i"); then
+    CID[$i]=$id
+  else
+    bad=$((bad + 1))
+    [ $bad -le 3 ] && echo "  upload $i: HTTP $st: $(head -c 300 "$W/up.c$i") $(cat "$W/up.c$i.err")"
+  fi
+done
+if [ $bad = 0 ]; then pass concurrent_uploads_32; else fail concurrent_uploads_32 "$bad of $N failed"; fi
+call GET "/v1/object/getPackageObjects?packageID=$PL"
+ok concurrent_uploads_all_listed "(.objects | length) == $N"
+pids=()
+for ((i = 0; i < N; i++)); do
+  download_to "$W/d$i" "${CID[$i]:-0}" &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+bad=0
+for ((i = 0; i < N; i++)); do
+  if [ "$(cat "$W/d$i.st")" != 200 ] || ! cmp -s "$W/c$i" "$W/d$i"; then
+    bad=$((bad + 1))
+    [ $bad -le 3 ] && echo "  download $i: HTTP $(cat "$W/d$i.st"): $(head -c 200 "$W/d$i")"
+  fi
+done
+if [ $bad = 0 ]; then pass concurrent_downloads_32_identical; else fail concurrent_downloads_32_identical "$bad of $N differ or failed"; fi

@@ -460,43 +460,38 @@ upload() {
     "$JCS_ENDPOINT/v1/object/upload" 2>"$W/curl.err")
   RB=$(cat "$W/body")
 }
-call POST /v1/object/upload '{}'
-if [ "$ST" = 404 ] && grep -q 'no such endpoint' <<<"$RB"; then
-  echo "note: POST /v1/object/upload is not served yet; object-dependent checks skipped"
-else
-  head -c 300000 /dev/urandom >"$W/obj1"
-  head -c 1000 /dev/urandom >"$W/obj2"
-  # p3 keeps two replicas: one on each cluster space (the only spaces left).
-  upload "$P3" dir/one.bin "$W/obj1"
-  ok upload_for_meta_tests '(.uploadeds | length) == 1 and .uploadeds[0].size == "300000"'
-  OBJ1=$(jq '.data.uploadeds[0].objectID' <<<"$RB")
-  upload "$P3" two.bin "$W/obj2"
-  ok upload_second_for_meta_tests '.uploadeds[0].size == "1000"'
-  call GET "/v1/package/getCachedStorages?packageID=$P3"
-  ok package_cached_storages ".packageSize == 301000 and ([.stgInfos[].userSpaceID] | sort) == ([$SP1, $SP2] | sort) and
-    all(.stgInfos[]; .objectCount == 2 and .fileSize == 301000)"
-  call POST /v1/package/clone "{\"packageID\": $P3, \"bucketID\": $B2, \"name\": \"p3copy\"}"
-  ok package_clone_with_objects '.package.name == "p3copy"'
-  PC3=$(jq '.data.package.packageID' <<<"$RB")
-  call GET "/v1/object/getPackageObjects?packageID=$PC3"
-  ok package_clone_copies_objects '([.objects[].path] | sort) == ["dir/one.bin", "two.bin"] and
-    ([.objects[].size] | sort) == ["1000", "300000"]'
-  CLONE_OBJ1=$(jq '.data.objects[] | select(.path == "dir/one.bin") | .objectID' <<<"$RB")
-  # The clone's bytes are the original's; deleting the source package keeps them.
-  call POST /v1/package/delete "{\"packageID\": $P3}"
-  ok package_delete_source_of_clone 'true'
-  curl -sS -o "$W/back1" --cacert "$JCS_CA" --cert "$JCS_CERT" --key "$JCS_KEY" \
-    "$JCS_ENDPOINT/v1/object/download?objectID=$CLONE_OBJ1" 2>"$W/curl.err"
-  if cmp -s "$W/obj1" "$W/back1"; then pass package_clone_reads_back_after_source_deleted; else
-    fail package_clone_reads_back_after_source_deleted "$(head -c 200 "$W/back1") $(cat "$W/curl.err")"; fi
-  call GET "/v1/object/detail?objectID=$OBJ1"
-  err package_delete_deleted_its_objects 404 DataNotFound "$OBJ1"
-  # A space holding blocks cannot go (unless migrated).
-  BUSY=$(call GET "/v1/package/getCachedStorages?packageID=$PC3"; jq '.data.stgInfos[0].userSpaceID' <<<"$RB")
-  bad space_delete_with_blocks POST /v1/userspace/delete "{\"userSpaceID\": $BUSY}" 409 Conflict "user space $BUSY still holds [0-9]+ blocks.*migrate"
-  call GET "/v1/userspace/get?userSpaceID=$BUSY"
-  ok space_delete_with_blocks_keeps_it ".userSpace.userSpaceID == $BUSY and .userSpace.blockCount >= 2 and .userSpace.usedBytes > 0"
-fi
+head -c 300000 /dev/urandom >"$W/obj1"
+head -c 1000 /dev/urandom >"$W/obj2"
+# p3 keeps two replicas: one on each cluster space (the only spaces left).
+upload "$P3" dir/one.bin "$W/obj1"
+ok upload_for_meta_tests '(.uploadeds | length) == 1 and .uploadeds[0].size == "300000"'
+OBJ1=$(jq '.data.uploadeds[0].objectID' <<<"$RB")
+upload "$P3" two.bin "$W/obj2"
+ok upload_second_for_meta_tests '.uploadeds[0].size == "1000"'
+call GET "/v1/package/getCachedStorages?packageID=$P3"
+ok package_cached_storages ".packageSize == 301000 and ([.stgInfos[].userSpaceID] | sort) == ([$SP1, $SP2] | sort) and
+  all(.stgInfos[]; .objectCount == 2 and .fileSize == 301000)"
+call POST /v1/package/clone "{\"packageID\": $P3, \"bucketID\": $B2, \"name\": \"p3copy\"}"
+ok package_clone_with_objects '.package.name == "p3copy"'
+PC3=$(jq '.data.package.packageID' <<<"$RB")
+call GET "/v1/object/getPackageObjects?packageID=$PC3"
+ok package_clone_copies_objects '([.objects[].path] | sort) == ["dir/one.bin", "two.bin"] and
+  ([.objects[].size] | sort) == ["1000", "300000"]'
+CLONE_OBJ1=$(jq '.data.objects[] | select(.path == "dir/one.bin") | .objectID' <<<"$RB")
+# The clone's bytes are the original's; deleting the source package keeps them.
+call POST /v1/package/delete "{\"packageID\": $P3}"
+ok package_delete_source_of_clone 'true'
+curl -sS -o "$W/back1" --cacert "$JCS_CA" --cert "$JCS_CERT" --key "$JCS_KEY" \
+  "$JCS_ENDPOINT/v1/object/download?objectID=$CLONE_OBJ1" 2>"$W/curl.err"
+if cmp -s "$W/obj1" "$W/back1"; then pass package_clone_reads_back_after_source_deleted; else
+  fail package_clone_reads_back_after_source_deleted "$(head -c 200 "$W/back1") $(cat "$W/curl.err")"; fi
+call GET "/v1/object/detail?objectID=$OBJ1"
+err package_delete_deleted_its_objects 404 DataNotFound "$OBJ1"
+# A space holding blocks cannot go (unless migrated).
+BUSY=$(call GET "/v1/package/getCachedStorages?packageID=$PC3"; jq '.data.stgInfos[0].userSpaceID' <<<"$RB")
+bad space_delete_with_blocks POST /v1/userspace/delete "{\"userSpaceID\": $BUSY}" 409 Conflict "user space $BUSY still holds [0-9]+ blocks.*migrate"
+call GET "/v1/userspace/get?userSpaceID=$BUSY"
+ok space_delete_with_blocks_keeps_it ".userSpace.userSpaceID == $BUSY and .userSpace.blockCount >= 2 and .userSpace.usedBytes > 0"
 
 # ---- packages and buckets go -------------------------------------------------------------
 

@@ -29,7 +29,7 @@ static void teardown(void)
 {
     jcs_rpc_channel_free(coord);
     coord = NULL;
-    jcs_client_config_free(&cfg);
+    jcs_client_config_clear(&cfg);
     itest_cluster_down(&cl);
     jcs_rpc_shutdown();
 }

@@ -216,8 +216,18 @@ static int upload(const uint8_t *data, size_t len, jcs_redundancy red, const int
     sites_for(idx, n, targets);
     memset(st, 0, sizeof(*st));
     st->red = red;
-    int rc = jcs_driver_upload(drv, src_read, &s, &red, targets, n, compute, st->blocks,
-                               &st->nblocks, st->hash, &st->size);
+    jcs_driver_upload_res res_ = {.blocks = st->blocks};
+    int rc = jcs_driver_upload(drv,
+                               &(jcs_driver_upload_req){.read = src_read,
+                                                        .arg = &s,
+                                                        .red = &red,
+                                                        .targets = targets,
+                                                        .ntargets = n,
+                                                        .compute = compute},
+                               &res_);
+    st->nblocks = res_.nblocks;
+    memcpy(st->hash, res_.hash, sizeof res_.hash);
+    st->size = res_.size;
     if (rc)
         return rc;
     /* Blocks are found again by their space id, as the client's metadata would. */
@@ -238,8 +248,16 @@ static int check_read(const struct stored *st, const uint8_t *data, int64_t off,
 {
     size_t want = (size_t)(len < 0 ? st->size - off : len);
     struct sink s = {jcs_malloc(want ? want : 1), 0, want};
-    int rc = jcs_driver_download(drv, st->blocks, st->sites, st->nblocks, &st->red, st->size, off,
-                                 len, compute, sink_write, &s);
+    int rc = jcs_driver_download(drv, &(jcs_driver_download_req){.src = {.blocks = st->blocks,
+                                                                         .sites = st->sites,
+                                                                         .nblocks = st->nblocks,
+                                                                         .red = &st->red,
+                                                                         .object_size = st->size},
+                                                                 .offset = off,
+                                                                 .length = len,
+                                                                 .compute = compute,
+                                                                 .write = sink_write,
+                                                                 .arg = &s});
     if (rc)
         snprintf(why, whylen, "download [%" PRId64 ", %+" PRId64 ") failed: %s", off, len,
                  jcs_err_msg(rc));
@@ -358,8 +376,16 @@ TEST(a_range_past_the_end_is_refused)
     struct sink s = {jcs_malloc(4096), 0, 4096};
     int rc = upload(data, 1000, red_ec(2, 3, 4096), idx, 3, NULL, &st);
     if (!rc)
-        rc = jcs_driver_download(drv, st.blocks, st.sites, st.nblocks, &st.red, st.size, 990, 20,
-                                 NULL, sink_write, &s);
+        rc = jcs_driver_download(drv, &(jcs_driver_download_req){.src = {.blocks = st.blocks,
+                                                                         .sites = st.sites,
+                                                                         .nblocks = st.nblocks,
+                                                                         .red = &st.red,
+                                                                         .object_size = st.size},
+                                                                 .offset = 990,
+                                                                 .length = 20,
+                                                                 .compute = NULL,
+                                                                 .write = sink_write,
+                                                                 .arg = &s});
     jcs_free(s.buf);
     jcs_free(data);
     T_EQ_INT(rc, JCS_EINVAL);
@@ -424,8 +450,17 @@ TEST(ec_reads_survive_n_minus_k_lost_blocks)
         struct sink s = {jcs_malloc(n), 0, n};
         struct stored blind = st;
         blind.sites[1].distance = -1; /* make the dead hub the first choice */
-        int rc = jcs_driver_download(drv, blind.blocks, blind.sites, blind.nblocks, &blind.red,
-                                     blind.size, 0, -1, NULL, sink_write, &s);
+        int rc =
+            jcs_driver_download(drv, &(jcs_driver_download_req){.src = {.blocks = blind.blocks,
+                                                                        .sites = blind.sites,
+                                                                        .nblocks = blind.nblocks,
+                                                                        .red = &blind.red,
+                                                                        .object_size = blind.size},
+                                                                .offset = 0,
+                                                                .length = -1,
+                                                                .compute = NULL,
+                                                                .write = sink_write,
+                                                                .arg = &s});
         jcs_free(s.buf);
         if (!why[0] && rc != JCS_EUNAVAIL)
             snprintf(why, sizeof(why), "reading from a stopped hub returned %d (%s), want EUNAVAIL",
@@ -436,8 +471,16 @@ TEST(ec_reads_survive_n_minus_k_lost_blocks)
     struct stored lost3 = st;
     lost3.sites[0].hub = lost3.sites[1].hub = lost3.sites[2].hub = NULL;
     struct sink s = {jcs_malloc(n), 0, n};
-    int rc = jcs_driver_download(drv, lost3.blocks, lost3.sites, lost3.nblocks, &lost3.red,
-                                 lost3.size, 0, -1, NULL, sink_write, &s);
+    int rc = jcs_driver_download(drv, &(jcs_driver_download_req){.src = {.blocks = lost3.blocks,
+                                                                         .sites = lost3.sites,
+                                                                         .nblocks = lost3.nblocks,
+                                                                         .red = &lost3.red,
+                                                                         .object_size = lost3.size},
+                                                                 .offset = 0,
+                                                                 .length = -1,
+                                                                 .compute = NULL,
+                                                                 .write = sink_write,
+                                                                 .arg = &s});
     jcs_free(s.buf);
     jcs_free(data);
     T_ASSERT(why[0] == '\0', "(%s)", why);
@@ -497,13 +540,18 @@ TEST(a_hub_killed_mid_upload_leaves_no_partial_shard)
     struct src s = {data, n, 0, 1 << 20, 8 << 20, 2, 20};
     jcs_site targets[3];
     jcs_block blocks[3];
-    size_t nb = 0;
-    char hash[JCS_HASH_SIZE];
-    int64_t size = 0;
     jcs_redundancy red = red_ec(2, 3, 1 << 20);
     sites_for(idx, 3, targets);
     int64_t t0 = jcs_now_ms();
-    int rc = jcs_driver_upload(drv, src_read, &s, &red, targets, 3, NULL, blocks, &nb, hash, &size);
+    jcs_driver_upload_res res_ = {.blocks = blocks};
+    int rc = jcs_driver_upload(drv,
+                               &(jcs_driver_upload_req){.read = src_read,
+                                                        .arg = &s,
+                                                        .red = &red,
+                                                        .targets = targets,
+                                                        .ntargets = 3,
+                                                        .compute = NULL},
+                               &res_);
     int64_t took = jcs_now_ms() - t0;
     jcs_free(data);
     T_ASSERT(rc != 0, "(the upload succeeded although hub 3 was killed)");
@@ -574,8 +622,17 @@ TEST(change_redundancy_and_repair)
     sites_for(ec_idx, 3, targets);
     jcs_redundancy to = red_ec(2, 3, 65536);
     memset(&ec, 0, sizeof(ec));
-    int rc = jcs_driver_change_redundancy(drv, st.blocks, st.sites, st.nblocks, &st.red, st.size,
-                                          &to, targets, 3, NULL, ec.blocks, &ec.nblocks);
+    int rc = jcs_driver_change_redundancy(drv,
+                                          &(jcs_driver_change_req){.src = {.blocks = st.blocks,
+                                                                           .sites = st.sites,
+                                                                           .nblocks = st.nblocks,
+                                                                           .red = &st.red,
+                                                                           .object_size = st.size},
+                                                                   .to = &to,
+                                                                   .targets = targets,
+                                                                   .ntargets = 3,
+                                                                   .compute = NULL},
+                                          ec.blocks, &ec.nblocks);
     if (rc) {
         jcs_free(data);
         T_OK(rc);
@@ -592,8 +649,17 @@ TEST(change_redundancy_and_repair)
         int six[] = {5}, which[] = {0};
         sites_for(six, 1, fresh);
         jcs_block rebuilt[1];
-        rc = jcs_driver_repair(drv, lost.blocks, lost.sites, lost.nblocks, &lost.red, lost.size,
-                               which, 1, fresh, NULL, rebuilt);
+        rc = jcs_driver_repair(drv,
+                               &(jcs_driver_repair_req){.src = {.blocks = lost.blocks,
+                                                                .sites = lost.sites,
+                                                                .nblocks = lost.nblocks,
+                                                                .red = &lost.red,
+                                                                .object_size = lost.size},
+                                                        .lost_index = which,
+                                                        .nlost = 1,
+                                                        .targets = fresh,
+                                                        .compute = NULL},
+                               rebuilt);
         if (rc) {
             snprintf(why, sizeof(why), "repair failed: %s", jcs_err_msg(rc));
         } else if (strcmp(rebuilt[0].file_hash, ec.blocks[0].file_hash) != 0) {
@@ -614,8 +680,17 @@ TEST(change_redundancy_and_repair)
         sites_for(rep_idx, 2, rt);
         jcs_redundancy r2 = red_rep(2);
         memset(&rep, 0, sizeof(rep));
-        rc = jcs_driver_change_redundancy(drv, ec.blocks, ec.sites, ec.nblocks, &ec.red, ec.size,
-                                          &r2, rt, 2, NULL, rep.blocks, &rep.nblocks);
+        rc = jcs_driver_change_redundancy(drv,
+                                          &(jcs_driver_change_req){.src = {.blocks = ec.blocks,
+                                                                           .sites = ec.sites,
+                                                                           .nblocks = ec.nblocks,
+                                                                           .red = &ec.red,
+                                                                           .object_size = ec.size},
+                                                                   .to = &r2,
+                                                                   .targets = rt,
+                                                                   .ntargets = 2,
+                                                                   .compute = NULL},
+                                          rep.blocks, &rep.nblocks);
         if (!rc) {
             rep.red = r2;
             rep.size = ec.size;

@@ -319,7 +319,18 @@ static int64_t put_object(const char *path, const uint8_t *data, size_t len,
     for (size_t i = 0; i < nids; i++)
         t[i] = site_of(ids[i]);
     struct src s = {data, len, 0};
-    int rc = jcs_driver_upload(drv, src_read, &s, red, t, nids, NULL, b, &nb, hash, &size);
+    jcs_driver_upload_res res_ = {.blocks = b};
+    int rc = jcs_driver_upload(drv,
+                               &(jcs_driver_upload_req){.read = src_read,
+                                                        .arg = &s,
+                                                        .red = red,
+                                                        .targets = t,
+                                                        .ntargets = nids,
+                                                        .compute = NULL},
+                               &res_);
+    nb = res_.nblocks;
+    memcpy(hash, res_.hash, sizeof res_.hash);
+    size = res_.size;
     if (rc) {
         fprintf(stderr, "upload %s: %s\n", path, jcs_err_msg(rc));
         return -1;
@@ -342,7 +353,7 @@ static int64_t put_object(const char *path, const uint8_t *data, size_t len,
         return -1;
     }
     int64_t id = out.v[0].object_id;
-    jcs_meta_objects_free(&out);
+    jcs_meta_objects_clear(&out);
     return id;
 }
 
@@ -378,8 +389,16 @@ static int check_object(int64_t id, const uint8_t *data, size_t len)
         s[i] = site_of(d.blocks[i].space_id);
     }
     struct sink k = {jcs_malloc(len + 1), 0, len + 1};
-    rc =
-        jcs_driver_download(drv, b, s, d.nblocks, &red, d.object.size, 0, -1, NULL, sink_write, &k);
+    rc = jcs_driver_download(drv, &(jcs_driver_download_req){.src = {.blocks = b,
+                                                                     .sites = s,
+                                                                     .nblocks = d.nblocks,
+                                                                     .red = &red,
+                                                                     .object_size = d.object.size},
+                                                             .offset = 0,
+                                                             .length = -1,
+                                                             .compute = NULL,
+                                                             .write = sink_write,
+                                                             .arg = &k});
     int ok =
         rc == 0 && k.len == len && memcmp(k.buf, data, len) == 0 && (size_t)d.object.size == len;
     if (!ok)
@@ -416,10 +435,18 @@ static int put_orphan(int64_t space_id, const uint8_t *data, size_t len,
     jcs_redundancy none = {.type = JCS_RED_NONE};
     jcs_site t = site_of(space_id);
     jcs_block b;
-    size_t nb;
-    int64_t size;
     struct src s = {data, len, 0};
-    return jcs_driver_upload(drv, src_read, &s, &none, &t, 1, NULL, &b, &nb, hash, &size);
+    jcs_driver_upload_res res_ = {.blocks = &b};
+    int rc_ = jcs_driver_upload(drv,
+                                &(jcs_driver_upload_req){.read = src_read,
+                                                         .arg = &s,
+                                                         .red = &none,
+                                                         .targets = &t,
+                                                         .ntargets = 1,
+                                                         .compute = NULL},
+                                &res_);
+    memcpy(hash, res_.hash, sizeof res_.hash);
+    return rc_;
 }
 
 static int get_detail(int64_t id, jcs_meta_detail *d)
@@ -530,7 +557,7 @@ TEST(update_access_stats_ages_counters)
     T_OK(jcs_meta_object_stats(db, obj_a, &st));
     T_ASSERT(st.n == 1 && st.v[0].space_id == 1, "");
     double counter = st.v[0].counter, amount = st.v[0].amount;
-    jcs_meta_stats_free(&st);
+    jcs_meta_stats_clear(&st);
     /* amount = 0 * 0.8 + 10 * 0.2; today's counter starts again at 0. */
     T_ASSERT(counter == 0 && amount > 1.999 && amount < 2.001, "counter %g amount %g", counter,
              amount);

@@ -10,8 +10,8 @@
 static struct {
     const char *name;
     t_fn fn;
-} tests[T_MAX];
-static int ntests, failed_now;
+} tests[T_MAX], teardowns[T_MAX];
+static int ntests, nteardowns, failed_now;
 static char why[2048];
 
 void t_register(const char *name, t_fn fn)
@@ -20,6 +20,15 @@ void t_register(const char *name, t_fn fn)
         tests[ntests].name = name;
         tests[ntests].fn = fn;
         ntests++;
+    }
+}
+
+void t_register_teardown(const char *name, t_fn fn)
+{
+    if (nteardowns < T_MAX) {
+        teardowns[nteardowns].name = name;
+        teardowns[nteardowns].fn = fn;
+        nteardowns++;
     }
 }
 
@@ -70,6 +79,16 @@ int main(int argc, char **argv)
             fails++;
         } else {
             printf("PASS %s\n", tests[i].name);
+        }
+    }
+    /* Fixtures stop after every test, in reverse order of registration. */
+    for (int i = nteardowns - 1; i >= 0; i--) {
+        failed_now = 0;
+        why[0] = '\0';
+        teardowns[i].fn();
+        if (failed_now) {
+            printf("FAIL teardown %s: %s\n", teardowns[i].name, why);
+            fails++;
         }
     }
     return fails ? 1 : 0;

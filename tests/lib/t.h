@@ -5,6 +5,11 @@
  * T_MAIN) runs them in order and prints "PASS name" or "FAIL name: why"
  * per test. tests/run counts those lines across binaries. A test fails on
  * the first T_ASSERT that does not hold.
+ *
+ * A fixture that must outlive every test (a server the tests share) is
+ * stopped by a T_TEARDOWN(name) function: it runs once after all tests,
+ * whatever order they were registered in, and is not a test: it prints
+ * nothing unless one of its checks fails ("FAIL teardown name: why").
  */
 #ifndef JCS_T_H
 #define JCS_T_H
@@ -15,6 +20,7 @@
 
 typedef void (*t_fn)(void);
 void t_register(const char *name, t_fn fn);
+void t_register_teardown(const char *name, t_fn fn);
 void t_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Non-zero once the running test has failed. */
 int t_failed(void);
@@ -28,6 +34,14 @@ void t_fail_cond(const char *file, int line, const char *cond, const char *fmt, 
         t_register(#name, test_##name);                                                            \
     }                                                                                              \
     static void test_##name(void)
+
+#define T_TEARDOWN(name)                                                                           \
+    static void teardown_##name(void);                                                             \
+    __attribute__((constructor)) static void reg_teardown_##name(void)                             \
+    {                                                                                              \
+        t_register_teardown(#name, teardown_##name);                                               \
+    }                                                                                              \
+    static void teardown_##name(void)
 
 /* T_ASSERT(cond) or T_ASSERT(cond, "(context %d)", x): the condition text is never a format. */
 #define T_ASSERT(cond, ...)                                                                        \

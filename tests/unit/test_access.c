@@ -26,7 +26,7 @@ static double counter_of(int64_t object, int64_t sp)
     for (size_t i = 0; i < st.n; i++)
         if (st.v[i].space_id == sp)
             c = st.v[i].counter;
-    jcs_meta_stats_free(&st);
+    jcs_meta_stats_clear(&st);
     return c;
 }
 
@@ -62,7 +62,7 @@ static int setup(void)
     if (jcs_meta_upload_commit(db, p.package_id, &u, 1, &out) != 0)
         return -1;
     obj = out.v[0].object_id;
-    jcs_meta_objects_free(&out);
+    jcs_meta_objects_clear(&out);
     jcs_meta_space_clear(&s);
     jcs_meta_bucket_clear(&b);
     jcs_meta_package_clear(&p);

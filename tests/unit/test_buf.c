@@ -21,7 +21,7 @@ TEST(append_up_to_the_cap_and_not_past_it)
     int full = b.len == 10 && strcmp(b.data, "helloworld") == 0;
     int rc3 = jcs_buf_append(&b, "", 0); /* nothing more is still fine */
     int rc4 = jcs_buf_append(&b, "x", 1);
-    jcs_buf_free(&b);
+    jcs_buf_clear(&b);
     T_EQ_INT(rc, JCS_ETOOBIG);
     T_ASSERT(unchanged, "a refused append leaves the contents as they were");
     T_ASSERT(strstr(msg, "cap of 10 bytes") != NULL, "%s", msg);
@@ -40,7 +40,7 @@ TEST(huge_requests_do_not_wrap_around)
     int rc = jcs_buf_reserve(&b, SIZE_MAX - 1); /* len + n overflows */
     int rc2 = jcs_buf_reserve(&b, SIZE_MAX);
     int same = b.len == 3 && strcmp(b.data, "abc") == 0;
-    jcs_buf_free(&b);
+    jcs_buf_clear(&b);
     T_EQ_INT(rc, JCS_ETOOBIG);
     T_EQ_INT(rc2, JCS_ETOOBIG);
     T_ASSERT(same);
@@ -59,7 +59,7 @@ TEST(binary_bytes_and_growth)
     int ok = b.len == 37000 && b.data[b.len] == '\0' && b.size > b.len;
     for (size_t i = 0; ok && i < b.len; i++)
         ok = (unsigned char)b.data[i] == chunk[i % 37];
-    jcs_buf_free(&b);
+    jcs_buf_clear(&b);
     T_OK(rc);
     T_ASSERT(ok, "every byte in place, NUL after the end");
 }
@@ -74,7 +74,7 @@ TEST(printf_appends_and_respects_the_cap)
     int rc = jcs_buf_printf(&b, "%s", "0123456789"); /* 11 + 10 > 20 */
     int same = b.len == 11 && strcmp(b.data, "port=5009;x") == 0;
     T_OK(jcs_buf_printf(&b, "%s", "")); /* an empty result is fine */
-    jcs_buf_free(&b);
+    jcs_buf_clear(&b);
     T_EQ_INT(rc, JCS_ETOOBIG);
     T_ASSERT(same);
 
@@ -83,7 +83,7 @@ TEST(printf_appends_and_respects_the_cap)
     jcs_buf_init(&e, 8);
     T_OK(jcs_buf_printf(&e, "%s", ""));
     int empty = e.data && e.data[0] == '\0' && e.len == 0;
-    jcs_buf_free(&e);
+    jcs_buf_clear(&e);
     T_ASSERT(empty);
 }
 
@@ -98,7 +98,7 @@ TEST(steal_hands_over_and_empties)
     /* The buffer is usable again after a steal. */
     int rc = jcs_buf_append(&b, "de", 2);
     int again = rc == 0 && strcmp(b.data, "de") == 0;
-    jcs_buf_free(&b);
+    jcs_buf_clear(&b);
     int got = s && strcmp(s, "abc") == 0;
     jcs_free(s);
     T_ASSERT(got, "the stolen bytes are a C string");
@@ -116,7 +116,7 @@ TEST(reset_keeps_the_memory)
     int ok = b.len == 0 && b.data == before && b.data[0] == '\0';
     int rc = jcs_buf_append(&b, "xy", 2);
     int ok2 = rc == 0 && strcmp(b.data, "xy") == 0;
-    jcs_buf_free(&b);
+    jcs_buf_clear(&b);
     T_ASSERT(ok);
     T_ASSERT(ok2);
     jcs_buf_reset(&b); /* on an empty buffer too */

@@ -140,7 +140,7 @@ TEST(defaults_follow_the_jcs_readme)
     jcs_db_config dbc = jcs_client_config_db(&c);
     CHECK(strcmp(dbc.user, "root") == 0 && strcmp(dbc.database, "cloudream") == 0);
 #undef CHECK
-    jcs_client_config_free(&c);
+    jcs_client_config_clear(&c);
     T_ASSERT(ok, "(%s)", why);
 }
 
@@ -231,7 +231,7 @@ TEST(every_field_is_read_with_relative_paths_from_the_config_dir)
     CHECK(strcmp(c.redundancy_json, "{\"type\":\"ec\",\"k\":4,\"n\":6,\"chunkSize\":5242880}") ==
           0);
 #undef CHECK
-    jcs_client_config_free(&c);
+    jcs_client_config_clear(&c);
     T_ASSERT(ok, "(%s)", why);
 }
 
@@ -267,11 +267,11 @@ static int expect_bad(const char *name, const char *text, int code, const char *
     int rc = load_text(name, text, &c, path);
     snprintf(msg, msglen, "%s", rc ? jcs_err_msg(rc) : "(loaded)");
     if (rc == 0) {
-        jcs_client_config_free(&c);
+        jcs_client_config_clear(&c);
         return 0;
     }
     /* A failed load leaves the struct empty: freeing it again is harmless. */
-    jcs_client_config_free(&c);
+    jcs_client_config_clear(&c);
     if (rc != code || !has(msg, name) || strchr(msg, '\n'))
         return 0;
     char m[256];
@@ -467,7 +467,7 @@ TEST(http_disabled_needs_no_http_certificates_and_root_cas_default_to_each_other
              strcmp(c.http.server_cert, "") == 0 &&
              strcmp(c.coordinator_root_ca, tc.ca_cert) == 0 &&
              strcmp(c.hub_root_ca, tc.ca_cert) == 0 && strcmp(c.http.listen, "0.0.0.0:80") == 0;
-    jcs_client_config_free(&c);
+    jcs_client_config_clear(&c);
     T_ASSERT(ok);
 }
 
@@ -484,7 +484,7 @@ TEST(unknown_fields_are_listed_for_a_warning)
     snprintf(list, sizeof(list), "%s", c.unknown_fields ? c.unknown_fields : "(none)");
     long long interval = c.test_interval_s, prefetch = c.ec_strip_prefetch_count;
     int rep = c.redundancy.type == JCS_RED_REP && c.redundancy.rep_count == 2;
-    jcs_client_config_free(&c);
+    jcs_client_config_clear(&c);
     T_EQ_STR(list, "conectivity, downloader.maxStripCache");
     /* The misspelt section did not count; the good field beside the typo did. */
     T_EQ_INT(interval, 300);
@@ -597,7 +597,7 @@ TEST(logger_section_writes_to_the_named_file)
             "\"logtest/deep\", \"level\": \"info\"}");
     T_OK(load_text("logger.json", text, &c, NULL));
     int rc = jcs_client_config_logger(&c);
-    jcs_client_config_free(&c);
+    jcs_client_config_clear(&c);
     T_OK(rc);
     jcs_debug("a debug line that the info level drops");
     jcs_info("a line for the log file");
@@ -627,7 +627,7 @@ TEST(allocation_failures_are_clean)
         if (rc == 0) {
             succeeded = strcmp(c.location, "l") == 0 && c.redundancy.type == JCS_RED_EC &&
                         c.unknown_fields && strcmp(c.unknown_fields, "bogus") == 0;
-            jcs_client_config_free(&c);
+            jcs_client_config_clear(&c);
             T_ASSERT(succeeded, "(a load after %ld allocations returned a wrong config)", n);
         } else {
             /* Out-of-memory wherever it strikes; a certificate check failing for want of

@@ -77,7 +77,7 @@ TEST(load_valid_file_and_read_fields)
     snprintf(addr_c, sizeof(addr_c), "%s", addr ? addr : "");
     jcs_free(name);
     jcs_free(addr);
-    jcs_cfg_free(&cfg);
+    jcs_cfg_clear(&cfg);
     T_OK(rc1);
     T_OK(rc2);
     T_OK(rc3);
@@ -100,7 +100,7 @@ TEST(missing_file_names_the_file)
     T_EQ_INT(rc, JCS_ECONFIG);
     T_ASSERT(has(jcs_err_msg(rc), path), "%s", jcs_err_msg(rc));
     T_ASSERT(has(jcs_err_msg(rc), "No such file"), "%s", jcs_err_msg(rc));
-    jcs_cfg_free(&cfg); /* harmless after a failure */
+    jcs_cfg_clear(&cfg); /* harmless after a failure */
 }
 
 TEST(malformed_json_gives_line_and_column)
@@ -158,7 +158,7 @@ TEST(required_missing_and_wrong_types_name_the_field)
     GOT(jcs_cfg_bool(&cfg, "rpc.missing", false, 0, &b));     /* 8 */
     GOT(jcs_cfg_int(&cfg, "name.inner", false, 0, 0, 9, &i)); /* 9: a path through a string */
 #undef GOT
-    jcs_cfg_free(&cfg);
+    jcs_cfg_clear(&cfg);
     static const char *const want[] = {
         "c.json: field rpc.tls.key: missing",     "c.json: field rpc.port: must be a string",
         "c.json: field empty: missing",           "c.json: field nothing: missing",
@@ -197,7 +197,7 @@ TEST(integer_ranges_are_named)
     int rc4 = jcs_cfg_num(&cfg, "ratio", false, 0, 0.75, 2, &d);
     char m4[256];
     snprintf(m4, sizeof(m4), "%s", jcs_err_msg(rc4));
-    jcs_cfg_free(&cfg);
+    jcs_cfg_clear(&cfg);
     T_EQ_INT(rc1, JCS_ECONFIG);
     T_EQ_STR(m1, "r.json: field rpc.port: 5010 is outside 1..1024");
     T_EQ_INT(rc2, JCS_ECONFIG);
@@ -229,7 +229,7 @@ TEST(defaults_apply_when_absent)
     snprintf(e_c, sizeof(e_c), "%s", e ? e : "(null)");
     jcs_free(s);
     jcs_free(e);
-    jcs_cfg_free(&cfg);
+    jcs_cfg_clear(&cfg);
     T_OK(rc1);
     T_OK(rc2);
     T_OK(rc3);
@@ -253,7 +253,7 @@ TEST(nested_dotted_paths)
     int is_obj = json_is_object(obj);
     json_t *none1 = jcs_cfg_get(&cfg, "a.b.c.d.e"); /* through a number */
     json_t *none2 = jcs_cfg_get(&cfg, "a.z.c");
-    jcs_cfg_free(&cfg);
+    jcs_cfg_clear(&cfg);
     T_OK(rc);
     T_EQ_INT(v, 42);
     T_ASSERT(is_obj);
@@ -290,7 +290,7 @@ TEST(cfg_file_is_relative_to_the_config_dir)
     jcs_free(p1);
     jcs_free(p2);
     jcs_free(p5);
-    jcs_cfg_free(&cfg);
+    jcs_cfg_clear(&cfg);
     T_OK(rc1);
     T_EQ_STR(c1, certpath);
     T_OK(rc2);
@@ -316,7 +316,7 @@ TEST(config_load_out_of_memory_is_clean)
         jcs_alloc_fail_after(n);
         rc = jcs_cfg_load(path, &cfg);
         jcs_alloc_fail_after(-1);
-        jcs_cfg_free(&cfg); /* must be safe after any failure */
+        jcs_cfg_clear(&cfg); /* must be safe after any failure */
     }
     T_OK(rc);
     T_ASSERT(n > 2, "several allocations failed on the way");

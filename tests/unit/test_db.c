@@ -842,8 +842,8 @@ TEST(allocation_failures_are_enomem_and_leak_nothing)
     T_OK(rc);
 }
 
-/* Runs last: stops the server and checks that it is really gone. */
-TEST(zz_teardown_stops_the_server)
+/* After every test: stops the server and checks that it is really gone. */
+T_TEARDOWN(server)
 {
     jcs_db_close(main_db);
     main_db = NULL;

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "hash.h"
 #include "http.h"
+#include "http_envelope.h"
 #include "log.h"
 #include "t.h"
 #include "t_tmpdir.h"
@@ -1542,7 +1543,7 @@ TEST(config_load_names_file_and_field)
     T_OK(jcs_cfg_load(cfgp, &cfg));
     jcs_http_config hc;
     T_OK(jcs_http_config_load(&cfg, &hc));
-    jcs_cfg_free(&cfg);
+    jcs_cfg_clear(&cfg);
     T_EQ_STR(hc.root_ca_file, g_ca);
     T_EQ_STR(hc.cert_file, g_srv_cert);
     T_EQ_INT(hc.nclient_certs, 2);
@@ -1554,12 +1555,12 @@ TEST(config_load_names_file_and_field)
     T_OK(jcs_http_start(&hc, routes, 1, &s));
     T_ASSERT(jcs_http_port(s) > 0);
     jcs_http_stop(s);
-    jcs_http_config_free(&hc);
+    jcs_http_config_clear(&hc);
 
     snprintf(text, sizeof(text), "{\"http\": {\"rootCA\": \"ca_cert.pem\", \"serverKey\": \"x\"}}");
     T_OK(jcs_cfg_parse("c.json", text, &cfg));
     int rc = jcs_http_config_load(&cfg, &hc);
-    jcs_cfg_free(&cfg);
+    jcs_cfg_clear(&cfg);
     T_EQ_INT(rc, JCS_ECONFIG);
     T_ASSERT(strstr(jcs_err_msg(rc), "c.json: field http.serverCert"), "(%s)", jcs_err_msg(rc));
     snprintf(text, sizeof(text),
@@ -1568,7 +1569,7 @@ TEST(config_load_names_file_and_field)
              g_ca, g_srv_cert, g_srv_key);
     T_OK(jcs_cfg_parse("c.json", text, &cfg));
     rc = jcs_http_config_load(&cfg, &hc);
-    jcs_cfg_free(&cfg);
+    jcs_cfg_clear(&cfg);
     T_EQ_INT(rc, JCS_ECONFIG);
     T_ASSERT(strstr(jcs_err_msg(rc), "field http.clientCerts: must be an array"));
 }

@@ -153,7 +153,7 @@ static int put(int64_t pkg, const char *path, const char *content, int64_t space
     int rc = jcs_meta_upload_commit(db, pkg, &u, 1, &out);
     if (rc == 0 && id)
         *id = out.v[0].object_id;
-    jcs_meta_objects_free(&out);
+    jcs_meta_objects_clear(&out);
     return rc;
 }
 
@@ -260,7 +260,7 @@ TEST(buckets_create_get_list_delete)
     int sorted = 1;
     for (size_t i = 1; i < l.n; i++)
         sorted &= l.v[i - 1].bucket_id < l.v[i].bucket_id;
-    jcs_meta_buckets_free(&l);
+    jcs_meta_buckets_clear(&l);
     T_EQ_INT(seen, 3);
     T_ASSERT(sorted);
 
@@ -314,7 +314,7 @@ TEST(packages_create_get_list_delete_and_their_errors)
     jcs_meta_packages l;
     T_OK(jcs_meta_package_list(db, b.bucket_id, &l));
     int ok = l.n == 2 && l.v[0].package_id == p.package_id && l.v[1].package_id == q.package_id;
-    jcs_meta_packages_free(&l);
+    jcs_meta_packages_clear(&l);
     T_ASSERT(ok);
     T_ERR(jcs_meta_package_list(db, 765432, &l), JCS_ENOENT, "bucket 765432");
 
@@ -355,7 +355,7 @@ TEST(deleting_a_bucket_deletes_its_packages_objects_blocks_and_stats)
     jcs_meta_stats st;
     T_OK(jcs_meta_object_stats(db, o1, &st));
     size_t n = st.n;
-    jcs_meta_stats_free(&st);
+    jcs_meta_stats_clear(&st);
     T_EQ_INT(n, 0);
     /* Nothing lives on the space any more, so it may go. */
     T_OK(jcs_meta_space_delete(db, sp));
@@ -380,7 +380,7 @@ TEST(upload_then_reupload_replaces_in_place)
     T_EQ_INT(out.n, 1);
     jcs_meta_object first = out.v[0];
     out.v[0] = (jcs_meta_object){0};
-    jcs_meta_objects_free(&out);
+    jcs_meta_objects_clear(&out);
     T_EQ_STR(first.path, "docs/readme.txt");
     T_EQ_INT(first.size, 11);
     T_EQ_STR(first.file_hash, h1);
@@ -395,7 +395,7 @@ TEST(upload_then_reupload_replaces_in_place)
     jcs_meta_detail d;
     T_OK(jcs_meta_object_detail(db, first.object_id, &d));
     T_EQ_INT(out.v[0].object_id, first.object_id);
-    jcs_meta_objects_free(&out);
+    jcs_meta_objects_clear(&out);
     T_EQ_INT(d.object.size, 12);
     T_EQ_STR(d.object.file_hash, h2);
     T_EQ_STR(d.object.redundancy, RED_NONE);
@@ -490,7 +490,7 @@ TEST(get_by_id_path_ids_and_detail)
     T_ASSERT(l.v[1].path == NULL);
     T_EQ_STR(l.v[2].path, "Photo.JPG");
     T_EQ_STR(l.v[3].path, "photo.jpg");
-    jcs_meta_objects_free(&l);
+    jcs_meta_objects_clear(&l);
 
     T_OK(jcs_meta_object_pin(db, a, sp));
     T_OK(jcs_meta_object_pin(db, a, sp));
@@ -515,7 +515,7 @@ TEST(get_by_id_path_ids_and_detail)
     /* Byte order: upper case sorts first. */
     int ok = all.n == 2 && strcmp(all.v[0].path, "Photo.JPG") == 0 &&
              strcmp(all.v[1].path, "photo.jpg") == 0;
-    jcs_meta_objects_free(&all);
+    jcs_meta_objects_clear(&all);
     T_ASSERT(ok);
     T_ERR(jcs_meta_package_objects(db, 777777, &all), JCS_ENOENT, "package 777777");
 }
@@ -548,43 +548,43 @@ TEST(list_exact_prefix_and_one_level_with_common_prefixes)
     T_OK(jcs_meta_object_list_by_path(db, &q, &l));
     page_text(&l, text, sizeof(text));
     T_ASSERT(l.next_token == NULL);
-    jcs_meta_listing_free(&l);
+    jcs_meta_listing_clear(&l);
     T_EQ_STR(text, "a/b");
 
     q = (jcs_meta_list_query){.package_id = pkg, .path = "a/b/x"};
     T_OK(jcs_meta_object_list_by_path(db, &q, &l));
     T_EQ_INT(l.objects.n, 0);
-    jcs_meta_listing_free(&l);
+    jcs_meta_listing_clear(&l);
 
     q = (jcs_meta_list_query){.package_id = pkg, .path = "a/", .is_prefix = 1};
     T_OK(jcs_meta_object_list_by_path(db, &q, &l));
     page_text(&l, text, sizeof(text));
-    jcs_meta_listing_free(&l);
+    jcs_meta_listing_clear(&l);
     T_EQ_STR(text, "a/b,a/b/c,a/b/d,a/e");
 
     q.no_recursive = 1;
     T_OK(jcs_meta_object_list_by_path(db, &q, &l));
     page_text(&l, text, sizeof(text));
-    jcs_meta_listing_free(&l);
+    jcs_meta_listing_clear(&l);
     T_EQ_STR(text, "a/b,a/e;a/b/");
 
     /* The whole package, one level: "A/" and "a/" are different prefixes. */
     q = (jcs_meta_list_query){.package_id = pkg, .path = "", .is_prefix = 1, .no_recursive = 1};
     T_OK(jcs_meta_object_list_by_path(db, &q, &l));
     page_text(&l, text, sizeof(text));
-    jcs_meta_listing_free(&l);
+    jcs_meta_listing_clear(&l);
     T_EQ_STR(text, "a,ab;A/;a/;ü/");
 
     q = (jcs_meta_list_query){.package_id = pkg, .path = "ü/", .is_prefix = 1, .no_recursive = 1};
     T_OK(jcs_meta_object_list_by_path(db, &q, &l));
     page_text(&l, text, sizeof(text));
-    jcs_meta_listing_free(&l);
+    jcs_meta_listing_clear(&l);
     T_EQ_STR(text, "ü/z;ü/ñ/");
 
     q = (jcs_meta_list_query){.package_id = pkg, .path = "ü/ñ/", .is_prefix = 1};
     T_OK(jcs_meta_object_list_by_path(db, &q, &l));
     page_text(&l, text, sizeof(text));
-    jcs_meta_listing_free(&l);
+    jcs_meta_listing_clear(&l);
     T_EQ_STR(text, "ü/ñ/1,ü/ñ/2");
 
     q = (jcs_meta_list_query){.package_id = pkg, .path = "", .is_prefix = 0};
@@ -613,7 +613,7 @@ TEST(one_level_pages_split_between_prefixes_and_objects)
     page_text(&l, text, sizeof(text));
     T_ASSERT(l.next_token != NULL);
     snprintf(tok, sizeof(tok), "%s", l.next_token);
-    jcs_meta_listing_free(&l);
+    jcs_meta_listing_clear(&l);
     T_EQ_STR(text, "d/b;d/a/");
 
     q.continuation_token = tok;
@@ -621,7 +621,7 @@ TEST(one_level_pages_split_between_prefixes_and_objects)
     page_text(&l, text, sizeof(text));
     /* Exactly the last two entries: no token, nothing of d/c/ twice. */
     T_ASSERT(l.next_token == NULL, "token %s", l.next_token);
-    jcs_meta_listing_free(&l);
+    jcs_meta_listing_clear(&l);
     T_EQ_STR(text, "d/e;d/c/");
 }
 
@@ -670,7 +670,7 @@ TEST(pagination_over_2500_objects_misses_and_repeats_nothing)
         int more = l.next_token != NULL;
         if (more)
             snprintf(tok, sizeof(tok), "%s", l.next_token);
-        jcs_meta_listing_free(&l);
+        jcs_meta_listing_clear(&l);
         if (!more)
             break;
     }
@@ -695,7 +695,7 @@ TEST(pagination_over_2500_objects_misses_and_repeats_nothing)
     T_OK(jcs_meta_object_list_by_path(db, &q, &l));
     page_text(&l, text, sizeof(text));
     T_ASSERT(l.next_token == NULL);
-    jcs_meta_listing_free(&l);
+    jcs_meta_listing_clear(&l);
     T_EQ_STR(text, ";dir/;dïr/");
     int64_t blocks_n = 0;
     T_ASSERT(space_used(sp, &blocks_n) > 0);
@@ -736,8 +736,8 @@ TEST(package_clone_copies_rows_and_shares_blocks)
     jcs_meta_detail ds, dd;
     int rc1 = jcs_meta_object_detail(db, src.v[1].object_id, &ds);
     int rc2 = jcs_meta_object_detail(db, dst.v[1].object_id, &dd);
-    jcs_meta_objects_free(&src);
-    jcs_meta_objects_free(&dst);
+    jcs_meta_objects_clear(&src);
+    jcs_meta_objects_clear(&dst);
     T_ASSERT(ok, "paths, hashes and sizes copied under new ids");
     T_OK(rc1);
     T_OK(rc2);
@@ -788,7 +788,7 @@ TEST(object_clone_copies_to_new_paths)
     T_EQ_INT(out.v[0].size, 8);
     T_EQ_INT(out.v[1].object_id, 0);
     int64_t copy = out.v[0].object_id;
-    jcs_meta_objects_free(&out);
+    jcs_meta_objects_clear(&out);
     jcs_meta_detail d;
     T_OK(jcs_meta_object_detail(db, copy, &d));
     char h[JCS_HASH_SIZE];
@@ -820,7 +820,7 @@ TEST(move_renames_swaps_and_refuses_conflicts_whole)
     T_OK(jcs_meta_object_move(db, m1, 2, &ok));
     T_EQ_INT(ok.n, 1);
     T_EQ_INT(ok.v[0], a);
-    jcs_meta_ids_free(&ok);
+    jcs_meta_ids_clear(&ok);
     jcs_meta_object o;
     T_OK(jcs_meta_object_get(db, a, &o));
     T_EQ_INT(o.package_id, p2);
@@ -854,7 +854,7 @@ TEST(move_renames_swaps_and_refuses_conflicts_whole)
     jcs_meta_moving same = {a, p2, "moved/a"};
     T_OK(jcs_meta_object_move(db, &same, 1, &ok));
     T_EQ_INT(ok.n, 1);
-    jcs_meta_ids_free(&ok);
+    jcs_meta_ids_clear(&ok);
 }
 
 TEST(delete_by_ids_and_path_and_update_info)
@@ -878,7 +878,7 @@ TEST(delete_by_ids_and_path_and_update_info)
     jcs_meta_objects all;
     T_OK(jcs_meta_package_objects(db, pkg, &all));
     int ok = all.n == 5 && strcmp(all.v[0].path, "f35") == 0;
-    jcs_meta_objects_free(&all);
+    jcs_meta_objects_clear(&all);
     T_ASSERT(ok);
     T_EQ_INT(space_used(sp, NULL), 15);
 
@@ -891,7 +891,7 @@ TEST(delete_by_ids_and_path_and_update_info)
     T_OK(jcs_meta_object_update_info(db, u, 2, &succ));
     T_EQ_INT(succ.n, 1);
     T_EQ_INT(succ.v[0], ids[37]);
-    jcs_meta_ids_free(&succ);
+    jcs_meta_ids_clear(&succ);
     jcs_meta_object o;
     T_OK(jcs_meta_object_get(db, ids[37], &o));
     T_EQ_STR(o.update_time, "2026-11-22T10:00:00.123+00:00");
@@ -1094,13 +1094,13 @@ TEST(user_spaces_keep_secrets_private_and_count_usage)
             T_EQ_INT(l.v[i].block_count, 2);
         }
     }
-    jcs_meta_spaces_free(&l);
+    jcs_meta_spaces_clear(&l);
     T_ASSERT(found);
     T_OK(jcs_meta_space_list_private(db, &l));
     found = 0;
     for (size_t i = 0; i < l.n; i++)
         found |= strstr(l.v[i].storage, "very-secret-value") != NULL;
-    jcs_meta_spaces_free(&l);
+    jcs_meta_spaces_clear(&l);
     T_ASSERT(found);
 
     char want[64];
@@ -1135,7 +1135,7 @@ TEST(package_spaces_report_where_a_package_lies)
     int ok = sh.n == 2 && sh.package_size == 13 && sh.v[0].space_id == s1 &&
              sh.v[0].file_size == 8 && sh.v[0].object_count == 2 && sh.v[1].space_id == s2 &&
              sh.v[1].file_size == 5 && sh.v[1].object_count == 1;
-    jcs_meta_space_shares_free(&sh);
+    jcs_meta_space_shares_clear(&sh);
     T_ASSERT(ok);
     T_ERR(jcs_meta_package_spaces(db, 123123, &sh), JCS_ENOENT, "package 123123");
 }
@@ -1158,11 +1158,11 @@ TEST(access_statistics_count_and_age_daily)
     T_OK(jcs_meta_object_stats(db, a, &st));
     int ok = st.n == 2 && st.v[0].space_id == s1 && st.v[0].counter == 3 && st.v[0].amount == 0 &&
              st.v[1].space_id == s2 && st.v[1].counter == 0.5;
-    jcs_meta_stats_free(&st);
+    jcs_meta_stats_clear(&st);
     T_ASSERT(ok, "object counters");
     T_OK(jcs_meta_package_stats(db, pkg, &st));
     ok = st.n == 2 && st.v[0].counter == 4 && st.v[1].counter == 0.5;
-    jcs_meta_stats_free(&st);
+    jcs_meta_stats_clear(&st);
     T_ASSERT(ok, "package counters add up the objects'");
 
     /* amount = amount * w + counter * (1 - w); counter back to 0. */
@@ -1174,11 +1174,11 @@ TEST(access_statistics_count_and_age_daily)
     ok = st.n == 2 && fabs(st.v[0].amount - want) < 1e-9 && st.v[0].counter == 0 &&
          fabs(st.v[1].amount - 0.5 * 0.2 * 0.8) < 1e-9;
     double got = st.n ? st.v[0].amount : -1;
-    jcs_meta_stats_free(&st);
+    jcs_meta_stats_clear(&st);
     T_ASSERT(ok, "amount %g, want %g", got, want);
     T_OK(jcs_meta_package_stats(db, pkg, &st));
     ok = st.n == 2 && fabs(st.v[0].amount - (4 * 0.2 * 0.8 + 0.2)) < 1e-9;
-    jcs_meta_stats_free(&st);
+    jcs_meta_stats_clear(&st);
     T_ASSERT(ok);
 
     /* A batch larger than one statement's chunk (64 + 8 + 1 + 1 + ... rows): every entry counts. */
@@ -1189,13 +1189,13 @@ TEST(access_statistics_count_and_age_daily)
     double a_before = 0;
     for (size_t i = 0; i < st.n; i++)
         a_before += st.v[i].counter;
-    jcs_meta_stats_free(&st);
+    jcs_meta_stats_clear(&st);
     T_OK(jcs_meta_access_add(db, many, 75));
     T_OK(jcs_meta_object_stats(db, a, &st));
     double a_after = 0;
     for (size_t i = 0; i < st.n; i++)
         a_after += st.v[i].counter;
-    jcs_meta_stats_free(&st);
+    jcs_meta_stats_clear(&st);
     T_ASSERT(fabs(a_after - a_before - 37 * 0.25) < 1e-9, "object a gained %g, want %g",
              a_after - a_before, 37 * 0.25);
 
@@ -1228,29 +1228,29 @@ TEST(space_hashes_and_object_pages_for_the_jobs)
     char last[JCS_HASH_SIZE];
     snprintf(last, sizeof(last), "%s", h.v[2]);
     int sorted = strcmp(h.v[0], h.v[1]) < 0 && strcmp(h.v[1], h.v[2]) < 0;
-    jcs_meta_hashes_free(&h);
+    jcs_meta_hashes_clear(&h);
     T_ASSERT(sorted);
     T_OK(jcs_meta_space_hashes(db, s1, last, 3, &h));
     T_EQ_INT(h.n, 1);
     T_ASSERT(strcmp(h.v[0], last) > 0);
-    jcs_meta_hashes_free(&h);
+    jcs_meta_hashes_clear(&h);
     T_ERR(jcs_meta_space_hashes(db, 454545, NULL, 3, &h), JCS_ENOENT, "user space 454545");
 
     jcs_meta_details d;
     T_OK(jcs_meta_objects_page(db, s2, ids[0], 2, &d));
     int ok = d.n == 2 && d.v[0].object.object_id == ids[1] && d.v[1].object.object_id == ids[3] &&
              d.v[0].nblocks == 1 && d.v[0].blocks[0].space_id == s2;
-    jcs_meta_details_free(&d);
+    jcs_meta_details_clear(&d);
     T_ASSERT(ok, "objects with a block on s2, after o0");
     T_OK(jcs_meta_objects_page(db, 0, ids[1], 2, &d));
     ok = d.n == 2 && d.v[0].object.object_id == ids[2] && d.v[0].npinned == 1 &&
          d.v[0].pinned[0] == s2 && d.v[1].object.object_id == ids[3] && d.v[1].npinned == 0 &&
          d.v[1].nblocks == 1;
-    jcs_meta_details_free(&d);
+    jcs_meta_details_clear(&d);
     T_ASSERT(ok, "all objects, with pins");
     T_OK(jcs_meta_objects_page(db, s1, ids[6], 10, &d));
     T_EQ_INT(d.n, 0);
-    jcs_meta_details_free(&d);
+    jcs_meta_details_clear(&d);
 }
 
 TEST(locations_mirror_upserts)
@@ -1262,7 +1262,7 @@ TEST(locations_mirror_upserts)
     jcs_meta_locations l;
     T_OK(jcs_meta_location_list(db, &l));
     int ok = l.n == 2 && l.v[0].location_id == 1 && strcmp(l.v[1].name, "east-1") == 0;
-    jcs_meta_locations_free(&l);
+    jcs_meta_locations_clear(&l);
     T_ASSERT(ok);
     T_ERR(jcs_meta_location_upsert(db, 0, "x"), JCS_EINVAL, "location id");
 }
@@ -1334,7 +1334,7 @@ TEST(concurrent_reuploads_of_the_same_paths_stay_consistent)
              d.blocks[0].size == d.object.size;
         jcs_meta_detail_clear(&d);
     }
-    jcs_meta_objects_free(&all);
+    jcs_meta_objects_clear(&all);
     T_ASSERT(ok, "every object's blocks match its content");
 }
 
@@ -1359,7 +1359,7 @@ TEST(allocation_failures_are_enomem_and_commit_nothing)
         if (rc == JCS_ENOMEM)
             T_ASSERT(!at(pkg, "m/1") && out.n == 0, "after %d allocations", n);
         else
-            jcs_meta_objects_free(&out);
+            jcs_meta_objects_clear(&out);
     }
     T_OK(rc);
     rc = JCS_ENOMEM;
@@ -1371,7 +1371,7 @@ TEST(allocation_failures_are_enomem_and_commit_nothing)
         jcs_alloc_fail_after(-1);
         if (rc == 0) {
             int ok = l.objects.n == 1 && l.next_token != NULL;
-            jcs_meta_listing_free(&l);
+            jcs_meta_listing_clear(&l);
             T_ASSERT(ok);
         }
     }
@@ -1396,15 +1396,15 @@ TEST(a_database_restart_costs_a_retry_and_loses_nothing)
     T_OK(jcs_meta_package_objects(db, pkg, &all));
     int ok = all.n == 21 && strcmp(all.v[0].path, "after/00") == 0 &&
              strcmp(all.v[20].path, "before/19") == 0;
-    jcs_meta_objects_free(&all);
+    jcs_meta_objects_clear(&all);
     T_ASSERT(ok);
     int64_t blocks = 0;
     space_used(sp, &blocks);
     T_EQ_INT(blocks, 21);
 }
 
-/* Runs last: stops the server. */
-TEST(zz_teardown)
+/* After every test: stops the server. */
+T_TEARDOWN(server)
 {
     jcs_db_close(db);
     db = NULL;
