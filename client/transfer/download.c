@@ -230,8 +230,8 @@ static int read_small(jcs_svc *svc, const jcs_block *blocks, size_t nblocks, int
                     (best == nblocks || sites.sites[i].distance < sites.sites[best].distance))
                     best = i;
         if (best == nblocks) {
-            /* Every copy that answered was corrupt: say so rather than let a plan, which
-             * does not check hashes, serve the same bad bytes. */
+            /* Every copy that answered was corrupt: say so at once (a plan would read the
+             * same corrupt copies and fail the same way, only later). */
             rc = corrupt && last != JCS_ECORRUPT
                      ? jcs_err_set(JCS_ECORRUPT, "every reachable copy is corrupt or unreachable")
                      : last;
