@@ -212,6 +212,8 @@ static const char *const known_fields[] = {
     "tickTock.accessStatHistoryWeight",
     "tickTock.gcGracePeriod",
     "tickTock.recoverGracePeriod",
+    "tickTock.deepCheck",
+    "tickTock.scrubRateMBps",
     "http",
     "http.enabled",
     "http.listen",
@@ -474,7 +476,10 @@ static int load_numbers(const jcs_cfg *f, jcs_client_config *c)
         (rc = jcs_cfg_num(f, "tickTock.accessStatHistoryWeight", true, 0.8, 0, 1,
                           &c->access_stat_history_weight)) ||
         (rc = duration_ms(f, "tickTock.gcGracePeriod", "1h", &c->gc_grace_period_ms)) ||
-        (rc = duration_ms(f, "tickTock.recoverGracePeriod", "5m", &c->recover_grace_period_ms)))
+        (rc = duration_ms(f, "tickTock.recoverGracePeriod", "5m", &c->recover_grace_period_ms)) ||
+        (rc = jcs_cfg_bool(f, "tickTock.deepCheck", true, true, &c->deep_check)) ||
+        (rc = jcs_cfg_num(f, "tickTock.scrubRateMBps", true, 10, 0.001, 100000,
+                          &c->scrub_rate_mbps)))
         return rc;
     return JCS_OK;
 }

@@ -97,6 +97,10 @@ typedef struct jcs_client_config {
     int64_t recover_grace_period_ms;   /* tickTock.recoverGracePeriod ["5m"]: RedundancyRecover
                                           leaves blocks on a hub offline for less than this (a
                                           restart) alone */
+    bool deep_check;                   /* tickTock.deepCheck [true]: the daily CheckShardStore
+                                          reads and verifies every referenced shard */
+    double scrub_rate_mbps;            /* tickTock.scrubRateMBps [10]: a deep check reads at most
+                                          this many MB (10^6 bytes) per second */
 
     struct {
         bool enabled;        /* [true] */

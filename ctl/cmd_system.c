@@ -311,7 +311,9 @@ static int job_run(ctl *c, int argc, char **argv)
 {
     const char *pos[1];
     size_t np;
-    CTL_ARGS(c, argc, argv, NULL, pos, 1, 1, &np);
+    int deep = 0, shallow = 0;
+    const ctl_opt opts[] = {{"deep", 0, NULL, &deep}, {"shallow", 0, NULL, &shallow}, {0}};
+    CTL_ARGS(c, argc, argv, opts, pos, 1, 1, &np);
     const char *name = NULL;
     for (size_t i = 0; i < sizeof job_names / sizeof job_names[0]; i++)
         if (strcasecmp(pos[0], job_names[i]) == 0)
@@ -320,7 +322,13 @@ static int job_run(ctl *c, int argc, char **argv)
         return ctl_usage("unknown job \"%s\": ChangeRedundancy, RedundancyRecover, "
                          "RedundancyShrink, CheckShardStore, ShardStoreGC or UpdateAccessStats",
                          pos[0]);
+    if ((deep || shallow) && strcmp(name, "CheckShardStore") != 0)
+        return ctl_usage("--deep and --shallow are options of CheckShardStore only");
+    if (deep && shallow)
+        return ctl_usage("--deep or --shallow, not both");
     json_t *body = json_pack("{ss}", "job", name), *d;
+    if (body && (deep || shallow))
+        json_object_set_new(body, "deep", json_boolean(deep));
     int rc = body ? ctl_post(c, "/v1/system/tickTock/run", body, &d) : JCS_ENOMEM;
     json_decref(body);
     if (rc)
@@ -389,10 +397,12 @@ const ctl_cmd ctl_cmds_system[] = {
      "Example:\n  jcsctl space rm --migrate cloud1",
      space_rm},
     {"hub ls", "", "list the hubs: state, location, latency", "Example:\n  jcsctl hub ls", hub_ls},
-    {"job run", "NAME", "run a background job now and print its report",
+    {"job run", "[--deep|--shallow] NAME", "run a background job now and print its report",
      "NAME: ChangeRedundancy, RedundancyRecover, RedundancyShrink, CheckShardStore,\n"
-     "ShardStoreGC or UpdateAccessStats (any case).\n\nExample:\n  jcsctl job run "
-     "RedundancyRecover",
+     "ShardStoreGC or UpdateAccessStats (any case).\n\nOptions:\n"
+     "  --deep     CheckShardStore also reads and verifies every shard (the scrub)\n"
+     "  --shallow  CheckShardStore only lists (default: tickTock.deepCheck)\n\n"
+     "Example:\n  jcsctl job run RedundancyRecover\n  jcsctl job run --deep CheckShardStore",
      job_run},
     {"status", "", "the service's version, uptime, database and coordinator",
      "Example:\n  jcsctl status", cmd_status},

@@ -1003,6 +1003,10 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
     jcs_topo_snap_release(snap);
     if (rc)
         goto out;
+    /* A source found corrupt is left aside and the change tried again from the others; the
+     * hubs check every byte they read, so a corrupt block is never copied. */
+    int ncorrupt = 0;
+    char why[512] = "";
     jcs_driver_change_req req = {.src = {.blocks = blocks,
                                          .sites = sources.sites,
                                          .nblocks = d->nblocks,
@@ -1011,11 +1015,26 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
                                  .to = to,
                                  .targets = targets.sites,
                                  .ntargets = width};
-    rc = jcs_driver_change_redundancy(svc->driver, &req, nb, &nout);
-    if (rc) {
-        rc = jcs_err_wrap(rc, "object %lld: ", (long long)d->object.object_id);
+    for (size_t attempt = 0; attempt <= d->nblocks; attempt++) {
+        rc = jcs_driver_change_redundancy(svc->driver, &req, nb, &nout);
+        if (rc == 0 || rc == JCS_ENOMEM)
+            break;
+        snprintf(why, sizeof why, "%s", jcs_err_msg(rc));
+        int dropped = jcs_download_drop_bad(svc, blocks, sources.sites, d->nblocks);
+        if (dropped == 0)
+            break;
+        ncorrupt += dropped;
+    }
+    if (rc && rc != JCS_ENOMEM) {
+        rc = ncorrupt ? jcs_err_set(JCS_ECORRUPT,
+                                    "object %lld (%s): %d of its blocks are corrupt and the good "
+                                    "ones left cannot rebuild it (%s); the object was not changed",
+                                    (long long)d->object.object_id, d->object.path, ncorrupt, why)
+                      : jcs_err_set(rc, "object %lld: %s", (long long)d->object.object_id, why);
         goto out;
     }
+    if (rc)
+        goto out;
     to_meta_blocks(nb, nout, mb);
     rc = jcs_meta_object_change_redundancy(svc->db, d->object.object_id, d->object.file_hash,
                                            to_json, mb, nout, out);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "healq.h"
 #include "jobs.h"
 #include "svc.h"
 #include "util.h"
@@ -75,10 +76,21 @@ static int system_status(jcs_http_req *req)
     jcs_topo_snap_release(snap);
     char start[JCS_META_TIME_SIZE];
     jcs_meta_time_format(svc->start_wall_ms, start);
+    /* Corruption found and healed since this process started, and what still waits. */
+    jcs_healq_counters hc;
+    jcs_healq_counters_get(&hc);
+    jcs_healq_item *q = NULL;
+    size_t nq = 0;
+    int qrc = jcs_healq_list(svc->db, &q, &nq);
+    jcs_free(q);
+    json_t *ij = json_pack("{sI sI sI sI sI}", "corruptReads", (json_int_t)hc.corrupt_reads,
+                           "scrubCorrupt", (json_int_t)hc.scrub_corrupt, "healQueued",
+                           (json_int_t)hc.queued, "healed", (json_int_t)hc.healed,
+                           "healQueueLength", (json_int_t)(qrc ? -1 : (json_int_t)nq));
     json_t *d = json_pack(
-        "{ss ss sI so so sI sI}", "version", JCS_VERSION, "startTime", start, "uptimeSeconds",
+        "{ss ss sI so so sI sI so}", "version", JCS_VERSION, "startTime", start, "uptimeSeconds",
         (json_int_t)((jcs_wall_ms() - svc->start_wall_ms) / 1000), "database", dbj, "coordinator",
-        cj, "hubsOnline", (json_int_t)online, "hubsTotal", (json_int_t)n);
+        cj, "hubsOnline", (json_int_t)online, "hubsTotal", (json_int_t)n, "integrity", ij);
     if (!d)
         return JCS_ENOMEM;
     return jcs_http_reply_ok(req, d);
@@ -104,7 +116,12 @@ static int system_ticktock(jcs_http_req *req)
                            "field job: unknown job \"%.64s\" (ChangeRedundancy, RedundancyRecover, "
                            "RedundancyShrink, CheckShardStore, ShardStoreGC or UpdateAccessStats)",
                            job);
-    if ((rc = jcs_jobs_run(svc->jobs, job, &report)) != 0)
+    /* CheckShardStore: "deep" (optional) overrides tickTock.deepCheck for this run. */
+    json_t *dj = json_object_get(b, "deep");
+    if (dj && !json_is_boolean(dj))
+        return jcs_err_set(JCS_EINVAL, "field deep: must be true or false");
+    int deep = dj ? json_is_true(dj) : -1;
+    if ((rc = jcs_jobs_run_deep(svc->jobs, job, deep, &report)) != 0)
         return rc;
     return jcs_api_reply_one(req, "report", report ? report : json_object());
 }

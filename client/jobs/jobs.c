@@ -43,6 +43,7 @@
 
 #include "access.h"
 #include "alloc.h"
+#include "healq.h"
 #include "jobs_int.h"
 #include "log.h"
 #include "spacelease.h"
@@ -173,6 +174,11 @@ static json_t *report_json(const char *job, int64_t start_wall, int64_t ms, jobs
     PUT_I("mismatches", r->missing + r->orphans);
     PUT_I("shardsDeleted", r->shards_deleted);
     PUT_I("bytesFreed", r->bytes_freed);
+    PUT_I("shardsVerified", r->shards_verified);
+    PUT_I("bytesVerified", r->bytes_verified);
+    PUT_I("corrupt", r->corrupt);
+    PUT_I("sidecarsRewritten", r->sidecars_rewritten);
+    PUT_I("blocksHealed", r->blocks_healed);
     PUT_I("errors", r->errors);
     PUT_I("leasedStorages", r->leases);
     PUT_I("leaseWaitMs", r->lease_wait_ms);
@@ -380,8 +386,91 @@ static int gc_delete(jcs_jobs *j, const jcs_site *site, const char **hashes, con
     return 0;
 }
 
-/* Checks one space; with gc, deletes its old orphans. */
-static int check_space(jcs_jobs *j, const jobs_world *w, size_t i, bool gc, jobs_report *r)
+/* The deep check's pace: sleeps so that bytes read so far take at least their share of time. */
+typedef struct scrub_pace {
+    int64_t t0_ms;
+    int64_t bytes;
+} scrub_pace;
+
+static void scrub_wait(jcs_jobs *j, scrub_pace *p, int64_t bytes)
+{
+    p->bytes += bytes;
+    double rate = j->svc->cfg->scrub_rate_mbps * 1e6 / 1000.0; /* bytes per ms */
+    int64_t due = p->t0_ms + (int64_t)((double)p->bytes / rate);
+    int64_t now = jcs_now_ms();
+    if (due > now)
+        (void)jcs_stopper_sleep(j->stop, due - now);
+}
+
+/*
+ * The deep part of CheckShardStore on one space: every referenced shard that
+ * is stored is read whole on its hub and checked against its FileHash and
+ * checksums (jcs_driver_verify_shard), at tickTock.scrubRateMBps. A corrupt
+ * one goes to the heal queue for RedundancyRecover; a missing or damaged
+ * checksum sidecar over good content is rewritten by the hub.
+ */
+static int scrub_space(jcs_jobs *j, const jcs_site *site, int64_t sid, const shard_list *shards,
+                       const jcs_meta_hashes *refs, scrub_pace *pace, json_t *sp, jobs_report *r)
+{
+    int64_t nver = 0, ncorrupt = 0, nside = 0;
+    json_t *bad = json_array(), *rewritten = json_array();
+    if (!bad || !rewritten) {
+        json_decref(bad);
+        json_decref(rewritten);
+        return JCS_ENOMEM;
+    }
+    for (size_t k = 0; k < shards->n; k++) {
+        const jcs_shard_entry *e = &shards->v[k];
+        if (!has_ref(refs, e->file_hash))
+            continue; /* orphans are GC's */
+        if (jobs_stopping(j)) {
+            r->interrupted = true;
+            break;
+        }
+        jcs_shard_entry got;
+        int written = 0;
+        int rc =
+            jcs_driver_verify_shard(j->svc->driver, site, e->file_hash, e->size, &got, &written);
+        if (rc == JCS_ECORRUPT) {
+            ncorrupt++;
+            if (json_array_size(bad) < SPACE_SAMPLES)
+                json_array_append_new(bad, json_string(e->file_hash));
+            (void)jcs_healq_add(j->svc->db, sid, e->file_hash, jcs_err_msg(rc), 1);
+        } else if (rc == JCS_ENOENT) {
+            /* Deleted since the listing (GC, an overwrite): nothing to check. */
+        } else if (rc) {
+            jobs_note_error(r, "user space %" PRId64 ": shard %s not verified: %s", sid,
+                            e->file_hash, jcs_err_msg(rc));
+            if (rc == JCS_EUNAVAIL || rc == JCS_ETIMEOUT)
+                break;
+        } else if (written) {
+            nside++;
+            if (json_array_size(rewritten) < SPACE_SAMPLES)
+                json_array_append_new(rewritten, json_string(e->file_hash));
+        }
+        nver++;
+        r->bytes_verified += e->size;
+        scrub_wait(j, pace, e->size);
+    }
+    r->shards_verified += nver;
+    r->corrupt += ncorrupt;
+    r->sidecars_rewritten += nside;
+    json_object_set_new(sp, "verified", json_integer(nver));
+    json_object_set_new(sp, "corrupt", json_integer(ncorrupt));
+    json_object_set_new(sp, "sidecarsRewritten", json_integer(nside));
+    json_object_set_new(sp, "corruptHashes", bad);
+    json_object_set_new(sp, "sidecarsRewrittenHashes", rewritten);
+    if (ncorrupt)
+        jobs_note(r,
+                  "user space %" PRId64 ": %" PRId64
+                  " shards are corrupt (first %s); queued for RedundancyRecover",
+                  sid, ncorrupt, json_string_value(json_array_get(bad, 0)));
+    return 0;
+}
+
+/* Checks one space; with gc, deletes its old orphans; with pace (deep), verifies its shards. */
+static int check_space(jcs_jobs *j, const jobs_world *w, size_t i, bool gc, scrub_pace *pace,
+                       jobs_report *r)
 {
     const int64_t sid = w->rows.v[i].space_id;
     const jcs_site *site = &w->sites.sites[i];
@@ -465,6 +554,8 @@ static int check_space(jcs_jobs *j, const jobs_world *w, size_t i, bool gc, jobs
     if (nmiss)
         jobs_note(r, "user space %" PRId64 ": %" PRId64 " referenced shards are missing (first %s)",
                   sid, nmiss, json_string_value(json_array_get(miss, 0)));
+    if (pace)
+        rc = scrub_space(j, site, sid, &shards, &refs, pace, sp, r);
 out:
     if (rc) {
         jobs_note_error(r, "user space %" PRId64 ": not checked: %s", sid, jcs_err_msg(rc));
@@ -486,6 +577,8 @@ out:
 static int job_check(jcs_jobs *j, jobs_report *r, bool gc)
 {
     jobs_world w;
+    scrub_pace pace = {jcs_now_ms(), 0};
+    const bool deep = !gc && j->deep;
     int rc = jobs_world_load(j, &w);
     if (rc)
         return rc;
@@ -496,7 +589,7 @@ static int job_check(jcs_jobs *j, jobs_report *r, bool gc)
             r->interrupted = true;
             break;
         }
-        rc = check_space(j, &w, i, gc, r);
+        rc = check_space(j, &w, i, gc, deep ? &pace : NULL, r);
     }
     jobs_world_free(&w);
     return rc;
@@ -504,13 +597,15 @@ static int job_check(jcs_jobs *j, jobs_report *r, bool gc)
 
 /* ------------------------------------------------------------------ running a job */
 
-static int run_index(jcs_jobs *j, int job, json_t **out)
+static int run_index(jcs_jobs *j, int job, int deep, json_t **out)
 {
     jobs_report r = {0};
     *out = NULL;
     if (!(r.messages = json_array()))
         return JCS_ENOMEM;
     pthread_mutex_lock(&j->job_mu[job]);
+    if (job == JOB_CHECK)
+        j->deep = deep < 0 ? j->svc->cfg->deep_check : deep > 0;
     if (job_moves(job))
         pthread_mutex_lock(&j->move_mu);
     /* Leases first: startTime and durationMs then describe the work alone. */
@@ -558,6 +653,8 @@ static int run_index(jcs_jobs *j, int job, json_t **out)
     pthread_mutex_unlock(&j->job_mu[job]);
     if (rc == 0) {
         *out = report_json(job_names[job], w0, ms, &r);
+        if (*out && job == JOB_CHECK)
+            json_object_set_new(*out, "deep", json_boolean(j->deep));
         if (!*out)
             rc = JCS_ENOMEM;
     } else {
@@ -569,6 +666,11 @@ static int run_index(jcs_jobs *j, int job, json_t **out)
 }
 
 int jcs_jobs_run(jcs_jobs *j, const char *name, json_t **report)
+{
+    return jcs_jobs_run_deep(j, name, -1, report);
+}
+
+int jcs_jobs_run_deep(jcs_jobs *j, const char *name, int deep, json_t **report)
 {
     *report = NULL;
     int job = -1;
@@ -583,7 +685,7 @@ int jcs_jobs_run(jcs_jobs *j, const char *name, json_t **report)
                            name ? name : "");
     if (!j)
         return jcs_err_set(JCS_EUNAVAIL, "job %s: the background jobs are not running", name);
-    return run_index(j, job, report);
+    return run_index(j, job, deep, report);
 }
 
 int jcs_jobs_migrate_space(jcs_jobs *j, int64_t space_id)
@@ -628,7 +730,7 @@ static void run_scheduled(jcs_jobs *j, int job)
     if (jobs_stopping(j))
         return;
     json_t *rep = NULL;
-    int rc = run_index(j, job, &rep);
+    int rc = run_index(j, job, -1, &rep);
     if (rc) {
         jcs_warn("scheduled %s: %s", job_names[job], jcs_err_msg(rc));
         return;

@@ -3,9 +3,15 @@
  * runnable on demand through POST /v1/system/tickTock/run:
  *
  *   ChangeRedundancy    objects >= tickTock.ecFileSizeThreshold to EC, smaller ones to rep
- *   RedundancyRecover   rebuild blocks lost with a space or an offline hub onto healthy spaces
- *   RedundancyShrink    drop redundancy that no longer pays (JCS's score)
- *   CheckShardStore     compare each space's shards with the database
+ *   RedundancyRecover   rebuild blocks lost with a space or an offline hub, missing
+ *                       or found corrupt (heal queue) onto healthy spaces, the
+ *                       block's own space first
+ *   RedundancyShrink    drop redundancy that no longer pays (JCS's score); objects
+ *                       with a block in the heal queue are left to RedundancyRecover
+ *   CheckShardStore     compare each space's shards with the database; deep (the
+ *                       default, tickTock.deepCheck), also read every referenced
+ *                       shard and verify it (the scrub), queueing corrupt ones for
+ *                       RedundancyRecover (healq.h)
  *   ShardStoreGC        delete shards no row references (never young ones)
  *   UpdateAccessStats   daily aging of the access counters
  *
@@ -24,7 +30,9 @@
  * (blocks written), blocksDropped, pinsDropped, spacesChecked, shards,
  * missing (referenced, not stored), orphans (stored, unreferenced),
  * youngOrphans (spared by tickTock.gcGracePeriod), mismatches (missing +
- * orphans), shardsDeleted, bytesFreed, errors, interrupted, messages (the
+ * orphans), shardsDeleted, bytesFreed, shardsVerified, bytesVerified,
+ * corrupt, sidecarsRewritten (a deep CheckShardStore), blocksHealed (corrupt
+ * blocks RedundancyRecover rebuilt), errors, interrupted, messages (the
  * first 20 details); CheckShardStore and ShardStoreGC add "spaces", one
  * entry per space with its counts and the first missing / orphan hashes.
  * A failing object counts as an error and the run goes on.
@@ -52,6 +60,13 @@ void jcs_jobs_stop(jcs_jobs *j);
  * JCS_EINVAL naming the known jobs for an unknown name.
  */
 int jcs_jobs_run(jcs_jobs *j, const char *name, json_t **report) JCS_MUST_USE;
+
+/*
+ * As jcs_jobs_run; for CheckShardStore, deep 1 reads and verifies every
+ * referenced shard (at tickTock.scrubRateMBps), 0 only lists, -1 follows
+ * tickTock.deepCheck. Other jobs ignore deep.
+ */
+int jcs_jobs_run_deep(jcs_jobs *j, const char *name, int deep, json_t **report) JCS_MUST_USE;
 
 /*
  * Moves every block stored on user space space_id to other spaces (the

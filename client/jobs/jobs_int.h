@@ -37,6 +37,9 @@ typedef struct jobs_report {
     int64_t blocks_rebuilt, blocks_dropped, pins_dropped;
     int64_t spaces_checked, shards, missing, orphans, young_orphans;
     int64_t shards_deleted, bytes_freed;
+    /* A deep CheckShardStore: shards read whole and checked, and what that found. */
+    int64_t shards_verified, bytes_verified, corrupt, sidecars_rewritten;
+    int64_t blocks_healed; /* RedundancyRecover: corrupt blocks rebuilt */
     int64_t errors;
     int64_t leases, lease_wait_ms; /* storages leased at the coordinator, and the wait for them */
     bool interrupted;
@@ -53,6 +56,7 @@ struct jcs_jobs {
     pthread_mutex_t job_mu[JOB_COUNT];
     pthread_mutex_t move_mu;
     uint64_t seed; /* for RedundancyShrink's annealing */
+    int deep;      /* the CheckShardStore run in progress is deep (under job_mu[JOB_CHECK]) */
 };
 
 /* Every user space as a plan site, for one run. */

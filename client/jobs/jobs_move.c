@@ -33,6 +33,8 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "download.h"
+#include "healq.h"
 #include "jobs_int.h"
 #include "log.h"
 #include "shrink.h"
@@ -195,22 +197,39 @@ static int replace_blocks(jcs_jobs *j, const jobs_world *w, objv *v, const bool 
     size_t cap = n + (v->kind == K_REP ? (size_t)v->red.rep_count : 0) + 1;
     int *new_index = jcs_calloc(cap, sizeof *new_index);
     long *copy_of = jcs_calloc(cap, sizeof *copy_of); /* block copied, -1: EC re-encode */
-    int64_t *excl = jcs_calloc(n + 1, sizeof *excl), *locs = jcs_calloc(n + 1, sizeof *locs);
+    int64_t *excl = jcs_calloc(n + cap + 1, sizeof *excl),
+            *locs = jcs_calloc(n + cap + 1, sizeof *locs);
+    int64_t *own = jcs_calloc(n + 1, sizeof *own);
     int64_t *tid = jcs_calloc(cap, sizeof *tid);
     jcs_site *tsite = jcs_calloc(cap, sizeof *tsite);
     jcs_block *nb = jcs_calloc(cap, sizeof *nb), *sb = jcs_calloc(n + 1, sizeof *sb);
     jcs_site *ss = jcs_calloc(n + 1, sizeof *ss);
     jcs_meta_block *mb = jcs_calloc(n + cap, sizeof *mb);
-    if (!new_index || !copy_of || !excl || !locs || !tid || !tsite || !nb || !sb || !ss || !mb) {
+    if (!new_index || !copy_of || !excl || !locs || !own || !tid || !tsite || !nb || !sb || !ss ||
+        !mb) {
         rc = JCS_ENOMEM;
         goto out;
     }
-    size_t nnew = 0, nexcl = 0, nlocs = 0;
+    size_t nnew = 0, nexcl = 0, nlocs = 0, nown = 0;
+    /*
+     * A replaced block's own space may take its new block (it is preferred: a shard lost or
+     * found corrupt on a healthy space goes back where it was); the spaces of the kept blocks
+     * may not, so the object stays on distinct spaces.
+     */
     for (size_t i = 0; i < n; i++) {
+        if (repl[i] && d->blocks[i].space_id != avoid) {
+            own[nown++] = d->blocks[i].space_id;
+            continue;
+        }
         excl[nexcl++] = d->blocks[i].space_id;
         if (!repl[i] && v->row[i] >= 0)
             locs[nlocs++] = w->rows.v[v->row[i]].location_id;
     }
+    for (size_t i = 0; i < n; i++)
+        if (!repl[i])
+            for (size_t k = 0; k < nown; k++)
+                if (own[k] == d->blocks[i].space_id)
+                    own[k] = 0; /* also holds a kept block */
     if (avoid)
         excl[nexcl++] = avoid;
 
@@ -307,7 +326,45 @@ static int replace_blocks(jcs_jobs *j, const jobs_world *w, objv *v, const bool 
             rc = jcs_jobplan_choose(w->cands, w->rows.n, 1, ex, 2, NULL, 0, NULL, 0, &tid[k]);
         }
     } else {
-        rc = jcs_jobplan_choose(w->cands, w->rows.n, nnew, excl, nexcl, locs, nlocs, NULL, 0, tid);
+        /*
+         * A new block whose index a replaced block had goes back to that block's space when
+         * the space is usable (a shard lost or corrupt on a healthy space is rebuilt in place);
+         * the others are chosen among the remaining spaces.
+         */
+        size_t nfree = 0;
+        for (size_t k = 0; k < nnew; k++) {
+            tid[k] = 0;
+            for (size_t i = 0; i < n && !tid[k]; i++) {
+                int64_t sp = d->blocks[i].space_id;
+                bool taken = false;
+                for (size_t q = 0; q < k; q++)
+                    taken |= tid[q] == sp;
+                for (size_t q = 0; q < nown && !taken; q++)
+                    if (own[q] == sp) {
+                        long row = jobs_world_find(w, sp);
+                        if (repl[i] && d->blocks[i].index == new_index[k] && row >= 0 &&
+                            w->cands[row].usable && isfinite(w->cands[row].distance))
+                            tid[k] = sp;
+                    }
+            }
+            if (tid[k]) {
+                excl[nexcl++] = tid[k];
+                long row = jobs_world_find(w, tid[k]);
+                locs[nlocs++] = w->rows.v[row].location_id;
+            } else {
+                nfree++;
+            }
+        }
+        int64_t *more = nfree ? jcs_calloc(nfree, sizeof *more) : NULL;
+        if (nfree && !more)
+            rc = JCS_ENOMEM;
+        else if (nfree)
+            rc = jcs_jobplan_choose(w->cands, w->rows.n, nfree, excl, nexcl, locs, nlocs, NULL, 0,
+                                    more);
+        for (size_t k = 0, m = 0; rc == 0 && k < nnew; k++)
+            if (!tid[k])
+                tid[k] = more[m++];
+        jcs_free(more);
     }
     if (rc)
         goto out;
@@ -386,6 +443,7 @@ out:
     jcs_free(copy_of);
     jcs_free(excl);
     jcs_free(locs);
+    jcs_free(own);
     jcs_free(tid);
     jcs_free(tsite);
     jcs_free(nb);
@@ -523,7 +581,14 @@ static int change_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d
                                  .to = &want,
                                  .targets = ts,
                                  .ntargets = width};
-    if ((rc = jcs_driver_change_redundancy(j->svc->driver, &req, out, &nout)) != 0)
+    /* A source found corrupt is left aside and the change tried again from the others. */
+    for (size_t attempt = 0; attempt <= d->nblocks; attempt++) {
+        rc = jcs_driver_change_redundancy(j->svc->driver, &req, out, &nout);
+        if (rc == 0 || rc == JCS_ENOMEM ||
+            jcs_download_drop_bad(j->svc, v.blocks, v.sites, d->nblocks) == 0)
+            break;
+    }
+    if (rc)
         goto out;
     for (size_t i = 0; i < nout; i++)
         to_meta(&out[i], &mb[i]);
@@ -556,21 +621,44 @@ int jobs_change_redundancy(jcs_jobs *j, jobs_report *r)
 
 /* ------------------------------------------------------------------ RedundancyRecover */
 
+/* The heal queue as RedundancyRecover sees it: which entries an object's blocks named. */
+typedef struct recover_arg {
+    jcs_healq_item *q;
+    size_t nq;
+    bool *seen; /* parallel to q */
+} recover_arg;
+
+static long queued_at(const recover_arg *a, int64_t space_id, const char *hash)
+{
+    for (size_t k = 0; k < a->nq; k++)
+        if (a->q[k].space_id == space_id && strcmp(a->q[k].file_hash, hash) == 0)
+            return (long)k;
+    return -1;
+}
+
 static int recover_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d, void *arg,
                        jobs_report *r)
 {
-    (void)arg;
+    recover_arg *ra = arg;
     objv v;
     int rc = objv_init(w, d, &v);
     if (rc)
         return rc;
     bool *src = jcs_calloc(d->nblocks + 1, sizeof *src), *repl = jcs_calloc(d->nblocks + 1, 1);
-    if (!src || !repl) {
+    bool *corrupt = jcs_calloc(d->nblocks + 1, sizeof *corrupt);
+    if (!src || !repl || !corrupt) {
         rc = JCS_ENOMEM;
         goto out;
     }
     if (v.kind == K_MULTIPART || v.kind == K_OTHER)
         goto out;
+    for (size_t i = 0; i < d->nblocks; i++) {
+        long q = queued_at(ra, d->blocks[i].space_id, d->blocks[i].file_hash);
+        if (q >= 0) {
+            ra->seen[q] = true;
+            corrupt[i] = true;
+        }
+    }
     /* A hub that went silent only lately is probably restarting: rebuilding its blocks
      * now would move data that is back in a minute. */
     for (size_t i = 0; i < d->nblocks; i++) {
@@ -587,7 +675,31 @@ static int recover_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *
     }
     size_t nrepl = 0;
     for (size_t i = 0; i < d->nblocks; i++) {
-        if (reachable(&v, i)) {
+        if (reachable(&v, i) && corrupt[i]) {
+            /* Queued by a read or a scrub: check it again first, whole. A damaged checksum
+             * sidecar over good content was rewritten meanwhile (or is now), and a hub that
+             * restarted forgot what it found. */
+            jcs_shard_entry e;
+            int s = jcs_driver_verify_shard(j->svc->driver, &v.sites[i], d->blocks[i].file_hash,
+                                            d->blocks[i].size, &e, NULL);
+            if (s == 0 && e.size == d->blocks[i].size) {
+                src[i] = true;
+                corrupt[i] = false;
+                r->blocks_healed++;
+                jobs_note(r,
+                          "object %" PRId64 ": block %d on user space %" PRId64
+                          " verifies good now (its checksums were repaired)",
+                          d->object.object_id, d->blocks[i].index, d->blocks[i].space_id);
+                int e2 =
+                    jcs_healq_remove(j->svc->db, d->blocks[i].space_id, d->blocks[i].file_hash, 1);
+                if (e2)
+                    jobs_note_error(r, "%s", jcs_err_msg(e2));
+            } else {
+                jobs_note(r, "object %" PRId64 ": block %d on user space %" PRId64 " is %s",
+                          d->object.object_id, d->blocks[i].index, d->blocks[i].space_id,
+                          s == JCS_ENOENT ? "missing" : "corrupt");
+            }
+        } else if (reachable(&v, i)) {
             jcs_shard_entry e;
             int s = jcs_driver_stat_shard(j->svc->driver, &v.sites[i], d->blocks[i].file_hash, &e);
             src[i] = s == 0 && e.size == d->blocks[i].size;
@@ -600,6 +712,12 @@ static int recover_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *
             else if (s == JCS_ENOENT)
                 jobs_note(r, "object %" PRId64 ": block %d is missing on user space %" PRId64,
                           d->object.object_id, d->blocks[i].index, d->blocks[i].space_id);
+            else if (s == JCS_ECORRUPT) {
+                /* The hub found it corrupt on a read no client reported (or before a restart). */
+                corrupt[i] = true;
+                jobs_note(r, "object %" PRId64 ": block %d on user space %" PRId64 " is corrupt",
+                          d->object.object_id, d->blocks[i].index, d->blocks[i].space_id);
+            }
         }
         repl[i] = !src[i];
         nrepl += repl[i];
@@ -607,22 +725,68 @@ static int recover_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *
     if (nrepl == 0)
         goto out;
     bool lost;
+    int64_t changed = r->objects_changed;
     rc = replace_blocks(j, w, &v, repl, src, 0, &lost, r);
     if (rc == 0 && lost) {
         r->objects_lost++;
         jobs_note(r, "object %" PRId64 " (%s, %s): too few blocks are left to rebuild it",
                   d->object.object_id, d->object.path, d->object.redundancy);
+    } else if (rc == 0 && r->objects_changed > changed) {
+        for (size_t i = 0; i < d->nblocks; i++) {
+            if (!corrupt[i])
+                continue;
+            r->blocks_healed++;
+            int e = jcs_healq_remove(j->svc->db, d->blocks[i].space_id, d->blocks[i].file_hash, 1);
+            if (e)
+                jobs_note_error(r, "%s", jcs_err_msg(e));
+        }
     }
 out:
     jcs_free(src);
     jcs_free(repl);
+    jcs_free(corrupt);
     objv_free(&v);
+    return rc;
+}
+
+/*
+ * A source that turns out corrupt while it is copied fails that plan (the hubs check every
+ * byte): its hub then reports it corrupt, so the next try leaves it aside and reads others.
+ */
+static int recover_retry(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d, void *arg,
+                         jobs_report *r)
+{
+    int rc = JCS_OK;
+    for (size_t attempt = 0; attempt <= d->nblocks; attempt++) {
+        rc = recover_one(j, w, d, arg, r);
+        if (rc == 0 || rc == JCS_ENOMEM)
+            break;
+        jcs_info("object %" PRId64 ": recovery failed (%s); trying again", d->object.object_id,
+                 jcs_err_msg(rc));
+    }
     return rc;
 }
 
 int jobs_recover(jcs_jobs *j, jobs_report *r)
 {
-    return each_object_loaded(j, 0, recover_one, NULL, r);
+    recover_arg a = {0};
+    int rc = jcs_healq_list(j->svc->db, &a.q, &a.nq);
+    if (rc)
+        return rc;
+    if (!(a.seen = jcs_calloc(a.nq ? a.nq : 1, sizeof *a.seen))) {
+        jcs_free(a.q);
+        return JCS_ENOMEM;
+    }
+    rc = each_object_loaded(j, 0, recover_retry, &a, r);
+    /* Entries no block names any more (the object was deleted or rewritten) are done with. */
+    for (size_t k = 0; rc == 0 && !r->interrupted && k < a.nq; k++) {
+        int e = a.seen[k] ? 0 : jcs_healq_remove(j->svc->db, a.q[k].space_id, a.q[k].file_hash, 0);
+        if (e)
+            jobs_note_error(r, "%s", jcs_err_msg(e));
+    }
+    jcs_free(a.seen);
+    jcs_free(a.q);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ migration */
@@ -644,6 +808,8 @@ static int migrate_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *
         rc = jcs_err_set(JCS_EBUSY, "a multipart upload is open on it; complete or abort it first");
         goto out;
     }
+    /* Sources are the blocks whose hub has them intact (corrupt ones are queued for healing). */
+    jcs_download_drop_bad(j->svc, v.blocks, v.sites, d->nblocks);
     for (size_t i = 0; i < d->nblocks; i++) {
         src[i] = reachable(&v, i);
         repl[i] = d->blocks[i].space_id == sid;
@@ -670,7 +836,13 @@ int jobs_migrate(jcs_jobs *j, int64_t space_id, jobs_report *r)
 static int shrink_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d, void *arg,
                       jobs_report *r)
 {
-    (void)arg;
+    const recover_arg *q = arg;
+    /* A block waiting to be healed: dropping a good copy and keeping that one could leave the
+     * object with nothing readable. RedundancyRecover's business first. */
+    for (size_t i = 0; i < d->nblocks; i++)
+        if (queued_at(q, d->blocks[i].space_id, d->blocks[i].file_hash) >= 0 ||
+            jcs_healq_known_bad(d->blocks[i].space_id, d->blocks[i].file_hash))
+            return 0;
     objv v;
     int rc = objv_init(w, d, &v);
     if (rc)
@@ -748,5 +920,11 @@ out:
 
 int jobs_shrink(jcs_jobs *j, jobs_report *r)
 {
-    return each_object_loaded(j, 0, shrink_one, NULL, r);
+    recover_arg a = {0};
+    int rc = jcs_healq_list(j->svc->db, &a.q, &a.nq);
+    if (rc)
+        return rc;
+    rc = each_object_loaded(j, 0, shrink_one, &a, r);
+    jcs_free(a.q);
+    return rc;
 }

@@ -140,6 +140,15 @@ static const char *const schema_steps[] = {
     " PRIMARY KEY (objectID, partNumber),"
     " CONSTRAINT fk_s3part_object FOREIGN KEY (objectID) REFERENCES object (objectID)"
     " ON DELETE CASCADE)" TBL,
+    /* Blocks found corrupt, waiting for RedundancyRecover (client/healq.h). */
+    "CREATE TABLE IF NOT EXISTS healQueue ("
+    " userSpaceID BIGINT NOT NULL,"
+    " fileHash " HASHCOL ","
+    " reason VARCHAR(512) NOT NULL,"
+    " foundTime BIGINT NOT NULL,"
+    " PRIMARY KEY (userSpaceID, fileHash),"
+    " CONSTRAINT fk_heal_space FOREIGN KEY (userSpaceID) REFERENCES userspace (userSpaceID)"
+    " ON DELETE CASCADE)" TBL,
 };
 
 int jcs_meta_migrate(jcs_db *db)

@@ -714,8 +714,8 @@ int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site,
     return rc;
 }
 
-int jcs_driver_stat_shard(jcs_driver *d, const jcs_site *site, const char *file_hash,
-                          jcs_shard_entry *out)
+static int stat_shard(jcs_driver *d, const jcs_site *site, const char *file_hash, int verify,
+                      int timeout_ms, jcs_shard_entry *out, int *sidecar_written)
 {
     jcs_rpc_channel *ch;
     int rc = site_channel(d, site, &ch);
@@ -724,12 +724,15 @@ int jcs_driver_stat_shard(jcs_driver *d, const jcs_site *site, const char *file_
     Jcs__Hub__StatShardReq req = JCS__HUB__STAT_SHARD_REQ__INIT;
     req.space = (Jcs__Plan__Space *)site->space;
     req.file_hash = (char *)file_hash;
+    req.verify = verify;
     ProtobufCMessage *m = NULL;
     rc = jcs_rpc_unary(ch, JCS_M_STAT_SHARD, &req.base, &jcs__hub__stat_shard_resp__descriptor, &m,
-                       MAINT_TIMEOUT_MS);
+                       timeout_ms);
     if (rc)
         return rc;
     Jcs__Hub__StatShardResp *r = (Jcs__Hub__StatShardResp *)m;
+    if (sidecar_written)
+        *sidecar_written = r->sidecar_written;
     if (r->shard)
         copy_entry(r->shard, out);
     else
@@ -737,6 +740,22 @@ int jcs_driver_stat_shard(jcs_driver *d, const jcs_site *site, const char *file_
                          (long long)site->space->space_id, file_hash);
     protobuf_c_message_free_unpacked(m, NULL);
     return rc;
+}
+
+int jcs_driver_stat_shard(jcs_driver *d, const jcs_site *site, const char *file_hash,
+                          jcs_shard_entry *out)
+{
+    return stat_shard(d, site, file_hash, 0, MAINT_TIMEOUT_MS, out, NULL);
+}
+
+int jcs_driver_verify_shard(jcs_driver *d, const jcs_site *site, const char *file_hash,
+                            int64_t size, jcs_shard_entry *out, int *sidecar_written)
+{
+    /* The maintenance deadline, plus a second per 20 MB read (a slow disk, a remote S3). */
+    int64_t ms = MAINT_TIMEOUT_MS + (size > 0 ? size / 20000 : 0);
+    if (ms > 3600000)
+        ms = 3600000;
+    return stat_shard(d, site, file_hash, 1, (int)ms, out, sidecar_written);
 }
 
 int jcs_driver_delete_shards(jcs_driver *d, const jcs_site *site, const char *const *hashes,

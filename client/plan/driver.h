@@ -159,16 +159,29 @@ typedef struct jcs_shard_entry {
 int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site,
                            int (*fn)(void *arg, const jcs_shard_entry *e), void *arg) JCS_MUST_USE;
 
-/* The shard's size and time; JCS_ENOENT when the site does not store it. */
+/*
+ * The shard's size and time; JCS_ENOENT when the site does not store it,
+ * JCS_ECORRUPT when the hub found it corrupt (a read or a scrub did).
+ */
 int jcs_driver_stat_shard(jcs_driver *d, const jcs_site *site, const char *file_hash,
                           jcs_shard_entry *out) JCS_MUST_USE;
+
+/*
+ * The deep scrub of one shard: the hub reads it whole and checks it against
+ * its FileHash (and writes its checksum sidecar when it was missing or
+ * damaged: *sidecar_written, optional, is then 1). Errors as
+ * jcs_driver_stat_shard; JCS_ECORRUPT when the content is bad. Waits as long
+ * as a read of size bytes may take.
+ */
+int jcs_driver_verify_shard(jcs_driver *d, const jcs_site *site, const char *file_hash,
+                            int64_t size, jcs_shard_entry *out, int *sidecar_written) JCS_MUST_USE;
 
 /*
  * Reads bytes [offset, offset+length) of one shard on site into buf (the
  * caller's, length bytes) in a single call to its hub, without a plan: for
  * small objects, where setting up a plan costs more than the bytes. length
- * at most JCS_SHARD_CALL_MAX (methods.h). A whole-shard read is checked against
- * file_hash by the hub (JCS_ECORRUPT). JCS_ENOENT when the shard is not
+ * at most JCS_SHARD_CALL_MAX (methods.h). The hub checks every byte against
+ * the shard's checksums (JCS_ECORRUPT). JCS_ENOENT when the shard is not
  * stored there, JCS_EUNAVAIL when the hub is unreachable.
  */
 int jcs_driver_read_small(jcs_driver *d, const jcs_site *site, const char *file_hash,

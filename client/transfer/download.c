@@ -10,6 +10,7 @@
 
 #include "access.h"
 #include "alloc.h"
+#include "healq.h"
 #include "log.h"
 #include "pipe.h"
 #include "stripcache.h"
@@ -136,10 +137,11 @@ static void note_sources(jcs_download_reads *r, const jcs_block *b, const jcs_si
  * the retry reads other copies or EC blocks instead of failing the same way. This covers the
  * seconds between a hub dying and the coordinator marking it offline.
  */
-static void drop_bad_sites(jcs_svc *svc, const jcs_block *blocks, jcs_place_sites *sites)
+int jcs_download_drop_bad(jcs_svc *svc, const jcs_block *blocks, jcs_site *sites, size_t n)
 {
-    for (size_t i = 0; i < sites->n; i++) {
-        jcs_site *st = &sites->sites[i];
+    int corrupt = 0;
+    for (size_t i = 0; i < n; i++) {
+        jcs_site *st = &sites[i];
         if (!st->hub)
             continue;
         jcs_shard_entry e;
@@ -149,8 +151,48 @@ static void drop_bad_sites(jcs_svc *svc, const jcs_block *blocks, jcs_place_site
         jcs_warn("download: not reading block %d from user space %lld: %s", blocks[i].index,
                  (long long)blocks[i].space_id,
                  rc ? jcs_err_msg(rc) : "the stored shard has the wrong size");
+        /* A corrupt or truncated shard is healed by RedundancyRecover; a missing one too,
+         * but that one its own stat already finds. */
+        if (rc == JCS_ECORRUPT || rc == 0) {
+            (void)jcs_healq_add(svc->db, blocks[i].space_id, blocks[i].file_hash,
+                                rc ? jcs_err_msg(rc) : "the stored shard has the wrong size", 0);
+            corrupt++;
+        }
         st->hub = NULL;
     }
+    return corrupt;
+}
+
+/*
+ * Takes the copies this process already found corrupt out of a first attempt, when enough
+ * others remain to read the object (k distinct EC blocks, or one copy); otherwise keeps them
+ * all, and the hubs' checks decide.
+ */
+static void skip_known_bad(const jcs_block *blocks, jcs_place_sites *sites,
+                           const jcs_redundancy *red)
+{
+    unsigned char seen[256] = {0};
+    size_t good = 0, nbad = 0;
+    const size_t want = red->type == JCS_RED_EC ? (size_t)red->k : 1;
+    for (size_t i = 0; i < sites->n; i++) {
+        if (!sites->sites[i].hub)
+            continue;
+        if (jcs_healq_known_bad(blocks[i].space_id, blocks[i].file_hash)) {
+            nbad++;
+            continue;
+        }
+        if (red->type != JCS_RED_EC)
+            good++;
+        else if (blocks[i].index >= 0 && blocks[i].index < 256 && !seen[blocks[i].index]) {
+            seen[blocks[i].index] = 1;
+            good++;
+        }
+    }
+    if (nbad == 0 || good < want)
+        return;
+    for (size_t i = 0; i < sites->n; i++)
+        if (sites->sites[i].hub && jcs_healq_known_bad(blocks[i].space_id, blocks[i].file_hash))
+            sites->sites[i].hub = NULL;
 }
 
 /*
@@ -179,14 +221,17 @@ static int read_small(jcs_svc *svc, const jcs_block *blocks, size_t nblocks, int
     if (rc == 0 && !tried)
         rc = JCS_ENOMEM;
     for (int done = 0; rc == 0 && !done;) {
+        /* Nearest first; copies known to be corrupt only when nothing else is left. */
         size_t best = nblocks;
-        for (size_t i = 0; i < nblocks; i++)
-            if (!tried[i] && sites.sites[i].hub &&
-                (best == nblocks || sites.sites[i].distance < sites.sites[best].distance))
-                best = i;
+        for (int pass = 0; pass < 2 && best == nblocks; pass++)
+            for (size_t i = 0; i < nblocks; i++)
+                if (!tried[i] && sites.sites[i].hub &&
+                    jcs_healq_known_bad(blocks[i].space_id, blocks[i].file_hash) == pass &&
+                    (best == nblocks || sites.sites[i].distance < sites.sites[best].distance))
+                    best = i;
         if (best == nblocks) {
-            /* Every copy that answered was corrupt: say so rather than let a plan, which
-             * does not check hashes, serve the same bad bytes. */
+            /* Every copy that answered was corrupt: say so at once (a plan would read the
+             * same corrupt copies and fail the same way, only later). */
             rc = corrupt && last != JCS_ECORRUPT
                      ? jcs_err_set(JCS_ECORRUPT, "every reachable copy is corrupt or unreachable")
                      : last;
@@ -202,6 +247,9 @@ static int read_small(jcs_svc *svc, const jcs_block *blocks, size_t nblocks, int
             done = 1;
         } else {
             corrupt |= last == JCS_ECORRUPT;
+            if (last == JCS_ECORRUPT)
+                (void)jcs_healq_add(svc->db, blocks[best].space_id, blocks[best].file_hash,
+                                    jcs_err_msg(last), 0);
             jcs_warn("download: block %d on user space %lld: %s; trying another copy",
                      blocks[best].index, (long long)blocks[best].space_id, jcs_err_msg(last));
         }
@@ -316,7 +364,9 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
         jcs_info("download: direct read of EC data blocks failed (%s); decoding instead",
                  jcs_err_msg(rc));
     }
-    for (int attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+    /* Each corrupt copy dropped earns one more attempt: it is not the same failure again. */
+    int attempts = READ_ATTEMPTS;
+    for (int attempt = 0; attempt < attempts; attempt++) {
         if (attempt > 0) {
             int rr = jcs_topo_refresh(svc->topo);
             if (rr)
@@ -328,8 +378,13 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
         jcs_topo_snap_release(snap);
         if (rc)
             break;
-        if (attempt > 0)
-            drop_bad_sites(svc, blocks, &sites);
+        if (attempt == 0)
+            skip_known_bad(blocks, &sites, red);
+        if (attempt > 0) {
+            int dropped = jcs_download_drop_bad(svc, blocks, sites.sites, sites.n);
+            if (attempts < READ_ATTEMPTS + (int)nblocks)
+                attempts += dropped;
+        }
         int64_t done = cw.bytes;
         if (length >= 0 && done >= length) {
             jcs_place_sites_clear(&sites);
@@ -349,9 +404,12 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
         if (rc == 0)
             note_sources(reads, blocks, sites.sites, nblocks, red, cw.bytes);
         jcs_place_sites_clear(&sites);
-        if (rc == 0 || rc == JCS_ECANCELED || cw.wr_failed || offset + cw.bytes >= size)
+        /* A plan cancelled because one of its hubs failed (ECANCELED without the receiver
+         * refusing bytes) is retried like any failure; a reader that left makes the write
+         * fail (wr_failed). */
+        if (rc == 0 || cw.wr_failed || offset + cw.bytes >= size)
             break;
-        if (attempt + 1 < READ_ATTEMPTS)
+        if (attempt + 1 < attempts)
             jcs_info("download: plan failed after %lld bytes (%s); retrying from there",
                      (long long)cw.bytes, jcs_err_msg(rc));
     }
@@ -528,6 +586,8 @@ int jcs_download_object(jcs_svc *svc, const jcs_meta_detail *d, int64_t offset, 
     }
     jcs_free(blocks);
     jcs_download_red_clear(&r);
+    if (rc && rc != JCS_ENOMEM && rc != JCS_ECANCELED)
+        rc = jcs_err_wrap(rc, "object %lld (%s): ", (long long)d->object.object_id, d->object.path);
     return rc;
 }
 

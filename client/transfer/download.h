@@ -62,6 +62,16 @@ typedef struct jcs_download_reads {
 int jcs_download_object(jcs_svc *svc, const jcs_meta_detail *d, int64_t offset, int64_t length,
                         jcs_driver_write_fn wr, void *arg, jcs_download_reads *reads) JCS_MUST_USE;
 
+/*
+ * Asks each block's hub for its shard (StatShard) and takes out of sites[]
+ * (hub set to NULL) every block whose hub does not answer, or answers that
+ * the shard is missing, corrupt or of the wrong size. Corrupt and wrong-size
+ * ones go to the heal queue (healq.h). Returns how many were corrupt or
+ * wrong-size. Used before retrying a read, and by every job that copies
+ * data, so a corrupt source is never read twice when a good one exists.
+ */
+int jcs_download_drop_bad(jcs_svc *svc, const jcs_block *blocks, jcs_site *sites, size_t n);
+
 /* Reads up to this many bytes need no thread of their own (jcs_download_small), and reads
  * of a plain copy up to it no plan (one ReadShard call). */
 #define JCS_DOWNLOAD_SMALL_MAX (1 << 20)

@@ -905,6 +905,8 @@ static int op_shard_read(jcs_exec *e, const Jcs__Plan__ShardRead *o)
     struct fill f = {.p = pipe_of(e, o->output)};
     uint64_t len = o->length < 0 ? JCS_STORAGE_TO_END : (uint64_t)o->length;
     rc = jcs_shardstore_read(ss, o->file_hash, (uint64_t)o->offset, len, fill_sink, &f);
+    if (rc == JCS_ECORRUPT && o->space)
+        rc = jcs_err_wrap(rc, "user space %lld: ", (long long)o->space->space_id);
     if (rc == 0)
         rc = fill_flush(&f);
     /* On failure a buffer still taken stays with the pipe, which frees it. */

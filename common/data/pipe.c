@@ -60,7 +60,32 @@ struct jcs_pipe {
     struct node *cur;
     size_t cur_off;
     atomic_uint_least64_t bytes_in, bytes_out;
+    /* Called (under lock) when the pipe fails: a transfer blocked elsewhere stops. */
+    jcs_pipe_hook fail_hook;
+    void *fail_arg;
 };
+
+static int failed_locked(const jcs_pipe *p)
+{
+    return p->aborted || (p->closed && p->close_err < 0);
+}
+
+static void fire_locked(jcs_pipe *p)
+{
+    if (p->fail_hook && failed_locked(p)) {
+        p->fail_hook(p->fail_arg);
+        p->fail_hook = NULL;
+    }
+}
+
+void jcs_pipe_on_fail(jcs_pipe *p, jcs_pipe_hook fn, void *arg)
+{
+    pthread_mutex_lock(&p->lock);
+    p->fail_hook = fn;
+    p->fail_arg = arg;
+    fire_locked(p);
+    pthread_mutex_unlock(&p->lock);
+}
 
 int jcs_pipe_new(size_t chunk_size, unsigned depth, jcs_pipe **out)
 {
@@ -299,6 +324,7 @@ void jcs_pipe_close(jcs_pipe *p, int err)
     }
     if (err < 0 && atomic_load(&p->failed_by) == 0)
         atomic_store(&p->failed_by, JCS_PIPE_WRITER);
+    fire_locked(p);
     pthread_cond_broadcast(&p->not_empty);
     pthread_cond_broadcast(&p->not_full);
     pthread_cond_broadcast(&p->drained);
@@ -328,6 +354,7 @@ void jcs_pipe_abort_msg(jcs_pipe *p, int err, const char *msg)
         p->tail = NULL;
         p->queued = 0;
     }
+    fire_locked(p);
     pthread_cond_broadcast(&p->not_empty);
     pthread_cond_broadcast(&p->not_full);
     pthread_cond_broadcast(&p->drained);

@@ -114,6 +114,17 @@ void jcs_pipe_abort(jcs_pipe *p, int err);
 void jcs_pipe_abort_msg(jcs_pipe *p, int err, const char *msg);
 
 /*
+ * Registers fn(arg) to be called once when the pipe fails (an abort, or a
+ * close with an error), or at once if it already has; NULL unregisters.
+ * fn runs under the pipe's lock and must not call into the pipe: it is for
+ * waking a transfer blocked outside the pipe (a network call) when the plan
+ * fails, e.g. cancelling an RPC stream. Unregister before freeing what arg
+ * points at.
+ */
+typedef void (*jcs_pipe_hook)(void *arg);
+void jcs_pipe_on_fail(jcs_pipe *p, jcs_pipe_hook fn, void *arg);
+
+/*
  * Which end failed the pipe first: JCS_PIPE_WRITER (a close with an
  * error), JCS_PIPE_READER (an abort), or 0 while neither did. Lets a
  * caller whose transfer failed tell its own failure from one it suffered.

@@ -143,6 +143,11 @@ static int open_stream(jcs_xfer *x, const Jcs__Plan__Worker *w, const char *meth
     return rc;
 }
 
+static void cancel_stream(void *arg)
+{
+    jcs_rpc_stream_cancel(arg);
+}
+
 int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id, int32_t var,
                   jcs_pipe *src)
 {
@@ -152,6 +157,9 @@ int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
         jcs_pipe_abort_msg(src, rc, jcs_err_msg(rc));
         return rc;
     }
+    /* A plan failing elsewhere fails src: that must also stop a send blocked on a receiver
+     * that will never read (its hub may never get its fragment). */
+    jcs_pipe_on_fail(src, cancel_stream, st);
     for (;;) {
         jcs_chunk c;
         int r = jcs_pipe_read(src, &c);
@@ -159,6 +167,7 @@ int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
             break;
         if (r < 0) {
             /* Our side of the plan failed: do not let the receiver commit a partial stream. */
+            jcs_pipe_on_fail(src, NULL, NULL);
             jcs_rpc_stream_cancel(st);
             jcs_rpc_stream_free(st);
             return r;
@@ -167,6 +176,7 @@ int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
         jcs_pipe_release(src, &c);
         if (r) {
             /* The receiver failed; its status says why better than the send error. */
+            jcs_pipe_on_fail(src, NULL, NULL);
             int fr = jcs_rpc_stream_finish(st);
             rc = fr ? fr : r;
             jcs_pipe_abort_msg(src, rc, jcs_err_msg(rc));
@@ -184,6 +194,7 @@ int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
         if (r < 0)
             rc = r;
     }
+    jcs_pipe_on_fail(src, NULL, NULL);
     int fr = jcs_rpc_stream_finish(st);
     jcs_rpc_stream_free(st);
     return fr ? fr : rc;
@@ -196,6 +207,9 @@ int jcs_xfer_pull(jcs_xfer *x, const Jcs__Plan__Worker *from, const char *plan_i
     int rc = open_stream(x, from, JCS_M_PULL_STREAM, plan_id, var, &st);
     if (rc)
         return rc;
+    /* The plan failing here (dst fails) must also stop a receive from a sender that is
+     * stuck or gone. */
+    jcs_pipe_on_fail(dst, cancel_stream, st);
     if ((rc = jcs_rpc_stream_close_send(st)) != 0)
         goto done;
     for (;;) {
@@ -203,6 +217,7 @@ int jcs_xfer_pull(jcs_xfer *x, const Jcs__Plan__Worker *from, const char *plan_i
         size_t cap, len = 0;
         if ((rc = jcs_pipe_get_buffer(dst, &buf, &cap)) != 0) {
             /* Our consumer gave up: stop the sender too. */
+            jcs_pipe_on_fail(dst, NULL, NULL);
             jcs_rpc_stream_cancel(st);
             jcs_rpc_stream_free(st);
             return rc;
@@ -216,12 +231,14 @@ int jcs_xfer_pull(jcs_xfer *x, const Jcs__Plan__Worker *from, const char *plan_i
             break;
         }
         if (cr) {
+            jcs_pipe_on_fail(dst, NULL, NULL);
             jcs_rpc_stream_cancel(st);
             jcs_rpc_stream_free(st);
             return cr;
         }
     }
 done:;
+    jcs_pipe_on_fail(dst, NULL, NULL);
     int fr = jcs_rpc_stream_finish(st);
     jcs_rpc_stream_free(st);
     return fr ? fr : rc;

@@ -1,19 +1,96 @@
 #include "shardstore.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "hash.h"
 #include "log.h"
+#include "sidecar.h"
+
+/* Shards found corrupt that are remembered per store (the oldest is forgotten first). */
+#define BAD_MAX 1024
 
 struct jcs_shardstore {
     jcs_storage *backend;
+    pthread_mutex_t mu;
+    char (*bad)[JCS_FILEHASH_LEN + 1]; /* ring of BAD_MAX, under mu */
+    size_t nbad, badnext;
+    atomic_ullong reads_verified, reads_unverified, corrupt_found, sidecars_written;
 };
 
 struct jcs_shard_writer {
     jcs_shardstore *ss;
     jcs_storage_writer *w;
+    jcs_sidecar_acc acc;
 };
+
+#define SIDECAR_KEY_LEN (JCS_SHARD_KEY_LEN + 4)
+
+static void sidecar_key(const char *key, char out[SIDECAR_KEY_LEN + 1])
+{
+    snprintf(out, SIDECAR_KEY_LEN + 1, "%s%s", key, JCS_SIDECAR_SUFFIX);
+}
+
+/* ---- shards known corrupt -------------------------------------------------------------------- */
+
+static int bad_find(jcs_shardstore *ss, const char *hash)
+{
+    for (size_t i = 0; i < ss->nbad; i++)
+        if (strcmp(ss->bad[i], hash) == 0)
+            return (int)i;
+    return -1;
+}
+
+/*
+ * Remembers hash as corrupt (StatShard then reports it, so readers and
+ * RedundancyRecover leave this copy aside) and logs the first finding.
+ */
+static void bad_mark(jcs_shardstore *ss, const char *hash, const char *why)
+{
+    int fresh = 0;
+    pthread_mutex_lock(&ss->mu);
+    if (ss->bad && bad_find(ss, hash) < 0) {
+        memcpy(ss->bad[ss->badnext], hash, JCS_FILEHASH_LEN + 1);
+        ss->badnext = (ss->badnext + 1) % BAD_MAX;
+        if (ss->nbad < BAD_MAX)
+            ss->nbad++;
+        fresh = 1;
+    }
+    pthread_mutex_unlock(&ss->mu);
+    atomic_fetch_add(&ss->corrupt_found, 1);
+    if (fresh)
+        jcs_error("%s: shard %s is corrupt: %s; it is not served, and is left for "
+                  "RedundancyRecover to rebuild",
+                  jcs_storage_name(ss->backend), hash, why);
+}
+
+static void bad_clear(jcs_shardstore *ss, const char *hash)
+{
+    pthread_mutex_lock(&ss->mu);
+    int i = ss->bad ? bad_find(ss, hash) : -1;
+    if (i >= 0)
+        ss->bad[i][0] = '\0'; /* never matches a FileHash again */
+    pthread_mutex_unlock(&ss->mu);
+}
+
+static int bad_known(jcs_shardstore *ss, const char *hash)
+{
+    pthread_mutex_lock(&ss->mu);
+    int known = ss->bad && bad_find(ss, hash) >= 0;
+    pthread_mutex_unlock(&ss->mu);
+    return known;
+}
+
+void jcs_shardstore_counters(jcs_shardstore *ss, struct jcs_shardstore_counters *out)
+{
+    out->reads_verified = atomic_load(&ss->reads_verified);
+    out->reads_unverified = atomic_load(&ss->reads_unverified);
+    out->corrupt_found = atomic_load(&ss->corrupt_found);
+    out->sidecars_written = atomic_load(&ss->sidecars_written);
+}
 
 int jcs_filehash_check(const char *hash)
 {
@@ -49,13 +126,23 @@ int jcs_shardstore_open(jcs_storage *backend, jcs_shardstore **out)
     jcs_shardstore *ss = jcs_calloc(1, sizeof(*ss));
     if (!ss)
         return jcs_err_set(JCS_ENOMEM, "%s: shard store: out of memory", jcs_storage_name(backend));
+    ss->bad = jcs_calloc(BAD_MAX, sizeof(*ss->bad));
+    if (!ss->bad) {
+        jcs_free(ss);
+        return jcs_err_set(JCS_ENOMEM, "%s: shard store: out of memory", jcs_storage_name(backend));
+    }
     ss->backend = backend;
+    pthread_mutex_init(&ss->mu, NULL);
     *out = ss;
     return JCS_OK;
 }
 
 void jcs_shardstore_close(jcs_shardstore *ss)
 {
+    if (!ss)
+        return;
+    pthread_mutex_destroy(&ss->mu);
+    jcs_free(ss->bad);
     jcs_free(ss);
 }
 
@@ -82,7 +169,10 @@ int jcs_shardstore_create(jcs_shardstore *ss, jcs_shard_writer **out)
 
 int jcs_shard_write(jcs_shard_writer *w, const void *data, size_t n)
 {
-    return jcs_storage_write(w->w, data, n);
+    int rc = jcs_storage_write(w->w, data, n);
+    if (rc == 0)
+        jcs_sidecar_update(&w->acc, data, n);
+    return rc;
 }
 
 uint64_t jcs_shard_writer_size(const jcs_shard_writer *w)
@@ -95,7 +185,24 @@ void jcs_shard_abort(jcs_shard_writer *w)
     if (!w)
         return;
     jcs_storage_write_abort(w->w);
+    jcs_sidecar_clear(&w->acc);
     jcs_free(w);
+}
+
+/* Stores an encoded sidecar under the shard's key + ".crc" (atomic, like any object). */
+static int put_sidecar(jcs_storage *b, const char *key, const uint8_t *sc, size_t len)
+{
+    char skey[SIDECAR_KEY_LEN + 1];
+    jcs_storage_writer *sw;
+    sidecar_key(key, skey);
+    int rc = jcs_storage_write_begin(b, &sw);
+    if (rc)
+        return rc;
+    if ((rc = jcs_storage_write(sw, sc, len)) != 0) {
+        jcs_storage_write_abort(sw);
+        return rc;
+    }
+    return jcs_storage_write_commit(sw, skey);
 }
 
 static void fill_info(struct jcs_shard_info *info, const char *hash,
@@ -111,7 +218,8 @@ static void fill_info(struct jcs_shard_info *info, const char *hash,
 int jcs_shard_commit(jcs_shard_writer *w, const char *hash, struct jcs_shard_info *info,
                      int *existed)
 {
-    jcs_storage *b = w->ss->backend;
+    jcs_shardstore *ss = w->ss;
+    jcs_storage *b = ss->backend;
     char key[JCS_SHARD_KEY_LEN + 1];
     uint64_t size = jcs_storage_writer_size(w->w);
     struct jcs_storage_stat st;
@@ -143,10 +251,29 @@ int jcs_shard_commit(jcs_shard_writer *w, const char *hash, struct jcs_shard_inf
         jcs_shard_abort(w);
         return jcs_err_set(rc, "%s", msg);
     }
+    /*
+     * The sidecar is committed first: a shard is never visible without its
+     * checksums (a crash in between leaves a sidecar alone, which the next
+     * write of the shard replaces and GC deletes with it).
+     */
+    uint8_t *sc = NULL;
+    size_t sclen = 0;
+    if ((rc = jcs_sidecar_encode(&w->acc, &sc, &sclen)) != 0 ||
+        (rc = put_sidecar(b, key, sc, sclen)) != 0) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", jcs_err_msg(rc));
+        jcs_free(sc);
+        jcs_shard_abort(w);
+        return jcs_err_set(rc, "%s: shard %s: storing its checksums: %s", jcs_storage_name(b), hash,
+                           msg);
+    }
+    jcs_free(sc);
+    jcs_sidecar_clear(&w->acc);
     rc = jcs_storage_write_commit(w->w, key);
     jcs_free(w);
     if (rc)
         return rc;
+    bad_clear(ss, hash);
     if (info) {
         /* The mtime the backend recorded; fall back to the size we know if stat fails. */
         if (jcs_storage_stat(b, key, &st) != JCS_OK) {
@@ -158,6 +285,164 @@ int jcs_shard_commit(jcs_shard_writer *w, const char *hash, struct jcs_shard_inf
     return JCS_OK;
 }
 
+/* ---- verified reads ------------------------------------------------------------------------ */
+
+struct grow {
+    uint8_t *p;
+    size_t len, cap, max;
+};
+
+static int grow_sink(void *arg, const void *data, size_t n)
+{
+    struct grow *g = arg;
+    if (n > g->max - g->len)
+        return jcs_err_set(JCS_ECORRUPT, "checksum sidecar: over %zu bytes", g->max);
+    if (g->len + n > g->cap) {
+        size_t cap = g->cap ? g->cap : 4096;
+        while (cap < g->len + n)
+            cap *= 2;
+        uint8_t *p = jcs_realloc(g->p, cap);
+        if (!p)
+            return jcs_err_set(JCS_ENOMEM, "checksum sidecar: out of memory");
+        g->p = p;
+        g->cap = cap;
+    }
+    memcpy(g->p + g->len, data, n);
+    g->len += n;
+    return 0;
+}
+
+/*
+ * Reads and checks the sidecar of key into *g. 0 with a parsed *sc; JCS_ENOENT
+ * when there is none (a shard written by JCS, or before checksums existed);
+ * JCS_ECORRUPT when it is damaged; another error when it could not be read.
+ */
+static int get_sidecar(jcs_shardstore *ss, const char *key, struct grow *g, jcs_sidecar *sc)
+{
+    char skey[SIDECAR_KEY_LEN + 1];
+    sidecar_key(key, skey);
+    memset(g, 0, sizeof *g);
+    g->max = jcs_sidecar_encoded_size(JCS_SIDECAR_MAX_SHARD);
+    int rc = jcs_storage_read(ss->backend, skey, 0, JCS_STORAGE_TO_END, grow_sink, g);
+    if (rc == 0)
+        rc = jcs_sidecar_parse(g->p, g->len, sc);
+    return rc;
+}
+
+struct vread {
+    const jcs_sidecar *sc;
+    uint64_t pos;          /* absolute offset of the next byte from the backend */
+    uint64_t want0, want1; /* the caller's range */
+    uint8_t *buf;          /* a chunk being assembled, when pieces do not line up */
+    uint32_t fill;
+    uint64_t bad_off; /* first chunk that failed, UINT64_MAX: none */
+    jcs_storage_sink sink;
+    void *arg;
+};
+
+static int deliver_chunk(struct vread *v, const uint8_t *p, uint64_t start, size_t len)
+{
+    if (jcs_sidecar_crc(p, len) != jcs_sidecar_get(v->sc, start / JCS_SIDECAR_CHUNK)) {
+        v->bad_off = start;
+        return JCS_ECORRUPT;
+    }
+    uint64_t s = start > v->want0 ? start : v->want0;
+    uint64_t e = start + len < v->want1 ? start + len : v->want1;
+    return s < e ? v->sink(v->arg, p + (s - start), (size_t)(e - s)) : 0;
+}
+
+static int vread_sink(void *arg, const void *data, size_t len)
+{
+    struct vread *v = arg;
+    const uint8_t *p = data;
+    while (len > 0) {
+        uint64_t start = v->pos - v->fill;
+        size_t clen = v->sc->size - start < JCS_SIDECAR_CHUNK ? (size_t)(v->sc->size - start)
+                                                              : JCS_SIDECAR_CHUNK;
+        if (clen == 0) {
+            v->bad_off = start;
+            return JCS_ECORRUPT; /* more bytes than the checksums cover */
+        }
+        int rc;
+        if (v->fill == 0 && len >= clen) {
+            /* The usual case: whole chunks in the backend's buffer, checked where they lie. */
+            if ((rc = deliver_chunk(v, p, start, clen)) != 0)
+                return rc;
+            p += clen;
+            len -= clen;
+            v->pos += clen;
+            continue;
+        }
+        if (!v->buf && !(v->buf = jcs_malloc(JCS_SIDECAR_CHUNK)))
+            return jcs_err_set(JCS_ENOMEM, "out of memory");
+        size_t k = clen - v->fill < len ? clen - v->fill : len;
+        memcpy(v->buf + v->fill, p, k);
+        v->fill += (uint32_t)k;
+        v->pos += k;
+        p += k;
+        len -= k;
+        if (v->fill == clen) {
+            v->fill = 0;
+            if ((rc = deliver_chunk(v, v->buf, start, clen)) != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* A shard without sidecar: a whole read is checked against its FileHash at the end. */
+struct lread {
+    struct jcs_hash h;
+    uint64_t n;
+    jcs_storage_sink sink;
+    void *arg;
+};
+
+static int lread_sink(void *arg, const void *data, size_t len)
+{
+    struct lread *l = arg;
+    jcs_hash_update(&l->h, data, len);
+    l->n += len;
+    return l->sink(l->arg, data, len);
+}
+
+static int read_legacy(jcs_shardstore *ss, const char *hash, const char *key, uint64_t off,
+                       uint64_t len, jcs_storage_sink sink, void *arg)
+{
+    struct jcs_storage_stat st;
+    int whole = 0, rc;
+    if (off == 0 && strncmp(hash, "Full", 4) == 0) {
+        if (len == JCS_STORAGE_TO_END)
+            whole = 1;
+        else if ((rc = jcs_storage_stat(ss->backend, key, &st)) == 0)
+            whole = st.size == len;
+        else
+            return rc;
+    }
+    if (!whole) {
+        atomic_fetch_add(&ss->reads_unverified, 1);
+        return jcs_storage_read(ss->backend, key, off, len, sink, arg);
+    }
+    struct lread l = {.sink = sink, .arg = arg};
+    if ((rc = jcs_hash_init(&l.h)) != 0)
+        return rc;
+    rc = jcs_storage_read(ss->backend, key, off, len, lread_sink, &l);
+    char got[JCS_HASH_SIZE];
+    if (rc == 0 && (rc = jcs_hash_final(&l.h, got, NULL)) == 0) {
+        if (strcmp(got, hash) != 0) {
+            bad_mark(ss, hash, "its content hashes to another FileHash (no checksum sidecar)");
+            rc = jcs_err_set(JCS_ECORRUPT,
+                             "%s: shard %s is corrupt: its %llu bytes hash to %s (no checksum "
+                             "sidecar)",
+                             jcs_storage_name(ss->backend), hash, (unsigned long long)l.n, got);
+        } else {
+            atomic_fetch_add(&ss->reads_verified, 1);
+        }
+    }
+    jcs_hash_abort(&l.h);
+    return rc;
+}
+
 int jcs_shardstore_read(jcs_shardstore *ss, const char *hash, uint64_t off, uint64_t len,
                         jcs_storage_sink sink, void *arg)
 {
@@ -165,7 +450,143 @@ int jcs_shardstore_read(jcs_shardstore *ss, const char *hash, uint64_t off, uint
     int rc = jcs_shardstore_key(hash, key);
     if (rc)
         return jcs_err_wrap(rc, "%s: read shard: ", jcs_storage_name(ss->backend));
-    return jcs_storage_read(ss->backend, key, off, len, sink, arg);
+    struct grow g;
+    jcs_sidecar sc;
+    rc = get_sidecar(ss, key, &g, &sc);
+    if (rc == JCS_ENOENT) {
+        jcs_free(g.p);
+        return read_legacy(ss, hash, key, off, len, sink, arg);
+    }
+    if (rc == JCS_ECORRUPT) {
+        char why[600];
+        snprintf(why, sizeof why, "%s", jcs_err_msg(rc));
+        bad_mark(ss, hash, why);
+        rc =
+            jcs_err_set(JCS_ECORRUPT, "%s: shard %s: %s", jcs_storage_name(ss->backend), hash, why);
+    }
+    if (rc) {
+        jcs_free(g.p);
+        return rc;
+    }
+    if (len == JCS_STORAGE_TO_END)
+        len = off <= sc.size ? sc.size - off : 0;
+    if (off > sc.size || len > sc.size - off) {
+        jcs_free(g.p);
+        return jcs_err_set(JCS_EINVAL,
+                           "%s: read shard %s: range [%llu, %llu) is past the end "
+                           "(size %llu)",
+                           jcs_storage_name(ss->backend), hash, (unsigned long long)off,
+                           (unsigned long long)(off + len), (unsigned long long)sc.size);
+    }
+    uint64_t a = off / JCS_SIDECAR_CHUNK * JCS_SIDECAR_CHUNK;
+    uint64_t e = (off + len + JCS_SIDECAR_CHUNK - 1) / JCS_SIDECAR_CHUNK * JCS_SIDECAR_CHUNK;
+    if (e > sc.size)
+        e = sc.size;
+    if (len == 0)
+        e = a; /* nothing to check, nothing to send */
+    struct vread v = {.sc = &sc,
+                      .pos = a,
+                      .want0 = off,
+                      .want1 = off + len,
+                      .bad_off = UINT64_MAX,
+                      .sink = sink,
+                      .arg = arg};
+    rc = e > a ? jcs_storage_read(ss->backend, key, a, e - a, vread_sink, &v) : 0;
+    char why[256];
+    why[0] = '\0';
+    if (v.bad_off != UINT64_MAX)
+        snprintf(why, sizeof why, "the %u-byte chunk at offset %llu fails its CRC32C",
+                 JCS_SIDECAR_CHUNK, (unsigned long long)v.bad_off);
+    else if (rc == JCS_EINVAL || (rc == 0 && (v.pos != e || v.fill != 0)))
+        /* The range was checked against the sidecar: the stored shard is shorter. */
+        snprintf(why, sizeof why, "it is shorter than the %llu bytes its checksums cover",
+                 (unsigned long long)sc.size);
+    if (why[0]) {
+        bad_mark(ss, hash, why);
+        rc = jcs_err_set(JCS_ECORRUPT, "%s: shard %s is corrupt: %s", jcs_storage_name(ss->backend),
+                         hash, why);
+    } else if (rc == 0) {
+        atomic_fetch_add(&ss->reads_verified, 1);
+    }
+    jcs_free(v.buf);
+    jcs_free(g.p);
+    return rc;
+}
+
+/* ---- scrub ---------------------------------------------------------------------------------- */
+
+struct vall {
+    struct jcs_hash h;
+    jcs_sidecar_acc acc;
+    uint64_t n;
+};
+
+static int vall_sink(void *arg, const void *data, size_t len)
+{
+    struct vall *x = arg;
+    jcs_hash_update(&x->h, data, len);
+    jcs_sidecar_update(&x->acc, data, len);
+    x->n += len;
+    return 0;
+}
+
+int jcs_shardstore_verify(jcs_shardstore *ss, const char *hash, struct jcs_shard_verify *out)
+{
+    char key[JCS_SHARD_KEY_LEN + 1];
+    memset(out, 0, sizeof *out);
+    int rc = jcs_shardstore_key(hash, key);
+    if (rc)
+        return jcs_err_wrap(rc, "%s: verify shard: ", jcs_storage_name(ss->backend));
+    struct grow g;
+    jcs_sidecar sc;
+    int have = get_sidecar(ss, key, &g, &sc);
+    if (have != 0 && have != JCS_ENOENT && have != JCS_ECORRUPT) {
+        jcs_free(g.p);
+        return have;
+    }
+    struct vall x = {0};
+    uint8_t *enc = NULL;
+    size_t enclen = 0;
+    char why[600];
+    why[0] = '\0';
+    if ((rc = jcs_hash_init(&x.h)) != 0)
+        goto out;
+    rc = jcs_storage_read(ss->backend, key, 0, JCS_STORAGE_TO_END, vall_sink, &x);
+    if (rc)
+        goto out; /* JCS_ENOENT: the shard is missing, not corrupt */
+    out->size = x.n;
+    char got[JCS_HASH_SIZE];
+    if ((rc = jcs_hash_final(&x.h, got, NULL)) != 0 ||
+        (rc = jcs_sidecar_encode(&x.acc, &enc, &enclen)) != 0)
+        goto out;
+    int full = strncmp(hash, "Full", 4) == 0;
+    if (full && strcmp(got, hash) != 0) {
+        snprintf(why, sizeof why, "its %llu bytes hash to %s", (unsigned long long)x.n, got);
+    } else if (!full && have == 0 && (enclen != g.len || memcmp(enc, g.p, enclen) != 0)) {
+        /* A Comp name is not the SHA-256 of the bytes: the sidecar is the only check. */
+        snprintf(why, sizeof why, "its content no longer matches its checksums");
+    } else if (have != 0 || enclen != g.len || memcmp(enc, g.p, enclen) != 0) {
+        /* Good content, but the sidecar is missing, damaged or stale: write it again. */
+        if ((rc = put_sidecar(ss->backend, key, enc, enclen)) != 0)
+            goto out;
+        atomic_fetch_add(&ss->sidecars_written, 1);
+        out->sidecar_written = 1;
+        jcs_info("%s: shard %s: checksum sidecar %s", jcs_storage_name(ss->backend), hash,
+                 have == JCS_ENOENT ? "written (there was none)" : "rewritten (it was damaged)");
+    }
+    if (why[0]) {
+        bad_mark(ss, hash, why);
+        rc = jcs_err_set(JCS_ECORRUPT, "%s: shard %s is corrupt: %s", jcs_storage_name(ss->backend),
+                         hash, why);
+    } else {
+        bad_clear(ss, hash);
+    }
+out:
+    jcs_hash_abort(&x.h);
+    jcs_sidecar_clear(&x.acc);
+    jcs_free(enc);
+    jcs_free(g.p);
+    return rc;
 }
 
 int jcs_shardstore_stat(jcs_shardstore *ss, const char *hash, struct jcs_shard_info *info)
@@ -176,6 +597,9 @@ int jcs_shardstore_stat(jcs_shardstore *ss, const char *hash, struct jcs_shard_i
     if (rc)
         return jcs_err_wrap(rc, "%s: stat shard: ", jcs_storage_name(ss->backend));
     rc = jcs_storage_stat(ss->backend, key, &st);
+    if (!rc && bad_known(ss, hash))
+        return jcs_err_set(JCS_ECORRUPT, "%s: shard %s failed verification and waits to be rebuilt",
+                           jcs_storage_name(ss->backend), hash);
     if (!rc)
         fill_info(info, hash, &st);
     return rc;
@@ -190,6 +614,9 @@ struct list_ctx {
 static int list_one(void *arg, const char *key, const struct jcs_storage_stat *st)
 {
     struct list_ctx *c = arg;
+    size_t kl = strlen(key);
+    if (kl > 4 && strcmp(key + kl - 4, JCS_SIDECAR_SUFFIX) == 0)
+        return JCS_OK; /* a checksum sidecar, listed with its shard */
     /* Only "blocks/XY/<hash>" with XY = hash[4..6) is a shard; anything else is foreign. */
     if (strlen(key) != JCS_SHARD_KEY_LEN || strncmp(key, "blocks/", 7) != 0 || key[9] != '/' ||
         jcs_filehash_check(key + 10) != JCS_OK || strncmp(key + 7, key + 14, 2) != 0) {
@@ -213,7 +640,7 @@ int jcs_shardstore_delete(jcs_shardstore *ss, const char *const *hashes, size_t 
         *done = 0;
     if (n == 0)
         return JCS_OK;
-    char(*keys)[JCS_SHARD_KEY_LEN + 1] = jcs_calloc(n, sizeof(*keys));
+    char(*keys)[SIDECAR_KEY_LEN + 1] = jcs_calloc(n, sizeof(*keys));
     const char **ptrs = jcs_calloc(n, sizeof(*ptrs));
     int rc = JCS_OK;
     if (!keys || !ptrs) {
@@ -230,6 +657,18 @@ int jcs_shardstore_delete(jcs_shardstore *ss, const char *const *hashes, size_t 
         ptrs[i] = keys[i];
     }
     rc = jcs_storage_delete_many(ss->backend, ptrs, n, done);
+    if (rc == 0) {
+        /* Then the sidecars: one left behind is harmless (the next write of that shard
+         * replaces it), so a failure here is only logged. */
+        for (size_t i = 0; i < n; i++) {
+            bad_clear(ss, hashes[i]);
+            strcat(keys[i], JCS_SIDECAR_SUFFIX);
+        }
+        int r2 = jcs_storage_delete_many(ss->backend, ptrs, n, NULL);
+        if (r2)
+            jcs_warn("%s: deleting checksum sidecars: %s", jcs_storage_name(ss->backend),
+                     jcs_err_msg(r2));
+    }
 out:
     jcs_free(keys);
     jcs_free(ptrs);

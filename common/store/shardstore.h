@@ -17,6 +17,20 @@
  * same size succeeds and discards the new copy. A stored copy of another
  * size is corrupt by definition and is replaced.
  *
+ * Checksums: every shard written here gets a sidecar "<key>.crc" with one
+ * CRC32C per 64 KiB chunk (sidecar.h), committed before the shard, so a
+ * visible shard always has its checksums. Every read checks the chunks it
+ * touches before handing any byte of them on; a mismatch, a damaged
+ * sidecar or a shard shorter than its checksums say fails the read with
+ * JCS_ECORRUPT naming the backend, the FileHash and the offset, and the
+ * shard is remembered as corrupt: jcs_shardstore_stat then reports
+ * JCS_ECORRUPT for it until it is written again or verified good. A shard
+ * without sidecar (written by JCS) is read as before: a whole read is
+ * checked against its FileHash (at the end of the stream), a ranged read is
+ * served unverified and counted. jcs_shardstore_verify (the scrub) reads a
+ * whole shard, checks its SHA-256 and writes its sidecar when it is missing
+ * or damaged. Deleting a shard deletes its sidecar.
+ *
  * Thread safety: as the backend (a store may be used from many threads; a
  * writer by one thread at a time).
  */
@@ -86,7 +100,34 @@ void jcs_shard_abort(jcs_shard_writer *w);
 int jcs_shardstore_read(jcs_shardstore *ss, const char *hash, uint64_t off, uint64_t len,
                         jcs_storage_sink sink, void *arg) JCS_MUST_USE;
 
-/* Size and mtime of a shard; JCS_ENOENT when it is not stored. */
+/* What jcs_shardstore_verify found. */
+struct jcs_shard_verify {
+    uint64_t size;       /* bytes read */
+    int sidecar_written; /* the content was good but the sidecar missing or damaged: rewritten */
+};
+
+/*
+ * Reads the whole shard, checks it against its FileHash (and, for a Comp
+ * name, against its sidecar), and writes the sidecar again when it is
+ * missing, damaged or stale. JCS_ECORRUPT (the shard is then remembered as
+ * corrupt), JCS_ENOENT, or the backend's error.
+ */
+int jcs_shardstore_verify(jcs_shardstore *ss, const char *hash,
+                          struct jcs_shard_verify *out) JCS_MUST_USE;
+
+/* Counts since the store was opened. */
+struct jcs_shardstore_counters {
+    unsigned long long reads_verified;   /* reads whose every byte was checked */
+    unsigned long long reads_unverified; /* ranged reads of shards without sidecar */
+    unsigned long long corrupt_found;    /* reads and scrubs that found corruption */
+    unsigned long long sidecars_written; /* by jcs_shardstore_verify */
+};
+void jcs_shardstore_counters(jcs_shardstore *ss, struct jcs_shardstore_counters *out);
+
+/*
+ * Size and mtime of a shard; JCS_ENOENT when it is not stored, JCS_ECORRUPT
+ * when a read or a scrub found it corrupt since (it waits to be rebuilt).
+ */
 int jcs_shardstore_stat(jcs_shardstore *ss, const char *hash,
                         struct jcs_shard_info *info) JCS_MUST_USE;
 

@@ -544,3 +544,34 @@ TEST(alloc_failure_is_enomem)
     T_ASSERT(memcmp(buf, "abc", 3) == 0);
     jcs_pipe_free(p);
 }
+
+static void count_hook(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+TEST(fail_hook_runs_once_on_failure_not_on_a_clean_end)
+{
+    jcs_pipe *p;
+    int n = 0;
+    /* A clean end is no failure. */
+    T_OK(jcs_pipe_new(64, 2, &p));
+    jcs_pipe_on_fail(p, count_hook, &n);
+    T_OK(jcs_pipe_write(p, "x", 1));
+    jcs_pipe_close(p, 0);
+    T_EQ_INT(n, 0);
+    /* A failure that overrides the clean end fires it, once. */
+    jcs_pipe_close(p, JCS_ECANCELED);
+    jcs_pipe_abort(p, JCS_ECANCELED);
+    T_EQ_INT(n, 1);
+    jcs_pipe_free(p);
+    /* An abort fires it; unregistered, it is not called; registered late, at once. */
+    T_OK(jcs_pipe_new(64, 2, &p));
+    jcs_pipe_on_fail(p, count_hook, &n);
+    jcs_pipe_on_fail(p, NULL, NULL);
+    jcs_pipe_abort(p, JCS_EIO);
+    T_EQ_INT(n, 1);
+    jcs_pipe_on_fail(p, count_hook, &n);
+    T_EQ_INT(n, 2);
+    jcs_pipe_free(p);
+}
