@@ -25,6 +25,12 @@ MODE    ?= release
 ifeq ($(MODE),asan)
 BUILD   ?= build/asan
 OPT     := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else ifeq ($(MODE),fuzz)
+# libFuzzer builds (make fuzz): clang, coverage on every object, libFuzzer's main at the link.
+CC      := clang
+BUILD   ?= build/fuzz
+OPT     := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=all
 else
 BUILD   ?= build
 OPT     := -O2
@@ -68,6 +74,8 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 INTEG_SRC  := $(wildcard tests/integration/test_*.c)
 # tests/lib: the harness (t.h), fixtures and the cluster helper (itest.h).
 TEST_HELPERS := $(wildcard tests/lib/*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(FUZZ_SRC))
 TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC) $(INTEG_SRC))
 TEST_HELPER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(TEST_HELPERS))
 # Benchmarks: tests/bench/bench_*.c, each a program of its own (no harness),
@@ -79,7 +87,7 @@ BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/lib/harness.o,$(TEST_HELPER_OBJ))
 # libcurl, run by tests/bench/load.sh (make bench) and tests/bench/peer.sh (make bench-peer).
 LOADGEN := $(BUILD)/tests/bench/loadgen
 
-.PHONY: all deps deps-product deps-test test test-deploy tests benches run bench bench-peer clean format check-format clang
+.PHONY: fuzz fuzzers all deps deps-product deps-test test test-deploy tests benches run bench bench-peer clean format check-format clang
 .SECONDARY:
 
 all: $(BINS)
@@ -137,7 +145,33 @@ $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TEST_HELPER_OBJ) $(LIBCLIENT) $(LIBJCS)
 	@echo '  LD     $@'
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_HELPER_OBJ) $(LIBCLIENT) $(LIBJCS) $(LDLIBS)
 
-tests: $(BINS) $(TEST_BINS) $(BENCH_BINS) $(LOADGEN)
+tests: $(BINS) $(TEST_BINS) $(BENCH_BINS) $(LOADGEN) $(FUZZ_BINS)
+
+# Fuzz harnesses (tests/fuzz/fuzz_*.c), one per parser. In MODE=fuzz they link
+# with clang's libFuzzer (make fuzz runs them); in every other build they link
+# with tests/fuzz/replay.c, a main() that runs the harness once over each seed
+# file, which is how tests/run replays tests/fuzz/corpus/<harness>/.
+ifeq ($(MODE),fuzz)
+FUZZ_MAIN :=
+FUZZ_LINK := -fsanitize=fuzzer
+else
+FUZZ_MAIN := $(OBJ)/tests/fuzz/replay.o
+FUZZ_LINK :=
+endif
+
+$(BUILD)/tests/fuzz/%: $(OBJ)/tests/fuzz/%.o $(FUZZ_MAIN) $(LIBCLIENT) $(LIBJCS)
+	@mkdir -p $(dir $@)
+	@echo '  LD     $@'
+	$(Q)$(CC) $(LDFLAGS) $(FUZZ_LINK) -o $@ $< $(FUZZ_MAIN) $(LIBCLIENT) $(LIBJCS) $(LDLIBS)
+
+fuzzers: $(FUZZ_BINS)
+
+# make fuzz: builds the harnesses with clang's libFuzzer (build/fuzz) and runs
+# each for FUZZ_SECONDS over a copy of its seed corpus; prints the executions.
+FUZZ_SECONDS ?= 60
+fuzz: deps-test
+	@$(MAKE) --no-print-directory -j$(JOBS) MODE=fuzz fuzzers
+	@tests/fuzz/run build/fuzz $(FUZZ_SECONDS)
 
 # `test`, `run` and `bench` install packages first and then build in a
 # sub-make, so pkg-config flags are read after the packages exist (a fresh
