@@ -4,6 +4,7 @@
  * a package and a path must join back to the same key (a directory marker
  * "pkg/" joins to "pkg" plus the marker).
  */
+#include "alloc.h"
 #include "fuzz.h"
 #include "s3gw_int.h"
 
@@ -24,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             char *j = jcs_s3gw_key_join(&gw, pkg, path);
             if (j && strcmp(j, key) != 0)
                 abort();
-            free(j);
+            jcs_free(j);
         }
     }
     free(key);
