@@ -159,10 +159,12 @@ FUZZ_MAIN := $(OBJ)/tests/fuzz/replay.o
 FUZZ_LINK :=
 endif
 
-$(BUILD)/tests/fuzz/%: $(OBJ)/tests/fuzz/%.o $(FUZZ_MAIN) $(LIBCLIENT) $(LIBJCS)
+# The test helpers other than the harness: fuzz_config makes real certificates (testcerts.c).
+$(BUILD)/tests/fuzz/%: $(OBJ)/tests/fuzz/%.o $(FUZZ_MAIN) $(BENCH_HELPER_OBJ) $(LIBCLIENT) $(LIBJCS)
 	@mkdir -p $(dir $@)
 	@echo '  LD     $@'
-	$(Q)$(CC) $(LDFLAGS) $(FUZZ_LINK) -o $@ $< $(FUZZ_MAIN) $(LIBCLIENT) $(LIBJCS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) $(FUZZ_LINK) -o $@ $< $(FUZZ_MAIN) $(BENCH_HELPER_OBJ) $(LIBCLIENT) \
+	    $(LIBJCS) $(LDLIBS)
 
 fuzzers: $(FUZZ_BINS)
 
