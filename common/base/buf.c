@@ -27,6 +27,9 @@ int jcs_buf_reserve(jcs_buf *b, size_t n)
     char *p = jcs_realloc(b->data, size);
     if (!p)
         return jcs_err_set(JCS_ENOMEM, "out of memory growing a buffer to %zu bytes", size);
+    /* A reserve with nothing appended yet still leaves a C string: the contract says the
+     * bytes are always NUL-terminated, and a first allocation has no terminator of its own. */
+    p[b->len] = '\0';
     b->data = p;
     b->size = size;
     return JCS_OK;

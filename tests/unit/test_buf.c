@@ -32,6 +32,21 @@ TEST(append_up_to_the_cap_and_not_past_it)
     T_ASSERT(b.data == NULL && b.len == 0 && b.cap == 10, "free empties but keeps the cap");
 }
 
+/* Found by tests/fuzz/fuzz_s3auth: SigV4 URI-encoding an empty path reserved without
+ * appending, and the canonical request then printed past the buffer. */
+TEST(a_reserve_alone_leaves_an_empty_c_string)
+{
+    jcs_buf b;
+    jcs_buf_init(&b, 1024);
+    T_OK(jcs_buf_reserve(&b, 0));
+    int empty = b.data != NULL && b.data[0] == '\0' && b.len == 0;
+    T_OK(jcs_buf_reserve(&b, 600)); /* grows: still terminated */
+    int still = b.data[0] == '\0';
+    jcs_buf_clear(&b);
+    T_ASSERT(empty, "a fresh reserve gives \"\"");
+    T_ASSERT(still, "a growing reserve keeps the terminator");
+}
+
 TEST(huge_requests_do_not_wrap_around)
 {
     jcs_buf b;
