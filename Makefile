@@ -79,7 +79,7 @@ BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/lib/harness.o,$(TEST_HELPER_OBJ))
 # libcurl, run by tests/bench/load.sh (make bench) and tests/bench/peer.sh (make bench-peer).
 LOADGEN := $(BUILD)/tests/bench/loadgen
 
-.PHONY: all deps deps-product deps-test test test-deploy tests benches run bench bench-peer clean format check-format clang
+.PHONY: all deps deps-product deps-test test soak test-deploy tests benches run bench bench-peer clean format check-format clang
 .SECONDARY:
 
 all: $(BINS)
@@ -161,6 +161,11 @@ benches: $(BENCH_BINS) $(LOADGEN)
 test: deps-test
 	@$(MAKE) --no-print-directory -j$(JOBS) MODE=asan tests
 	@tests/run build/asan
+
+# The kill-point campaign at length (1,000 SIGKILLs under load; JCS_KILLPOINTS=N to change).
+soak: deps-test
+	@$(MAKE) --no-print-directory -j$(JOBS) MODE=asan tests
+	@JCS_BIN=$(CURDIR)/build/asan/bin JCS_KILLPOINTS=$${JCS_KILLPOINTS:-1000} tests/faults/test_killpoints.py
 
 # Docker's packages are a group of their own (deploy/deps.sh deploy): `make
 # test` never needs a Docker engine, and a machine that only builds and tests
