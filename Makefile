@@ -74,7 +74,8 @@ TEST_HELPER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(TEST_HELPERS))
 # linked with the test helpers other than the harness (certificates, clusters).
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
-BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/lib/harness.o,$(TEST_HELPER_OBJ))
+# t_storage_conf registers tests with the harness: it is no bench helper either.
+BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/lib/harness.o $(OBJ)/tests/lib/t_storage_conf.o,$(TEST_HELPER_OBJ))
 # The load generator (loadgen.c) is a user's client, not a benchmark of its own: only
 # libcurl, run by tests/bench/load.sh (make bench) and tests/bench/peer.sh (make bench-peer).
 LOADGEN := $(BUILD)/tests/bench/loadgen
