@@ -82,12 +82,13 @@ TEST_HELPER_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(TEST_HELPERS))
 # linked with the test helpers other than the harness (certificates, clusters).
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(BENCH_SRC))
-BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/lib/harness.o,$(TEST_HELPER_OBJ))
+# t_storage_conf registers tests with the harness: it is no bench helper either.
+BENCH_HELPER_OBJ := $(filter-out $(OBJ)/tests/lib/harness.o $(OBJ)/tests/lib/t_storage_conf.o,$(TEST_HELPER_OBJ))
 # The load generator (loadgen.c) is a user's client, not a benchmark of its own: only
 # libcurl, run by tests/bench/load.sh (make bench) and tests/bench/peer.sh (make bench-peer).
 LOADGEN := $(BUILD)/tests/bench/loadgen
 
-.PHONY: fuzz fuzzers all deps deps-product deps-test test test-deploy tests benches run bench bench-peer clean format check-format clang
+.PHONY: fuzz fuzzers all deps deps-product deps-test test soak test-deploy tests benches run bench bench-peer clean format check-format clang
 .SECONDARY:
 
 all: $(BINS)
@@ -197,6 +198,11 @@ benches: $(BENCH_BINS) $(LOADGEN)
 test: deps-test
 	@$(MAKE) --no-print-directory -j$(JOBS) MODE=asan tests
 	@tests/run build/asan
+
+# The kill-point campaign at length (1,000 SIGKILLs under load; JCS_KILLPOINTS=N to change).
+soak: deps-test
+	@$(MAKE) --no-print-directory -j$(JOBS) MODE=asan tests
+	@JCS_BIN=$(CURDIR)/build/asan/bin JCS_KILLPOINTS=$${JCS_KILLPOINTS:-1000} tests/faults/test_killpoints.py
 
 # Docker's packages are a group of their own (deploy/deps.sh deploy): `make
 # test` never needs a Docker engine, and a machine that only builds and tests

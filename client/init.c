@@ -387,12 +387,13 @@ static char *config_text(const init_state *st)
         "testInterval", 300, "downloader", "maxStripCacheCount", 100, "ecStripPrefetchCount", 1,
         "downloadStrategy", "highLatencyHub", 35, "tickTock", "ecFileSizeThreshold",
         (json_int_t)5242880, "accessStatHistoryWeight", 0.8, "gcGracePeriod", "1h",
-        "recoverGracePeriod", "5m", "deepCheck", 1, "scrubRateMBps", 10.0, "http", "enabled", 1, "listen", st->f[F_HTTP_LISTEN].value,
-        "rootCA", ca, "serverCert", sc, "serverKey", sk, "clientCerts", "maxBodySize",
-        (json_int_t)5242880, "mount", "enabled", 0, "mountPoint", "", "gid", 0, "uid", 0, "dataDir",
-        "", "metaDir", "", "maxCacheSize", (json_int_t)0, "attrTimeout", "10s", "uploadPendingTime",
-        "30s", "cacheActiveTime", "1m", "cacheExpireTime", "1m", "scanDataDirInterval", "10m",
-        "accessToken", "account", "", "password", "", "redundancy", "type", "none");
+        "recoverGracePeriod", "5m", "deepCheck", 1, "scrubRateMBps", 10.0, "http", "enabled", 1,
+        "listen", st->f[F_HTTP_LISTEN].value, "rootCA", ca, "serverCert", sc, "serverKey", sk,
+        "clientCerts", "maxBodySize", (json_int_t)5242880, "mount", "enabled", 0, "mountPoint", "",
+        "gid", 0, "uid", 0, "dataDir", "", "metaDir", "", "maxCacheSize", (json_int_t)0,
+        "attrTimeout", "10s", "uploadPendingTime", "30s", "cacheActiveTime", "1m",
+        "cacheExpireTime", "1m", "scanDataDirInterval", "10m", "accessToken", "account", "",
+        "password", "", "redundancy", "type", "none");
     if (!root)
         return NULL;
     /* The S3 gateway (README): its listen address and a generated key pair. */

@@ -3,9 +3,9 @@
  */
 #include "s3sum.h"
 
-#include <isa-l/crc.h>
+#include "crc.h"
+
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -51,20 +51,6 @@ size_t jcs_s3sum_len(int alg)
     return alg > 0 && alg < NALGS ? algs[alg].len : 0;
 }
 
-/* CRC-64/NVME: reflected polynomial 0x9A6C9329AC4BC9B5, init and xorout all ones. */
-static uint64_t crc64_table[256];
-static pthread_once_t crc64_once = PTHREAD_ONCE_INIT;
-
-static void crc64_init_table(void)
-{
-    for (unsigned i = 0; i < 256; i++) {
-        uint64_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? (c >> 1) ^ 0x9A6C9329AC4BC9B5ULL : c >> 1;
-        crc64_table[i] = c;
-    }
-}
-
 int jcs_s3sum_init(jcs_s3sum *s, int alg)
 {
     memset(s, 0, sizeof *s);
@@ -74,8 +60,6 @@ int jcs_s3sum_init(jcs_s3sum *s, int alg)
     case JCS_S3SUM_CRC32C:
         break;
     case JCS_S3SUM_CRC64NVME:
-        pthread_once(&crc64_once, crc64_init_table);
-        s->crc64 = ~0ULL;
         break;
     case JCS_S3SUM_SHA1:
         md = EVP_sha1();
@@ -105,29 +89,15 @@ int jcs_s3sum_init(jcs_s3sum *s, int alg)
 
 void jcs_s3sum_update(jcs_s3sum *s, const void *p, size_t n)
 {
-    const unsigned char *b = p;
     switch (s->alg) {
     case JCS_S3SUM_CRC32:
-        /* ISA-L takes and returns the finished CRC, so it chains across calls. */
-        while (n) {
-            uint64_t k = n > (1u << 30) ? (1u << 30) : n;
-            s->crc32 = crc32_gzip_refl(s->crc32, b, k);
-            b += k;
-            n -= k;
-        }
+        s->crc32 = jcs_crc32(s->crc32, p, n);
         break;
     case JCS_S3SUM_CRC32C:
-        /* crc32_iscsi works on the raw register: pass ~crc and invert the result. */
-        while (n) {
-            int k = n > (1u << 30) ? (1 << 30) : (int)n;
-            s->crc32 = ~crc32_iscsi((unsigned char *)b, k, ~s->crc32);
-            b += k;
-            n -= (size_t)k;
-        }
+        s->crc32 = jcs_crc32c(s->crc32, p, n);
         break;
     case JCS_S3SUM_CRC64NVME:
-        for (size_t i = 0; i < n; i++)
-            s->crc64 = crc64_table[(s->crc64 ^ b[i]) & 0xFF] ^ (s->crc64 >> 8);
+        s->crc64 = jcs_crc64nvme(s->crc64, p, n);
         break;
     default:
         if (s->md)
@@ -145,7 +115,7 @@ int jcs_s3sum_final(jcs_s3sum *s, unsigned char out[32])
             out[i] = (unsigned char)(s->crc32 >> (24 - 8 * i));
         break;
     case JCS_S3SUM_CRC64NVME: {
-        uint64_t v = ~s->crc64;
+        uint64_t v = s->crc64;
         for (int i = 0; i < 8; i++)
             out[i] = (unsigned char)(v >> (56 - 8 * i));
         break;

@@ -4,9 +4,8 @@
  * -crc64nvme, -sha1 and -sha256 (base64 of the big-endian value or digest),
  * computed while the bytes stream past.
  *
- * CRC32 and CRC32C use ISA-L (crc32_gzip_refl, crc32_iscsi); CRC64/NVME is
- * table-driven here (ISA-L 2.30 has no NVMe polynomial); MD5 and the SHAs
- * use OpenSSL's EVP.
+ * The CRCs come from common/data/crc.h (ISA-L, and a table for CRC64/NVME);
+ * MD5 and the SHAs use OpenSSL's EVP.
  */
 #ifndef JCS_CLIENT_S3SUM_H
 #define JCS_CLIENT_S3SUM_H

@@ -201,32 +201,6 @@ static int read_name(parser *ps, const char **out, size_t *len)
     return JCS_OK;
 }
 
-static int put_utf8(jcs_buf *b, unsigned long cp)
-{
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    return jcs_buf_append(b, u, n);
-}
-
 /* An entity or character reference at p (which is at '&'), appended decoded to b. */
 static int read_ref(parser *ps, jcs_buf *b)
 {
@@ -262,7 +236,7 @@ static int read_ref(parser *ps, jcs_buf *b)
         if ((cp < 0x20 && cp != 9 && cp != 10 && cp != 13) || (cp >= 0xD800 && cp <= 0xDFFF) ||
             cp == 0xFFFE || cp == 0xFFFF)
             return FAIL(ps, "character reference &#%lu; is not an XML character", cp);
-        rc = put_utf8(b, cp);
+        rc = jcs_buf_append_utf8(b, cp);
     } else {
         size_t k;
         for (k = 0; k < sizeof ents / sizeof ents[0]; k++)

@@ -34,7 +34,7 @@ typedef struct jcs_upload_result {
     size_t nblocks;
     char file_hash[JCS_HASH_SIZE];
     int64_t size;
-    jcs_redundancy red; /* as stored: EC with the chunk size fitted to the object (jcs_ec_fit) */
+    jcs_redundancy red;    /* as stored: EC with the chunk size fitted to the object (jcs_ec_fit) */
     unsigned char md5[16]; /* MD5 of the object's bytes: its S3 ETag */
 } jcs_upload_result;
 

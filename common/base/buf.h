@@ -26,6 +26,9 @@ void jcs_buf_init(jcs_buf *b, size_t cap);
 /* Appends n bytes; JCS_ETOOBIG past the cap, JCS_ENOMEM. */
 int jcs_buf_append(jcs_buf *b, const void *p, size_t n) JCS_MUST_USE;
 
+/* Appends code point cp (at most 0x10FFFF) encoded as UTF-8; same errors. */
+int jcs_buf_append_utf8(jcs_buf *b, unsigned long cp) JCS_MUST_USE;
+
 /* Appends printf output; same errors. */
 int jcs_buf_printf(jcs_buf *b, const char *fmt, ...) JCS_PRINTF(2, 3) JCS_MUST_USE;
 

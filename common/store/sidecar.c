@@ -1,31 +1,24 @@
 #include "sidecar.h"
 
-#include <isa-l/crc.h>
 #include <limits.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "crc.h"
 
 static const uint8_t MAGIC[4] = {'J', 'C', 'S', 'C'};
 #define VERSION 1
 
+/* The sidecar format stores the raw CRC-32C register (initial all ones, no final
+ * inversion): the complement of the finished CRC that crc.h deals in. */
 uint32_t jcs_sidecar_crc(const void *p, size_t n)
 {
-    /* crc32_iscsi takes an int length: feed it in pieces below INT_MAX. */
-    uint32_t c = 0xFFFFFFFFu;
-    const unsigned char *b = p;
-    while (n > 0) {
-        size_t k = n > (1u << 30) ? (1u << 30) : n;
-        c = crc32_iscsi((unsigned char *)b, (int)k, c);
-        b += k;
-        n -= k;
-    }
-    return c;
+    return ~jcs_crc32c(0, p, n);
 }
 
 static uint32_t crc_more(uint32_t c, const void *p, size_t n)
 {
-    return crc32_iscsi((unsigned char *)p, (int)n, c);
+    return ~jcs_crc32c(~c, p, n);
 }
 
 static void put32(uint8_t *p, uint32_t v)

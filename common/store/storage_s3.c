@@ -185,33 +185,6 @@ static int xml_next(const char **pos, const char *end, const char *tag, const ch
     return 0;
 }
 
-static void put_utf8(jcs_buf *b, unsigned long cp, int *rc)
-{
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    if (!*rc)
-        *rc = jcs_buf_append(b, u, n);
-}
-
 /* Appends the decoded text of vs..ve to b. */
 static int xml_text(jcs_buf *b, const char *vs, const char *ve)
 {
@@ -246,7 +219,8 @@ static int xml_text(jcs_buf *b, const char *vs, const char *ve)
                 unsigned long cp = (num[0] == 'x' || num[0] == 'X') ? strtoul(num + 1, &endp, 16)
                                                                     : strtoul(num, &endp, 10);
                 if (*endp == '\0' && cp > 0 && cp <= 0x10FFFF) {
-                    put_utf8(b, cp, &rc);
+                    if (!rc)
+                        rc = jcs_buf_append_utf8(b, cp);
                     done = 1;
                 }
             }

@@ -137,3 +137,18 @@ TEST(reset_keeps_the_memory)
     jcs_buf_reset(&b); /* on an empty buffer too */
     T_ASSERT(b.data == NULL && b.len == 0);
 }
+
+TEST(code_points_are_appended_as_utf8)
+{
+    jcs_buf b;
+    jcs_buf_init(&b, 64);
+    int rc = 0;
+    const unsigned long cps[] = {0x41, 0xE9, 0x20AC, 0x1F600};
+    for (size_t i = 0; i < sizeof(cps) / sizeof(cps[0]) && rc == 0; i++)
+        rc = jcs_buf_append_utf8(&b, cps[i]);
+    int same =
+        rc == 0 && b.len == 10 && memcmp(b.data, "A\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80", 10) == 0;
+    jcs_buf_clear(&b);
+    T_OK(rc);
+    T_ASSERT(same, "A, e-acute, euro sign and an emoji in 1, 2, 3 and 4 bytes");
+}
