@@ -36,7 +36,7 @@ static const struct {
     {"h", 3600LL * 1000000000LL},
 };
 
-int jcs_client_parse_duration(const char *s, int64_t *ns)
+int jcs_client_config_parse_duration(const char *s, int64_t *ns)
 {
     const char *p = s;
     if (!s || !*s)
@@ -116,7 +116,7 @@ static int red_int(const json_t *v, const char *what, const char *member, long l
     return JCS_OK;
 }
 
-int jcs_client_redundancy_parse(const json_t *v, const char *what, jcs_redundancy *out)
+int jcs_client_config_redundancy_parse(const json_t *v, const char *what, jcs_redundancy *out)
 {
     if (!json_is_object(v))
         return jcs_err_set(JCS_EINVAL, "%s: must be an object with a \"type\"", what);
@@ -160,7 +160,7 @@ int jcs_client_redundancy_parse(const json_t *v, const char *what, jcs_redundanc
     return JCS_OK;
 }
 
-char *jcs_client_redundancy_json(const jcs_redundancy *r)
+char *jcs_client_config_redundancy_json(const jcs_redundancy *r)
 {
     switch (r->type) {
     case JCS_RED_REP:
@@ -331,7 +331,7 @@ static int duration_ms(const jcs_cfg *f, const char *field, const char *def, int
     if (v)
         s = json_string_value(v);
     int64_t ns;
-    int rc = jcs_client_parse_duration(s, &ns);
+    int rc = jcs_client_config_parse_duration(s, &ns);
     if (rc)
         return jcs_err_wrap(jcs_err_recode(rc, JCS_ECONFIG), "%s: field %s: ", f->path, field);
     *out = ns / 1000000;
@@ -567,10 +567,10 @@ static int load_redundancy(const jcs_cfg *f, jcs_client_config *c)
     json_t *v = jcs_cfg_get(f, "redundancy");
     memset(&c->redundancy, 0, sizeof(c->redundancy));
     c->redundancy.type = JCS_RED_NONE;
-    int rc = v ? jcs_client_redundancy_parse(v, "redundancy", &c->redundancy) : JCS_OK;
+    int rc = v ? jcs_client_config_redundancy_parse(v, "redundancy", &c->redundancy) : JCS_OK;
     if (rc)
         return jcs_err_wrap(jcs_err_recode(rc, JCS_ECONFIG), "%s: field ", f->path);
-    c->redundancy_json = jcs_client_redundancy_json(&c->redundancy);
+    c->redundancy_json = jcs_client_config_redundancy_json(&c->redundancy);
     return c->redundancy_json ? JCS_OK : oom();
 }
 

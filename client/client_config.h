@@ -176,7 +176,7 @@ jcs_db_config jcs_client_config_db(const jcs_client_config *c);
  * *ns gets nanoseconds. JCS_EINVAL (detail quotes s and says why),
  * JCS_ETOOBIG beyond about 292 years.
  */
-int jcs_client_parse_duration(const char *s, int64_t *ns) JCS_MUST_USE;
+int jcs_client_config_parse_duration(const char *s, int64_t *ns) JCS_MUST_USE;
 
 /*
  * A redundancy as JSON (docs/DESIGN.md §3) -> jcs_redundancy: {"type":"none"},
@@ -186,10 +186,10 @@ int jcs_client_parse_duration(const char *s, int64_t *ns) JCS_MUST_USE;
  * JCS_EINVAL with a detail naming the bad member ("redundancy.k: ...");
  * what prefixes member names ("redundancy").
  */
-int jcs_client_redundancy_parse(const json_t *v, const char *what,
-                                jcs_redundancy *out) JCS_MUST_USE;
+int jcs_client_config_redundancy_parse(const json_t *v, const char *what,
+                                       jcs_redundancy *out) JCS_MUST_USE;
 
 /* jcs_redundancy -> canonical JSON text (new string, caller frees; NULL when out of memory). */
-char *jcs_client_redundancy_json(const jcs_redundancy *r);
+char *jcs_client_config_redundancy_json(const jcs_redundancy *r);
 
 #endif

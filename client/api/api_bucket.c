@@ -86,7 +86,7 @@ static int package_create(jcs_http_req *req)
         (rc = jcs_api_get_redundancy(b, "redundancy", &red, &given)))
         return rc;
     char *red_json = NULL;
-    if (given && !(red_json = jcs_client_redundancy_json(&red)))
+    if (given && !(red_json = jcs_client_config_redundancy_json(&red)))
         return JCS_ENOMEM;
     jcs_meta_package p;
     rc = jcs_meta_package_create(jcs_api_svc(req)->db, bucket, name, red_json, &p);

@@ -44,7 +44,7 @@ static int package_redundancy(const jcs_meta_package *p, jcs_redundancy *out)
         json_decref(v);
         return 0;
     }
-    int rc = jcs_client_redundancy_parse(v, "package redundancy", out);
+    int rc = jcs_client_config_redundancy_parse(v, "package redundancy", out);
     json_decref(v);
     return rc;
 }
@@ -254,7 +254,7 @@ static int up_info_end(up_ctx *c)
     if (rc)
         return rc;
     c->red = red;
-    if (!(c->red_json = jcs_client_redundancy_json(&c->red)))
+    if (!(c->red_json = jcs_client_config_redundancy_json(&c->red)))
         return JCS_ENOMEM;
     c->stage = UP_READY;
     return 0;
@@ -358,7 +358,7 @@ static int up_part_end(jcs_http_req *req)
     f->nblocks = c->res->nblocks;
     f->size = c->res->size;
     if (c->res->red.type == JCS_RED_EC && c->res->red.chunk_size != c->red.chunk_size &&
-        !(f->red_json = jcs_client_redundancy_json(&c->res->red)))
+        !(f->red_json = jcs_client_config_redundancy_json(&c->res->red)))
         return JCS_ENOMEM;
     memcpy(f->md5, c->res->md5, sizeof f->md5);
     snprintf(f->hash, sizeof f->hash, "%s", c->res->file_hash);
@@ -972,7 +972,7 @@ static int change_one(jcs_svc *svc, const jcs_meta_detail *d, const jcs_download
     jcs_redundancy fit = jcs_ec_fit(to, d->object.size);
     char *fit_json = NULL;
     if (fit.chunk_size != to->chunk_size) {
-        if (!(fit_json = jcs_client_redundancy_json(&fit)))
+        if (!(fit_json = jcs_client_config_redundancy_json(&fit)))
             return JCS_ENOMEM;
         to = &fit;
         to_json = fit_json;
@@ -1095,7 +1095,7 @@ static int object_change_redundancy(jcs_http_req *req)
                              (long long)spaces.v[i], sp.state);
         jcs_meta_space_clear(&sp);
     }
-    char *to_json = rc ? NULL : jcs_client_redundancy_json(&to);
+    char *to_json = rc ? NULL : jcs_client_config_redundancy_json(&to);
     if (rc == 0 && !to_json)
         rc = JCS_ENOMEM;
     jcs_meta_objects out;

@@ -211,7 +211,7 @@ int jcs_api_get_redundancy(const json_t *o, const char *field, jcs_redundancy *o
     json_t *v = o ? json_object_get(o, field) : NULL;
     if (!v || json_is_null(v))
         return 0;
-    int rc = jcs_client_redundancy_parse(v, field, out);
+    int rc = jcs_client_config_redundancy_parse(v, field, out);
     if (rc)
         return rc;
     *given = 1;

@@ -840,7 +840,7 @@ static int mp_cb_end(void *arg)
     return rc ? rc : req->replied ? JCS_ECANCELED : 0;
 }
 
-static const jcs_http_mp_ops mp_route_ops = {mp_cb_begin, mp_cb_data, mp_cb_end};
+static const jcs_http_multipart_ops mp_route_ops = {mp_cb_begin, mp_cb_data, mp_cb_end};
 
 /* First call: certificate, route, body set-up. */
 static enum MHD_Result start_request(jcs_http_server *srv, jcs_http_req *req)
@@ -941,9 +941,9 @@ static enum MHD_Result start_request(jcs_http_server *srv, jcs_http_req *req)
     if (rt->body == JCS_HTTP_BODY_MULTIPART) {
         char boundary[JCS_HTTP_MAX_BOUNDARY + 1];
         const char *ct = MHD_lookup_connection_value(req->mc, MHD_HEADER_KIND, "Content-Type");
-        int rc = jcs_http_mp_boundary(ct, boundary, sizeof(boundary));
+        int rc = jcs_http_multipart_boundary(ct, boundary, sizeof(boundary));
         if (!rc)
-            rc = jcs_http_mp_new(boundary, srv->max_parts, &mp_route_ops, req, &req->mp);
+            rc = jcs_http_multipart_new(boundary, srv->max_parts, &mp_route_ops, req, &req->mp);
         if (rc) {
             (void)jcs_http_reply_rc(req, rc);
             return answer_first(req, 0);
@@ -1009,7 +1009,7 @@ static enum MHD_Result body_bytes(jcs_http_server *srv, jcs_http_req *req, const
         break;
     case JCS_HTTP_BODY_MULTIPART:
         busy(req->mc);
-        rc = jcs_http_mp_feed(req->mp, p, n);
+        rc = jcs_http_multipart_feed(req->mp, p, n);
         idle(req->mc, srv->timeout_s);
         break;
     }
@@ -1033,7 +1033,7 @@ static enum MHD_Result finish_request(jcs_http_req *req)
             return answer_last(req);
         }
     }
-    if (rt->body == JCS_HTTP_BODY_MULTIPART && (rc = jcs_http_mp_finish(req->mp))) {
+    if (rt->body == JCS_HTTP_BODY_MULTIPART && (rc = jcs_http_multipart_finish(req->mp))) {
         refuse_body(req, rc);
         return answer_last(req);
     }
@@ -1138,7 +1138,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     }
     json_decref(req->json);
     jcs_buf_clear(&req->body);
-    jcs_http_mp_free(req->mp);
+    jcs_http_multipart_free(req->mp);
     for (size_t i = 0; i < req->nhdr; i++) {
         jcs_free(req->hname[i]);
         jcs_free(req->hval[i]);

@@ -20,7 +20,7 @@
 enum mp_state { MP_PREAMBLE, MP_DELIM_TAIL, MP_HEADERS, MP_BODY, MP_EPILOGUE, MP_FAILED };
 
 struct jcs_http_mp {
-    const jcs_http_mp_ops *ops;
+    const jcs_http_multipart_ops *ops;
     void *arg;
     char delim[4 + JCS_HTTP_MAX_BOUNDARY + 1]; /* "\r\n--" boundary */
     size_t dlen;
@@ -44,7 +44,7 @@ static int bchar(int c)
     return isalnum(c) || (c && strchr("'()+_,-./:=? ", c));
 }
 
-int jcs_http_mp_boundary(const char *ct, char *out, size_t outlen)
+int jcs_http_multipart_boundary(const char *ct, char *out, size_t outlen)
 {
     if (!ct)
         return jcs_err_set(JCS_EINVAL, "multipart body: no Content-Type");
@@ -122,8 +122,8 @@ int jcs_http_mp_boundary(const char *ct, char *out, size_t outlen)
     return jcs_err_set(JCS_EINVAL, "multipart body: Content-Type has no boundary parameter");
 }
 
-int jcs_http_mp_new(const char *boundary, unsigned max_parts, const jcs_http_mp_ops *ops, void *arg,
-                    jcs_http_mp **out)
+int jcs_http_multipart_new(const char *boundary, unsigned max_parts,
+                           const jcs_http_multipart_ops *ops, void *arg, jcs_http_mp **out)
 {
     size_t bl = boundary ? strlen(boundary) : 0;
     if (bl == 0 || bl > JCS_HTTP_MAX_BOUNDARY)
@@ -145,7 +145,7 @@ int jcs_http_mp_new(const char *boundary, unsigned max_parts, const jcs_http_mp_
     return JCS_OK;
 }
 
-void jcs_http_mp_free(jcs_http_mp *mp)
+void jcs_http_multipart_free(jcs_http_mp *mp)
 {
     jcs_free(mp);
 }
@@ -437,7 +437,7 @@ static int mp_tail_byte(jcs_http_mp *mp, unsigned char c)
     return jcs_err_set(JCS_EINVAL, "multipart body: unexpected byte 0x%02x after a boundary", c);
 }
 
-int jcs_http_mp_feed(jcs_http_mp *mp, const void *data, size_t n)
+int jcs_http_multipart_feed(jcs_http_mp *mp, const void *data, size_t n)
 {
     const unsigned char *p = data;
     if (mp->st == MP_FAILED)
@@ -479,7 +479,7 @@ int jcs_http_mp_feed(jcs_http_mp *mp, const void *data, size_t n)
     return 0;
 }
 
-int jcs_http_mp_finish(jcs_http_mp *mp)
+int jcs_http_multipart_finish(jcs_http_mp *mp)
 {
     switch (mp->st) {
     case MP_EPILOGUE:

@@ -38,11 +38,11 @@ int jcs_http_url_decode(const char *in, char *out, size_t outlen) JCS_MUST_USE;
  * from feed. Malformed input is JCS_EINVAL with a detail starting
  * "multipart body: ".
  */
-typedef struct jcs_http_mp_ops {
+typedef struct jcs_http_multipart_ops {
     int (*part_begin)(void *arg, const jcs_http_part *part);
     int (*part_data)(void *arg, const void *p, size_t n);
     int (*part_end)(void *arg);
-} jcs_http_mp_ops;
+} jcs_http_multipart_ops;
 
 typedef struct jcs_http_mp jcs_http_mp;
 
@@ -52,19 +52,21 @@ typedef struct jcs_http_mp jcs_http_mp;
  * JCS_EINVAL when the type is not multipart/form-data, has no boundary or
  * the boundary is empty, too long or has characters RFC 2046 forbids.
  */
-int jcs_http_mp_boundary(const char *content_type, char *out, size_t outlen) JCS_MUST_USE;
+int jcs_http_multipart_boundary(const char *content_type, char *out, size_t outlen) JCS_MUST_USE;
 
-/* A parser for boundary (copied); ops and arg are borrowed. Caller frees with jcs_http_mp_free. */
-int jcs_http_mp_new(const char *boundary, unsigned max_parts, const jcs_http_mp_ops *ops, void *arg,
-                    jcs_http_mp **out) JCS_MUST_USE;
+/* A parser for boundary (copied); ops and arg are borrowed. Caller frees with
+ * jcs_http_multipart_free. */
+int jcs_http_multipart_new(const char *boundary, unsigned max_parts,
+                           const jcs_http_multipart_ops *ops, void *arg,
+                           jcs_http_mp **out) JCS_MUST_USE;
 
 /* The next n bytes of the body. After a non-zero return the parser refuses more input. */
-int jcs_http_mp_feed(jcs_http_mp *mp, const void *p, size_t n) JCS_MUST_USE;
+int jcs_http_multipart_feed(jcs_http_mp *mp, const void *p, size_t n) JCS_MUST_USE;
 
 /* The body ended: JCS_EINVAL "multipart body: truncated ..." unless the closing boundary was seen.
  */
-int jcs_http_mp_finish(jcs_http_mp *mp) JCS_MUST_USE;
+int jcs_http_multipart_finish(jcs_http_mp *mp) JCS_MUST_USE;
 
-void jcs_http_mp_free(jcs_http_mp *mp);
+void jcs_http_multipart_free(jcs_http_mp *mp);
 
 #endif

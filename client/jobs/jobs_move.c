@@ -71,7 +71,7 @@ static enum kind red_kind(const char *json, jcs_redundancy *red)
     else if (t && strcmp(t, "multipartUpload") == 0)
         k = K_MULTIPART;
     else if (t && (strcmp(t, "none") == 0 || strcmp(t, "rep") == 0 || strcmp(t, "ec") == 0)) {
-        if (jcs_client_redundancy_parse(o, "redundancy", red) == 0)
+        if (jcs_client_config_redundancy_parse(o, "redundancy", red) == 0)
             k = red->type == JCS_RED_NONE ? K_NONE : red->type == JCS_RED_REP ? K_REP : K_EC;
     }
     json_decref(o);
@@ -592,7 +592,7 @@ static int change_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d
         goto out;
     for (size_t i = 0; i < nout; i++)
         to_meta(&out[i], &mb[i]);
-    if (!(red_json = jcs_client_redundancy_json(&want))) {
+    if (!(red_json = jcs_client_config_redundancy_json(&want))) {
         rc = JCS_ENOMEM;
         goto out;
     }

@@ -5,7 +5,7 @@
  * domain type: the planner, the driver, the uploader and downloader, the
  * jobs and the REST API all speak it; hubs and the coordinator never see it
  * (a plan carries only the ops it implies). The JSON form is parsed by
- * client_config.h (jcs_client_redundancy_parse).
+ * client_config.h (jcs_client_config_redundancy_parse).
  */
 #ifndef JCS_REDUNDANCY_H
 #define JCS_REDUNDANCY_H

@@ -306,11 +306,11 @@ int jcs_s3gw_package_redundancy(s3req *r, const jcs_meta_package *p, jcs_redunda
     out->type = JCS_RED_NONE;
     int rc = 0;
     if (v && !json_is_null(v))
-        rc = jcs_client_redundancy_parse(v, "package redundancy", out);
+        rc = jcs_client_config_redundancy_parse(v, "package redundancy", out);
     json_decref(v);
     if (rc)
         return rc;
-    if (!(*json = jcs_client_redundancy_json(out)))
+    if (!(*json = jcs_client_config_redundancy_json(out)))
         return JCS_ENOMEM;
     return JCS_OK;
 }

@@ -212,7 +212,7 @@ static int put_finish(s3req *r)
     /* An EC object smaller than a strip was stored with a fitted chunk: record that one. */
     if (op->res.red.type == JCS_RED_EC && op->res.red.chunk_size != op->red.chunk_size) {
         jcs_free(op->red_json);
-        if (!(op->red_json = jcs_client_redundancy_json(&op->res.red)))
+        if (!(op->red_json = jcs_client_config_redundancy_json(&op->res.red)))
             return JCS_ENOMEM;
     }
     /* The plan hashed the bytes: Content-MD5 is checked against its MD5. */

@@ -54,7 +54,7 @@ int jcs_download_parse_red(const jcs_meta_object *o, jcs_download_red *out)
         }
         out->nsegments = n;
     } else {
-        rc = jcs_client_redundancy_parse(v, "redundancy", &out->red);
+        rc = jcs_client_config_redundancy_parse(v, "redundancy", &out->red);
         if (rc)
             rc = jcs_err_wrap(rc, "object %lld: ", (long long)o->object_id);
     }

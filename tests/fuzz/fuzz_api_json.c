@@ -73,12 +73,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int given = 0;
     if (jcs_api_get_redundancy(b, "redundancy", &r, &given) == 0 && given) {
         /* The canonical JSON of a parsed redundancy parses back to the same canonical JSON. */
-        char *t1 = jcs_client_redundancy_json(&r);
+        char *t1 = jcs_client_config_redundancy_json(&r);
         json_t *v1 = t1 ? json_loads(t1, 0, NULL) : NULL;
         jcs_redundancy r2;
-        if (t1 && (!v1 || jcs_client_redundancy_parse(v1, "redundancy", &r2) != 0))
+        if (t1 && (!v1 || jcs_client_config_redundancy_parse(v1, "redundancy", &r2) != 0))
             abort();
-        char *t2 = v1 ? jcs_client_redundancy_json(&r2) : NULL;
+        char *t2 = v1 ? jcs_client_config_redundancy_json(&r2) : NULL;
         if (t1 && t2 && strcmp(t1, t2) != 0)
             abort();
         jcs_free(t1);
@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     int64_t ns;
     if (jcs_api_get_str(b, "gcGracePeriod", 0, &s) == 0 && s &&
-        jcs_client_parse_duration(s, &ns) == 0 && ns < 0)
+        jcs_client_config_parse_duration(s, &ns) == 0 && ns < 0)
         abort(); /* negative durations are refused */
     json_decref(b);
     return 0;

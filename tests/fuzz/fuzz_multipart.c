@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t ctlen = nl ? (size_t)(nl - data) : size;
     char *ct = fuzz_str(data, ctlen);
     char boundary[JCS_HTTP_MAX_BOUNDARY + 1];
-    if (jcs_http_mp_boundary(ct, boundary, sizeof boundary) != 0)
+    if (jcs_http_multipart_boundary(ct, boundary, sizeof boundary) != 0)
         strcpy(boundary, "XyZ");
     free(ct);
     const uint8_t *body = nl ? nl + 1 : data + size;
@@ -61,10 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         body++;
         blen--;
     }
-    static const jcs_http_mp_ops ops = {fz_begin, fz_data, fz_end};
+    static const jcs_http_multipart_ops ops = {fz_begin, fz_data, fz_end};
     fz_state st = {0, 0};
     jcs_http_mp *mp;
-    if (jcs_http_mp_new(boundary, 16, &ops, &st, &mp) != 0)
+    if (jcs_http_multipart_new(boundary, 16, &ops, &st, &mp) != 0)
         return 0;
     int rc = 0;
     for (size_t off = 0; off < blen && rc == 0; off += step) {
@@ -72,12 +72,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* An exact-size copy per piece, so a read past a piece is caught. */
         uint8_t *piece = malloc(n);
         memcpy(piece, body + off, n);
-        rc = jcs_http_mp_feed(mp, piece, n);
+        rc = jcs_http_multipart_feed(mp, piece, n);
         free(piece);
     }
     if (rc == 0)
-        (void)!jcs_http_mp_finish(mp);
-    jcs_http_mp_free(mp);
+        (void)!jcs_http_multipart_finish(mp);
+    jcs_http_multipart_free(mp);
     if (st.bytes > blen)
         abort(); /* more data out than came in */
     return 0;

@@ -534,7 +534,7 @@ TEST(durations_parse_like_go)
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         int64_t ns = -1;
-        int rc = jcs_client_parse_duration(good[i].s, &ns);
+        int rc = jcs_client_config_parse_duration(good[i].s, &ns);
         T_ASSERT(rc == 0 && ns == good[i].ns, "(\"%s\": rc %d, %lld ns, want %lld: %s)", good[i].s,
                  rc, (long long)ns, (long long)good[i].ns, rc ? jcs_err_msg(rc) : "");
     }
@@ -551,7 +551,7 @@ TEST(durations_parse_like_go)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t ns = -1;
-        int rc = jcs_client_parse_duration(bad[i].s, &ns);
+        int rc = jcs_client_config_parse_duration(bad[i].s, &ns);
         T_ASSERT(rc == bad[i].code && has(jcs_err_msg(rc), bad[i].mention) && ns == -1,
                  "(\"%s\": rc %d: %s)", bad[i].s, rc, jcs_err_msg(rc));
         char quoted[64];
@@ -575,10 +575,10 @@ TEST(redundancy_json_round_trips_with_defaults)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *v = json_loads(cases[i].in, 0, NULL);
         jcs_redundancy r;
-        int rc = jcs_client_redundancy_parse(v, "redundancy", &r);
+        int rc = jcs_client_config_redundancy_parse(v, "redundancy", &r);
         json_decref(v);
         T_OK(rc);
-        char *s = jcs_client_redundancy_json(&r);
+        char *s = jcs_client_config_redundancy_json(&r);
         char got[256];
         snprintf(got, sizeof(got), "%s", s ? s : "(null)");
         jcs_free(s);
@@ -586,7 +586,7 @@ TEST(redundancy_json_round_trips_with_defaults)
     }
     json_t *v = json_loads("{\"type\":\"ec\",\"k\":2,\"n\":3,\"chunkSize\":\"big\"}", 0, NULL);
     jcs_redundancy r;
-    int rc = jcs_client_redundancy_parse(v, "info.redundancy", &r);
+    int rc = jcs_client_config_redundancy_parse(v, "info.redundancy", &r);
     json_decref(v);
     T_EQ_INT(rc, JCS_EINVAL);
     T_ASSERT(has(jcs_err_msg(rc), "info.redundancy.chunkSize"), "(%s)", jcs_err_msg(rc));

@@ -1060,7 +1060,7 @@ static int ev_end(void *arg)
     return 0;
 }
 
-static const jcs_http_mp_ops ev_ops = {ev_begin, ev_data, ev_end};
+static const jcs_http_multipart_ops ev_ops = {ev_begin, ev_data, ev_end};
 
 static int fail_data(void *arg, const void *p, size_t n)
 {
@@ -1068,27 +1068,28 @@ static int fail_data(void *arg, const void *p, size_t n)
     return jcs_err_set(JCS_EEXIST, "already there");
 }
 
-static const jcs_http_mp_ops fail_ops = {NULL, fail_data, NULL};
+static const jcs_http_multipart_ops fail_ops = {NULL, fail_data, NULL};
 
 /* Parses body in pieces: cut (a single split point) when >= 0, else in steps of -cut bytes. */
 static int parse_split(const char *boundary, const char *body, size_t len, long cut, struct ev *e)
 {
     jcs_http_mp *mp;
     memset(e, 0, sizeof(*e));
-    int rc = jcs_http_mp_new(boundary, 100, &ev_ops, e, &mp);
+    int rc = jcs_http_multipart_new(boundary, 100, &ev_ops, e, &mp);
     if (rc)
         return rc;
     if (cut >= 0) {
-        rc = jcs_http_mp_feed(mp, body, (size_t)cut);
+        rc = jcs_http_multipart_feed(mp, body, (size_t)cut);
         if (!rc)
-            rc = jcs_http_mp_feed(mp, body + cut, len - (size_t)cut);
+            rc = jcs_http_multipart_feed(mp, body + cut, len - (size_t)cut);
     } else {
         for (size_t i = 0; i < len && !rc; i += (size_t)-cut)
-            rc = jcs_http_mp_feed(mp, body + i, len - i < (size_t)-cut ? len - i : (size_t)-cut);
+            rc = jcs_http_multipart_feed(mp, body + i,
+                                         len - i < (size_t)-cut ? len - i : (size_t)-cut);
     }
     if (!rc)
-        rc = jcs_http_mp_finish(mp);
-    jcs_http_mp_free(mp);
+        rc = jcs_http_multipart_finish(mp);
+    jcs_http_multipart_free(mp);
     return rc;
 }
 
@@ -1164,18 +1165,21 @@ TEST(multipart_parser_every_split_point_and_odd_boundaries)
     }
     /* The boundary from the Content-Type, quoted or not. */
     char b[JCS_HTTP_MAX_BOUNDARY + 1];
-    T_OK(jcs_http_mp_boundary("multipart/form-data; boundary=\"a'()+_,-./:=? b\"", b, sizeof(b)));
+    T_OK(jcs_http_multipart_boundary("multipart/form-data; boundary=\"a'()+_,-./:=? b\"", b,
+                                     sizeof(b)));
     T_EQ_STR(b, "a'()+_,-./:=? b");
-    T_OK(jcs_http_mp_boundary("Multipart/Form-Data;charset=utf-8;BOUNDARY=xyz", b, sizeof(b)));
+    T_OK(jcs_http_multipart_boundary("Multipart/Form-Data;charset=utf-8;BOUNDARY=xyz", b,
+                                     sizeof(b)));
     T_EQ_STR(b, "xyz");
     char long_ct[200];
     snprintf(long_ct, sizeof(long_ct), "multipart/form-data; boundary=%s9", b70);
-    T_EQ_INT(jcs_http_mp_boundary(long_ct, b, sizeof(b)), JCS_EINVAL);
+    T_EQ_INT(jcs_http_multipart_boundary(long_ct, b, sizeof(b)), JCS_EINVAL);
     T_ASSERT(strstr(jcs_err_msg(JCS_EINVAL), "longer than 70"));
-    T_EQ_INT(jcs_http_mp_boundary("multipart/form-data", b, sizeof(b)), JCS_EINVAL);
+    T_EQ_INT(jcs_http_multipart_boundary("multipart/form-data", b, sizeof(b)), JCS_EINVAL);
     T_ASSERT(strstr(jcs_err_msg(JCS_EINVAL), "no boundary"));
-    T_EQ_INT(jcs_http_mp_boundary("multipart/form-data; boundary=a\x01", b, sizeof(b)), JCS_EINVAL);
-    T_EQ_INT(jcs_http_mp_boundary("application/json", b, sizeof(b)), JCS_EINVAL);
+    T_EQ_INT(jcs_http_multipart_boundary("multipart/form-data; boundary=a\x01", b, sizeof(b)),
+             JCS_EINVAL);
+    T_EQ_INT(jcs_http_multipart_boundary("application/json", b, sizeof(b)), JCS_EINVAL);
 }
 
 TEST(multipart_parser_rejects_malformed_bodies)
@@ -1229,14 +1233,14 @@ TEST(multipart_parser_rejects_malformed_bodies)
     T_ASSERT(strstr(jcs_err_msg(rc), "more than 100 parts"));
     /* A callback's error stops the parser and comes back as is; later input is refused. */
     jcs_http_mp *mp;
-    T_OK(jcs_http_mp_new("b", 10, &fail_ops, NULL, &mp));
+    T_OK(jcs_http_multipart_new("b", 10, &fail_ops, NULL, &mp));
     const char *one = "--b\r\nContent-Disposition: form-data; name=p\r\n\r\n0123";
-    rc = jcs_http_mp_feed(mp, one, strlen(one));
+    rc = jcs_http_multipart_feed(mp, one, strlen(one));
     T_EQ_INT(rc, JCS_EEXIST);
-    rc = jcs_http_mp_feed(mp, "\r\n--b--", 7);
+    rc = jcs_http_multipart_feed(mp, "\r\n--b--", 7);
     T_EQ_INT(rc, JCS_EEXIST);
     T_ASSERT(strstr(jcs_err_msg(rc), "parser already failed"));
-    jcs_http_mp_free(mp);
+    jcs_http_multipart_free(mp);
 }
 
 TEST(multipart_over_http_odd_boundary_in_small_pieces)
