@@ -38,6 +38,9 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from faultlib import Api  # noqa: E402  (the REST client both campaigns use)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.chdir(ROOT)
 BIN = os.environ.get("JCS_BIN", os.path.join(ROOT, "build/bin"))
@@ -96,66 +99,6 @@ def read_env(path):
 
 def sha(b):
     return hashlib.sha256(b).hexdigest()
-
-
-class Api:
-    """The jcs REST API over mutual TLS (a new connection per request, as curl would)."""
-
-    def __init__(self, env):
-        u = urllib.parse.urlparse(env["JCS_ENDPOINT"])
-        self.host, self.port = u.hostname, u.port
-        self.ctx = ssl.create_default_context(cafile=env["JCS_CA"])
-        self.ctx.load_cert_chain(env["JCS_CERT"], env["JCS_KEY"])
-        self.ctx.check_hostname = False
-
-    def request(self, method, path, body=None, headers=None, timeout=300):
-        c = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=timeout)
-        try:
-            c.request(method, path, body=body, headers=headers or {})
-            r = c.getresponse()
-            try:
-                data = r.read()
-                return r.status, data, None
-            except http.client.IncompleteRead as e:
-                return r.status, e.partial, "incomplete body (%d bytes)" % len(e.partial)
-        except (OSError, http.client.HTTPException) as e:
-            return -1, b"", str(e)
-        finally:
-            c.close()
-
-    def call(self, method, path, obj=None, timeout=300):
-        body = json.dumps(obj).encode() if obj is not None else None
-        hdr = {"Content-Type": "application/json"} if body is not None else {}
-        st, data, err = self.request(method, path, body, hdr, timeout)
-        try:
-            d = json.loads(data)
-        except ValueError:
-            d = None
-        if st != 200 or not d or d.get("code") != "OK":
-            raise RuntimeError("%s %s: HTTP %s %s %s" % (method, path, st, data[:300], err or ""))
-        return d["data"]
-
-    def upload(self, pkg, path, data):
-        b = "----jcskill%d" % rng.randrange(1 << 30)
-        info = json.dumps({"packageID": pkg}).encode()
-        body = (("--%s\r\nContent-Disposition: form-data; name=\"info\"\r\n"
-                 "Content-Type: application/json\r\n\r\n" % b).encode() + info +
-                ("\r\n--%s\r\nContent-Disposition: form-data; name=\"files\"; filename=\"%s\"\r\n"
-                 "Content-Type: application/octet-stream\r\n\r\n" %
-                 (b, urllib.parse.quote(path, safe=""))).encode() + data +
-                ("\r\n--%s--\r\n" % b).encode())
-        st, out, err = self.request("POST", "/v1/object/upload", body,
-                                    {"Content-Type": "multipart/form-data; boundary=" + b})
-        d = json.loads(out) if st == 200 else None
-        if not d or d.get("code") != "OK":
-            raise RuntimeError("upload %s: HTTP %s %s %s" % (path, st, out[:300], err or ""))
-        return d["data"]["uploadeds"][0]["objectID"]
-
-    def get(self, oid, rng_=None):
-        hdr = {"Range": "bytes=%d-%d" % (rng_[0], rng_[0] + rng_[1] - 1)} if rng_ else {}
-        return self.request("GET", "/v1/object/download?objectID=%d" % oid, None, hdr)
-
-
 
 
 def upload_many(api, pkg, files):
