@@ -550,17 +550,22 @@ out:
  */
 static int select_objects(ctl *c, const ctl_ref *r, int recursive, json_t **objs, size_t *strip)
 {
+    /* On failure *objs is NULL, so the callers' one json_decref at the end
+     * is right on every path (it freed a dangling array here once: "rm -r"
+     * of an empty prefix was a double free). */
+    *objs = NULL;
     *strip = 0;
     if (!recursive) {
         json_t *o;
         int rc = ctl_find_object(c, r, &o);
         if (rc)
             return rc;
-        *objs = json_array();
-        if (!*objs || json_array_append_new(*objs, o) != 0) {
-            json_decref(*objs);
+        json_t *arr = json_array();
+        if (!arr || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
             return JCS_ENOMEM;
         }
+        *objs = arr;
         return 0;
     }
     size_t plen = strlen(r->path);
@@ -571,6 +576,7 @@ static int select_objects(ctl *c, const ctl_ref *r, int recursive, json_t **objs
     int rc = ctl_list(c, r->package_id, prefix, 1, 0, objs, NULL);
     if (!rc && json_array_size(*objs) == 0) {
         json_decref(*objs);
+        *objs = NULL;
         rc = jcs_err_set(JCS_ENOENT, "no objects under %s/%s/%s", r->bucket, r->package, prefix);
     }
     *strip = strlen(prefix);

@@ -185,6 +185,9 @@ ok rm_one "$CTL" rm b1/p1/moved/one.txt && check rm_says grep -q 'deleted 1 obje
 refused rm_missing 1 'object "moved/one.txt" does not exist' "$CTL" rm b1/p1/moved/one.txt
 ok rm_r "$CTL" --json rm -r b1/p1/copy && check rm_r_json jq -e '.deleted == 72' "$T/rm_r.out"
 ok ls_after_rm "$CTL" --json ls -r b1/p1/copy && check rm_r_gone jq -e '.objects == []' "$T/ls_after_rm.out"
+# A recursive command on a prefix holding nothing names it (it was a double free in jcsctl).
+refused rm_r_empty_prefix 1 'no objects under b1/p1/copy/' "$CTL" rm -r b1/p1/copy
+refused cp_r_empty_prefix 1 'no objects under b1/p1/nothing/' "$CTL" cp -r b1/p1/nothing b1/p1/elsewhere
 
 # ---- redundancy set
 ok red_set "$CTL" --json redundancy set b1/p1/tree/a/b/c/mid.bin rep:2 &&
