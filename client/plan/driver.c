@@ -409,6 +409,12 @@ typedef struct place_req {
 static int place(jcs_driver *d, const place_req *pr, jcs_plan_from *froms, size_t *nfroms,
                  const Jcs__Plan__Worker **compute);
 
+/* The bytes one block (or copy) of red carries, the object counting 1. */
+static double block_bytes(const jcs_redundancy *red)
+{
+    return red->type == JCS_RED_EC ? 1.0 / red->k : 1.0;
+}
+
 /* Fills tos[] for writing with red onto targets. */
 static int fill_tos(const jcs_redundancy *red, const jcs_site *targets, size_t nto,
                     jcs_plan_to *tos, int *index)
@@ -565,12 +571,6 @@ static int pick_sources(const jcs_block *blocks, const jcs_site *sites, size_t n
                            want);
     *nfroms = got;
     return JCS_OK;
-}
-
-/* The bytes one source block carries, the object counting 1. */
-static double block_bytes(const jcs_redundancy *red)
-{
-    return red->type == JCS_RED_EC ? 1.0 / red->k : 1.0;
 }
 
 static long find_node(const int64_t *nodes, size_t n, int64_t id)

@@ -33,6 +33,7 @@ within() {
   fi
 }
 
+echo "$(date +%T) start"
 HUBS="hub1 hub2 hub3 hub4 hub5 hub6"
 # Unshaped links (the test counts bytes, not seconds); probes every 30 s so
 # that few of them (16 KiB per pair) fall inside a measurement.
@@ -43,11 +44,12 @@ if ! deploy/local/cluster up --netns --wan-rate 0 --dir "$C" --hubs 6 --location
 fi
 # shellcheck disable=SC1091
 . "$C/cluster.env"
+echo "$(date +%T) cluster up"
 
 # bytes FILE FROM TO: one pair's counter in a `cluster traffic` snapshot.
 bytes() { awk -v f="$2" -v t="$3" '$1 == f && $2 == t { print $3; found = 1 } END { if (!found) print 0 }' "$1"; }
-delta() { echo $(($(bytes "$2" "$3" "$4") - $(bytes "$1" "$3" "$4"))); }
-# client_bytes A B: bytes between the client and every hub, both ways.
+delta() { echo $(($(bytes "$T/$2" "$3" "$4") - $(bytes "$T/$1" "$3" "$4"))); }
+# client_bytes A B (snapshots named by snap): bytes between the client and every hub, both ways.
 client_bytes() {
   local s=0 h
   for h in $HUBS; do s=$((s + $(delta "$1" "$2" client $h) + $(delta "$1" "$2" $h client))); done
@@ -97,9 +99,9 @@ if ! { "$CTL" bucket create b >/dev/null && "$CTL" package create -R 'ec(4,6)' b
   exit 0
 fi
 "$CTL" --json info b/p/obj.bin >"$T/info.json"
-B=$(jq '[.blocks[].size] | max' "$T/info.json")
+B=$(jq '[.blocks[].size | tonumber] | max' "$T/info.json")
 K=4
-echo "ec(4,6) object of $X bytes, blocks of $B bytes on $(jq -r '[.blocks[].hub] | join(" ")' "$T/info.json")"
+echo "$(date +%T) ec(4,6) object of $X bytes, blocks of $B bytes on $(jq -r '[.blocks[].hub] | join(" ")' "$T/info.json")"
 # Control messages (plan fragments, results, stats, TLS records of them) stay
 # far below one block; 256 KiB is generous for them and 1/16 of a block.
 CTRL=262144
@@ -117,6 +119,7 @@ grep -q "repair: coding on hub" "$C/client/client.log" && pass repair_auto_logge
   fail repair_auto_logged_hub_site "no \"repair: coding on hub\" in client.log"
 readback repair_auto_reads_back_identical
 
+echo "$(date +%T) repair under auto done"
 # ---- redundancy change under auto: ec(4,6) -> rep(2) on hubs
 snap t2
 if "$CTL" redundancy set b/p/obj.bin 'rep:2' >/dev/null 2>"$T/err"; then pass change_auto_runs; else fail change_auto_runs "$(cat "$T/err")"; fi
@@ -128,6 +131,7 @@ readback change_auto_reads_back_identical
 # Back to ec(4,6) for the negative run (this one too codes on a hub).
 "$CTL" redundancy set b/p/obj.bin 'ec(4,6)' >/dev/null 2>"$T/err" || fail change_back_to_ec "$(cat "$T/err")"
 
+echo "$(date +%T) redundancy changes done"
 # ---- the same repair with computeAt=client goes through the client
 deploy/local/cluster stop-client --dir "$C" >/dev/null 2>&1
 jq '.ioswitch.computeAt = "client"' "$C/client/config.json" >"$C/client/config.json.tmp" &&
@@ -137,7 +141,7 @@ if ! deploy/local/cluster start-client --dir "$C" >"$T/start.log" 2>&1; then
   exit 0
 fi
 "$CTL" --json info b/p/obj.bin >"$T/info.json"
-B=$(jq '[.blocks[].size] | max' "$T/info.json")
+B=$(jq '[.blocks[].size | tonumber] | max' "$T/info.json")
 lost=$(lose 2) || fail repair_client_setup "could not delete block 2's shard"
 snap t4
 if recover; then pass "repair_client_rebuilds_block_on_$lost"; else fail repair_client_rebuilds "$(head -c 1500 "$T/rec.json")"; fi
@@ -145,3 +149,4 @@ snap t5
 # k blocks in and the rebuilt one out.
 within repair_client_goes_through_the_client "$(client_bytes t4 t5)" $(((K + 1) * B)) "$(slack $(((K + 1) * B)))"
 readback repair_client_reads_back_identical
+echo "$(date +%T) done"
