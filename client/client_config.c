@@ -490,8 +490,9 @@ static int load_numbers(const jcs_cfg *f, jcs_client_config *c)
     if ((rc = jcs_cfg_str(f, "ioswitch.computeAt", "auto", &at)) != 0)
         return rc;
     if (jcs_computeat_parse(at, &c->ioswitch.compute_at) != 0)
-        rc = jcs_err_set(JCS_ECONFIG, "%s: field ioswitch.computeAt: \"%s\" (want auto, client or hub)",
-                         f->path, at);
+        rc = jcs_err_set(JCS_ECONFIG,
+                         "%s: field ioswitch.computeAt: \"%s\" (want auto, client or hub)", f->path,
+                         at);
     jcs_free(at);
     return rc;
 }

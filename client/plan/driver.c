@@ -398,7 +398,7 @@ enum op_kind {
 
 typedef struct place_req {
     enum op_kind kind;
-    const char *what; /* for the log: "upload", "repair", ... */
+    const char *what;               /* for the log: "upload", "repair", ... */
     const Jcs__Plan__Worker *given; /* the request's compute; NULL: by the model */
     const jcs_driver_src *src;      /* NULL: the driver feeds the raw object (an upload) */
     const jcs_site *targets;        /* NULL: the driver drains the raw object (a download) */
@@ -625,11 +625,10 @@ static int place(jcs_driver *d, const place_req *pr, jcs_plan_from *froms, size_
         pthread_mutex_unlock(&sort_mu);
         for (size_t j = 0; j < m; j++) {
             const jcs_site *st = &src->sites[order[j]];
-            in[nin] = (jcs_computeat_flow){.node = st->hub->hub_id,
-                                           .bytes = block_bytes(red),
-                                           .group = red->type == JCS_RED_EC
-                                                        ? src->blocks[order[j]].index
-                                                        : 0};
+            in[nin] = (jcs_computeat_flow){
+                .node = st->hub->hub_id,
+                .bytes = block_bytes(red),
+                .group = red->type == JCS_RED_EC ? src->blocks[order[j]].index : 0};
             srcidx[nin++] = order[j];
             if (find_node(cands, ncands, st->hub->hub_id) < 0) {
                 cands[ncands] = st->hub->hub_id;

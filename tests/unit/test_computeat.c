@@ -114,13 +114,8 @@ TEST(upload_stays_on_the_client_unless_its_uplink_is_dear)
     for (int i = 0; i < 6; i++)
         out[i] = (jcs_computeat_flow){.node = i + 1, .bytes = 0.25};
     int64_t cands[] = {0, 1, 2, 3, 4, 5, 6};
-    jcs_computeat_problem p = {.in = in,
-                               .nin = 1,
-                               .out = out,
-                               .nout = 6,
-                               .cands = cands,
-                               .ncands = 7,
-                               .cost = cost};
+    jcs_computeat_problem p = {
+        .in = in, .nin = 1, .out = out, .nout = 6, .cands = cands, .ncands = 7, .cost = cost};
     /* Equal weights: client 0.25 x (1+5+5+1+5+5) = 5.5; hub 1: 1 + 0.25 x (5+5+1+5+5) = 6.25. */
     client_x = 1;
     double c;
