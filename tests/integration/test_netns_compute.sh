@@ -11,6 +11,9 @@
 #     nothing but control messages over the client's link;
 #   - the same repair with computeAt=client goes through the client (k blocks
 #     in, one out): the check above would catch a plan that codes there;
+#   - with clientLinkCost 20 (a dear uplink) an upload sends the object once
+#     (to a hub that encodes), not n/k times its size, and a read has one hub
+#     decode and send it;
 #   - after each step the object reads back identical.
 # Prints PASS/FAIL lines for tests/run.
 set -u
@@ -85,6 +88,12 @@ lose() {
   find "$C/$hub/storage" -name "$hash" -type f -delete
   [ -z "$(find "$C/$hub/storage" -name "$hash" -type f)" ] && echo "$hub"
 }
+restart_client() { # JQ-EXPR
+  deploy/local/cluster stop-client --dir "$C" >/dev/null 2>&1
+  jq "$1" "$C/client/config.json" >"$C/client/config.json.tmp" &&
+    mv "$C/client/config.json.tmp" "$C/client/config.json" && chmod 600 "$C/client/config.json"
+  deploy/local/cluster start-client --dir "$C" >"$T/start.log" 2>&1
+}
 recover() { # -> the job's report in $T/rec.json
   api POST /v1/system/tickTock/run '{"job": "RedundancyRecover"}' >"$T/rec.json"
   jq -e '.data.report.blocksRebuilt // .report.blocksRebuilt | . == 1' "$T/rec.json" >/dev/null
@@ -133,10 +142,7 @@ readback change_auto_reads_back_identical
 
 echo "$(date +%T) redundancy changes done"
 # ---- the same repair with computeAt=client goes through the client
-deploy/local/cluster stop-client --dir "$C" >/dev/null 2>&1
-jq '.ioswitch.computeAt = "client"' "$C/client/config.json" >"$C/client/config.json.tmp" &&
-  mv "$C/client/config.json.tmp" "$C/client/config.json" && chmod 600 "$C/client/config.json"
-if ! deploy/local/cluster start-client --dir "$C" >"$T/start.log" 2>&1; then
+if ! restart_client '.ioswitch.computeAt = "client"'; then
   fail client_restart_computeat_client "$(tail -n 5 "$T/start.log")"
   exit 0
 fi
@@ -149,4 +155,31 @@ snap t5
 # k blocks in and the rebuilt one out.
 within repair_client_goes_through_the_client "$(client_bytes t4 t5)" $(((K + 1) * B)) "$(slack $(((K + 1) * B)))"
 readback repair_client_reads_back_identical
+
+# ---- a client on a dear uplink (clientLinkCost 20): an upload sends the
+# object once, to a hub of its location, which encodes and sends the blocks
+# on; a read has one hub gather and decode, and only X crosses the client's link.
+if ! restart_client '.ioswitch.computeAt = "auto" | .ioswitch.clientLinkCost = 20'; then
+  fail client_restart_dear_uplink "$(tail -n 5 "$T/start.log")"
+  exit 0
+fi
+snap t6
+if "$CTL" put "$T/obj.bin" b/p/obj2.bin >/dev/null 2>"$T/err"; then pass dear_uplink_put; else fail dear_uplink_put "$(cat "$T/err")"; fi
+snap t7
+out=0
+for h in $HUBS; do out=$((out + $(delta t6 t7 client $h))); done
+# X once (an encoding client would send 1.5·X).
+within dear_uplink_upload_sends_the_object_once "$out" $X "$(slack $X)"
+snap t8
+rm -f "$T/back.bin"
+if "$CTL" get b/p/obj2.bin "$T/back.bin" >/dev/null 2>"$T/err" && cmp -s "$T/obj.bin" "$T/back.bin"; then
+  pass dear_uplink_reads_back_identical
+else
+  fail dear_uplink_reads_back_identical "$(cat "$T/err")"
+fi
+snap t9
+senders=0
+for h in $HUBS; do [ "$(delta t8 t9 $h client)" -lt $((X / 2)) ] || senders=$((senders + 1)); done
+if [ $senders = 1 ]; then pass dear_uplink_read_decoded_on_one_hub; else fail dear_uplink_read_decoded_on_one_hub "$senders hubs sent the client X/2 or more"; fi
+within dear_uplink_read_brings_x "$(client_bytes t8 t9)" $X "$(slack $X)"
 echo "$(date +%T) done"
