@@ -214,6 +214,9 @@ static const char *const known_fields[] = {
     "tickTock.recoverGracePeriod",
     "tickTock.deepCheck",
     "tickTock.scrubRateMBps",
+    "ioswitch",
+    "ioswitch.computeAt",
+    "ioswitch.clientLinkCost",
     "http",
     "http.enabled",
     "http.listen",
@@ -479,9 +482,19 @@ static int load_numbers(const jcs_cfg *f, jcs_client_config *c)
         (rc = duration_ms(f, "tickTock.recoverGracePeriod", "5m", &c->recover_grace_period_ms)) ||
         (rc = jcs_cfg_bool(f, "tickTock.deepCheck", true, true, &c->deep_check)) ||
         (rc = jcs_cfg_num(f, "tickTock.scrubRateMBps", true, 10, 0.001, 100000,
-                          &c->scrub_rate_mbps)))
+                          &c->scrub_rate_mbps)) ||
+        (rc = jcs_cfg_num(f, "ioswitch.clientLinkCost", true, 1, 0.01, 1e6,
+                          &c->ioswitch.client_link_cost)))
         return rc;
-    return JCS_OK;
+    char *at = NULL;
+    if ((rc = jcs_cfg_str(f, "ioswitch.computeAt", "auto", &at)) != 0)
+        return rc;
+    if (jcs_computeat_parse(at, &c->ioswitch.compute_at) != 0)
+        rc = jcs_err_set(JCS_ECONFIG,
+                         "%s: field ioswitch.computeAt: \"%s\" (want auto, client or hub)", f->path,
+                         at);
+    jcs_free(at);
+    return rc;
 }
 
 static int load_http(const jcs_cfg *f, jcs_client_config *c)

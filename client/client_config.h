@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "computeat.h"
 #include "config.h"
 #include "db.h"
 #include "err.h"
@@ -101,6 +102,14 @@ typedef struct jcs_client_config {
                                           reads and verifies every referenced shard */
     double scrub_rate_mbps;            /* tickTock.scrubRateMBps [10]: a deep check reads at most
                                           this many MB (10^6 bytes) per second */
+
+    /* Where plans code (client/plan/computeat.h, docs/DESIGN.md §4). */
+    struct {
+        jcs_computeat_mode compute_at; /* ioswitch.computeAt ["auto"]: auto, client or hub */
+        double client_link_cost;       /* ioswitch.clientLinkCost [1], 0.01..1e6: the cost of a
+                                          byte on a link of the client, as a multiple of the
+                                          topology distance (a slow or metered uplink: > 1) */
+    } ioswitch;
 
     struct {
         bool enabled;        /* [true] */

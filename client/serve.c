@@ -29,6 +29,19 @@
 /* Access statistics reach the database this often (access.h). */
 #define ACCESS_FLUSH_MS 1000
 
+/*
+ * The link costs of the compute-site model (computeat.h): the topology's
+ * distances (topology.h), a link of the client's weighted by
+ * ioswitch.clientLinkCost. arg is the service.
+ */
+static double link_cost(void *arg, int64_t a, int64_t b)
+{
+    jcs_svc *svc = arg;
+    if (a == 0 || b == 0)
+        return jcs_topo_distance(svc->topo, a ? a : b) * svc->cfg->ioswitch.client_link_cost;
+    return jcs_topo_distance_between(svc->topo, a, b);
+}
+
 static int build_routes(jcs_svc *svc, jcs_http_route **out, size_t *n)
 {
     const struct {
@@ -137,6 +150,10 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
         jcs_error("driver: %s", jcs_err_msg(rc));
         goto out;
     }
+    jcs_driver_compute dc = {.mode = cfg->ioswitch.compute_at, .cost = link_cost, .arg = &svc};
+    jcs_driver_set_compute(svc.driver, &dc);
+    jcs_info("plans code by ioswitch.computeAt %s (client links cost x%g)",
+             jcs_computeat_name(cfg->ioswitch.compute_at), cfg->ioswitch.client_link_cost);
     if (cfg->max_strip_cache_count > 0 &&
         (rc = jcs_stripcache_new((size_t)cfg->max_strip_cache_count, JCS_DOWNLOAD_STRIP_CACHE_BYTES,
                                  &svc.strips)) != 0) {

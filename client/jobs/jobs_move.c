@@ -25,6 +25,10 @@
  * redundancy change of the shard alone), so the new shard's FileHash must
  * equal the old one; the job checks it. New blocks go to usable spaces
  * that hold no block of the object, one per location first.
+ *
+ * The plans name no compute site: the driver's policy (ioswitch.computeAt,
+ * driver.h) codes them on a hub next to the data, so under auto no object
+ * byte of a change, repair, copy or migration passes through the client.
  */
 #include <inttypes.h>
 #include <math.h>

@@ -3,6 +3,7 @@
  */
 #include "driver.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "computeat.h"
 #include "hash.h"
 #include "hub.pb-c.h"
 #include "exec.h"
@@ -21,6 +23,7 @@
 
 struct jcs_driver {
     jcs_xfer *xfer;
+    jcs_driver_compute compute; /* where coding runs when a request names no site */
 };
 
 int jcs_driver_new(const jcs_tls_files *tls, jcs_driver **out)
@@ -35,6 +38,11 @@ int jcs_driver_new(const jcs_tls_files *tls, jcs_driver **out)
     }
     *out = d;
     return JCS_OK;
+}
+
+void jcs_driver_set_compute(jcs_driver *d, const jcs_driver_compute *c)
+{
+    d->compute = *c;
 }
 
 void jcs_driver_free(jcs_driver *d)
@@ -382,6 +390,31 @@ static int check_red(const jcs_redundancy *red, size_t ntargets, size_t *nto)
 
 static const Jcs__Plan__Worker driver_worker = JCS__PLAN__WORKER__INIT;
 
+/* What a plan does, for the choice of its compute site (place()). */
+enum op_kind {
+    OP_TRANSFER, /* an upload or a download: the client is a candidate under auto */
+    OP_UPKEEP,   /* repair, redundancy change, copy: a hub next to the data under auto */
+};
+
+typedef struct place_req {
+    enum op_kind kind;
+    const char *what;               /* for the log: "upload", "repair", ... */
+    const Jcs__Plan__Worker *given; /* the request's compute; NULL: by the model */
+    const jcs_driver_src *src;      /* NULL: the driver feeds the raw object (an upload) */
+    const jcs_site *targets;        /* NULL: the driver drains the raw object (a download) */
+    size_t ntargets;
+    double target_bytes; /* bytes per target, the object counting 1 */
+} place_req;
+
+static int place(jcs_driver *d, const place_req *pr, jcs_plan_from *froms, size_t *nfroms,
+                 const Jcs__Plan__Worker **compute);
+
+/* The bytes one block (or copy) of red carries, the object counting 1. */
+static double block_bytes(const jcs_redundancy *red)
+{
+    return red->type == JCS_RED_EC ? 1.0 / red->k : 1.0;
+}
+
 /* Fills tos[] for writing with red onto targets. */
 static int fill_tos(const jcs_redundancy *red, const jcs_site *targets, size_t nto,
                     jcs_plan_to *tos, int *index)
@@ -412,6 +445,15 @@ int jcs_driver_upload(jcs_driver *d, const jcs_driver_upload_req *req, jcs_drive
     int rc = check_red(red, req->ntargets, &nto);
     if (rc || (rc = fill_tos(red, req->targets, nto, tos, index)) != 0)
         return rc;
+    const Jcs__Plan__Worker *compute;
+    place_req pr = {.kind = OP_TRANSFER,
+                    .what = "upload",
+                    .given = req->compute,
+                    .targets = req->targets,
+                    .ntargets = nto,
+                    .target_bytes = block_bytes(red)};
+    if ((rc = place(d, &pr, NULL, NULL, &compute)) != 0)
+        return rc;
     jcs_plan_from from = {.kind = JCS_FROM_DRIVER, .stream = JCS_STREAM_RAW};
     jcs_fromto ft = {.red = *red,
                      .object_size = -1,
@@ -419,7 +461,7 @@ int jcs_driver_upload(jcs_driver *d, const jcs_driver_upload_req *req, jcs_drive
                      .nfroms = 1,
                      .tos = tos,
                      .ntos = nto,
-                     .compute = req->compute ? req->compute : &driver_worker};
+                     .compute = compute};
     if ((rc = jcs_plan_build(&ft, &p)) != 0)
         return jcs_err_wrap(rc, "planning the upload: ");
     struct feed fd = {.rd = req->read, .arg = req->arg, .var = p->from_vars[0]};
@@ -531,6 +573,137 @@ static int pick_sources(const jcs_block *blocks, const jcs_site *sites, size_t n
     return JCS_OK;
 }
 
+static long find_node(const int64_t *nodes, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (nodes[i] == id)
+            return (long)i;
+    return -1;
+}
+
+/*
+ * Chooses the compute site of a plan and, when it reads shards, its sources:
+ * the request's site when it names one; the driver under computeAt=client or
+ * without link costs; else the cheapest candidate by the model (computeat.h)
+ * reading the sources cheapest for that site. Candidates: the client first
+ * (transfers under auto only), then the hubs of the sources, nearest first,
+ * then those of the targets.
+ */
+static int place(jcs_driver *d, const place_req *pr, jcs_plan_from *froms, size_t *nfroms,
+                 const Jcs__Plan__Worker **compute)
+{
+    const jcs_driver_src *src = pr->src;
+    const jcs_driver_compute *pol = &d->compute;
+    if (pr->given || pol->mode == JCS_COMPUTEAT_CLIENT || !pol->cost) {
+        *compute = pr->given ? pr->given : &driver_worker;
+        return src ? pick_sources(src->blocks, src->sites, src->nblocks, src->red, froms, nfroms)
+                   : JCS_OK;
+    }
+    if ((src && src->nblocks > MAX_SITES) || pr->ntargets > MAX_SITES)
+        return jcs_err_set(JCS_EINVAL, "too many blocks");
+    jcs_computeat_flow in[MAX_SITES], out[MAX_SITES];
+    size_t nin = 0, nout = 0, srcidx[MAX_SITES], ncands = 0;
+    int64_t cands[2 * MAX_SITES + 1];
+    const Jcs__Plan__Worker *cw[2 * MAX_SITES + 1];
+    if (pr->kind == OP_TRANSFER && pol->mode == JCS_COMPUTEAT_AUTO) {
+        cands[ncands] = 0;
+        cw[ncands++] = &driver_worker;
+    }
+    size_t need = 0;
+    if (src) {
+        const jcs_redundancy *red = src->red;
+        size_t order[MAX_SITES], m = 0;
+        for (size_t i = 0; i < src->nblocks; i++)
+            if (src->sites[i].hub && src->sites[i].space &&
+                (red->type != JCS_RED_EC ||
+                 (src->blocks[i].index >= 0 && src->blocks[i].index < red->n)))
+                order[m++] = i;
+        pthread_mutex_lock(&sort_mu);
+        sort_sites = src->sites;
+        sort_blocks = src->blocks;
+        qsort(order, m, sizeof(order[0]), by_distance);
+        pthread_mutex_unlock(&sort_mu);
+        for (size_t j = 0; j < m; j++) {
+            const jcs_site *st = &src->sites[order[j]];
+            in[nin] = (jcs_computeat_flow){
+                .node = st->hub->hub_id,
+                .bytes = block_bytes(red),
+                .group = red->type == JCS_RED_EC ? src->blocks[order[j]].index : 0};
+            srcidx[nin++] = order[j];
+            if (find_node(cands, ncands, st->hub->hub_id) < 0) {
+                cands[ncands] = st->hub->hub_id;
+                cw[ncands++] = st->hub;
+            }
+        }
+        need = red->type == JCS_RED_EC ? (size_t)red->k : 1;
+    } else {
+        in[nin++] = (jcs_computeat_flow){.node = 0, .bytes = 1, .group = 0};
+    }
+    if (pr->targets) {
+        for (size_t i = 0; i < pr->ntargets; i++) {
+            const Jcs__Plan__Worker *h = pr->targets[i].hub;
+            if (!h)
+                continue; /* the plan refuses it with its own message */
+            out[nout++] = (jcs_computeat_flow){.node = h->hub_id, .bytes = pr->target_bytes};
+            if (find_node(cands, ncands, h->hub_id) < 0) {
+                cands[ncands] = h->hub_id;
+                cw[ncands++] = h;
+            }
+        }
+    } else {
+        out[nout++] = (jcs_computeat_flow){.node = 0, .bytes = 1};
+    }
+    jcs_computeat_problem prob = {.in = in,
+                                  .nin = nin,
+                                  .need = need,
+                                  .out = out,
+                                  .nout = nout,
+                                  .cands = cands,
+                                  .ncands = ncands,
+                                  .cost = pol->cost,
+                                  .arg = pol->arg};
+    double cost = 0;
+    long best = jcs_computeat_choose(&prob, &cost);
+    if (best < 0) {
+        /* No priced candidate (costs not known yet, or too few sources reachable): a
+         * transfer codes in the driver as before; upkeep on the nearest source's hub. */
+        size_t first = 0;
+        while (first < ncands && pr->kind == OP_UPKEEP && cands[first] == 0)
+            first++;
+        best = pr->kind == OP_UPKEEP && first < ncands ? (long)first : -1;
+        jcs_debug("%s: no link costs for the candidate sites; coding on %s", pr->what,
+                  best < 0 ? "the client" : "the nearest source's hub");
+    }
+    if (best < 0 || cands[best] == 0) {
+        *compute = &driver_worker;
+        return src ? pick_sources(src->blocks, src->sites, src->nblocks, src->red, froms, nfroms)
+                   : JCS_OK;
+    }
+    *compute = cw[best];
+    if (pr->kind == OP_UPKEEP)
+        jcs_info("%s: coding on hub %" PRId64 " (model cost %.3g)", pr->what, cands[best], cost);
+    else
+        jcs_debug("%s: coding on hub %" PRId64 " (model cost %.3g)", pr->what, cands[best], cost);
+    if (!src)
+        return JCS_OK;
+    size_t picked[MAX_SITES], np = 0;
+    (void)jcs_computeat_cost(&prob, cands[best], picked, &np);
+    if (np < need) /* too few distinct blocks: pick_sources says how many */
+        return pick_sources(src->blocks, src->sites, src->nblocks, src->red, froms, nfroms);
+    const jcs_redundancy *red = src->red;
+    for (size_t q = 0; q < np; q++) {
+        size_t i = srcidx[picked[q]];
+        memset(&froms[q], 0, sizeof(froms[q]));
+        froms[q].kind = JCS_FROM_SHARD;
+        froms[q].stream = red->type == JCS_RED_EC ? src->blocks[i].index : JCS_STREAM_RAW;
+        froms[q].space = src->sites[i].space;
+        froms[q].hub = src->sites[i].hub;
+        froms[q].file_hash = src->blocks[i].file_hash;
+    }
+    *nfroms = np;
+    return JCS_OK;
+}
+
 int jcs_driver_download(jcs_driver *d, const jcs_driver_download_req *req)
 {
     const jcs_driver_src *src = &req->src;
@@ -538,7 +711,9 @@ int jcs_driver_download(jcs_driver *d, const jcs_driver_download_req *req)
     size_t nfroms;
     jcs_plan *p = NULL;
     struct run r;
-    int rc = pick_sources(src->blocks, src->sites, src->nblocks, src->red, froms, &nfroms);
+    const Jcs__Plan__Worker *compute;
+    place_req pr = {.kind = OP_TRANSFER, .what = "download", .given = req->compute, .src = src};
+    int rc = place(d, &pr, froms, &nfroms, &compute);
     if (rc)
         return rc;
     jcs_plan_to to = {.kind = JCS_TO_DRIVER,
@@ -551,7 +726,7 @@ int jcs_driver_download(jcs_driver *d, const jcs_driver_download_req *req)
                      .nfroms = nfroms,
                      .tos = &to,
                      .ntos = 1,
-                     .compute = req->compute ? req->compute : &driver_worker};
+                     .compute = compute};
     if ((rc = jcs_plan_build(&ft, &p)) != 0)
         return jcs_err_wrap(rc, "planning the download: ");
     struct drain dr = {req->write, req->arg, p->to_vars[0]};
@@ -574,9 +749,18 @@ int jcs_driver_change_redundancy(jcs_driver *d, const jcs_driver_change_req *req
     size_t nfroms, nto;
     jcs_plan *p = NULL;
     struct run r;
-    int rc = pick_sources(src->blocks, src->sites, src->nblocks, from, froms, &nfroms);
-    if (rc || (rc = check_red(to, req->ntargets, &nto)) != 0 ||
-        (rc = fill_tos(to, req->targets, nto, tos, index)) != 0)
+    const Jcs__Plan__Worker *compute;
+    int rc = check_red(to, req->ntargets, &nto);
+    if (rc || (rc = fill_tos(to, req->targets, nto, tos, index)) != 0)
+        return rc;
+    place_req pr = {.kind = OP_UPKEEP,
+                    .what = "redundancy change",
+                    .given = req->compute,
+                    .src = src,
+                    .targets = req->targets,
+                    .ntargets = nto,
+                    .target_bytes = block_bytes(to)};
+    if ((rc = place(d, &pr, froms, &nfroms, &compute)) != 0)
         return rc;
     jcs_fromto ft = {.red = from->type == JCS_RED_EC ? *from : *to,
                      .object_size = src->object_size,
@@ -584,7 +768,7 @@ int jcs_driver_change_redundancy(jcs_driver *d, const jcs_driver_change_req *req
                      .nfroms = nfroms,
                      .tos = tos,
                      .ntos = nto,
-                     .compute = req->compute ? req->compute : &driver_worker};
+                     .compute = compute};
     /*
      * One plan can only speak of one EC layout. Going from one EC layout to
      * another (different k, n or chunk) therefore rebuilds the raw object in
@@ -624,9 +808,6 @@ int jcs_driver_repair(jcs_driver *d, const jcs_driver_repair_req *req, jcs_block
                                        "change redundancy");
     if (nlost == 0 || nlost > (size_t)red->n)
         return jcs_err_set(JCS_EINVAL, "%zu blocks to rebuild of %d", nlost, red->n);
-    int rc = pick_sources(src->blocks, src->sites, src->nblocks, red, froms, &nfroms);
-    if (rc)
-        return rc;
     for (size_t i = 0; i < nlost; i++) {
         if (lost_index[i] < 0 || lost_index[i] >= red->n)
             return jcs_err_set(JCS_EINVAL, "block %d does not exist in ec(%d,%d)", lost_index[i],
@@ -641,13 +822,24 @@ int jcs_driver_repair(jcs_driver *d, const jcs_driver_repair_req *req, jcs_block
         tos[i].hub = targets[i].hub;
         tos[i].length = -1;
     }
+    const Jcs__Plan__Worker *compute;
+    place_req pr = {.kind = OP_UPKEEP,
+                    .what = "repair",
+                    .given = req->compute,
+                    .src = src,
+                    .targets = targets,
+                    .ntargets = nlost,
+                    .target_bytes = block_bytes(red)};
+    int rc = place(d, &pr, froms, &nfroms, &compute);
+    if (rc)
+        return rc;
     jcs_fromto ft = {.red = *red,
                      .object_size = src->object_size,
                      .froms = froms,
                      .nfroms = nfroms,
                      .tos = tos,
                      .ntos = nlost,
-                     .compute = req->compute ? req->compute : &driver_worker};
+                     .compute = compute};
     if ((rc = jcs_plan_build(&ft, &p)) != 0)
         return jcs_err_wrap(rc, "planning the repair: ");
     rc = run_plan(d, p, NULL, NULL, &r);

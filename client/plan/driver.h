@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "computeat.h"
 #include "err.h"
 #include "plan.h"
 #include "rpc.h"
@@ -49,6 +50,23 @@ typedef int (*jcs_driver_write_fn)(void *arg, const void *data, size_t n);
 int jcs_driver_new(const jcs_tls_files *tls, jcs_driver **out) JCS_MUST_USE;
 void jcs_driver_free(jcs_driver *d);
 
+/*
+ * Where a plan codes when its request names no compute site (ioswitch.computeAt,
+ * docs/DESIGN.md §4). With mode client or no cost function (the default of a new
+ * driver), every plan codes in the driver. Otherwise the cost model (computeat.h)
+ * picks the site from the sources' and targets' hubs, and under auto also the
+ * client for uploads and downloads (kept on equal costs): repairs and redundancy
+ * changes code on a hub, so no object byte passes through the client. A plan on a
+ * hub reads the sources cheapest for that hub. cost is called during plans, from
+ * any thread, with arg; both must outlive the driver. Call before any plan runs.
+ */
+typedef struct jcs_driver_compute {
+    jcs_computeat_mode mode;
+    jcs_computeat_cost_fn cost;
+    void *arg;
+} jcs_driver_compute;
+void jcs_driver_set_compute(jcs_driver *d, const jcs_driver_compute *c);
+
 /* An object as stored: blocks[i] lives at sites[i]; red and object_size say how they make it. */
 typedef struct jcs_driver_src {
     const jcs_block *blocks;
@@ -62,7 +80,7 @@ typedef struct jcs_driver_src {
  * An upload: the object's bytes come from read(arg, ...); red says how to
  * store them on targets: none uses targets[0]; rep targets[0..repCount-1];
  * ec targets[0..n-1] (block i on targets[i]). compute: where splitting and
- * encoding run (NULL: the driver).
+ * encoding run (NULL: by the driver's policy, jcs_driver_set_compute).
  */
 typedef struct jcs_driver_upload_req {
     jcs_driver_read_fn read;

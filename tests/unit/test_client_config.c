@@ -118,6 +118,7 @@ TEST(defaults_follow_the_jcs_readme)
     CHECK(c.max_strip_cache_count == 100);
     CHECK(c.ec_strip_prefetch_count == 1);
     CHECK(c.high_latency_hub_ms == 35);
+    CHECK(c.ioswitch.compute_at == JCS_COMPUTEAT_AUTO && c.ioswitch.client_link_cost == 1);
     CHECK(c.ec_file_size_threshold == 5242880);
     CHECK(c.access_stat_history_weight == 0.8);
     CHECK(c.http.enabled);
@@ -170,6 +171,7 @@ TEST(every_field_is_read_with_relative_paths_from_the_config_dir)
              "\"connectivity\": {\"testInterval\": 7},\n"
              "\"downloader\": {\"maxStripCacheCount\": 0, \"ecStripPrefetchCount\": 4},\n"
              "\"downloadStrategy\": {\"highLatencyHub\": 12.5},\n"
+             "\"ioswitch\": {\"computeAt\": \"hub\", \"clientLinkCost\": 8},\n"
              "\"tickTock\": {\"ecFileSizeThreshold\": 1048576, \"accessStatHistoryWeight\": 0},\n"
              "\"http\": {\"enabled\": true, \"listen\": \"[::1]:0\", \"rootCA\": \"ca.pem\", "
              "\"serverCert\": \"s.pem\", \"serverKey\": \"sk.pem\", \"clientCerts\": "
@@ -212,6 +214,7 @@ TEST(every_field_is_read_with_relative_paths_from_the_config_dir)
     CHECK(c.test_interval_s == 7);
     CHECK(c.max_strip_cache_count == 0 && c.ec_strip_prefetch_count == 4);
     CHECK(c.high_latency_hub_ms == 12.5);
+    CHECK(c.ioswitch.compute_at == JCS_COMPUTEAT_HUB && c.ioswitch.client_link_cost == 8);
     CHECK(c.ec_file_size_threshold == 1048576 && c.access_stat_history_weight == 0);
     CHECK(strcmp(c.http.listen, "[::1]:0") == 0 && c.http.max_body_size == 1024);
     CHECK(c.http.nclient_certs == 2);
@@ -340,6 +343,15 @@ TEST(bad_and_missing_fields_are_named)
         {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"downloadStrategy\": "
          "{\"highLatencyHub\": \"fast\"} }",
          "", JCS_ECONFIG, "downloadStrategy.highLatencyHub"},
+        {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"ioswitch\": "
+         "{\"computeAt\": \"gpu\"} }",
+         "", JCS_ECONFIG, "ioswitch.computeAt|gpu|auto, client or hub"},
+        {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"ioswitch\": "
+         "{\"computeAt\": 1} }",
+         "", JCS_ECONFIG, "ioswitch.computeAt"},
+        {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"ioswitch\": "
+         "{\"clientLinkCost\": 0} }",
+         "", JCS_ECONFIG, "ioswitch.clientLinkCost"},
         {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"logger\": {\"level\": "
          "\"loud\"} }",
          "", JCS_ECONFIG, "logger.level|loud"},
