@@ -494,8 +494,8 @@ int meta_insert_blocks(jcs_db_conn *c, int64_t object_id, const jcs_meta_block *
         jcs_db_val p[BLOCK_ROWS * 5];
         for (size_t i = 0; i < k; i++) {
             const jcs_meta_block *x = &b[off + i];
-            len += (size_t)snprintf(sql + len, sizeof sql - len, "%s(?, ?, ?, ?, ?)",
-                                    i ? ", " : "");
+            len +=
+                (size_t)snprintf(sql + len, sizeof sql - len, "%s(?, ?, ?, ?, ?)", i ? ", " : "");
             p[i * 5] = JCS_DB_I(object_id);
             p[i * 5 + 1] = JCS_DB_I(x->index);
             p[i * 5 + 2] = JCS_DB_I(x->space_id);

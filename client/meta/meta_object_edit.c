@@ -65,8 +65,8 @@ static int find_in_package(jcs_db_conn *c, int64_t package_id, const char *path,
 }
 
 /* The id and createTime of the object at (package, path) locked FOR UPDATE; *id 0 if none. */
-static int lock_path(jcs_db_conn *c, int64_t package_id, const char *path, size_t plen,
-                     int64_t *id, int64_t *create_ms)
+static int lock_path(jcs_db_conn *c, int64_t package_id, const char *path, size_t plen, int64_t *id,
+                     int64_t *create_ms)
 {
     jcs_db_result *r;
     jcs_db_val p[2] = {JCS_DB_I(package_id), JCS_DB_B(path, plen)};
