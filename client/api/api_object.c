@@ -641,7 +641,8 @@ static int object_download(jcs_http_req *req)
     if ((rc = query_id(req, "objectID", &id)) != 0)
         return rc;
     jcs_meta_detail d;
-    if ((rc = jcs_meta_object_detail(jcs_api_svc(req)->db, id, &d)) != 0)
+    /* A download needs the blocks, not the pins: one statement. */
+    if ((rc = jcs_meta_object_blocks(jcs_api_svc(req)->db, id, &d)) != 0)
         return rc;
     rc = download(req, &d);
     jcs_meta_detail_clear(&d);
@@ -672,7 +673,7 @@ static int object_download_by_path(jcs_http_req *req)
     if ((rc = jcs_meta_object_get_by_path(svc->db, pkg, path, &o)) != 0)
         return rc;
     jcs_meta_detail d;
-    rc = jcs_meta_object_detail(svc->db, o.object_id, &d);
+    rc = jcs_meta_object_blocks(svc->db, o.object_id, &d);
     jcs_meta_object_clear(&o);
     if (rc)
         return rc;

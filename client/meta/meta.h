@@ -254,6 +254,8 @@ int jcs_meta_object_list_by_ids(jcs_db *db, const int64_t *ids, size_t n,
 /* Every object of a package by path; JCS_ENOENT for an unknown package. */
 int jcs_meta_package_objects(jcs_db *db, int64_t package_id, jcs_meta_objects *out) JCS_MUST_USE;
 int jcs_meta_object_detail(jcs_db *db, int64_t object_id, jcs_meta_detail *out) JCS_MUST_USE;
+/* The object and its blocks without its pins (npins 0): one statement, what a download needs. */
+int jcs_meta_object_blocks(jcs_db *db, int64_t object_id, jcs_meta_detail *out) JCS_MUST_USE;
 
 /*
  * listByPath. Not is_prefix: the object at exactly `path` (none is not an
