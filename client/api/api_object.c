@@ -378,6 +378,27 @@ static void up_abort(jcs_http_req *req, int why)
     c->cur = NULL;
 }
 
+/*
+ * The S3 gateway's ETag of each object, the MD5 of its bytes (README, the S3 gateway), in the
+ * upload's own transaction: one commit per upload.
+ */
+static int put_etags(jcs_db_conn *conn, const jcs_meta_objects *objs, void *arg)
+{
+    const up_ctx *c = arg;
+    for (size_t i = 0; i < objs->n && i < c->nfiles; i++) {
+        jcs_s3meta m;
+        memset(&m, 0, sizeof m);
+        m.object_id = objs->v[i].object_id;
+        snprintf(m.file_hash, sizeof m.file_hash, "%s", objs->v[i].file_hash);
+        for (int k = 0; k < 16; k++)
+            snprintf(m.etag + 2 * k, 3, "%02x", c->files[i].md5[k]);
+        int rc = jcs_s3meta_put_in(conn, &m);
+        if (rc)
+            return jcs_err_wrap(rc, "S3 attributes of object %lld: ", (long long)m.object_id);
+    }
+    return 0;
+}
+
 static int up_handle(jcs_http_req *req)
 {
     up_ctx *c = jcs_http_req_ctx(req);
@@ -398,23 +419,11 @@ static int up_handle(jcs_http_req *req)
     memset(&objs, 0, sizeof objs);
     int rc = 0;
     if (c->nfiles > 0)
-        rc = jcs_meta_upload_commit(c->svc->db, c->package_id, items, c->nfiles, &objs);
+        rc = jcs_meta_upload_commit_then(c->svc->db, c->package_id, items, c->nfiles, &objs,
+                                         put_etags, c);
     jcs_free(items);
     if (rc)
         return rc;
-    /* The S3 gateway's ETag of each object: the MD5 of its bytes (README, the S3 gateway). */
-    for (size_t i = 0; i < objs.n && i < c->nfiles; i++) {
-        jcs_s3meta m;
-        memset(&m, 0, sizeof m);
-        m.object_id = objs.v[i].object_id;
-        snprintf(m.file_hash, sizeof m.file_hash, "%s", objs.v[i].file_hash);
-        for (int k = 0; k < 16; k++)
-            snprintf(m.etag + 2 * k, 3, "%02x", c->files[i].md5[k]);
-        int mrc = jcs_s3meta_put(c->svc->db, &m);
-        if (mrc != 0)
-            jcs_warn("upload: object %lld: S3 attributes not recorded: %s", (long long)m.object_id,
-                     jcs_err_msg(mrc));
-    }
     rc = jcs_api_reply_one(req, "uploadeds", jcs_api_objects_json(&objs));
     jcs_meta_objects_clear(&objs);
     return rc;
@@ -632,7 +641,8 @@ static int object_download(jcs_http_req *req)
     if ((rc = query_id(req, "objectID", &id)) != 0)
         return rc;
     jcs_meta_detail d;
-    if ((rc = jcs_meta_object_detail(jcs_api_svc(req)->db, id, &d)) != 0)
+    /* A download needs the blocks, not the pins: one statement. */
+    if ((rc = jcs_meta_object_blocks(jcs_api_svc(req)->db, id, &d)) != 0)
         return rc;
     rc = download(req, &d);
     jcs_meta_detail_clear(&d);
@@ -663,7 +673,7 @@ static int object_download_by_path(jcs_http_req *req)
     if ((rc = jcs_meta_object_get_by_path(svc->db, pkg, path, &o)) != 0)
         return rc;
     jcs_meta_detail d;
-    rc = jcs_meta_object_detail(svc->db, o.object_id, &d);
+    rc = jcs_meta_object_blocks(svc->db, o.object_id, &d);
     jcs_meta_object_clear(&o);
     if (rc)
         return rc;

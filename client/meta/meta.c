@@ -473,19 +473,47 @@ int meta_need_space(jcs_db_conn *c, int64_t id, struct space_seen *seen)
     return JCS_OK;
 }
 
+/* Block rows per INSERT: a few prepared variants (1..BLOCK_ROWS rows) cover every width. */
+#define BLOCK_ROWS 8
+
+/*
+ * Inserts the block rows BLOCK_ROWS at a time. The foreign key on userSpaceID checks (and
+ * share-locks) each space as meta_need_space would, in the same statement: the separate
+ * checks, one round trip per space, only run when an insert failed, to name the missing
+ * space.
+ */
 int meta_insert_blocks(jcs_db_conn *c, int64_t object_id, const jcs_meta_block *b, size_t n,
                        struct space_seen *seen)
 {
-    for (size_t i = 0; i < n; i++) {
-        int rc = meta_need_space(c, b[i].space_id, seen);
-        if (rc)
-            return rc;
-        jcs_db_val p[5] = {JCS_DB_I(object_id), JCS_DB_I(b[i].index), JCS_DB_I(b[i].space_id),
-                           JCS_DB_S(b[i].file_hash), JCS_DB_I(b[i].size)};
-        rc = exec(c,
-                  "INSERT INTO objectBlock (objectID, `index`, userSpaceID, fileHash, size) "
-                  "VALUES (?, ?, ?, ?, ?)",
-                  p, 5, NULL, NULL);
+    static const char head[] =
+        "INSERT INTO objectBlock (objectID, `index`, userSpaceID, fileHash, size) VALUES ";
+    for (size_t off = 0; off < n; off += BLOCK_ROWS) {
+        size_t k = n - off < BLOCK_ROWS ? n - off : BLOCK_ROWS;
+        char sql[sizeof head + BLOCK_ROWS * sizeof "(?, ?, ?, ?, ?), "];
+        size_t len = (size_t)snprintf(sql, sizeof sql, "%s", head);
+        jcs_db_val p[BLOCK_ROWS * 5];
+        for (size_t i = 0; i < k; i++) {
+            const jcs_meta_block *x = &b[off + i];
+            len +=
+                (size_t)snprintf(sql + len, sizeof sql - len, "%s(?, ?, ?, ?, ?)", i ? ", " : "");
+            p[i * 5] = JCS_DB_I(object_id);
+            p[i * 5 + 1] = JCS_DB_I(x->index);
+            p[i * 5 + 2] = JCS_DB_I(x->space_id);
+            p[i * 5 + 3] = JCS_DB_S(x->file_hash);
+            p[i * 5 + 4] = JCS_DB_I(x->size);
+        }
+        int rc = exec(c, sql, p, k * 5, NULL, NULL);
+        if (rc == JCS_EDB) {
+            /* Most likely a user space that does not exist: say which. */
+            char why[512];
+            snprintf(why, sizeof why, "%s", jcs_err_msg(rc));
+            for (size_t i = 0; i < k; i++) {
+                int src = meta_need_space(c, b[off + i].space_id, seen);
+                if (src)
+                    return src;
+            }
+            return jcs_err_set(rc, "%s", why);
+        }
         if (rc)
             return rc;
     }

@@ -254,6 +254,8 @@ int jcs_meta_object_list_by_ids(jcs_db *db, const int64_t *ids, size_t n,
 /* Every object of a package by path; JCS_ENOENT for an unknown package. */
 int jcs_meta_package_objects(jcs_db *db, int64_t package_id, jcs_meta_objects *out) JCS_MUST_USE;
 int jcs_meta_object_detail(jcs_db *db, int64_t object_id, jcs_meta_detail *out) JCS_MUST_USE;
+/* The object and its blocks without its pins (npins 0): one statement, what a download needs. */
+int jcs_meta_object_blocks(jcs_db *db, int64_t object_id, jcs_meta_detail *out) JCS_MUST_USE;
 
 /*
  * listByPath. Not is_prefix: the object at exactly `path` (none is not an
@@ -314,6 +316,20 @@ typedef struct jcs_meta_upload {
  */
 int jcs_meta_upload_commit(jcs_db *db, int64_t package_id, const jcs_meta_upload *items, size_t n,
                            jcs_meta_objects *out) JCS_MUST_USE;
+
+/*
+ * More statements of the same transaction, run after the objects are written, with them
+ * (out of the commit; NULL when the caller gave none). It may run more than once (db.h
+ * retries): it must only touch the database. An error rolls the whole upload back.
+ */
+typedef int (*jcs_meta_upload_then_fn)(jcs_db_conn *c, const jcs_meta_objects *objs, void *arg);
+
+/* jcs_meta_upload_commit, then then(c, out, then_arg) before the one COMMIT (then may be NULL).
+ * The S3 attributes of the objects are written this way: one commit (one log flush) per
+ * upload, not two. */
+int jcs_meta_upload_commit_then(jcs_db *db, int64_t package_id, const jcs_meta_upload *items,
+                                size_t n, jcs_meta_objects *out, jcs_meta_upload_then_fn then,
+                                void *then_arg) JCS_MUST_USE;
 
 typedef struct jcs_meta_moving {
     int64_t object_id;

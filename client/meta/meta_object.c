@@ -94,6 +94,7 @@ struct object_arg {
     jcs_meta_object *out;
     jcs_meta_objects *list;
     jcs_meta_detail *detail;
+    int no_pins; /* object_detail_fn: the blocks only */
 };
 
 static int object_get_fn(jcs_db_conn *c, void *arg)
@@ -366,6 +367,8 @@ static int object_detail_fn(jcs_db_conn *c, void *arg)
         qsort(d->blocks, d->nblocks, sizeof(*d->blocks), block_cmp);
     /* Pins are informational (no read depends on them matching the blocks): a second
      * statement outside any transaction is fine. */
+    if (rc == 0 && a->no_pins)
+        return JCS_OK;
     if (rc == 0)
         rc = query(c,
                    "SELECT objectID, userSpaceID FROM pinnedObject WHERE objectID = ? "
@@ -384,6 +387,15 @@ int jcs_meta_object_detail(jcs_db *db, int64_t object_id, jcs_meta_detail *out)
         return jcs_err_set(JCS_EINVAL, "object detail: no output");
     memset(out, 0, sizeof(*out));
     struct object_arg a = {.id = object_id, .detail = out};
+    FINISH(jcs_db_with(db, object_detail_fn, &a), jcs_meta_detail_clear, out);
+}
+
+int jcs_meta_object_blocks(jcs_db *db, int64_t object_id, jcs_meta_detail *out)
+{
+    if (!out)
+        return jcs_err_set(JCS_EINVAL, "object blocks: no output");
+    memset(out, 0, sizeof(*out));
+    struct object_arg a = {.id = object_id, .detail = out, .no_pins = 1};
     FINISH(jcs_db_with(db, object_detail_fn, &a), jcs_meta_detail_clear, out);
 }
 

@@ -13,6 +13,8 @@ struct upload_arg {
     size_t n;
     int64_t now;
     jcs_meta_objects *out;
+    jcs_meta_upload_then_fn then;
+    void *then_arg;
     struct space_seen seen;
 };
 
@@ -34,6 +36,74 @@ static int replace_object(jcs_db_conn *c, struct upload_arg *a, int64_t id,
     return exec(c, "DELETE FROM pinnedObject WHERE objectID = ?", &p[4], 1, NULL, NULL);
 }
 
+/*
+ * The object at (package, path) in a plain (consistent, lock-free) read, with the package's
+ * existence in the same statement: *id 0 when the path is free, JCS_ENOENT when the package
+ * does not exist. The lock on the package is taken by the foreign key check of the INSERT
+ * (a share lock, as LOCK IN SHARE MODE would take); a replaced object is locked FOR UPDATE,
+ * which a concurrent delete of its package waits for.
+ */
+static int find_in_package(jcs_db_conn *c, int64_t package_id, const char *path, size_t plen,
+                           int64_t *id, int64_t *create_ms)
+{
+    jcs_db_result *r;
+    jcs_db_val p[2] = {JCS_DB_B(path, plen), JCS_DB_I(package_id)};
+    int rc = query(c,
+                   "SELECT p.packageID, o.objectID, o.createTime FROM package p LEFT JOIN object o "
+                   "ON o.packageID = p.packageID AND o.path = ? WHERE p.packageID = ?",
+                   p, 2, 1, &r);
+    if (rc)
+        return rc;
+    if (r->nrows == 0) {
+        jcs_db_result_free(r);
+        return jcs_err_set(JCS_ENOENT, "package %lld not found", LL(package_id));
+    }
+    *id = jcs_db_cell(r, 0, 1)->type == JCS_DB_NULL ? 0 : cell_i(r, 0, 1);
+    *create_ms = *id ? cell_i(r, 0, 2) : 0;
+    jcs_db_result_free(r);
+    return JCS_OK;
+}
+
+/* The id and createTime of the object at (package, path) locked FOR UPDATE; *id 0 if none. */
+static int lock_path(jcs_db_conn *c, int64_t package_id, const char *path, size_t plen, int64_t *id,
+                     int64_t *create_ms)
+{
+    jcs_db_result *r;
+    jcs_db_val p[2] = {JCS_DB_I(package_id), JCS_DB_B(path, plen)};
+    int rc = query(c,
+                   "SELECT objectID, createTime FROM object WHERE packageID = ? AND path = ? "
+                   "FOR UPDATE",
+                   p, 2, 1, &r);
+    if (rc)
+        return rc;
+    *id = r->nrows ? cell_i(r, 0, 0) : 0;
+    *create_ms = r->nrows ? cell_i(r, 0, 1) : 0;
+    jcs_db_result_free(r);
+    return JCS_OK;
+}
+
+/* The row just written, from what was written (no read back). */
+static int written_object(const struct upload_arg *a, const jcs_meta_upload *it, int64_t id,
+                          int64_t create_ms, jcs_meta_object *o)
+{
+    jcs_meta_object_clear(o);
+    o->object_id = id;
+    o->package_id = a->package_id;
+    o->size = it->size;
+    snprintf(o->file_hash, sizeof o->file_hash, "%s", it->file_hash);
+    o->create_ms = create_ms;
+    o->update_ms = a->now;
+    jcs_meta_time_format(o->create_ms, o->create_time);
+    jcs_meta_time_format(o->update_ms, o->update_time);
+    o->path = jcs_strdup(it->path);
+    o->redundancy = jcs_strdup(it->redundancy);
+    if (!o->path || !o->redundancy) {
+        jcs_meta_object_clear(o);
+        return meta_oom();
+    }
+    return JCS_OK;
+}
+
 static int upload_fn(jcs_db_conn *c, void *arg)
 {
     struct upload_arg *a = arg;
@@ -44,7 +114,7 @@ static int upload_fn(jcs_db_conn *c, void *arg)
             return meta_oom();
         a->out->n = a->n;
     }
-    int rc = meta_need_package(c, a->package_id);
+    int rc = JCS_OK;
     for (size_t k = 0; rc == JCS_OK && k < a->n; k++) {
         const jcs_meta_upload *it = a->order[k];
         size_t i = (size_t)(it - a->items);
@@ -58,12 +128,13 @@ static int upload_fn(jcs_db_conn *c, void *arg)
          * concurrent uploads); inserting first and locking on a duplicate instead makes
          * two re-uploads of one path deadlock upgrading their shared locks.
          */
-        int64_t id = 0;
-        if ((rc = meta_find_path(c, a->package_id, it->path, plen, 0, &id)) != 0)
+        int64_t id = 0, create_ms = a->now;
+        if ((rc = find_in_package(c, a->package_id, it->path, plen, &id, &create_ms)) != 0)
             break;
-        if (id != 0 && (rc = meta_find_path(c, a->package_id, it->path, plen, 1, &id)) != 0)
+        if (id != 0 && (rc = lock_path(c, a->package_id, it->path, plen, &id, &create_ms)) != 0)
             break;
         if (id == 0) {
+            create_ms = a->now;
             jcs_db_val p[7] = {JCS_DB_I(a->package_id),  JCS_DB_B(it->path, plen),
                                JCS_DB_I(it->size),       JCS_DB_S(it->file_hash),
                                JCS_DB_S(it->redundancy), JCS_DB_I(a->now),
@@ -76,7 +147,7 @@ static int upload_fn(jcs_db_conn *c, void *arg)
             id = (int64_t)nid;
             if (rc == JCS_EEXIST) {
                 /* Another upload created the path since we looked: replace its object. */
-                rc = meta_find_path(c, a->package_id, it->path, plen, 1, &id);
+                rc = lock_path(c, a->package_id, it->path, plen, &id, &create_ms);
                 if (rc == JCS_OK && id == 0)
                     rc = jcs_err_set(JCS_EBUSY,
                                      "object \"%.*s\" in package %lld: concurrent "
@@ -84,6 +155,12 @@ static int upload_fn(jcs_db_conn *c, void *arg)
                                      Q(it->path), LL(a->package_id));
                 if (rc == JCS_OK)
                     rc = replace_object(c, a, id, it);
+            } else if (rc == JCS_EDB) {
+                /* The foreign key: the package went away since the read above. */
+                char why[512];
+                snprintf(why, sizeof why, "%s", jcs_err_msg(rc));
+                int prc = meta_need_package(c, a->package_id);
+                rc = prc ? prc : jcs_err_set(rc, "%s", why);
             }
         } else {
             rc = replace_object(c, a, id, it);
@@ -91,10 +168,12 @@ static int upload_fn(jcs_db_conn *c, void *arg)
         if (rc == JCS_OK)
             rc = meta_insert_blocks(c, id, it->blocks, it->nblocks, &a->seen);
         if (rc == JCS_OK && a->out)
-            rc = meta_load_object(c, id, 0, &a->out->v[i]);
+            rc = written_object(a, it, id, create_ms, &a->out->v[i]);
         if (rc)
             jcs_err_wrap(rc, "object \"%.*s\": ", Q(it->path));
     }
+    if (rc == JCS_OK && a->then)
+        rc = a->then(c, a->out, a->then_arg);
     return rc;
 }
 
@@ -107,6 +186,13 @@ static int cmp_upload_path(const void *x, const void *y)
 
 int jcs_meta_upload_commit(jcs_db *db, int64_t package_id, const jcs_meta_upload *items, size_t n,
                            jcs_meta_objects *out)
+{
+    return jcs_meta_upload_commit_then(db, package_id, items, n, out, NULL, NULL);
+}
+
+int jcs_meta_upload_commit_then(jcs_db *db, int64_t package_id, const jcs_meta_upload *items,
+                                size_t n, jcs_meta_objects *out, jcs_meta_upload_then_fn then,
+                                void *then_arg)
 {
     if (out)
         memset(out, 0, sizeof(*out));
@@ -153,7 +239,9 @@ int jcs_meta_upload_commit(jcs_db *db, int64_t package_id, const jcs_meta_upload
                            .order = order,
                            .n = n,
                            .now = jcs_wall_ms(),
-                           .out = out};
+                           .out = out,
+                           .then = then,
+                           .then_arg = then_arg};
     rc = jcs_db_txn(db, upload_fn, &a);
     jcs_free(a.seen.v);
     jcs_free(order);

@@ -47,7 +47,11 @@ struct put_arg {
 
 static int put_fn(jcs_db_conn *c, void *arg)
 {
-    const jcs_s3meta *m = ((struct put_arg *)arg)->m;
+    return jcs_s3meta_put_in(c, ((struct put_arg *)arg)->m);
+}
+
+int jcs_s3meta_put_in(jcs_db_conn *c, const jcs_s3meta *m)
+{
     jcs_db_val p[8] = {
         JCS_DB_I(m->object_id),
         JCS_DB_S(m->file_hash),

@@ -41,6 +41,9 @@ int jcs_s3meta_valid(const jcs_s3meta *m, const jcs_meta_object *o);
 /* Writes (replaces) the row of m->object_id. JCS_ENOENT when the object is gone. */
 int jcs_s3meta_put(jcs_db *db, const jcs_s3meta *m) JCS_MUST_USE;
 
+/* The same row written on c, inside the caller's transaction (jcs_meta_upload_commit_then). */
+int jcs_s3meta_put_in(jcs_db_conn *c, const jcs_s3meta *m) JCS_MUST_USE;
+
 /* The row of object_id; JCS_ENOENT (no detail) when there is none. */
 int jcs_s3meta_get(jcs_db *db, int64_t object_id, jcs_s3meta *out) JCS_MUST_USE;
 

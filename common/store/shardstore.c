@@ -258,10 +258,15 @@ int jcs_shard_commit(jcs_shard_writer *w, const char *hash, struct jcs_shard_inf
      */
     uint8_t *sc = NULL;
     size_t sclen = 0;
+    char skey[SIDECAR_KEY_LEN + 1];
+    jcs_storage_writer *sw = NULL;
+    sidecar_key(key, skey);
     if ((rc = jcs_sidecar_encode(&w->acc, &sc, &sclen)) != 0 ||
-        (rc = put_sidecar(b, key, sc, sclen)) != 0) {
+        (rc = jcs_storage_write_begin(b, &sw)) != 0 ||
+        (rc = jcs_storage_write(sw, sc, sclen)) != 0) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", jcs_err_msg(rc));
+        jcs_storage_write_abort(sw);
         jcs_free(sc);
         jcs_shard_abort(w);
         return jcs_err_set(rc, "%s: shard %s: storing its checksums: %s", jcs_storage_name(b), hash,
@@ -269,7 +274,8 @@ int jcs_shard_commit(jcs_shard_writer *w, const char *hash, struct jcs_shard_inf
     }
     jcs_free(sc);
     jcs_sidecar_clear(&w->acc);
-    rc = jcs_storage_write_commit(w->w, key);
+    /* Both in one commit that shares their syncs, the sidecar first. */
+    rc = jcs_storage_write_commit_pair(sw, skey, w->w, key);
     jcs_free(w);
     if (rc)
         return rc;

@@ -117,6 +117,24 @@ int jcs_storage_write_commit(jcs_storage_writer *w, const char *key)
     return w->s->ops->commit(w, key);
 }
 
+int jcs_storage_write_commit_pair(jcs_storage_writer *w0, const char *key0, jcs_storage_writer *w1,
+                                  const char *key1)
+{
+    if (w0->s != w1->s || !w0->s->ops->commit_pair || w0->failed || w1->failed ||
+        check_user_key(w0->s, key0) || check_user_key(w1->s, key1)) {
+        /* One at a time: the single commits report every error with its detail. */
+        int rc = jcs_storage_write_commit(w0, key0);
+        if (rc) {
+            char msg[512];
+            snprintf(msg, sizeof(msg), "%s", jcs_err_msg(rc));
+            jcs_storage_write_abort(w1);
+            return jcs_err_set(rc, "%s", msg);
+        }
+        return jcs_storage_write_commit(w1, key1);
+    }
+    return w0->s->ops->commit_pair(w0, key0, w1, key1);
+}
+
 void jcs_storage_write_abort(jcs_storage_writer *w)
 {
     if (w)

@@ -127,6 +127,15 @@ uint64_t jcs_storage_writer_size(const jcs_storage_writer *w);
  */
 int jcs_storage_write_commit(jcs_storage_writer *w, const char *key) JCS_MUST_USE;
 
+/*
+ * Commits w0 under key0, then w1 under key1 (two writers of the same storage): w1's object
+ * never becomes visible before w0's, and both are durable on success. The local backend
+ * shares the syncs of the two. Always consumes both writers; on failure either may have
+ * been committed (w0 alone, or both if only the final sync failed).
+ */
+int jcs_storage_write_commit_pair(jcs_storage_writer *w0, const char *key0, jcs_storage_writer *w1,
+                                  const char *key1) JCS_MUST_USE;
+
 /* Discards a write stream; nothing becomes visible. Consumes w; NULL is a no-op. */
 void jcs_storage_write_abort(jcs_storage_writer *w);
 

@@ -15,6 +15,10 @@ struct jcs_storage_ops {
     int (*commit)(jcs_storage_writer *w, const char *key);
     /* Must free w. */
     void (*abort)(jcs_storage_writer *w);
+    /* Optional: commits w0 then w1 (keys checked), sharing syncs; must free both whatever
+     * happens. storage.c commits them one after the other when NULL. */
+    int (*commit_pair)(jcs_storage_writer *w0, const char *key0, jcs_storage_writer *w1,
+                       const char *key1);
     int (*read)(jcs_storage *s, const char *key, uint64_t off, uint64_t len, jcs_storage_sink sink,
                 void *arg);
     int (*stat)(jcs_storage *s, const char *key, struct jcs_storage_stat *st);

@@ -455,6 +455,85 @@ TEST(upload_batch_with_one_bad_object_commits_nothing)
     T_EQ_INT(space_used(sp, NULL), 11);
 }
 
+struct then_seen {
+    int calls;
+    int fail;
+    jcs_meta_object first; /* copy of the first object the hook was given */
+};
+
+static int then_hook(jcs_db_conn *c, const jcs_meta_objects *objs, void *arg)
+{
+    struct then_seen *t = arg;
+    t->calls++;
+    jcs_meta_object_clear(&t->first);
+    t->first = objs->v[0];
+    t->first.path = jcs_strdup(objs->v[0].path);
+    t->first.redundancy = jcs_strdup(objs->v[0].redundancy);
+    /* A statement of the same transaction: it rolls back with the upload. */
+    jcs_db_val p = JCS_DB_I(objs->v[0].object_id);
+    int rc = jcs_db_exec(c, "UPDATE object SET size = size + 1000 WHERE objectID = ?", &p, 1, NULL,
+                         NULL);
+    return rc ? rc : t->fail ? jcs_err_set(JCS_EIO, "hook says no") : 0;
+}
+
+/* jcs_meta_upload_commit_then: the hook runs in the upload's transaction with the objects
+ * as written (what a later read returns), and its failure leaves nothing behind; ten blocks
+ * take two block INSERTs. */
+TEST(upload_commit_then_hook_is_in_the_same_transaction)
+{
+    NEED_DB();
+    int64_t sp[10];
+    char name[32];
+    for (int i = 0; i < 10; i++) {
+        snprintf(name, sizeof name, "then-s%d", i);
+        sp[i] = mk_space(name);
+        T_ASSERT(sp[i] > 0);
+    }
+    int64_t pkg = mk_package("then-bucket", "p", NULL);
+    T_ASSERT(pkg > 0);
+    char h[JCS_HASH_SIZE];
+    hash_of("ten blocks", h);
+    jcs_meta_block b[10];
+    for (int i = 0; i < 10; i++)
+        b[i] = blk(i, sp[i], "ten blocks");
+    jcs_meta_upload u = {"t/obj", 10, h, RED_REP, b, 10};
+    jcs_meta_objects out;
+    struct then_seen t = {0};
+    t.fail = 1;
+    T_ERR(jcs_meta_upload_commit_then(db, pkg, &u, 1, &out, then_hook, &t), JCS_EIO,
+          "hook says no");
+    T_ASSERT(t.calls >= 1);
+    T_ASSERT(!at(pkg, "t/obj"));
+    T_EQ_INT(space_used(sp[9], NULL), 0);
+
+    t.fail = 0;
+    T_OK(jcs_meta_upload_commit_then(db, pkg, &u, 1, &out, then_hook, &t));
+    jcs_meta_detail d;
+    T_OK(jcs_meta_object_detail(db, out.v[0].object_id, &d));
+    T_EQ_INT(d.nblocks, 10);
+    T_EQ_INT(d.blocks[9].space_id, sp[9]);
+    T_EQ_INT(d.object.size, 1010); /* the hook's UPDATE landed with the upload */
+    /* What the commit returned is what the database holds (no read back any more). */
+    T_EQ_INT(t.first.object_id, d.object.object_id);
+    T_EQ_STR(out.v[0].path, d.object.path);
+    T_EQ_STR(out.v[0].redundancy, d.object.redundancy);
+    T_EQ_STR(out.v[0].file_hash, d.object.file_hash);
+    T_EQ_INT(out.v[0].create_ms, d.object.create_ms);
+    T_EQ_INT(out.v[0].update_ms, d.object.update_ms);
+    T_EQ_STR(out.v[0].create_time, d.object.create_time);
+    jcs_meta_detail_clear(&d);
+    int64_t id = out.v[0].object_id, created = out.v[0].create_ms;
+    jcs_meta_objects_clear(&out);
+
+    /* A re-upload keeps the id and createTime, and says so without reading back. */
+    T_OK(jcs_meta_upload_commit_then(db, pkg, &u, 1, &out, NULL, NULL));
+    T_EQ_INT(out.v[0].object_id, id);
+    T_EQ_INT(out.v[0].create_ms, created);
+    T_EQ_INT(out.v[0].size, 10);
+    jcs_meta_objects_clear(&out);
+    jcs_meta_object_clear(&t.first);
+}
+
 /* ---- reading and listing --------------------------------------------------------------------- */
 
 TEST(get_by_id_path_ids_and_detail)

@@ -539,3 +539,57 @@ TEST(concurrent_writers_of_one_shard)
     jcs_shardstore_close(ss);
     jcs_storage_close(s);
 }
+
+/* The paired commit (a shard and its sidecar): both visible with their bytes, in their
+ * directories, no temp file left; a bad second key commits the first and discards the
+ * second; a failed writer discards both. */
+TEST(commit_pair_makes_both_durable_and_visible)
+{
+    char root[512];
+    jcs_storage *s;
+    T_OK(open_local(root, sizeof(root), &s));
+    jcs_storage_writer *a, *b;
+    T_OK(jcs_storage_write_begin(s, &a));
+    T_OK(jcs_storage_write(a, "side", 4));
+    T_OK(jcs_storage_write_begin(s, &b));
+    T_OK(jcs_storage_write(b, "shard bytes", 11));
+    T_OK(jcs_storage_write_commit_pair(a, "blocks/ab/x.crc", b, "blocks/ab/x"));
+    char got[16] = {0};
+    T_OK(jcs_storage_read_buf(s, "blocks/ab/x.crc", 0, 4, got));
+    T_EQ_STR(got, "side");
+    memset(got, 0, sizeof got);
+    T_OK(jcs_storage_read_buf(s, "blocks/ab/x", 0, 11, got));
+    T_EQ_STR(got, "shard bytes");
+    T_EQ_INT(count_tmp(root), 0);
+
+    /* Different directories, one of them new. */
+    T_OK(jcs_storage_write_begin(s, &a));
+    T_OK(jcs_storage_write(a, "1", 1));
+    T_OK(jcs_storage_write_begin(s, &b));
+    T_OK(jcs_storage_write(b, "2", 1));
+    T_OK(jcs_storage_write_commit_pair(a, "p/one", b, "q/r/two"));
+    struct jcs_storage_stat st;
+    T_OK(jcs_storage_stat(s, "p/one", &st));
+    T_EQ_INT(st.size, 1);
+    T_OK(jcs_storage_stat(s, "q/r/two", &st));
+    T_EQ_INT(st.size, 1);
+
+    /* A reserved second key: the first is committed, the second discarded. */
+    T_OK(jcs_storage_write_begin(s, &a));
+    T_OK(jcs_storage_write(a, "first", 5));
+    T_OK(jcs_storage_write_begin(s, &b));
+    T_OK(jcs_storage_write(b, "second", 6));
+    T_EQ_INT(jcs_storage_write_commit_pair(a, "k/first", b, "tmp/second"), JCS_EINVAL);
+    T_OK(jcs_storage_stat(s, "k/first", &st));
+    T_EQ_INT(count_tmp(root), 0);
+
+    /* A reserved first key: nothing is committed. */
+    T_OK(jcs_storage_write_begin(s, &a));
+    T_OK(jcs_storage_write(a, "first", 5));
+    T_OK(jcs_storage_write_begin(s, &b));
+    T_OK(jcs_storage_write(b, "second", 6));
+    T_EQ_INT(jcs_storage_write_commit_pair(a, "tmp/first", b, "k/second"), JCS_EINVAL);
+    T_EQ_INT(jcs_storage_stat(s, "k/second", &st), JCS_ENOENT);
+    T_EQ_INT(count_tmp(root), 0);
+    jcs_storage_close(s);
+}
