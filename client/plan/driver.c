@@ -119,8 +119,16 @@ static int execute_remote(struct frag_run *f)
     req.fragment = (Jcs__Plan__Fragment *)f->frag;
     rc = jcs_rpc_stream_send(st, &req.base);
     if (!rc) {
+        /* Heartbeats (running) until the answer: each one is progress for the idle deadline. */
         ProtobufCMessage *resp = NULL;
-        int r = jcs_rpc_stream_recv(st, &jcs__hub__execute_fragment_resp__descriptor, &resp);
+        int r;
+        for (;;) {
+            r = jcs_rpc_stream_recv(st, &jcs__hub__execute_fragment_resp__descriptor, &resp);
+            if (r != 0 || !((Jcs__Hub__ExecuteFragmentResp *)resp)->running)
+                break;
+            protobuf_c_message_free_unpacked(resp, NULL);
+            resp = NULL;
+        }
         f->resp = (Jcs__Hub__ExecuteFragmentResp *)resp;
         rc = r < 0 ? r : 0;
         /* Tell the hub we have its answer: its handler then completes. */
@@ -660,8 +668,11 @@ int jcs_driver_repair(jcs_driver *d, const jcs_driver_repair_req *req, jcs_block
 
 /* ------------------------------------------------------------ shard maintenance */
 
-/* Maintenance calls are small; a hub that does not answer within this is reported. */
-#define MAINT_TIMEOUT_MS 30000
+/*
+ * Maintenance and small-object calls are one message each way: a hub that
+ * does not answer within the process's RPC idle deadline is reported.
+ */
+#define MAINT_TIMEOUT_MS jcs_rpc_idle_timeout_ms()
 
 static int site_channel(jcs_driver *d, const jcs_site *site, jcs_rpc_channel **ch)
 {
