@@ -213,6 +213,7 @@ static const char *const known_fields[] = {
     "tickTock.accessStatHistoryWeight",
     "tickTock.gcGracePeriod",
     "tickTock.recoverGracePeriod",
+    "tickTock.leaseTTL",
     "tickTock.deepCheck",
     "tickTock.scrubRateMBps",
     "http",
@@ -480,10 +481,14 @@ static int load_numbers(const jcs_cfg *f, jcs_client_config *c)
                           &c->access_stat_history_weight)) ||
         (rc = duration_ms(f, "tickTock.gcGracePeriod", "1h", &c->gc_grace_period_ms)) ||
         (rc = duration_ms(f, "tickTock.recoverGracePeriod", "5m", &c->recover_grace_period_ms)) ||
+        (rc = duration_ms(f, "tickTock.leaseTTL", "60s", &c->lease_ttl_ms)) ||
         (rc = jcs_cfg_bool(f, "tickTock.deepCheck", true, true, &c->deep_check)) ||
         (rc = jcs_cfg_num(f, "tickTock.scrubRateMBps", true, 10, 0.001, 100000,
                           &c->scrub_rate_mbps)))
         return rc;
+    if (c->lease_ttl_ms < 1000)
+        return jcs_err_set(JCS_ECONFIG, "%s: field tickTock.leaseTTL: at least 1s (it is renewed "
+                           "every third of it)", f->path);
     return JCS_OK;
 }
 

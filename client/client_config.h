@@ -95,6 +95,10 @@ typedef struct jcs_client_config {
     double access_stat_history_weight; /* tickTock.accessStatHistoryWeight [0.8], 0..1 */
     int64_t gc_grace_period_ms;        /* tickTock.gcGracePeriod ["1h"]: ShardStoreGC spares
                                           unreferenced shards younger than this */
+    int64_t lease_ttl_ms;              /* tickTock.leaseTTL ["60s"]: a job run's storage leases
+                                        * (spacelease.h) last this long unless renewed (every
+                                        * third of it), so a client killed mid-run blocks others'
+                                        * runs on that storage at most this long */
     int64_t recover_grace_period_ms;   /* tickTock.recoverGracePeriod ["5m"]: RedundancyRecover
                                           leaves blocks on a hub offline for less than this (a
                                           restart) alone */

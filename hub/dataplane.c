@@ -726,6 +726,7 @@ struct list_ctx {
     Jcs__Hub__ShardEntry **ptrs;
     char (*hashes)[JCS_FILEHASH_LEN + 1];
     size_t n;
+    int sidecars; /* listing orphan sidecars: entries are sidecar_only */
 };
 
 static int flush_page(struct list_ctx *lc)
@@ -752,6 +753,7 @@ static int list_one(void *arg, const struct jcs_shard_info *info)
     Jcs__Hub__ShardEntry e;
     memcpy(lc->hashes[lc->n], info->hash, sizeof(lc->hashes[0]));
     shard_entry(info, lc->hashes[lc->n], &e);
+    e.sidecar_only = lc->sidecars;
     lc->ents[lc->n] = e;
     lc->ptrs[lc->n] = &lc->ents[lc->n];
     if (++lc->n == LIST_PAGE)
@@ -764,7 +766,7 @@ static int h_list_shards(jcs_rpc_call *call, void *ctx)
     hub *h = ctx;
     Jcs__Hub__ListShardsReq *req = NULL;
     jcs_shardstore *ss;
-    struct list_ctx lc = {call, NULL, NULL, NULL, 0};
+    struct list_ctx lc = {call, NULL, NULL, NULL, 0, 0};
     int rc = jcs_rpc_call_recv_request(call, &jcs__hub__list_shards_req__descriptor, (void **)&req);
     if (rc)
         return rc;
@@ -776,6 +778,11 @@ static int h_list_shards(jcs_rpc_call *call, void *ctx)
     else if ((rc = space_open(h->dp, req->space, &ss)) == 0 &&
              (rc = jcs_shardstore_list(ss, list_one, &lc)) == 0 && lc.n > 0)
         rc = flush_page(&lc);
+    if (rc == 0 && req->orphan_sidecars) {
+        lc.sidecars = 1;
+        if ((rc = jcs_shardstore_list_orphan_sidecars(ss, list_one, &lc)) == 0 && lc.n > 0)
+            rc = flush_page(&lc);
+    }
     jcs_free(lc.ents);
     jcs_free(lc.ptrs);
     jcs_free(lc.hashes);

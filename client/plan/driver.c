@@ -688,9 +688,10 @@ static void copy_entry(const Jcs__Hub__ShardEntry *e, jcs_shard_entry *out)
     snprintf(out->file_hash, sizeof out->file_hash, "%s", e->file_hash ? e->file_hash : "");
     out->size = e->size;
     out->mtime_ms = e->mtime_ms;
+    out->sidecar_only = e->sidecar_only;
 }
 
-int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site,
+int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site, int orphan_sidecars,
                            int (*fn)(void *arg, const jcs_shard_entry *e), void *arg)
 {
     jcs_rpc_channel *ch;
@@ -702,6 +703,7 @@ int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site,
         return rc;
     Jcs__Hub__ListShardsReq req = JCS__HUB__LIST_SHARDS_REQ__INIT;
     req.space = (Jcs__Plan__Space *)site->space;
+    req.orphan_sidecars = orphan_sidecars;
     if ((rc = jcs_rpc_stream_send(st, &req.base)) == 0)
         rc = jcs_rpc_stream_close_send(st);
     while (rc == 0) {

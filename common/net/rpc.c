@@ -586,10 +586,25 @@ struct jcs_rpc_server {
     atomic_bool stopping;
     size_t live; /* calls queued or running, not yet finished */
 
-    /* The handler pool (under mu): calls waiting for a thread, threads alive and idle. */
-    pthread_cond_t pool_cv;
+    /*
+     * The handler pool (under mu): calls waiting for a thread, threads alive and idle, and
+     * threads promised to the queue (woken from idle or just started) that have not looked
+     * at it yet. Idle threads wait on a stack (idle_top), each on its own condition: the
+     * thread that went idle last takes the next call, so under a steady trickle of calls
+     * (pings, heartbeats) the same few threads serve them and the surplus of a burst, at the
+     * bottom, sees no call for POOL_IDLE_MS and exits. (A shared condition wakes waiters in
+     * turn, which kept every thread of a burst alive for as long as calls kept coming.)
+     */
+    pthread_cond_t pool_cv; /* unused since the stack; kept for the destroy calls */
     jcs_rpc_call *queue_head, *queue_tail;
-    size_t queued, workers, idle;
+    size_t queued, workers, idle, woken;
+    struct pool_waiter *idle_top;
+};
+
+struct pool_waiter {
+    pthread_cond_t cv;
+    struct pool_waiter *next;
+    bool popped; /* taken off the stack by dispatch: a call waits for this thread */
 };
 
 /* A pool thread with no call for this long exits. */
@@ -736,7 +751,10 @@ static void run_call(jcs_rpc_call *c)
 static void *worker_main(void *arg)
 {
     jcs_rpc_server *srv = arg;
+    struct pool_waiter me = {.next = NULL, .popped = false};
+    pthread_cond_init(&me.cv, NULL);
     pthread_mutex_lock(&srv->mu);
+    srv->woken--; /* dispatch promised this new thread to the queue */
     for (;;) {
         if (!srv->queue_head) {
             if (atomic_load(&srv->stopping))
@@ -744,8 +762,21 @@ static void *worker_main(void *arg)
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += POOL_IDLE_MS / 1000;
+            me.popped = false;
+            me.next = srv->idle_top;
+            srv->idle_top = &me;
             srv->idle++;
-            int w = pthread_cond_timedwait(&srv->pool_cv, &srv->mu, &until);
+            int w = 0;
+            while (!me.popped && w != ETIMEDOUT && !atomic_load(&srv->stopping))
+                w = pthread_cond_timedwait(&me.cv, &srv->mu, &until);
+            if (me.popped) {
+                srv->woken--;
+                continue;
+            }
+            struct pool_waiter **pp = &srv->idle_top;
+            while (*pp != &me)
+                pp = &(*pp)->next;
+            *pp = me.next;
             srv->idle--;
             if (w == ETIMEDOUT && !srv->queue_head)
                 break;
@@ -765,6 +796,7 @@ static void *worker_main(void *arg)
     srv->workers--;
     pthread_cond_broadcast(&srv->cv);
     pthread_mutex_unlock(&srv->mu);
+    pthread_cond_destroy(&me.cv);
     return NULL;
 }
 
@@ -803,16 +835,28 @@ static void dispatch(jcs_rpc_server *srv, jcs_rpc_call *c)
         srv->queue_head = c;
     srv->queue_tail = c;
     srv->queued++;
-    /* Calls queued beyond the idle threads each need a new thread (long streams block one). */
-    if (srv->queued <= srv->idle) {
-        pthread_cond_signal(&srv->pool_cv);
-    } else {
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        err = pthread_create(&t, &attr, worker_main, srv);
-        pthread_attr_destroy(&attr);
-        if (!err)
-            srv->workers++;
+    /*
+     * A call beyond the threads already promised to the queue gets the idle thread on top of
+     * the stack, or a new thread (long streams block one each).
+     */
+    if (srv->queued > srv->woken) {
+        if (srv->idle_top) {
+            struct pool_waiter *w = srv->idle_top;
+            srv->idle_top = w->next;
+            srv->idle--;
+            w->popped = true;
+            srv->woken++;
+            pthread_cond_signal(&w->cv);
+        } else {
+            pthread_attr_init(&attr);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            err = pthread_create(&t, &attr, worker_main, srv);
+            pthread_attr_destroy(&attr);
+            if (!err) {
+                srv->workers++;
+                srv->woken++;
+            }
+        }
     }
     if (err && srv->workers == 0) {
         /* No thread can run it: take it back and refuse it. */
@@ -1025,7 +1069,8 @@ void jcs_rpc_server_shutdown(jcs_rpc_server *srv)
     while (srv->live > 0)
         pthread_cond_wait(&srv->cv, &srv->mu);
     while (srv->workers > 0) {
-        pthread_cond_broadcast(&srv->pool_cv);
+        for (struct pool_waiter *w = srv->idle_top; w; w = w->next)
+            pthread_cond_signal(&w->cv);
         pthread_cond_wait(&srv->cv, &srv->mu);
     }
     pthread_mutex_unlock(&srv->mu);
