@@ -487,8 +487,10 @@ static int load_numbers(const jcs_cfg *f, jcs_client_config *c)
                           &c->scrub_rate_mbps)))
         return rc;
     if (c->lease_ttl_ms < 1000)
-        return jcs_err_set(JCS_ECONFIG, "%s: field tickTock.leaseTTL: at least 1s (it is renewed "
-                           "every third of it)", f->path);
+        return jcs_err_set(JCS_ECONFIG,
+                           "%s: field tickTock.leaseTTL: at least 1s (it is renewed "
+                           "every third of it)",
+                           f->path);
     return JCS_OK;
 }
 

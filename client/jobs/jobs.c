@@ -123,8 +123,8 @@ static int take_leases(jcs_jobs *j, const char *holder, jcs_spacelease **out)
     int rc = jcs_place_spaces(j->svc, &rows);
     if (rc)
         return jcs_err_wrap(rc, "loading user spaces: ");
-    rc = jcs_spacelease_take(j->svc->coord, rows.v, rows.n, holder, j->svc->cfg->lease_ttl_ms, LEASE_WAIT_MS,
-                             j->stop, out);
+    rc = jcs_spacelease_take(j->svc->coord, rows.v, rows.n, holder, j->svc->cfg->lease_ttl_ms,
+                             LEASE_WAIT_MS, j->stop, out);
     jcs_meta_spaces_clear(&rows);
     if (rc)
         return jcs_err_wrap(rc, "leasing the user spaces' storage at the coordinator: ");

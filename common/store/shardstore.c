@@ -649,7 +649,8 @@ struct orphan_ctx {
 
 static int info_cmp(const void *a, const void *b)
 {
-    return strcmp(((const struct jcs_shard_info *)a)->hash, ((const struct jcs_shard_info *)b)->hash);
+    return strcmp(((const struct jcs_shard_info *)a)->hash,
+                  ((const struct jcs_shard_info *)b)->hash);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -699,9 +700,8 @@ static int orphan_one(void *arg, const char *key, const struct jcs_storage_stat 
     if (side) {
         if (c->nside == c->capside) {
             size_t cap = c->capside ? c->capside * 2 : 64;
-            struct jcs_shard_info *v = cap <= ORPHAN_GROUP_MAX
-                                           ? jcs_realloc(c->side, cap * sizeof(*v))
-                                           : NULL;
+            struct jcs_shard_info *v =
+                cap <= ORPHAN_GROUP_MAX ? jcs_realloc(c->side, cap * sizeof(*v)) : NULL;
             if (!v)
                 return jcs_err_set(JCS_ENOMEM, "%s: listing sidecars: out of memory",
                                    jcs_storage_name(c->ss->backend));

@@ -23,6 +23,7 @@ Closes with "kill points N, acknowledged writes M, lost 0, corrupt 0".
 Environment: JCS_BIN, JCS_KILLPOINTS (default 100), JCS_KILLPOINTS_PER_ROUND
 (default 20), JCS_KILLPOINTS_SEED (default: time). PASS/FAIL lines for tests/run.
 """
+import concurrent.futures
 import hashlib
 import http.client
 import json
@@ -81,8 +82,10 @@ def cleanup():
 
 
 def cluster(*args):
+    # The campaign reads the pid files itself: no cluster.env rewrite after each restart.
     r = subprocess.run(["deploy/local/cluster"] + list(args) + ["--dir", T],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True,
+                       env=dict(os.environ, CLUSTER_SKIP_ENV="1") if args[0] != "up" else None)
     if r.returncode != 0:
         raise RuntimeError("cluster %s: %s" % (" ".join(args), r.stderr[-1500:]))
 
@@ -434,10 +437,17 @@ def verify(api, model, stats, rnd):
                      "noRecursive=false" % pkg)
         for o in d["objects"]:
             seen.add((pkg, o["path"]))
-    for key in sorted(set(model.may) | seen):
+    keys = sorted(set(model.may) | seen)
+
+    def read(key):
+        return api.request("GET", "/v1/object/downloadByPath?packageID=%d&path=%s" %
+                           (key[0], urllib.parse.quote(key[1])), timeout=60)
+    # The reads go four at a time (the client serves them at once); the outcomes are then
+    # judged in order, as before.
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(read, keys))
+    for key, (st, body, err) in zip(keys, results):
         may = model.get(key)
-        st, body, err = api.request("GET", "/v1/object/downloadByPath?packageID=%d&path=%s" %
-                                    (key[0], urllib.parse.quote(key[1])), timeout=60)
         if st == 200 and err is None:
             h = sha(body)
         elif st == 404:

@@ -69,8 +69,8 @@ static int no_push_value(void *ctx, const Jcs__Plan__Worker *to, const char *pla
     return jcs_err_set(JCS_EUNAVAIL, "fuzz: no network");
 }
 
-static int no_pull_value(void *ctx, const Jcs__Plan__Worker *from, const char *plan_id,
-                         int32_t var, Jcs__Plan__Value **out)
+static int no_pull_value(void *ctx, const Jcs__Plan__Worker *from, const char *plan_id, int32_t var,
+                         Jcs__Plan__Value **out)
 {
     (void)ctx;
     (void)from;
