@@ -166,6 +166,9 @@ static void *frag_main(void *arg)
         if (f->rc == JCS_EUNAVAIL && w)
             snprintf(f->why, sizeof(f->why), "hub %lld (%s) failed mid-transfer: %s",
                      (long long)w->hub_id, w->address ? w->address : "?", jcs_err_msg(f->rc));
+        else if (f->rc == JCS_ETIMEOUT && w)
+            snprintf(f->why, sizeof(f->why), "hub %lld (%s) stalled: %s", (long long)w->hub_id,
+                     w->address ? w->address : "?", jcs_err_msg(f->rc));
         else
             snprintf(f->why, sizeof(f->why), "%s", jcs_err_msg(f->rc));
         run_fail(f->run, f->rc, f->why);
