@@ -186,6 +186,7 @@ static const char *const known_fields[] = {
     "rpc",
     "rpc.cert",
     "rpc.key",
+    "rpc.idleTimeoutSeconds",
     "location",
     "redundancy",
     "logger",
@@ -212,6 +213,7 @@ static const char *const known_fields[] = {
     "tickTock.accessStatHistoryWeight",
     "tickTock.gcGracePeriod",
     "tickTock.recoverGracePeriod",
+    "tickTock.leaseTTL",
     "tickTock.deepCheck",
     "tickTock.scrubRateMBps",
     "ioswitch",
@@ -393,7 +395,9 @@ static int load_rpc(const jcs_cfg *f, jcs_client_config *c)
                           &c->coordinator_address)) ||
         (rc = check_addr(f, "coordinatorRPC.address", c->coordinator_address)) ||
         (rc = jcs_cfg_file(f, "rpc.cert", &c->rpc_cert)) ||
-        (rc = jcs_cfg_file(f, "rpc.key", &c->rpc_key)))
+        (rc = jcs_cfg_file(f, "rpc.key", &c->rpc_key)) ||
+        (rc = jcs_cfg_int(f, "rpc.idleTimeoutSeconds", true, JCS_RPC_IDLE_TIMEOUT_MS / 1000, 1,
+                          3600, &c->rpc_idle_s)))
         return rc;
     if ((rc = jcs_cert_verify(c->coordinator_root_ca, c->rpc_cert, c->rpc_key)))
         return jcs_err_wrap(rc, "%s: field rpc.cert: ", f->path);
@@ -480,12 +484,18 @@ static int load_numbers(const jcs_cfg *f, jcs_client_config *c)
                           &c->access_stat_history_weight)) ||
         (rc = duration_ms(f, "tickTock.gcGracePeriod", "1h", &c->gc_grace_period_ms)) ||
         (rc = duration_ms(f, "tickTock.recoverGracePeriod", "5m", &c->recover_grace_period_ms)) ||
+        (rc = duration_ms(f, "tickTock.leaseTTL", "60s", &c->lease_ttl_ms)) ||
         (rc = jcs_cfg_bool(f, "tickTock.deepCheck", true, true, &c->deep_check)) ||
         (rc = jcs_cfg_num(f, "tickTock.scrubRateMBps", true, 10, 0.001, 100000,
                           &c->scrub_rate_mbps)) ||
         (rc = jcs_cfg_num(f, "ioswitch.clientLinkCost", true, 1, 0.01, 1e6,
                           &c->ioswitch.client_link_cost)))
         return rc;
+    if (c->lease_ttl_ms < 1000)
+        return jcs_err_set(JCS_ECONFIG,
+                           "%s: field tickTock.leaseTTL: at least 1s (it is renewed "
+                           "every third of it)",
+                           f->path);
     char *at = NULL;
     if ((rc = jcs_cfg_str(f, "ioswitch.computeAt", "auto", &at)) != 0)
         return rc;

@@ -66,6 +66,7 @@ typedef struct jcs_client_config {
     char *rpc_cert;            /* rpc.cert, resolved */
     char *rpc_key;             /* rpc.key, resolved */
     char *rpc_name;            /* the CN of rpc.cert (the client's name towards the cluster) */
+    long long rpc_idle_s;      /* rpc.idleTimeoutSeconds: the RPC idle deadline (rpc.h) */
     char *location;            /* location [""]: no location, so no hub is "same location" */
 
     struct {
@@ -95,6 +96,10 @@ typedef struct jcs_client_config {
     double access_stat_history_weight; /* tickTock.accessStatHistoryWeight [0.8], 0..1 */
     int64_t gc_grace_period_ms;        /* tickTock.gcGracePeriod ["1h"]: ShardStoreGC spares
                                           unreferenced shards younger than this */
+    int64_t lease_ttl_ms;              /* tickTock.leaseTTL ["60s"]: a job run's storage leases
+                                        * (spacelease.h) last this long unless renewed (every
+                                        * third of it), so a client killed mid-run blocks others'
+                                        * runs on that storage at most this long */
     int64_t recover_grace_period_ms;   /* tickTock.recoverGracePeriod ["5m"]: RedundancyRecover
                                           leaves blocks on a hub offline for less than this (a
                                           restart) alone */

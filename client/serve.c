@@ -90,6 +90,7 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
     int ec = 1, rc;
 
     jcs_rpc_init();
+    jcs_rpc_set_idle_timeout_ms(cfg->rpc_idle_s * 1000);
     jcs_db_config dbc = jcs_client_config_db(cfg);
     /* Enough connections that concurrent requests rarely wait for one. */
     dbc.pool_size = 16;

@@ -51,6 +51,7 @@ static int config_load(const char *path, coord_config *cfg)
     if ((rc = jcs_service_logger(&f, "coordinator")) ||
         (rc = jcs_cfg_str(&f, "listen", "127.0.0.1:5009", &cfg->listen)) ||
         (rc = jcs_service_tls_load(&f, "rpc", &cfg->tls)) ||
+        (rc = jcs_service_rpc_idle(&f, "rpc.idleTimeoutSeconds")) ||
         (rc = jcs_cfg_str(&f, "db.address", "127.0.0.1:3306", &cfg->db_address)) ||
         (rc = jcs_cfg_str(&f, "db.socket", "", &cfg->db_socket)) ||
         (rc = jcs_cfg_str(&f, "db.account", NULL, &cfg->db_user)) ||

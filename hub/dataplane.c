@@ -14,10 +14,12 @@
  * a client may choose spaces, not arbitrary directories of the hub.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -383,11 +385,17 @@ static void *janitor_main(void *arg)
 struct watcher {
     jcs_rpc_call *call;
     jcs_exec *exec;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;     /* watch_driver returned */
+    int finished; /* the fragment ran: no more heartbeats */
 };
 
 /*
  * Waits for the driver to half-close (after it read our response) or to
- * go away; the latter cancels the fragment.
+ * go away; the latter cancels the fragment. The driver sends nothing while
+ * the fragment runs, so this receive has no idle deadline; h_execute
+ * bounds the wait once the answer is sent.
  */
 static void *watch_driver(void *arg)
 {
@@ -400,6 +408,52 @@ static void *watch_driver(void *arg)
         jcs_err_set(JCS_ECANCELED, "the driver cancelled the plan or went away");
         jcs_exec_cancel(w->exec, JCS_ECANCELED);
     }
+    pthread_mutex_lock(&w->mu);
+    w->done = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* A deadline ms from now for pthread_cond_timedwait (CLOCK_REALTIME). */
+static struct timespec abs_in_ms(int64_t ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000;
+    if (t.tv_nsec >= 1000000000) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000;
+    }
+    return t;
+}
+
+/*
+ * Sends a heartbeat (running = true) every third of the idle deadline while
+ * the fragment runs, so the driver's wait for the answer has its idle
+ * deadline too: a hub that stalls stops beating and the driver gives up on
+ * it within that deadline, however long a healthy plan runs.
+ */
+static void *beat_driver(void *arg)
+{
+    struct watcher *w = arg;
+    int64_t every = jcs_rpc_idle_timeout_ms() / 3;
+    Jcs__Hub__ExecuteFragmentResp beat = JCS__HUB__EXECUTE_FRAGMENT_RESP__INIT;
+    beat.running = 1;
+    pthread_mutex_lock(&w->mu);
+    while (!w->finished) {
+        struct timespec until = abs_in_ms(every > 0 ? every : 1);
+        pthread_cond_timedwait(&w->cv, &w->mu, &until);
+        if (w->finished || w->done)
+            break;
+        pthread_mutex_unlock(&w->mu);
+        int rc = jcs_rpc_call_send(w->call, &beat.base);
+        pthread_mutex_lock(&w->mu);
+        if (rc)
+            break; /* the call is gone: the watcher cancels the fragment */
+    }
+    pthread_mutex_unlock(&w->mu);
     return NULL;
 }
 
@@ -435,17 +489,30 @@ static int h_execute(jcs_rpc_call *call, void *ctx)
         rc = jcs_err_set(JCS_EEXIST, "plan %s already has its fragment on this hub", f->plan_id);
         goto out;
     }
-    struct watcher w = {call, p->exec};
-    pthread_t wt;
+    struct watcher w = {.call = call, .exec = p->exec};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    pthread_t wt, bt;
+    jcs_rpc_call_set_recv_idle_ms(call, 0);
     if (pthread_create(&wt, NULL, watch_driver, &w) != 0) {
         rc = jcs_err_set(JCS_EIO, "cannot start a thread");
         jcs_exec_cancel(p->exec, rc);
+        pthread_mutex_destroy(&w.mu);
+        pthread_cond_destroy(&w.cv);
         goto out;
     }
+    int beating = pthread_create(&bt, NULL, beat_driver, &w) == 0;
     int64_t t0 = jcs_now_ms();
     rc = jcs_exec_run(p->exec, f);
     char why[1024];
     snprintf(why, sizeof(why), "%s", rc ? jcs_err_msg(rc) : "");
+    /* One sender at a time: the heartbeats stop before the answer goes. */
+    pthread_mutex_lock(&w.mu);
+    w.finished = 1;
+    pthread_cond_broadcast(&w.cv);
+    pthread_mutex_unlock(&w.mu);
+    if (beating)
+        pthread_join(bt, NULL);
 
     /* Always answer once, so the driver half-closes and the watcher ends. */
     Jcs__Hub__ExecuteFragmentResp resp = JCS__HUB__EXECUTE_FRAGMENT_RESP__INIT;
@@ -478,7 +545,23 @@ static int h_execute(jcs_rpc_call *call, void *ctx)
     jcs_free(vals);
     if (src)
         jcs_exec_cancel(p->exec, src);
+    /* The driver half-closes once it has the answer; one that stalled or whose packets are
+     * dropped would keep this thread for ever: wait at most the idle deadline. */
+    pthread_mutex_lock(&w.mu);
+    struct timespec until = abs_in_ms(jcs_rpc_idle_timeout_ms());
+    while (!w.done && pthread_cond_timedwait(&w.cv, &w.mu, &until) == 0)
+        ;
+    int watched = w.done;
+    pthread_mutex_unlock(&w.mu);
+    if (!watched) {
+        jcs_warn("plan %s: the driver did not close its call within %lld ms of the answer; "
+                 "cancelling it",
+                 f->plan_id, (long long)jcs_rpc_idle_timeout_ms());
+        jcs_rpc_call_cancel(call);
+    }
     pthread_join(wt, NULL);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
     if (rc) {
         jcs_warn("plan %s failed after %" PRId64 " ms: %s", f->plan_id, jcs_now_ms() - t0, why);
         pthread_mutex_lock(&dp->mu);
@@ -643,6 +726,7 @@ struct list_ctx {
     Jcs__Hub__ShardEntry **ptrs;
     char (*hashes)[JCS_FILEHASH_LEN + 1];
     size_t n;
+    int sidecars; /* listing orphan sidecars: entries are sidecar_only */
 };
 
 static int flush_page(struct list_ctx *lc)
@@ -669,6 +753,7 @@ static int list_one(void *arg, const struct jcs_shard_info *info)
     Jcs__Hub__ShardEntry e;
     memcpy(lc->hashes[lc->n], info->hash, sizeof(lc->hashes[0]));
     shard_entry(info, lc->hashes[lc->n], &e);
+    e.sidecar_only = lc->sidecars;
     lc->ents[lc->n] = e;
     lc->ptrs[lc->n] = &lc->ents[lc->n];
     if (++lc->n == LIST_PAGE)
@@ -681,7 +766,7 @@ static int h_list_shards(jcs_rpc_call *call, void *ctx)
     hub *h = ctx;
     Jcs__Hub__ListShardsReq *req = NULL;
     jcs_shardstore *ss;
-    struct list_ctx lc = {call, NULL, NULL, NULL, 0};
+    struct list_ctx lc = {call, NULL, NULL, NULL, 0, 0};
     int rc = jcs_rpc_call_recv_request(call, &jcs__hub__list_shards_req__descriptor, (void **)&req);
     if (rc)
         return rc;
@@ -693,6 +778,11 @@ static int h_list_shards(jcs_rpc_call *call, void *ctx)
     else if ((rc = space_open(h->dp, req->space, &ss)) == 0 &&
              (rc = jcs_shardstore_list(ss, list_one, &lc)) == 0 && lc.n > 0)
         rc = flush_page(&lc);
+    if (rc == 0 && req->orphan_sidecars) {
+        lc.sidecars = 1;
+        if ((rc = jcs_shardstore_list_orphan_sidecars(ss, list_one, &lc)) == 0 && lc.n > 0)
+            rc = flush_page(&lc);
+    }
     jcs_free(lc.ents);
     jcs_free(lc.ptrs);
     jcs_free(lc.hashes);

@@ -83,6 +83,7 @@ static int config_load(const char *path, hub_config *c)
         (rc = jcs_cfg_str(&f, "listen", "127.0.0.1:5010", &c->listen)) ||
         (rc = jcs_cfg_str(&f, "advertiseAddress", "", &c->advertise)) ||
         (rc = jcs_service_tls_load(&f, "rpc", &c->tls)) ||
+        (rc = jcs_service_rpc_idle(&f, "rpc.idleTimeoutSeconds")) ||
         (rc = jcs_cfg_str(&f, "coordinatorRPC.address", "127.0.0.1:5009", &c->coordinator)) ||
         (rc = jcs_cfg_int(&f, "coordinatorRPC.startTimeoutSeconds", true, 15, 1, 3600,
                           &c->start_timeout_s)) ||

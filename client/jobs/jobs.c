@@ -55,7 +55,6 @@
 #define SHARDS_MAX       2000000 /* most shards one space may list (memory bound) */
 #define DELETE_BATCH     500
 #define SPACE_SAMPLES    20
-#define LEASE_TTL_MS     60000          /* renewed every 20 s while the run lasts */
 #define LEASE_WAIT_MS    (10LL * 60000) /* longest wait for another client's run */
 
 /*
@@ -124,8 +123,8 @@ static int take_leases(jcs_jobs *j, const char *holder, jcs_spacelease **out)
     int rc = jcs_place_spaces(j->svc, &rows);
     if (rc)
         return jcs_err_wrap(rc, "loading user spaces: ");
-    rc = jcs_spacelease_take(j->svc->coord, rows.v, rows.n, holder, LEASE_TTL_MS, LEASE_WAIT_MS,
-                             j->stop, out);
+    rc = jcs_spacelease_take(j->svc->coord, rows.v, rows.n, holder, j->svc->cfg->lease_ttl_ms,
+                             LEASE_WAIT_MS, j->stop, out);
     jcs_meta_spaces_clear(&rows);
     if (rc)
         return jcs_err_wrap(rc, "leasing the user spaces' storage at the coordinator: ");
@@ -174,6 +173,8 @@ static json_t *report_json(const char *job, int64_t start_wall, int64_t ms, jobs
     PUT_I("mismatches", r->missing + r->orphans);
     PUT_I("shardsDeleted", r->shards_deleted);
     PUT_I("bytesFreed", r->bytes_freed);
+    PUT_I("orphanSidecars", r->orphan_sidecars);
+    PUT_I("sidecarsDeleted", r->sidecars_deleted);
     PUT_I("shardsVerified", r->shards_verified);
     PUT_I("bytesVerified", r->bytes_verified);
     PUT_I("corrupt", r->corrupt);
@@ -273,6 +274,17 @@ static int collect_shard(void *arg, const jcs_shard_entry *e)
     }
     l->v[l->n++] = *e;
     return 0;
+}
+
+/* A listing with its orphan sidecars apart: they are not shards. */
+typedef struct shard_lists {
+    shard_list shards, sidecars;
+} shard_lists;
+
+static int collect_entry(void *arg, const jcs_shard_entry *e)
+{
+    shard_lists *l = arg;
+    return collect_shard(e->sidecar_only ? &l->sidecars : &l->shards, e);
 }
 
 static int shard_cmp(const void *a, const void *b)
@@ -474,6 +486,7 @@ static int check_space(jcs_jobs *j, const jobs_world *w, size_t i, bool gc, scru
 {
     const int64_t sid = w->rows.v[i].space_id;
     const jcs_site *site = &w->sites.sites[i];
+    shard_lists lists = {0};
     shard_list shards = {0};
     jcs_meta_hashes refs = {0};
     const char **del = NULL;
@@ -492,7 +505,9 @@ static int check_space(jcs_jobs *j, const jobs_world *w, size_t i, bool gc, scru
         goto out;
     }
     /* List first, then read the references: a shard committed in between counts as referenced. */
-    if ((rc = jcs_driver_list_shards(j->svc->driver, site, collect_shard, &shards)) != 0)
+    rc = jcs_driver_list_shards(j->svc->driver, site, 1, collect_entry, &lists);
+    shards = lists.shards;
+    if (rc)
         goto out;
     if (shards.n)
         qsort(shards.v, shards.n, sizeof *shards.v, shard_cmp);
@@ -543,6 +558,37 @@ static int check_space(jcs_jobs *j, const jobs_world *w, size_t i, bool gc, scru
     }
     if (ndel && (rc = gc_delete(j, site, del, del_size, ndel, sp, r)) != 0)
         goto out;
+    /* Sidecars whose shard is gone: deleted like orphan shards (never one a row names: its
+     * shard is missing, which is reported above, and the sidecar still describes it). */
+    int64_t nside = 0, nside_del = 0;
+    ndel = 0;
+    for (size_t k = 0; k < lists.sidecars.n && rc == 0; k++) {
+        const jcs_shard_entry *e = &lists.sidecars.v[k];
+        if (has_ref(&refs, e->file_hash))
+            continue;
+        nside++;
+        if (!gc || e->mtime_ms >= cutoff)
+            continue;
+        del[ndel++] = e->file_hash;
+        if (ndel == DELETE_BATCH || k + 1 == lists.sidecars.n) {
+            int64_t deleted = 0;
+            rc = jcs_driver_delete_shards(j->svc->driver, site, del, ndel, &deleted);
+            if (rc == 0)
+                nside_del += (int64_t)ndel;
+            ndel = 0;
+        }
+    }
+    if (ndel && rc == 0) {
+        int64_t deleted = 0;
+        if ((rc = jcs_driver_delete_shards(j->svc->driver, site, del, ndel, &deleted)) == 0)
+            nside_del += (int64_t)ndel;
+    }
+    if (rc)
+        goto out;
+    r->orphan_sidecars += nside;
+    r->sidecars_deleted += nside_del;
+    json_object_set_new(sp, "orphanSidecars", json_integer(nside));
+    json_object_set_new(sp, "sidecarsDeleted", json_integer(nside_del));
     r->missing += nmiss;
     r->orphans += norph;
     json_object_set_new(sp, "shards", json_integer((json_int_t)shards.n));
@@ -570,6 +616,7 @@ out:
     jcs_free(del);
     jcs_free(del_size);
     jcs_free(shards.v);
+    jcs_free(lists.sidecars.v);
     jcs_meta_hashes_clear(&refs);
     return rc == JCS_ENOMEM ? rc : 0;
 }

@@ -37,6 +37,9 @@ typedef struct jobs_report {
     int64_t blocks_rebuilt, blocks_dropped, pins_dropped;
     int64_t spaces_checked, shards, missing, orphans, young_orphans;
     int64_t shards_deleted, bytes_freed;
+    /* Checksum sidecars whose shard is gone (a crash between the two commits), and those GC
+     * deleted (unreferenced, past the grace period). */
+    int64_t orphan_sidecars, sidecars_deleted;
     /* A deep CheckShardStore: shards read whole and checked, and what that found. */
     int64_t shards_verified, bytes_verified, corrupt, sidecars_rewritten;
     int64_t blocks_healed; /* RedundancyRecover: corrupt blocks rebuilt */

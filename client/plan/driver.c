@@ -127,8 +127,16 @@ static int execute_remote(struct frag_run *f)
     req.fragment = (Jcs__Plan__Fragment *)f->frag;
     rc = jcs_rpc_stream_send(st, &req.base);
     if (!rc) {
+        /* Heartbeats (running) until the answer: each one is progress for the idle deadline. */
         ProtobufCMessage *resp = NULL;
-        int r = jcs_rpc_stream_recv(st, &jcs__hub__execute_fragment_resp__descriptor, &resp);
+        int r;
+        for (;;) {
+            r = jcs_rpc_stream_recv(st, &jcs__hub__execute_fragment_resp__descriptor, &resp);
+            if (r != 0 || !((Jcs__Hub__ExecuteFragmentResp *)resp)->running)
+                break;
+            protobuf_c_message_free_unpacked(resp, NULL);
+            resp = NULL;
+        }
         f->resp = (Jcs__Hub__ExecuteFragmentResp *)resp;
         rc = r < 0 ? r : 0;
         /* Tell the hub we have its answer: its handler then completes. */
@@ -166,6 +174,9 @@ static void *frag_main(void *arg)
         if (f->rc == JCS_EUNAVAIL && w)
             snprintf(f->why, sizeof(f->why), "hub %lld (%s) failed mid-transfer: %s",
                      (long long)w->hub_id, w->address ? w->address : "?", jcs_err_msg(f->rc));
+        else if (f->rc == JCS_ETIMEOUT && w)
+            snprintf(f->why, sizeof(f->why), "hub %lld (%s) stalled: %s", (long long)w->hub_id,
+                     w->address ? w->address : "?", jcs_err_msg(f->rc));
         else
             snprintf(f->why, sizeof(f->why), "%s", jcs_err_msg(f->rc));
         run_fail(f->run, f->rc, f->why);
@@ -852,8 +863,11 @@ int jcs_driver_repair(jcs_driver *d, const jcs_driver_repair_req *req, jcs_block
 
 /* ------------------------------------------------------------ shard maintenance */
 
-/* Maintenance calls are small; a hub that does not answer within this is reported. */
-#define MAINT_TIMEOUT_MS 30000
+/*
+ * Maintenance and small-object calls are one message each way: a hub that
+ * does not answer within the process's RPC idle deadline is reported.
+ */
+#define MAINT_TIMEOUT_MS jcs_rpc_idle_timeout_ms()
 
 static int site_channel(jcs_driver *d, const jcs_site *site, jcs_rpc_channel **ch)
 {
@@ -869,9 +883,10 @@ static void copy_entry(const Jcs__Hub__ShardEntry *e, jcs_shard_entry *out)
     snprintf(out->file_hash, sizeof out->file_hash, "%s", e->file_hash ? e->file_hash : "");
     out->size = e->size;
     out->mtime_ms = e->mtime_ms;
+    out->sidecar_only = e->sidecar_only;
 }
 
-int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site,
+int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site, int orphan_sidecars,
                            int (*fn)(void *arg, const jcs_shard_entry *e), void *arg)
 {
     jcs_rpc_channel *ch;
@@ -883,6 +898,7 @@ int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site,
         return rc;
     Jcs__Hub__ListShardsReq req = JCS__HUB__LIST_SHARDS_REQ__INIT;
     req.space = (Jcs__Plan__Space *)site->space;
+    req.orphan_sidecars = orphan_sidecars;
     if ((rc = jcs_rpc_stream_send(st, &req.base)) == 0)
         rc = jcs_rpc_stream_close_send(st);
     while (rc == 0) {

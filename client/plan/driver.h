@@ -167,14 +167,16 @@ typedef struct jcs_shard_entry {
     char file_hash[JCS_FILEHASH_LEN + 1];
     int64_t size;
     int64_t mtime_ms; /* Unix ms of the shard's last write */
+    int sidecar_only; /* only its checksum sidecar is stored (size, time: the sidecar's) */
 } jcs_shard_entry;
 
 /*
  * Calls fn for every shard stored on site (in pages, as the hub streams
- * them); fn's non-zero return stops the listing and is returned.
- * JCS_EUNAVAIL when the site is unreachable.
+ * them), then, with orphan_sidecars, for every checksum sidecar whose shard
+ * is gone (sidecar_only set); fn's non-zero return stops the listing and is
+ * returned. JCS_EUNAVAIL when the site is unreachable.
  */
-int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site,
+int jcs_driver_list_shards(jcs_driver *d, const jcs_site *site, int orphan_sidecars,
                            int (*fn)(void *arg, const jcs_shard_entry *e), void *arg) JCS_MUST_USE;
 
 /*

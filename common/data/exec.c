@@ -671,6 +671,68 @@ static int check_op(const jcs_exec *e, const Jcs__Plan__Op *op, struct uses *us)
 }
 
 /*
+ * Ops that wait on each other in a cycle (A reads what B writes and B what A
+ * writes) would never end: on a hub they would hold their threads until the
+ * driver gave up. A fragment must be a DAG of ops; Kahn's algorithm over the
+ * uses (ops n, their uses us->u[first[i] .. first[i + 1])) finds a cycle.
+ */
+static int check_acyclic(const Jcs__Plan__Fragment *frag, const struct uses *us,
+                         const size_t *first)
+{
+    size_t n = frag->n_ops, *indeg = NULL, *queue = NULL, *op_of = NULL, head = 0, tail = 0;
+    int rc = JCS_OK;
+    if (n == 0)
+        return JCS_OK;
+    indeg = jcs_calloc(n, sizeof(*indeg));
+    queue = jcs_calloc(n, sizeof(*queue));
+    op_of = jcs_calloc(us->n + 1, sizeof(*op_of));
+    if (!indeg || !queue || !op_of) {
+        rc = jcs_err_set(JCS_ENOMEM, "fragment: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t a = first[i]; a < first[i + 1]; a++)
+            op_of[a] = i;
+    /* An input use waits on the op producing its var, if an op of this fragment does. */
+    for (size_t a = 0; a < us->n; a++) {
+        if (us->u[a].out)
+            continue;
+        for (size_t b = 0; b < us->n; b++)
+            if (us->u[b].out && us->u[b].var == us->u[a].var) {
+                indeg[op_of[a]]++;
+                break;
+            }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (indeg[i] == 0)
+            queue[tail++] = i;
+    while (head < tail) {
+        size_t i = queue[head++];
+        for (size_t b = first[i]; b < first[i + 1]; b++) {
+            if (!us->u[b].out)
+                continue;
+            for (size_t a = 0; a < us->n; a++)
+                if (!us->u[a].out && us->u[a].var == us->u[b].var && --indeg[op_of[a]] == 0)
+                    queue[tail++] = op_of[a];
+        }
+    }
+    if (tail < n) {
+        for (size_t i = 0; i < n; i++)
+            if (indeg[i]) {
+                char name[128];
+                op_name(frag->ops[i], (size_t)-1, name, sizeof(name));
+                rc = BAD("fragment op %zu (%s): its ops wait on each other in a cycle", i, name);
+                break;
+            }
+    }
+out:
+    jcs_free(indeg);
+    jcs_free(queue);
+    jcs_free(op_of);
+    return rc;
+}
+
+/*
  * Checks the fragment and registers its vars (pipes made, producers and
  * consumers counted). Nothing is registered unless everything is valid.
  */
@@ -766,6 +828,8 @@ static int check_fragment(jcs_exec *e, const Jcs__Plan__Fragment *frag)
             rc = BAD("fragment: var %d is %s from outside but no op %s it", v->id,
                      v->producers ? "fed" : "drained", v->producers ? "reads" : "writes");
     }
+    if (rc == 0)
+        rc = check_acyclic(frag, &us, first);
     /* Register: everything checked, so from here on only memory can fail. */
     for (size_t a = 0; a < us.n && rc == 0; a++) {
         struct var *v = NULL;

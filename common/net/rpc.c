@@ -310,26 +310,68 @@ static gpr_timespec deadline_in(int64_t timeout_ms)
 }
 
 /*
- * Starts a batch and waits for its tag on the call's pluck queue. Returns
- * JCS_OK with *ok set to the batch's success flag, or JCS_EINTERNAL when
- * gRPC refused the batch (a bug in this file: wrong op order or count).
+ * The idle deadline of every call of this process (jcs_rpc_set_idle_timeout_ms):
+ * how long one step of a call (a send, a receive, the close) may wait.
+ */
+static _Atomic int64_t idle_timeout = JCS_RPC_IDLE_TIMEOUT_MS;
+
+void jcs_rpc_set_idle_timeout_ms(int64_t ms)
+{
+    atomic_store(&idle_timeout, ms > 0 ? ms : JCS_RPC_IDLE_TIMEOUT_MS);
+}
+
+int64_t jcs_rpc_idle_timeout_ms(void)
+{
+    return atomic_load(&idle_timeout);
+}
+
+/*
+ * Waits for tag on the call's pluck queue. With idle_ms > 0, a step that
+ * has not completed after idle_ms cancels the call with DEADLINE_EXCEEDED
+ * (so the peer learns why too), sets *expired and keeps waiting: the
+ * cancel completes the step at once, as a failure. Returns the event's
+ * success flag, or -1 when the queue was shut down under it.
+ */
+static int pluck_idle(grpc_call *call, grpc_completion_queue *cq, void *tag, int64_t idle_ms,
+                      atomic_bool *expired)
+{
+    gpr_timespec until = idle_ms > 0 ? deadline_in(idle_ms) : inf_future();
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_pluck(cq, tag, until, NULL);
+        if (ev.type == GRPC_OP_COMPLETE)
+            return ev.success;
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            return -1;
+        if (ev.type == GRPC_QUEUE_TIMEOUT && idle_ms > 0) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "no progress for %lld ms (idle deadline)",
+                     (long long)idle_ms);
+            if (expired)
+                atomic_store(expired, true);
+            grpc_call_cancel_with_status(call, GRPC_STATUS_DEADLINE_EXCEEDED, msg, NULL);
+            until = inf_future();
+        }
+    }
+}
+
+/*
+ * Starts a batch and waits for its tag on the call's pluck queue (see
+ * pluck_idle for idle_ms and expired). Returns JCS_OK with *ok set to the
+ * batch's success flag, or JCS_EINTERNAL when gRPC refused the batch (a
+ * bug in this file: wrong op order or count).
  */
 static int batch(grpc_call *call, grpc_completion_queue *cq, const grpc_op *ops, size_t n,
-                 void *tag, int *ok)
+                 void *tag, int *ok, int64_t idle_ms, atomic_bool *expired)
 {
     grpc_call_error e = grpc_call_start_batch(call, ops, n, tag, NULL);
     if (e != GRPC_CALL_OK)
         return jcs_err_set(JCS_EINTERNAL, "rpc: grpc_call_start_batch: %s",
                            grpc_call_error_to_string(e));
-    for (;;) {
-        grpc_event ev = grpc_completion_queue_pluck(cq, tag, inf_future(), NULL);
-        if (ev.type == GRPC_OP_COMPLETE) {
-            *ok = ev.success;
-            return JCS_OK;
-        }
-        if (ev.type == GRPC_QUEUE_SHUTDOWN)
-            return jcs_err_set(JCS_EINTERNAL, "rpc: completion queue shut down under a batch");
-    }
+    int r = pluck_idle(call, cq, tag, idle_ms, expired);
+    if (r < 0)
+        return jcs_err_set(JCS_EINTERNAL, "rpc: completion queue shut down under a batch");
+    *ok = r;
+    return JCS_OK;
 }
 
 static void cq_destroy(grpc_completion_queue *cq)
@@ -518,6 +560,8 @@ struct jcs_rpc_call {
     char *peer, *peer_name;
     enum jcs_role role;
     bool sent_md;                        /* initial metadata sent (sender side only) */
+    int64_t idle_ms, recv_idle_ms;       /* the idle deadlines of send and recv (0: none) */
+    atomic_bool idle_expired;            /* a step passed it: the call was cancelled */
     char tag_send, tag_recv, tag_status; /* their addresses are the batch tags */
     jcs_rpc_call *next;                  /* in the server's queue of calls to run */
 };
@@ -542,10 +586,25 @@ struct jcs_rpc_server {
     atomic_bool stopping;
     size_t live; /* calls queued or running, not yet finished */
 
-    /* The handler pool (under mu): calls waiting for a thread, threads alive and idle. */
-    pthread_cond_t pool_cv;
+    /*
+     * The handler pool (under mu): calls waiting for a thread, threads alive and idle, and
+     * threads promised to the queue (woken from idle or just started) that have not looked
+     * at it yet. Idle threads wait on a stack (idle_top), each on its own condition: the
+     * thread that went idle last takes the next call, so under a steady trickle of calls
+     * (pings, heartbeats) the same few threads serve them and the surplus of a burst, at the
+     * bottom, sees no call for POOL_IDLE_MS and exits. (A shared condition wakes waiters in
+     * turn, which kept every thread of a burst alive for as long as calls kept coming.)
+     */
+    pthread_cond_t pool_cv; /* unused since the stack; kept for the destroy calls */
     jcs_rpc_call *queue_head, *queue_tail;
-    size_t queued, workers, idle;
+    size_t queued, workers, idle, woken;
+    struct pool_waiter *idle_top;
+};
+
+struct pool_waiter {
+    pthread_cond_t cv;
+    struct pool_waiter *next;
+    bool popped; /* taken off the stack by dispatch: a call waits for this thread */
 };
 
 /* A pool thread with no call for this long exits. */
@@ -629,7 +688,10 @@ static void send_status(jcs_rpc_call *c, grpc_status_code st, const char *detail
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n].data.recv_close_on_server.cancelled = &cancelled;
     n++;
-    int brc = batch(c->call, c->cq, ops, (size_t)n, &c->tag_status, &ok);
+    /* A caller that never closes its side (stalled, or its packets dropped) must not keep
+     * the handler's thread: the close is waited for at most the process's idle deadline. */
+    int brc = batch(c->call, c->cq, ops, (size_t)n, &c->tag_status, &ok, jcs_rpc_idle_timeout_ms(),
+                    &c->idle_expired);
     if (brc != JCS_OK)
         jcs_error("rpc server %s: %s", c->srv->addr, jcs_err_msg(brc));
     grpc_slice_unref(dslice);
@@ -664,6 +726,8 @@ static void run_call(jcs_rpc_call *c)
     int rc;
 
     jcs_err_clear();
+    c->idle_ms = c->recv_idle_ms = jcs_rpc_idle_timeout_ms();
+    atomic_init(&c->idle_expired, false);
     read_peer(c);
     if (!(c->role & m->roles)) {
         char allowed[64];
@@ -687,7 +751,10 @@ static void run_call(jcs_rpc_call *c)
 static void *worker_main(void *arg)
 {
     jcs_rpc_server *srv = arg;
+    struct pool_waiter me = {.next = NULL, .popped = false};
+    pthread_cond_init(&me.cv, NULL);
     pthread_mutex_lock(&srv->mu);
+    srv->woken--; /* dispatch promised this new thread to the queue */
     for (;;) {
         if (!srv->queue_head) {
             if (atomic_load(&srv->stopping))
@@ -695,8 +762,21 @@ static void *worker_main(void *arg)
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += POOL_IDLE_MS / 1000;
+            me.popped = false;
+            me.next = srv->idle_top;
+            srv->idle_top = &me;
             srv->idle++;
-            int w = pthread_cond_timedwait(&srv->pool_cv, &srv->mu, &until);
+            int w = 0;
+            while (!me.popped && w != ETIMEDOUT && !atomic_load(&srv->stopping))
+                w = pthread_cond_timedwait(&me.cv, &srv->mu, &until);
+            if (me.popped) {
+                srv->woken--;
+                continue;
+            }
+            struct pool_waiter **pp = &srv->idle_top;
+            while (*pp != &me)
+                pp = &(*pp)->next;
+            *pp = me.next;
             srv->idle--;
             if (w == ETIMEDOUT && !srv->queue_head)
                 break;
@@ -716,6 +796,7 @@ static void *worker_main(void *arg)
     srv->workers--;
     pthread_cond_broadcast(&srv->cv);
     pthread_mutex_unlock(&srv->mu);
+    pthread_cond_destroy(&me.cv);
     return NULL;
 }
 
@@ -754,16 +835,28 @@ static void dispatch(jcs_rpc_server *srv, jcs_rpc_call *c)
         srv->queue_head = c;
     srv->queue_tail = c;
     srv->queued++;
-    /* Calls queued beyond the idle threads each need a new thread (long streams block one). */
-    if (srv->queued <= srv->idle) {
-        pthread_cond_signal(&srv->pool_cv);
-    } else {
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        err = pthread_create(&t, &attr, worker_main, srv);
-        pthread_attr_destroy(&attr);
-        if (!err)
-            srv->workers++;
+    /*
+     * A call beyond the threads already promised to the queue gets the idle thread on top of
+     * the stack, or a new thread (long streams block one each).
+     */
+    if (srv->queued > srv->woken) {
+        if (srv->idle_top) {
+            struct pool_waiter *w = srv->idle_top;
+            srv->idle_top = w->next;
+            srv->idle--;
+            w->popped = true;
+            srv->woken++;
+            pthread_cond_signal(&w->cv);
+        } else {
+            pthread_attr_init(&attr);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            err = pthread_create(&t, &attr, worker_main, srv);
+            pthread_attr_destroy(&attr);
+            if (!err) {
+                srv->workers++;
+                srv->woken++;
+            }
+        }
     }
     if (err && srv->workers == 0) {
         /* No thread can run it: take it back and refuse it. */
@@ -976,7 +1069,8 @@ void jcs_rpc_server_shutdown(jcs_rpc_server *srv)
     while (srv->live > 0)
         pthread_cond_wait(&srv->cv, &srv->mu);
     while (srv->workers > 0) {
-        pthread_cond_broadcast(&srv->pool_cv);
+        for (struct pool_waiter *w = srv->idle_top; w; w = w->next)
+            pthread_cond_signal(&w->cv);
         pthread_cond_wait(&srv->cv, &srv->mu);
     }
     pthread_mutex_unlock(&srv->mu);
@@ -1027,6 +1121,12 @@ void jcs_rpc_server_free(jcs_rpc_server *srv)
 
 static int call_cancelled(const jcs_rpc_call *c, const char *what)
 {
+    if (atomic_load(&c->idle_expired))
+        return jcs_err_set(JCS_ETIMEOUT,
+                           "%s %s from %s: no progress for %lld ms (the caller is stalled or "
+                           "unreachable); call cancelled",
+                           what, c->srv->methods[c->midx].name, c->peer ? c->peer : "(unknown)",
+                           (long long)c->idle_ms);
     return jcs_err_set(JCS_ECANCELED,
                        "%s %s from %s: call cancelled (client gone, deadline "
                        "passed or server shutting down)",
@@ -1045,10 +1145,10 @@ static int call_recv_buffer(jcs_rpc_call *c, grpc_byte_buffer **bb)
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_RECV_MESSAGE;
     op.data.recv_message.recv_message = bb;
-    rc = batch(c->call, c->cq, &op, 1, &c->tag_recv, &ok);
+    rc = batch(c->call, c->cq, &op, 1, &c->tag_recv, &ok, c->recv_idle_ms, &c->idle_expired);
     if (rc)
         return rc;
-    if (!ok || (!*bb && atomic_load(&c->srv->stopping))) {
+    if (!ok || (!*bb && (atomic_load(&c->srv->stopping) || atomic_load(&c->idle_expired)))) {
         if (*bb)
             grpc_byte_buffer_destroy(*bb);
         *bb = NULL;
@@ -1107,7 +1207,7 @@ static int call_send_buffer(jcs_rpc_call *c, grpc_byte_buffer *bb)
     ops[n].op = GRPC_OP_SEND_MESSAGE;
     ops[n].data.send_message.send_message = bb;
     n++;
-    rc = batch(c->call, c->cq, ops, (size_t)n, &c->tag_send, &ok);
+    rc = batch(c->call, c->cq, ops, (size_t)n, &c->tag_send, &ok, c->idle_ms, &c->idle_expired);
     grpc_byte_buffer_destroy(bb);
     if (rc)
         return rc;
@@ -1143,6 +1243,16 @@ enum jcs_role jcs_rpc_call_role(const jcs_rpc_call *c)
 const char *jcs_rpc_call_peer_name(const jcs_rpc_call *c)
 {
     return c->peer_name ? c->peer_name : "";
+}
+
+void jcs_rpc_call_set_recv_idle_ms(jcs_rpc_call *c, int64_t ms)
+{
+    c->recv_idle_ms = ms > 0 ? ms : 0;
+}
+
+void jcs_rpc_call_cancel(jcs_rpc_call *c)
+{
+    grpc_call_cancel(c->call, NULL);
 }
 
 int64_t jcs_rpc_call_time_left_ms(const jcs_rpc_call *c)
@@ -1371,6 +1481,11 @@ int jcs_rpc_unary_all(jcs_rpc_unary_call *calls, size_t n, int64_t timeout_ms)
     struct unary_run one, *runs = &one;
     if (n == 0)
         return JCS_OK;
+    /* Every call has a deadline: one without would wait forever for a stalled peer. */
+    if (timeout_ms <= 0)
+        return jcs_err_set(JCS_EINVAL, "rpc: %s %s called without a deadline",
+                           calls[0].ch ? calls[0].ch->target : "?",
+                           calls[0].method ? calls[0].method : "?");
     if (n > 1 && !(runs = jcs_calloc(n, sizeof(*runs))))
         return jcs_err_set(JCS_ENOMEM, "rpc: out of memory for %zu calls", n);
     memset(runs, 0, n * sizeof(*runs));
@@ -1428,9 +1543,11 @@ struct jcs_rpc_stream {
     jcs_rpc_channel *ch;
     char *method;
     int64_t timeout_ms;
+    int64_t idle_ms; /* each send, receive and close completes within this, or the call fails */
     grpc_call *call;
     grpc_completion_queue *cq;
     atomic_bool cancelled;
+    atomic_bool idle_expired; /* a step passed idle_ms: the call was cancelled */
     bool md_started, md_done; /* the RECV_INITIAL_METADATA batch started at open */
     grpc_metadata_array initial;
     char tag_send, tag_recv, tag_md, tag_status;
@@ -1488,6 +1605,11 @@ static int stream_status(jcs_rpc_stream *st, int64_t grace_ms)
         }
         int rc = client_status(st->ch, st->method, st->timeout_ms, st->status, st->details,
                                &st->trailing);
+        if (rc && atomic_load(&st->idle_expired))
+            rc = jcs_err_set(JCS_ETIMEOUT,
+                             "%s %s: no progress for %lld ms (the peer is stalled or "
+                             "unreachable); call cancelled",
+                             st->ch->target, st->method, (long long)st->idle_ms);
         char *msg = rc ? jcs_strdup(jcs_err_msg(rc)) : NULL;
         pthread_mutex_lock(&st->mu);
         st->final_rc = rc;
@@ -1569,7 +1691,9 @@ int jcs_rpc_stream_open(jcs_rpc_channel *ch, const char *method, int64_t timeout
     }
     st->ch = ch;
     st->timeout_ms = timeout_ms;
+    st->idle_ms = jcs_rpc_idle_timeout_ms();
     atomic_init(&st->cancelled, false);
+    atomic_init(&st->idle_expired, false);
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
     st->details = grpc_empty_slice();
@@ -1615,13 +1739,7 @@ int jcs_rpc_stream_open(jcs_rpc_channel *ch, const char *method, int64_t timeout
         e_first = e;
     e = e_first;
     /* Wait for the headers to go out: a peer that cannot be reached fails here. */
-    for (;;) {
-        grpc_event ev = grpc_completion_queue_pluck(st->cq, &st->tag_send, inf_future(), NULL);
-        if (ev.type == GRPC_OP_COMPLETE) {
-            ok = ev.success;
-            break;
-        }
-    }
+    ok = pluck_idle(st->call, st->cq, &st->tag_send, st->idle_ms, &st->idle_expired) > 0;
     if (e != GRPC_CALL_OK) {
         jcs_rpc_stream_free(st);
         return jcs_err_set(JCS_EINTERNAL, "%s %s: grpc_call_start_batch: %s", ch->target, method,
@@ -1648,7 +1766,7 @@ static int stream_send_buffer(jcs_rpc_stream *st, grpc_byte_buffer *bb)
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_SEND_MESSAGE;
     op.data.send_message.send_message = bb;
-    rc = batch(st->call, st->cq, &op, 1, &st->tag_send, &ok);
+    rc = batch(st->call, st->cq, &op, 1, &st->tag_send, &ok, st->idle_ms, &st->idle_expired);
     grpc_byte_buffer_destroy(bb);
     if (rc)
         return rc;
@@ -1678,7 +1796,7 @@ int jcs_rpc_stream_close_send(jcs_rpc_stream *st)
         return stream_failed(st, "close");
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    rc = batch(st->call, st->cq, &op, 1, &st->tag_send, &ok);
+    rc = batch(st->call, st->cq, &op, 1, &st->tag_send, &ok, st->idle_ms, &st->idle_expired);
     if (rc)
         return rc;
     return ok ? JCS_OK : stream_failed(st, "close");
@@ -1696,10 +1814,11 @@ static int stream_recv_buffer(jcs_rpc_stream *st, grpc_byte_buffer **bb)
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_RECV_MESSAGE;
     op.data.recv_message.recv_message = bb;
-    rc = batch(st->call, st->cq, &op, 1, &st->tag_recv, &ok);
+    rc = batch(st->call, st->cq, &op, 1, &st->tag_recv, &ok, st->idle_ms, &st->idle_expired);
     if (rc)
         return rc;
-    if (!ok || atomic_load(&st->cancelled)) {
+    /* A call cancelled by its idle deadline ends the receive as if the stream had ended. */
+    if (!ok || atomic_load(&st->cancelled) || atomic_load(&st->idle_expired)) {
         if (*bb)
             grpc_byte_buffer_destroy(*bb);
         *bb = NULL;

@@ -168,6 +168,38 @@ const char *jcs_rpc_call_peer_name(const jcs_rpc_call *call);
 /* Milliseconds left before the call's deadline (INT64_MAX when none). */
 int64_t jcs_rpc_call_time_left_ms(const jcs_rpc_call *call);
 
+/*
+ * The idle deadline of this call's later receives (0: none), for a
+ * handler that legitimately waits long for a message (ExecuteFragment
+ * waits for the driver's half-close while its plan runs); such a handler
+ * must bound that wait itself (jcs_rpc_call_cancel).
+ */
+void jcs_rpc_call_set_recv_idle_ms(jcs_rpc_call *call, int64_t ms);
+
+/* Cancels the call: a recv or send blocked on it (any thread) returns JCS_ECANCELED. */
+void jcs_rpc_call_cancel(jcs_rpc_call *call);
+
+/* ------------------------------------------------------------ deadlines */
+
+/*
+ * Every RPC of this module has a deadline, so that a peer that stalls
+ * (SIGSTOP, a full disk) or whose packets are dropped never holds a thread
+ * for ever:
+ *  - a unary call has its own (timeout_ms must be > 0: JCS_EINVAL without);
+ *  - every step of a stream or of a server call (a send, a receive, the
+ *    half-close, the final status) completes within the process's idle
+ *    deadline, else the call is cancelled with DEADLINE_EXCEEDED (the peer
+ *    sees it too) and the step fails with JCS_ETIMEOUT naming target and
+ *    method: "no progress for N ms". A long transfer therefore runs as long
+ *    as it moves; a stream makes no progress for N ms only when its peer or
+ *    the network stopped.
+ * The idle deadline is JCS_RPC_IDLE_TIMEOUT_MS unless the service's config
+ * says otherwise ("rpc.idleTimeoutSeconds"); set it before any call.
+ */
+#define JCS_RPC_IDLE_TIMEOUT_MS 30000
+void jcs_rpc_set_idle_timeout_ms(int64_t ms); /* <= 0: the default */
+int64_t jcs_rpc_idle_timeout_ms(void);
+
 /* ---------------------------------------------------------------- client */
 
 typedef struct jcs_rpc_channel jcs_rpc_channel;
@@ -192,7 +224,8 @@ const char *jcs_rpc_channel_target(const jcs_rpc_channel *ch);
 void jcs_rpc_channel_free(jcs_rpc_channel *ch);
 
 /*
- * One request, one response, within timeout_ms (<= 0: no deadline). The
+ * One request, one response, within timeout_ms (> 0; without a deadline the
+ * call is refused with JCS_EINVAL and never sent). The
  * handler must send exactly one message. On JCS_OK *resp is set
  * (caller frees with protobuf_c_message_free_unpacked). On failure the
  * jcs_err code maps the gRPC status and the detail is the server's line, or
@@ -223,7 +256,8 @@ int jcs_rpc_unary_all(jcs_rpc_unary_call *calls, size_t n, int64_t timeout_ms) J
 
 /*
  * Starts a streaming call that must finish within timeout_ms (<= 0: no
- * deadline) and waits until its headers are on their way, so an unreachable
+ * overall deadline; the idle deadline above still bounds every step) and
+ * waits until its headers are on their way, so an unreachable
  * or refusing peer fails here (JCS_EUNAVAIL). The stream is used by at most
  * two threads at once: one sending, one receiving. Caller frees with
  * jcs_rpc_stream_free.

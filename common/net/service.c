@@ -67,6 +67,15 @@ int jcs_service_tls_load(const jcs_cfg *cfg, const char *section, jcs_service_tl
     return rc;
 }
 
+int jcs_service_rpc_idle(const jcs_cfg *cfg, const char *field)
+{
+    long long s;
+    int rc = jcs_cfg_int(cfg, field, true, JCS_RPC_IDLE_TIMEOUT_MS / 1000, 1, 3600, &s);
+    if (!rc)
+        jcs_rpc_set_idle_timeout_ms((int64_t)s * 1000);
+    return rc;
+}
+
 void jcs_service_tls_clear(jcs_service_tls *t)
 {
     jcs_free(t->ca_file);

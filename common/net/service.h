@@ -35,6 +35,12 @@ typedef struct jcs_service_tls {
 int jcs_service_tls_load(const jcs_cfg *cfg, const char *section,
                          jcs_service_tls *out) JCS_MUST_USE;
 void jcs_service_tls_clear(jcs_service_tls *t);
+/*
+ * Reads field (an integer of seconds, 1..3600, default JCS_RPC_IDLE_TIMEOUT_MS)
+ * and makes it the process's RPC idle deadline (rpc.h, "deadlines").
+ */
+int jcs_service_rpc_idle(const jcs_cfg *cfg, const char *field) JCS_MUST_USE;
+
 /* A borrowed view for rpc.h. */
 jcs_tls_files jcs_service_tls_files(const jcs_service_tls *t);
 

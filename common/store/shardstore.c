@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -638,6 +639,107 @@ int jcs_shardstore_list(jcs_shardstore *ss, jcs_shard_list_fn fn, void *arg)
 {
     struct list_ctx c = {ss, fn, arg};
     return jcs_storage_list(ss->backend, "blocks/", list_one, &c);
+}
+
+/* One blocks/XY/ directory of a listing for orphan sidecars: its shards and its sidecars. */
+struct orphan_ctx {
+    jcs_shardstore *ss;
+    jcs_shard_list_fn fn;
+    void *arg;
+    char dir[3]; /* the XY of the group being gathered ("" before the first key) */
+    struct jcs_shard_info *side;
+    size_t nside, capside;
+    char (*shards)[JCS_FILEHASH_LEN + 1];
+    size_t nshards, capshards;
+};
+
+static int info_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct jcs_shard_info *)a)->hash,
+                  ((const struct jcs_shard_info *)b)->hash);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+/* Reports the sidecars of the gathered directory that have no shard, and empties it. */
+static int orphan_flush(struct orphan_ctx *c)
+{
+    int rc = JCS_OK;
+    if (c->nshards)
+        qsort(c->shards, c->nshards, sizeof(*c->shards), name_cmp);
+    if (c->nside)
+        qsort(c->side, c->nside, sizeof(*c->side), info_cmp);
+    for (size_t i = 0; i < c->nside && rc == 0; i++)
+        if (!c->nshards ||
+            !bsearch(c->side[i].hash, c->shards, c->nshards, sizeof(*c->shards), name_cmp))
+            rc = c->fn(c->arg, &c->side[i]);
+    c->nside = c->nshards = 0;
+    return rc;
+}
+
+/* Bounds one directory's gathering: a directory holds about 1/256 of the shards. */
+#define ORPHAN_GROUP_MAX (1 << 22)
+
+static int orphan_one(void *arg, const char *key, const struct jcs_storage_stat *st)
+{
+    struct orphan_ctx *c = arg;
+    size_t kl = strlen(key);
+    int side = kl > 4 && strcmp(key + kl - 4, JCS_SIDECAR_SUFFIX) == 0;
+    size_t hl = side ? kl - 4 : kl;
+    if (hl != JCS_SHARD_KEY_LEN || strncmp(key, "blocks/", 7) != 0 || key[9] != '/' ||
+        strncmp(key + 7, key + 14, 2) != 0)
+        return JCS_OK; /* not a shard's key nor a sidecar's */
+    char hash[JCS_FILEHASH_LEN + 1];
+    memcpy(hash, key + 10, JCS_FILEHASH_LEN);
+    hash[JCS_FILEHASH_LEN] = '\0';
+    if (jcs_filehash_check(hash) != JCS_OK)
+        return JCS_OK;
+    int rc = JCS_OK;
+    if (strncmp(c->dir, key + 7, 2) != 0) {
+        if (c->dir[0] && (rc = orphan_flush(c)) != 0)
+            return rc;
+        memcpy(c->dir, key + 7, 2);
+    }
+    if (side) {
+        if (c->nside == c->capside) {
+            size_t cap = c->capside ? c->capside * 2 : 64;
+            struct jcs_shard_info *v =
+                cap <= ORPHAN_GROUP_MAX ? jcs_realloc(c->side, cap * sizeof(*v)) : NULL;
+            if (!v)
+                return jcs_err_set(JCS_ENOMEM, "%s: listing sidecars: out of memory",
+                                   jcs_storage_name(c->ss->backend));
+            c->side = v;
+            c->capside = cap;
+        }
+        fill_info(&c->side[c->nside++], hash, st);
+    } else {
+        if (c->nshards == c->capshards) {
+            size_t cap = c->capshards ? c->capshards * 2 : 64;
+            char(*v)[JCS_FILEHASH_LEN + 1] =
+                cap <= ORPHAN_GROUP_MAX ? jcs_realloc(c->shards, cap * sizeof(*v)) : NULL;
+            if (!v)
+                return jcs_err_set(JCS_ENOMEM, "%s: listing sidecars: out of memory",
+                                   jcs_storage_name(c->ss->backend));
+            c->shards = v;
+            c->capshards = cap;
+        }
+        memcpy(c->shards[c->nshards++], hash, JCS_FILEHASH_LEN + 1);
+    }
+    return JCS_OK;
+}
+
+int jcs_shardstore_list_orphan_sidecars(jcs_shardstore *ss, jcs_shard_list_fn fn, void *arg)
+{
+    struct orphan_ctx c = {.ss = ss, .fn = fn, .arg = arg};
+    int rc = jcs_storage_list(ss->backend, "blocks/", orphan_one, &c);
+    if (rc == 0)
+        rc = orphan_flush(&c);
+    jcs_free(c.side);
+    jcs_free(c.shards);
+    return rc;
 }
 
 int jcs_shardstore_delete(jcs_shardstore *ss, const char *const *hashes, size_t n, size_t *done)

@@ -135,6 +135,18 @@ int jcs_shardstore_stat(jcs_shardstore *ss, const char *hash,
 int jcs_shardstore_list(jcs_shardstore *ss, jcs_shard_list_fn fn, void *arg) JCS_MUST_USE;
 
 /*
+ * Calls fn for every checksum sidecar whose shard is not stored (info: the
+ * shard's hash, the sidecar's size and mtime): what a crash between a
+ * sidecar's commit and its shard's, or a failed sidecar delete, leaves
+ * behind. ShardStoreGC deletes those of unreferenced shards past its grace
+ * period (jcs_shardstore_delete removes a sidecar whose shard is missing).
+ * Keys are grouped by their blocks/XY/ directory, which both backends list
+ * together, so memory is one directory's worth of names.
+ */
+int jcs_shardstore_list_orphan_sidecars(jcs_shardstore *ss, jcs_shard_list_fn fn,
+                                        void *arg) JCS_MUST_USE;
+
+/*
  * Deletes shards; missing ones count as deleted. Every hash is checked
  * before anything is deleted. *done (optional): see jcs_storage_delete_many.
  */

@@ -492,15 +492,41 @@ TEST(gc_deletes_old_orphans_only)
     T_OK(put_orphan(2, small_a, 3000, pin_h));
     T_EQ_STR(pin_h, ref);
     T_OK(jcs_meta_object_pin(db, obj_a, 2));
+    /* Sidecars whose shard is gone (a crash between the two commits): an old one and a young
+     * one, and the sidecar of the referenced shard, which must stay. */
+    uint8_t *o3 = make_data(1500, 4), *o4 = make_data(1500, 5);
+    char side_old[JCS_FILEHASH_LEN + 1], side_young[JCS_FILEHASH_LEN + 1];
+    T_OK(put_orphan(1, o3, 1500, side_old));
+    T_OK(put_orphan(1, o4, 1500, side_young));
+    jcs_free(o3);
+    jcs_free(o4);
+    char sc_old[1400], sc_young[1400], sc_ref[1400];
+    snprintf(sc_old, sizeof sc_old, "%s.crc", shard_path(1, side_old));
+    snprintf(sc_young, sizeof sc_young, "%s.crc", shard_path(1, side_young));
+    snprintf(sc_ref, sizeof sc_ref, "%s.crc", shard_path(1, ref));
+    T_ASSERT(unlink(shard_path(1, side_old)) == 0 && unlink(shard_path(1, side_young)) == 0, "");
+    T_ASSERT(itest_sh("touch -d '2 hours ago' '%s' '%s'", sc_old, sc_ref) == 0, "");
+    struct stat sst;
+    T_ASSERT(stat(sc_old, &sst) == 0 && stat(sc_young, &sst) == 0, "no sidecars written");
     /* Old enough for GC: the orphan and the referenced shards (which must survive anyway). */
     T_ASSERT(backdate(1, old_h) == 0 && backdate(1, ref) == 0 && backdate(2, pin_h) == 0, "");
+    json_t *chk = run_job("CheckShardStore");
+    T_ASSERT(chk, "no check report");
+    T_EQ_INT(rep_int(chk, "orphanSidecars"), 2);
+    T_EQ_INT(rep_int(chk, "sidecarsDeleted"), 0);
+    json_decref(chk);
     json_t *rep = run_job("ShardStoreGC");
     T_ASSERT(rep, "no report");
     T_EQ_INT(rep_int(rep, "shardsDeleted"), 1);
     T_EQ_INT(rep_int(rep, "bytesFreed"), 2000);
     T_ASSERT(rep_int(rep, "youngOrphans") >= 1, "");
     T_ASSERT(rep_int(rep, "spacesChecked") == NHUBS, "");
+    T_EQ_INT(rep_int(rep, "orphanSidecars"), 2);
+    T_EQ_INT(rep_int(rep, "sidecarsDeleted"), 1);
     json_decref(rep);
+    T_ASSERT(stat(sc_old, &sst) != 0, "the old orphan sidecar is still there");
+    T_ASSERT(stat(sc_young, &sst) == 0, "the young orphan sidecar was deleted");
+    T_ASSERT(stat(sc_ref, &sst) == 0, "a referenced shard's sidecar was deleted");
     T_ASSERT(!shard_exists(1, old_h), "the old orphan is still there");
     T_ASSERT(shard_exists(1, young_h), "the young orphan was deleted");
     T_ASSERT(shard_exists(1, ref), "a referenced shard was deleted");

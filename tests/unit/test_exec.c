@@ -1450,7 +1450,7 @@ TEST(bad_fragments_are_refused_naming_the_op)
     struct {
         Jcs__Plan__Fragment *f;
         const char *want1, *want2;
-    } cases[20];
+    } cases[24];
     int n = 0;
 #define CASE(w1, w2)                                                                               \
     cases[n].f = frag(a, plan, 1);                                                                 \
@@ -1504,6 +1504,15 @@ TEST(bad_fragments_are_refused_naming_the_op)
     CASE("SendStream", "no target worker");
     add(cases[n - 1].f, o_send(a, 1, 2, 3));
     cases[n - 1].f->ops[0]->send_stream->to = NULL;
+    /* Ops that wait on each other would hold their threads until the plan is cancelled. */
+    CASE("(Range)", "wait on each other in a cycle");
+    add(cases[n - 1].f, o_range(a, 1, 0, -1, 2));
+    add(cases[n - 1].f, o_range(a, 2, 0, -1, 1));
+    CASE("(Range)", "wait on each other in a cycle");
+    add(cases[n - 1].f, o_range(a, 1, 0, -1, 2));
+    add(cases[n - 1].f, o_clone(a, 2, V(3, 4)));
+    add(cases[n - 1].f, o_send(a, 4, 2, 3));
+    add(cases[n - 1].f, o_range(a, 3, 0, -1, 1));
 #undef CASE
     for (int i = 0; i < n; i++) {
         char msg[1024];

@@ -420,7 +420,7 @@ TEST(unary_round_trip)
         protobuf_c_message_free_unpacked(m, NULL);
     }
     /* A second call on the same channel reuses the connection. */
-    int rc2 = call_echo(ch, SVC "Echo", 1, "", &resp, 0);
+    int rc2 = call_echo(ch, SVC "Echo", 1, "", &resp, 60000);
     if (rc2 == 0) {
         T_EQ_INT(resp->n, 2);
         protobuf_c_message_free_unpacked(&resp->base, NULL);
@@ -431,7 +431,7 @@ TEST(unary_round_trip)
     T_OK(rc);
     T_OK(rc2);
     T_ASSERT(left > 0 && left <= 5000, "(time left %lld)", (long long)left);
-    T_EQ_INT(left_none, INT64_MAX);
+    T_ASSERT(left_none > 5000 && left_none <= 61000, "(time left %lld)", (long long)left_none);
 }
 
 TEST(sequential_calls_reuse_handler_threads)
@@ -827,6 +827,133 @@ TEST(expired_deadline)
     T_ASSERT(strstr(msg, "Sleep") && strstr(msg, "300 ms"), "(%s)", msg);
     T_ASSERT(done, "(sleep handler did not return)");
     T_EQ_INT(obs.sleep_rc, JCS_ECANCELED);
+}
+
+TEST(unary_call_without_deadline_is_refused)
+{
+    jcs_rpc_server *srv = server_up();
+    T_ASSERT(srv != NULL);
+    jcs_rpc_channel *ch = channel_to(srv, client_tls);
+    T_ASSERT(ch != NULL);
+    Echo *resp = NULL;
+    int rc = call_echo(ch, SVC "Sleep", 1, "", &resp, 0);
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s", jcs_err_msg(rc));
+    if (resp)
+        protobuf_c_message_free_unpacked(&resp->base, NULL);
+    jcs_sleep_ms(100);
+    pthread_mutex_lock(&obs.mu);
+    int64_t ran = obs.sleeps_done;
+    pthread_mutex_unlock(&obs.mu);
+    jcs_rpc_channel_free(ch);
+    jcs_rpc_server_free(srv);
+    T_EQ_INT(rc, JCS_EINVAL);
+    T_ASSERT(strstr(msg, "without a deadline") && strstr(msg, "Sleep"), "(%s)", msg);
+    T_ASSERT(ran == 0, "(the call reached the server)");
+}
+
+/* A stream whose server stops answering fails within the idle deadline, naming it. */
+TEST(stream_idle_deadline_when_the_server_stalls)
+{
+    jcs_rpc_set_idle_timeout_ms(400);
+    jcs_rpc_server *srv = server_up();
+    T_ASSERT(srv != NULL);
+    jcs_rpc_channel *ch = channel_to(srv, client_tls);
+    T_ASSERT(ch != NULL);
+    jcs_rpc_stream *st = NULL;
+    Echo req = ECHO_INIT;
+    req.n = 2500; /* the handler sleeps 2.5 s before it answers */
+    int64_t t0 = jcs_now_ms();
+    int rc = jcs_rpc_stream_open(ch, SVC "Sleep", 0, &st);
+    if (!rc)
+        rc = jcs_rpc_stream_send(st, &req.base);
+    if (!rc)
+        rc = jcs_rpc_stream_close_send(st);
+    ProtobufCMessage *m = NULL;
+    int r = rc ? rc : jcs_rpc_stream_recv(st, ECHO_DESC, &m);
+    int64_t took = jcs_now_ms() - t0;
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s", jcs_err_msg(r));
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    int done = obs_wait(&obs.sleeps_done, 1);
+    jcs_rpc_stream_free(st);
+    jcs_rpc_channel_free(ch);
+    jcs_rpc_server_free(srv);
+    jcs_rpc_set_idle_timeout_ms(0);
+    T_OK(rc);
+    T_EQ_INT(r, JCS_ETIMEOUT);
+    T_ASSERT(strstr(msg, "Sleep") && strstr(msg, "no progress for 400 ms"), "(%s)", msg);
+    T_ASSERT(took >= 350 && took < 2000, "(gave up after %lld ms)", (long long)took);
+    /* The server learnt it too: its late answer is refused. */
+    T_ASSERT(done, "(sleep handler did not return)");
+    T_EQ_INT(obs.sleep_rc, JCS_ECANCELED);
+}
+
+/* A server handler whose client stops sending gives up within the idle deadline. */
+TEST(stream_idle_deadline_when_the_client_stalls)
+{
+    jcs_rpc_set_idle_timeout_ms(400);
+    jcs_rpc_server *srv = server_up();
+    T_ASSERT(srv != NULL);
+    jcs_rpc_channel *ch = channel_to(srv, client_tls);
+    T_ASSERT(ch != NULL);
+    jcs_rpc_stream *st = NULL;
+    uint8_t buf[1024] = {0};
+    int rc = jcs_rpc_stream_open(ch, SVC "Upload", 0, &st);
+    if (!rc)
+        rc = jcs_rpc_stream_send_raw(st, buf, sizeof buf);
+    int64_t t0 = jcs_now_ms();
+    int done = obs_wait(&obs.uploads_done, 1); /* the client sends nothing more */
+    int64_t took = jcs_now_ms() - t0;
+    int after = st ? jcs_rpc_stream_send_raw(st, buf, sizeof buf) : 0;
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s", jcs_err_msg(after));
+    jcs_rpc_stream_free(st);
+    jcs_rpc_channel_free(ch);
+    jcs_rpc_server_free(srv);
+    jcs_rpc_set_idle_timeout_ms(0);
+    T_OK(rc);
+    T_ASSERT(done, "(upload handler still waiting)");
+    T_ASSERT(took < 2000, "(handler gave up after %lld ms)", (long long)took);
+    T_EQ_INT(obs.upload_rc, JCS_ETIMEOUT);
+    T_ASSERT(after != 0, "(a send after the server gave up succeeded)");
+}
+
+/* The idle deadline bounds each step, not the stream: a slow stream that moves lives on. */
+TEST(stream_that_moves_outlives_the_idle_deadline)
+{
+    jcs_rpc_set_idle_timeout_ms(400);
+    jcs_rpc_server *srv = server_up();
+    T_ASSERT(srv != NULL);
+    jcs_rpc_channel *ch = channel_to(srv, client_tls);
+    T_ASSERT(ch != NULL);
+    jcs_rpc_stream *st = NULL;
+    uint8_t buf[1024] = {0};
+    int64_t t0 = jcs_now_ms();
+    int rc = jcs_rpc_stream_open(ch, SVC "Upload", 0, &st);
+    for (int i = 0; i < 12 && !rc; i++) {
+        jcs_sleep_ms(150);
+        rc = jcs_rpc_stream_send_raw(st, buf, sizeof buf);
+    }
+    if (!rc)
+        rc = jcs_rpc_stream_close_send(st);
+    ProtobufCMessage *m = NULL;
+    if (!rc)
+        rc = jcs_rpc_stream_recv(st, ECHO_DESC, &m);
+    int64_t n = m ? ((Echo *)m)->n : -1;
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    int64_t took = jcs_now_ms() - t0;
+    if (!rc)
+        rc = jcs_rpc_stream_recv(st, ECHO_DESC, &m) == JCS_EOF ? jcs_rpc_stream_finish(st) : -1;
+    jcs_rpc_stream_free(st);
+    jcs_rpc_channel_free(ch);
+    jcs_rpc_server_free(srv);
+    jcs_rpc_set_idle_timeout_ms(0);
+    T_OK(rc);
+    T_EQ_INT(n, 12 * 1024);
+    T_ASSERT(took >= 1800, "(%lld ms)", (long long)took);
 }
 
 /* ------------------------------------------------------------ 7. roles */
