@@ -198,6 +198,119 @@ static void skip_known_bad(const jcs_block *blocks, jcs_place_sites *sites,
             sites->sites[i].hub = NULL;
 }
 
+/* The untried reachable copy to read next: nearest first, known-corrupt ones last. */
+static size_t next_copy(const jcs_block *blocks, size_t nblocks, const jcs_site *sites,
+                        const unsigned char *tried)
+{
+    size_t best = nblocks;
+    for (int pass = 0; pass < 2 && best == nblocks; pass++)
+        for (size_t i = 0; i < nblocks; i++)
+            if (!tried[i] && sites[i].hub &&
+                jcs_healq_known_bad(blocks[i].space_id, blocks[i].file_hash) == pass &&
+                (best == nblocks || sites[i].distance < sites[best].distance))
+                best = i;
+    return best;
+}
+
+/* Copies one hedged plain read may have in flight (the nearest and the spares it started). */
+#define COPY_READS 16
+
+/*
+ * A plain read with hedging: the nearest copy is read; when it is out longer than its hub's
+ * hedge delay (hublat.h), or fails, the next nearest copy is read too, and the first good
+ * answer is used (the other is cancelled). 0 with want bytes in buf, or the last copy's
+ * error (JCS_EUNAVAIL when none was reachable).
+ */
+static int read_small_hedged(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
+                             const jcs_site *sites, int64_t offset, int64_t want,
+                             unsigned char *buf, size_t *used)
+{
+    unsigned char *tried = jcs_calloc(nblocks ? nblocks : 1, 1);
+    unsigned char *tmp = jcs_malloc(want > 0 ? (size_t)want : 1);
+    jcs_driver_reads *rs = NULL;
+    int rc = (!tried || !tmp) ? JCS_ENOMEM : jcs_driver_reads_new(svc->driver, &rs);
+    jcs_driver_small_io io[COPY_READS];
+    int64_t t0[COPY_READS];
+    size_t who[COPY_READS], nio = 0, inflight = 0;
+    int last = jcs_err_set(JCS_EUNAVAIL, "no copy is on a reachable hub"), hedged = 0, won = 0;
+    while (rc == 0) {
+        /* Start another copy: at first, after a failure, or when the newest one is late. */
+        int64_t now = jcs_now_us(), wait_ms = -1;
+        if (inflight > 0) {
+            size_t l = nio - 1;
+            int64_t due =
+                t0[l] + jcs_hublat_delay_us(svc->hublat, io[l].site->hub->address, io[l].length);
+            wait_ms = due > now ? (due - now + 999) / 1000 : 0;
+        }
+        if ((inflight == 0 || wait_ms == 0) && nio < COPY_READS) {
+            size_t b = next_copy(blocks, nblocks, sites, tried);
+            if (b < nblocks) {
+                tried[b] = 1;
+                memset(&io[nio], 0, sizeof io[nio]);
+                io[nio].site = &sites[b];
+                io[nio].file_hash = blocks[b].file_hash;
+                io[nio].offset = offset;
+                io[nio].length = want;
+                /* Written only when handed back, and the first good one ends the read: one
+                 * scratch buffer serves every copy. */
+                io[nio].buf = tmp;
+                who[nio] = b;
+                t0[nio] = jcs_now_us();
+                if (inflight > 0) {
+                    jcs_info("download: hedged read: copy on hub %s is late (%lld ms); reading "
+                             "the copy on hub %s too",
+                             io[nio - 1].site->hub->address,
+                             (long long)((t0[nio] - t0[nio - 1]) / 1000), sites[b].hub->address);
+                    if (!hedged)
+                        jcs_hublat_count_hedged(svc->hublat);
+                    hedged = 1;
+                }
+                if (jcs_driver_reads_start(rs, &io[nio]) == 0)
+                    inflight++;
+                else
+                    last = jcs_err_set(io[nio].rc, "%s", io[nio].detail);
+                nio++;
+                continue;
+            }
+            wait_ms = -1; /* no copy left to add: wait for those in flight */
+        }
+        if (inflight == 0) {
+            rc = last;
+            break;
+        }
+        jcs_driver_small_io *done;
+        int nr = jcs_driver_reads_next(rs, wait_ms, &done);
+        if (nr == JCS_ETIMEOUT)
+            continue;
+        if (nr) {
+            rc = nr;
+            break;
+        }
+        inflight--;
+        size_t j = (size_t)(done - io);
+        if (done->rc == 0) {
+            jcs_hublat_note(svc->hublat, done->site->hub->address, want, jcs_now_us() - t0[j]);
+            if (want > 0)
+                memcpy(buf, done->buf, (size_t)want);
+            won = hedged && j > 0;
+            *used = who[j];
+            break;
+        }
+        last = jcs_err_set(done->rc, "%s", done->detail);
+        if (done->rc == JCS_ECORRUPT)
+            (void)jcs_healq_add(svc->db, blocks[who[j]].space_id, blocks[who[j]].file_hash,
+                                done->detail, 0);
+        jcs_warn("download: block %d on user space %lld: %s; trying another copy",
+                 blocks[who[j]].index, (long long)blocks[who[j]].space_id, done->detail);
+    }
+    if (won)
+        jcs_hublat_count_won(svc->hublat);
+    jcs_driver_reads_free(rs);
+    jcs_free(tmp);
+    jcs_free(tried);
+    return rc;
+}
+
 /*
  * The small-read path (plain copies up to JCS_DOWNLOAD_SMALL_MAX skip the plan): tries the
  * reachable copies nearest first, each with one
@@ -223,6 +336,20 @@ static int read_small(jcs_svc *svc, const jcs_block *blocks, size_t nblocks, int
     unsigned char *tried = rc ? NULL : jcs_calloc(nblocks ? nblocks : 1, 1);
     if (rc == 0 && !tried)
         rc = JCS_ENOMEM;
+    if (rc == 0 && jcs_hublat_delay_us(svc->hublat, NULL, 0) >= 0) {
+        size_t used = 0;
+        rc = read_small_hedged(svc, blocks, nblocks, sites.sites, offset, want, buf, &used);
+        if (rc == 0) {
+            rc = want > 0 ? count_write(cw, buf, (size_t)want) : 0;
+            if (rc == 0)
+                note_read(reads, blocks[used].space_id, want);
+        }
+        jcs_free(tried);
+        jcs_place_sites_clear(&sites);
+        jcs_free(buf);
+        jcs_free(ids);
+        return rc;
+    }
     for (int done = 0; rc == 0 && !done;) {
         /* Nearest first; copies known to be corrupt only when nothing else is left. */
         size_t best = nblocks;
@@ -367,7 +494,7 @@ static int rows_for(const ec_read *r, int64_t s, int64_t a, int64_t b, int *rows
  * the data blocks that answered for that span where their own piece does not cover it.
  * Returns how many parity blocks it asked.
  */
-static int hedge(ec_read *r, int64_t late_us, const char *late_hub)
+static int hedge(ec_read *r, int64_t late_us, int64_t delay_us, const char *late_hub)
 {
     const int k = r->red->k, n = r->red->n;
     int hmax = 0;
@@ -444,8 +571,7 @@ static int hedge(ec_read *r, int64_t late_us, const char *late_hub)
     jcs_info("download: hedged read: a data block on hub %s is late (%lld ms, hedge delay "
              "%lld ms); reading parity block %s too (%zu more reads)",
              late_hub ? late_hub : "(none reachable)", (long long)(late_us / 1000),
-             (long long)(jcs_hublat_delay_us(r->svc->hublat, late_hub, 0) / 1000), which,
-             r->np - first);
+             (long long)(delay_us / 1000), which, r->np - first);
     return npar;
 }
 
@@ -525,7 +651,7 @@ static int ec_direct_hedged(ec_read *r)
 {
     const int64_t k = r->red->k;
     int hedged = 0, rc = 0;
-    int64_t late_us = 0;
+    int64_t late_us = 0, delay_us = 0;
     const char *late_hub = NULL;
     for (size_t i = 0; i < r->ndata; i++)
         start_piece(r, &r->p[i]);
@@ -554,6 +680,7 @@ static int ec_direct_hedged(ec_read *r)
                                                         pc->io.length);
                     if (t < due) {
                         due = t;
+                        delay_us = t - pc->t0_us;
                         late_hub = pc->io.site->hub->address;
                         late_us = now - pc->t0_us;
                     }
@@ -561,7 +688,7 @@ static int ec_direct_hedged(ec_read *r)
             }
             if (due <= now) {
                 hedged = 1;
-                if (hedge(r, late_us, late_hub) > 0)
+                if (hedge(r, late_us, delay_us, late_hub) > 0)
                     jcs_hublat_count_hedged(r->svc->hublat);
                 continue;
             }
@@ -574,7 +701,7 @@ static int ec_direct_hedged(ec_read *r)
         if (nr == JCS_EOF) {
             if (!hedged) { /* nothing in flight and not whole: hedge with what is left */
                 hedged = 1;
-                if (hedge(r, late_us, late_hub) > 0)
+                if (hedge(r, late_us, delay_us, late_hub) > 0)
                     jcs_hublat_count_hedged(r->svc->hublat);
                 continue;
             }
