@@ -14,12 +14,15 @@
 #include "healq.h"
 #include "hublat.h"
 #include "log.h"
+#include "methods.h"
 #include "pipe.h"
 #include "stripcache.h"
 #include "util.h"
 
 /* A fetch into memory for the strip cache never exceeds this (prefetch is cut to fit). */
 #define STRIP_FETCH_MAX ((int64_t)64 << 20)
+/* Strip fetches up to this size read the data blocks directly (hedged), without a plan. */
+#define STRIP_DIRECT_MAX ((int64_t)16 << 20)
 
 void jcs_download_red_clear(jcs_download_red *r)
 {
@@ -987,7 +990,24 @@ static int read_ec_cached(jcs_svc *svc, const jcs_meta_detail *d, const jcs_bloc
         membuf m = {jcs_malloc((size_t)(f1 - f0)), 0, (size_t)(f1 - f0)};
         if (!m.p)
             return JCS_ENOMEM;
-        int rc = read_blocks(svc, blocks, d->nblocks, red, size, f0, f1 - f0, mem_write, &m, reads);
+        int rc = JCS_EUNAVAIL;
+        if (f1 - f0 <= STRIP_DIRECT_MAX && red->chunk_size <= JCS_SHARD_CALL_MAX) {
+            /* Whole strips straight from the data blocks, hedged like a small read, so a late
+             * hub costs its hedge delay, not the plan's wait for its stream. */
+            counting cw = {mem_write, &m, 0, 0};
+            rc = read_ec_direct(svc, blocks, d->nblocks, red, f0, f1 - f0, &cw, reads);
+            if (rc && rc != JCS_ENOMEM)
+                jcs_info("download: direct strip fetch failed (%s); running a plan instead",
+                         jcs_err_msg(rc));
+            if (rc == JCS_ENOMEM) {
+                jcs_free(m.p);
+                return rc;
+            }
+            if (rc)
+                m.len = 0;
+        }
+        if (rc)
+            rc = read_blocks(svc, blocks, d->nblocks, red, size, f0, f1 - f0, mem_write, &m, reads);
         if (rc == 0 && m.len != m.cap)
             rc = jcs_err_set(JCS_EIO, "download: object %lld: got %zu of %zu bytes",
                              (long long)d->object.object_id, m.len, m.cap);

@@ -43,8 +43,8 @@ api() { # METHOD PATH [BODY] -> .data on stdout
   [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
   "${CURL[@]}" "${args[@]}" "$JCS_ENDPOINT$2" | jq -c .data
 }
-upload() { # PACKAGE NAME FILE -> objectID
-  "${CURL[@]}" -F "info={\"packageID\": $1};type=application/json" \
+upload() { # PACKAGE NAME FILE -> objectID (block 0 on the space $AFF)
+  "${CURL[@]}" -F "info={\"packageID\": $1, \"affinity\": $AFF};type=application/json" \
     -F "files=@$3;filename=$2" "$JCS_ENDPOINT/v1/object/upload" | jq '.data.uploadeds[0].objectID'
 }
 # get OUT OBJECTID [RANGE]: prints "HTTP-status seconds".
@@ -58,15 +58,22 @@ get() {
 B=$(api POST /v1/bucket/create '{"name": "hedge"}' | jq .bucket.bucketID)
 PE=$(api POST /v1/package/create "{\"bucketID\": $B, \"name\": \"ec\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3}}" | jq .package.packageID)
 PS=$(api POST /v1/package/create "{\"bucketID\": $B, \"name\": \"ec4\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3, \"chunkSize\": 131072}}" | jq .package.packageID)
+PM=$(api POST /v1/package/create "{\"bucketID\": $B, \"name\": \"ec1m\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3, \"chunkSize\": 1048576}}" | jq .package.packageID)
 PR=$(api POST /v1/package/create "{\"bucketID\": $B, \"name\": \"rep\", \"redundancy\": {\"type\": \"rep\", \"repCount\": 2}}" | jq .package.packageID)
+# Block 0 (the first data block, or the first copy) of every object is on hub2's space
+# (upload affinity): that is the hub frozen below.
+HUBNAME=hub2
+AFF=$(api GET /v1/userspace/list | jq '.userSpaces[] | select(.name == "hub2") | .userSpaceID')
 head -c 1048576 /dev/urandom >"$W/a"
 head -c 1048576 /dev/urandom >"$W/b"
 head -c 700000 /dev/urandom >"$W/c"
+head -c 12582912 /dev/urandom >"$W/d"
 OA=$(upload "$PE" a.bin "$W/a")
 OB=$(upload "$PS" b.bin "$W/b")
 OC=$(upload "$PR" c.bin "$W/c")
-if ! [[ "$OA" =~ ^[0-9]+$ && "$OB" =~ ^[0-9]+$ && "$OC" =~ ^[0-9]+$ ]]; then
-  fail upload "objects $OA $OB $OC"
+OD=$(upload "$PM" d.bin "$W/d")
+if ! [[ "$OA" =~ ^[0-9]+$ && "$OB" =~ ^[0-9]+$ && "$OC" =~ ^[0-9]+$ && "$OD" =~ ^[0-9]+$ ]]; then
+  fail upload "objects $OA $OB $OC $OD"
   exit 1
 fi
 
@@ -80,13 +87,14 @@ for i in 1 2 3 4; do
 done
 if [ $bad = 0 ]; then pass reads_before_freeze_identical; else fail reads_before_freeze_identical "$bad bad"; fi
 
-# The hub of object A's data block 0 (it holds one block of each object: 3 hubs, 3 blocks).
-SPACE=$(api GET "/v1/object/detail?objectID=$OA" | jq '.blocks[] | select(.index == 0) | .userSpaceID')
-HUBNAME=$(api GET /v1/userspace/list | jq -r --argjson s "$SPACE" '.userSpaces[] | select(.userSpaceID == $s) | .name')
-PIDVAR=${HUBNAME^^}_PID
-STOPPED=${!PIDVAR:-}
-if ! [[ "$HUBNAME" =~ ^hub[0-9]+$ && "$STOPPED" =~ ^[0-9]+$ ]]; then
-  fail find_hub "space $SPACE -> '$HUBNAME' -> pid '$STOPPED'"
+bad=""
+for o in "$OA" "$OB" "$OC" "$OD"; do
+  sp=$(api GET "/v1/object/detail?objectID=$o" | jq '.blocks[] | select(.index == 0) | .userSpaceID')
+  [ "$sp" = "$AFF" ] || bad="$bad object $o: block 0 on space $sp, not $AFF;"
+done
+STOPPED=${HUB2_PID:-}
+if [ -n "$bad" ] || ! [[ "$STOPPED" =~ ^[0-9]+$ ]]; then
+  fail block0_on_hub2 "$bad pid '$STOPPED'"
   exit 1
 fi
 kill -STOP "$STOPPED"
@@ -121,6 +129,22 @@ read_frozen frozen_hub_ec_1mib_identical_fast "$OA" "$W/a"
 read_frozen frozen_hub_ec_range_identical_fast "$OA" "$W/a" 1000-700000 1000 700000
 read_frozen frozen_hub_ec_4strips_identical_fast "$OB" "$W/b"
 read_frozen frozen_hub_rep_identical_fast "$OC" "$W/c"
+# Ranged reads of a 12 MiB object (six strips of 2 MiB) go through the strip cache, whose
+# fetches of two strips read the data blocks directly, hedged as well. Strips 0, 2 and 4: each
+# read misses the cache.
+bad=0 why=
+for s0 in 0 2 4; do
+  first=$((s0 * 2097152 + 12345))
+  last=$((first + 999999))
+  tail -c +$((first + 1)) "$W/d" | head -c 1000000 >"$W/d.want"
+  st=$(get "$W/out" "$OD" "$first-$last")
+  if [ "${st%% *}" != 206 ] || ! cmp -s "$W/out" "$W/d.want"; then
+    bad=$((bad + 1)) why="strip $s0: HTTP $st"
+  elif awk -v s="${st##* }" 'BEGIN { exit !(s >= 10) }'; then
+    bad=$((bad + 1)) why="strip $s0: took ${st##* } s"
+  fi
+done
+if [ $bad = 0 ]; then pass frozen_hub_ec_strip_fetch_identical_fast; else fail frozen_hub_ec_strip_fetch_identical_fast "$why"; fi
 
 R=$(api GET /v1/system/status | jq -c .reads)
 ADDRVAR=${HUBNAME^^}_ADDR
