@@ -297,6 +297,9 @@ static int read_small_hedged(jcs_svc *svc, const jcs_block *blocks, size_t nbloc
                 memcpy(buf, done->buf, (size_t)want);
             won = hedged && j > 0;
             *used = who[j];
+            for (size_t x = 0; won && x < j; x++)
+                if (io[x].rc == 0) /* still in flight: never handed back */
+                    jcs_hublat_late(svc->hublat, io[x].site->hub->address);
             break;
         }
         last = jcs_err_set(done->rc, "%s", done->detail);
@@ -735,6 +738,9 @@ static int ec_direct_hedged(ec_read *r)
     jcs_ec_free(ec);
     if (rc == 0 && decoded) {
         jcs_hublat_count_won(r->svc->hublat);
+        for (size_t i = 0; i < r->ndata; i++)
+            if (r->p[i].state == P_FLIGHT)
+                jcs_hublat_late(r->svc->hublat, r->p[i].io.site->hub->address);
         jcs_info("download: hedged read served from parity without waiting for hub %s",
                  late_hub ? late_hub : "(none)");
     }

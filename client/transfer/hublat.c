@@ -17,6 +17,7 @@ typedef struct ring {
 typedef struct hub {
     char *addr;
     ring cls[JCS_HUBLAT_CLASSES];
+    int late; /* reads served without this hub in a row (jcs_hublat_late) */
 } hub;
 
 struct jcs_hublat {
@@ -90,6 +91,15 @@ static hub *find(jcs_hublat *h, const char *addr, int create)
     return e;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The percentile delay of ring r (declared below). */
+static int64_t ring_pct(const jcs_hublat *h, const ring *r);
+
 void jcs_hublat_note(jcs_hublat *h, const char *addr, int64_t bytes, int64_t us)
 {
     if (!h || !addr || us < 0)
@@ -98,6 +108,13 @@ void jcs_hublat_note(jcs_hublat *h, const char *addr, int64_t bytes, int64_t us)
     hub *e = find(h, addr, 1);
     if (e) {
         ring *r = &e->cls[size_class(bytes)];
+        /* A hub on a late streak that answers within its usual delay is back to normal. */
+        if (e->late > 0) {
+            int64_t base = ring_pct(h, r);
+            if (us <= (base < 0 ? (int64_t)JCS_HUBLAT_DEFAULT_MS * 1000 : base) ||
+                us <= h->floor_us)
+                e->late = 0;
+        }
         r->us[r->next] = us;
         r->next = (r->next + 1) % JCS_HUBLAT_RING;
         if (r->n < JCS_HUBLAT_RING)
@@ -106,38 +123,51 @@ void jcs_hublat_note(jcs_hublat *h, const char *addr, int64_t bytes, int64_t us)
     pthread_mutex_unlock(&h->mu);
 }
 
-static int cmp_i64(const void *a, const void *b)
+/* The percentile delay of ring r (no floor); -1 with too few samples. Under mu. */
+static int64_t ring_pct(const jcs_hublat *h, const ring *r)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
+    int64_t tmp[JCS_HUBLAT_RING];
+    unsigned n = r->n;
+    if (n < JCS_HUBLAT_MIN_SAMPLES)
+        return -1;
+    memcpy(tmp, r->us, n * sizeof tmp[0]);
+    qsort(tmp, n, sizeof tmp[0], cmp_i64);
+    /* Nearest rank: the smallest sample with at least pct % of the samples at or below. */
+    unsigned rank = (unsigned)((h->pct / 100.0) * n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    return tmp[rank - 1];
 }
 
 int64_t jcs_hublat_delay_us(jcs_hublat *h, const char *addr, int64_t bytes)
 {
     if (!h || h->pct <= 0)
         return -1;
-    int64_t def = (int64_t)JCS_HUBLAT_DEFAULT_MS * 1000, v = def;
-    int64_t tmp[JCS_HUBLAT_RING];
-    unsigned n = 0;
+    int64_t v = -1;
     pthread_mutex_lock(&h->mu);
     hub *e = addr ? find(h, addr, 0) : NULL;
-    if (e) {
-        const ring *r = &e->cls[size_class(bytes)];
-        n = r->n;
-        memcpy(tmp, r->us, n * sizeof tmp[0]);
-    }
+    int late = e ? e->late : 0;
+    if (e)
+        v = ring_pct(h, &e->cls[size_class(bytes)]);
     pthread_mutex_unlock(&h->mu);
-    if (n >= JCS_HUBLAT_MIN_SAMPLES) {
-        qsort(tmp, n, sizeof tmp[0], cmp_i64);
-        /* Nearest rank: the smallest sample with at least pct % of the samples at or below. */
-        unsigned rank = (unsigned)((h->pct / 100.0) * n + 0.999999);
-        if (rank < 1)
-            rank = 1;
-        if (rank > n)
-            rank = n;
-        v = tmp[rank - 1];
-    }
+    if (late >= JCS_HUBLAT_LATE_STREAK)
+        return 0;
+    if (v < 0)
+        v = (int64_t)JCS_HUBLAT_DEFAULT_MS * 1000;
     return v > h->floor_us ? v : h->floor_us;
+}
+
+void jcs_hublat_late(jcs_hublat *h, const char *addr)
+{
+    if (!h || !addr)
+        return;
+    pthread_mutex_lock(&h->mu);
+    hub *e = find(h, addr, 1);
+    if (e && e->late < 1000000)
+        e->late++;
+    pthread_mutex_unlock(&h->mu);
 }
 
 void jcs_hublat_count_hedged(jcs_hublat *h)

@@ -15,6 +15,12 @@
  * noted: a stalled hub keeps the delay its past answers earned, so it is
  * hedged early every time rather than later and later.
  *
+ * A hub that was late on JCS_HUBLAT_LATE_STREAK reads in a row (each served
+ * without it: jcs_hublat_late) gets delay 0: the next reads ask the spare at
+ * once, beside it (k+1 in flight from the start), until it answers within
+ * its usual delay again (jcs_hublat_note ends the streak). A frozen hub then
+ * costs its readers nothing but the spare's bytes.
+ *
  * The module also counts hedges (for /v1/system/status). Thread-safe: one
  * mutex; the work under it is a ring copy and a sort of at most
  * JCS_HUBLAT_RING numbers. Hubs beyond JCS_HUBLAT_MAX_HUBS are not tracked
@@ -32,6 +38,7 @@
 #define JCS_HUBLAT_MAX_HUBS    1024
 #define JCS_HUBLAT_DEFAULT_MS  50
 #define JCS_HUBLAT_CLASSES     4
+#define JCS_HUBLAT_LATE_STREAK 2
 
 typedef struct jcs_hublat jcs_hublat;
 
@@ -45,6 +52,9 @@ void jcs_hublat_free(jcs_hublat *h);
 
 /* Notes one successful read of bytes from hub (its address) that took us microseconds. */
 void jcs_hublat_note(jcs_hublat *h, const char *hub, int64_t bytes, int64_t us);
+
+/* A read was served without hub after it was past its hedge delay. */
+void jcs_hublat_late(jcs_hublat *h, const char *hub);
 
 /*
  * How long a read of bytes from hub may take before it is hedged, in

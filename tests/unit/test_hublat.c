@@ -55,6 +55,24 @@ TEST(the_ring_forgets_old_samples)
     jcs_hublat_free(h);
 }
 
+TEST(a_late_streak_hedges_at_once_until_the_hub_is_on_time)
+{
+    jcs_hublat *h;
+    T_OK(jcs_hublat_new(95, 1000, &h));
+    for (int i = 0; i < 20; i++)
+        jcs_hublat_note(h, "h:1", 4096, 3000);
+    T_EQ_INT(jcs_hublat_delay_us(h, "h:1", 4096), 3000);
+    jcs_hublat_late(h, "h:1");
+    T_EQ_INT(jcs_hublat_delay_us(h, "h:1", 4096), 3000); /* one late read is no streak */
+    jcs_hublat_late(h, "h:1");
+    T_EQ_INT(jcs_hublat_delay_us(h, "h:1", 4096), 0);
+    jcs_hublat_note(h, "h:1", 4096, 90000); /* answered, but late: still on the streak */
+    T_EQ_INT(jcs_hublat_delay_us(h, "h:1", 4096), 0);
+    jcs_hublat_note(h, "h:1", 4096, 2000); /* on time: back to the percentile */
+    T_EQ_INT(jcs_hublat_delay_us(h, "h:1", 4096), 3000);
+    jcs_hublat_free(h);
+}
+
 TEST(off_and_bad_settings)
 {
     jcs_hublat *h;
