@@ -413,6 +413,7 @@ typedef struct ec_piece {
     int idx;
     int state;
     int extra;
+    int late;      /* a range piece that was late (or failed) when the read was hedged */
     int64_t t0_us; /* when it was started */
 } ec_piece;
 
@@ -468,19 +469,33 @@ static int have_rows(const ec_read *r, int idx, int64_t s, int64_t a, int64_t b,
     return 0;
 }
 
-/* The hull [*a, *b) of the range pieces of strip s not yet read; 0 when there is none. */
-static int strip_missing(const ec_read *r, int64_t s, int64_t *a, int64_t *b, int *m)
+/*
+ * The hull [*a, *b) of the range pieces of strip s not yet read (late_only: of those found late
+ * when the read was hedged), *m of them; 0 when there is none.
+ */
+static int strip_missing(const ec_read *r, int64_t s, int late_only, int64_t *a, int64_t *b, int *m)
 {
     *m = 0;
     for (size_t i = 0; i < r->ndata; i++) {
         const ec_piece *pc = &r->p[i];
-        if (pc->strip != s || pc->state == P_DONE)
+        if (pc->strip != s || pc->state == P_DONE || (late_only && !pc->late))
             continue;
         *a = *m ? (pc->a < *a ? pc->a : *a) : pc->a;
         *b = *m ? (pc->b > *b ? pc->b : *b) : pc->b;
         (*m)++;
     }
     return *m > 0;
+}
+
+/* Will the range piece of EC index idx in strip s (read or still coming) hold [a, b)? */
+static int piece_covers(const ec_read *r, int idx, int64_t s, int64_t a, int64_t b)
+{
+    for (size_t i = 0; i < r->ndata; i++) {
+        const ec_piece *pc = &r->p[i];
+        if (pc->idx == idx && pc->strip == s && pc->state != P_FAILED && pc->a <= a && pc->b >= b)
+            return 1;
+    }
+    return 0;
 }
 
 /* Rows of strip s that hold [a, b): at most want of them, data rows first. */
@@ -507,7 +522,7 @@ static int hedge(ec_read *r, int64_t late_us, int64_t delay_us, const char *late
     for (int64_t s = r->s0; s <= r->s1; s++) {
         int64_t a, b;
         int m;
-        if (strip_missing(r, s, &a, &b, &m) && m > hmax)
+        if (strip_missing(r, s, 1, &a, &b, &m) && m > hmax)
             hmax = m;
     }
     /* Parity blocks, nearest first. */
@@ -530,19 +545,18 @@ static int hedge(ec_read *r, int64_t late_us, int64_t delay_us, const char *late
     for (int64_t s = r->s0; s <= r->s1; s++) {
         int64_t a, b;
         int m;
-        if (!strip_missing(r, s, &a, &b, &m))
+        if (!strip_missing(r, s, 1, &a, &b, &m))
             continue;
         unsigned char missing[JCS_EC_MAX_N] = {0};
         for (size_t i = 0; i < r->ndata; i++)
-            if (r->p[i].strip == s && r->p[i].state != P_DONE)
+            if (r->p[i].strip == s && r->p[i].state != P_DONE && r->p[i].late)
                 missing[r->p[i].idx] = 1;
         size_t want[JCS_EC_MAX_N];
         int nw = 0;
         for (int x = 0; x < npar; x++)
             want[nw++] = par[x];
         for (int idx = 0; idx < k; idx++) {
-            unsigned char *src;
-            if (missing[idx] || have_rows(r, idx, s, a, b, &src))
+            if (missing[idx] || piece_covers(r, idx, s, a, b))
                 continue;
             size_t j = block_of(r, idx);
             if (j < r->nblocks)
@@ -586,7 +600,7 @@ static int strip_ready(const ec_read *r, int64_t s)
 {
     int64_t a, b;
     int m;
-    if (!strip_missing(r, s, &a, &b, &m))
+    if (!strip_missing(r, s, 0, &a, &b, &m))
         return 1;
     int rows[JCS_EC_MAX_N];
     unsigned char *src[JCS_EC_MAX_N];
@@ -598,7 +612,7 @@ static int decode_strip(ec_read *r, struct jcs_ec *ec, int64_t s)
 {
     int64_t a, b;
     int m;
-    if (!strip_missing(r, s, &a, &b, &m))
+    if (!strip_missing(r, s, 0, &a, &b, &m))
         return 0;
     const int k = r->red->k;
     int rows[JCS_EC_MAX_N], out_rows[JCS_EC_MAX_N], nout = 0;
@@ -644,6 +658,20 @@ static void piece_done(ec_read *r, ec_piece *pc)
                             pc->io.detail, 0);
     jcs_warn("download: block %d on user space %lld: %s", pc->idx,
              (long long)r->blocks[pc->blk].space_id, pc->io.detail);
+}
+
+/* Marks the range pieces that failed or are past their hedge delay (all: every one not read). */
+static void mark_late(ec_read *r, int64_t now, int all)
+{
+    for (size_t i = 0; i < r->ndata; i++) {
+        ec_piece *pc = &r->p[i];
+        if (pc->state == P_DONE)
+            continue;
+        pc->late = all || pc->state != P_FLIGHT ||
+                   pc->t0_us + jcs_hublat_delay_us(r->svc->hublat, pc->io.site->hub->address,
+                                                   pc->io.length) <=
+                       now;
+    }
 }
 
 /*
@@ -694,6 +722,7 @@ static int ec_direct_hedged(ec_read *r)
             }
             if (due <= now) {
                 hedged = 1;
+                mark_late(r, now, 0);
                 if (hedge(r, late_us, delay_us, late_hub) > 0)
                     jcs_hublat_count_hedged(r->svc->hublat);
                 continue;
@@ -707,6 +736,7 @@ static int ec_direct_hedged(ec_read *r)
         if (nr == JCS_EOF) {
             if (!hedged) { /* nothing in flight and not whole: hedge with what is left */
                 hedged = 1;
+                mark_late(r, jcs_now_us(), 1);
                 if (hedge(r, late_us, delay_us, late_hub) > 0)
                     jcs_hublat_count_hedged(r->svc->hublat);
                 continue;
@@ -728,7 +758,7 @@ static int ec_direct_hedged(ec_read *r)
     for (int64_t s = r->s0; s <= r->s1 && rc == 0; s++) {
         int64_t a, b;
         int m;
-        if (!strip_missing(r, s, &a, &b, &m))
+        if (!strip_missing(r, s, 0, &a, &b, &m))
             continue;
         if (!ec && (rc = jcs_ec_new(r->red->k, r->red->n, &ec)) != 0)
             break;
