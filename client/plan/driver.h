@@ -226,7 +226,7 @@ int jcs_driver_write_small_all(jcs_driver *d, jcs_driver_small_io *io, size_t n)
  * freed; its buf is written only when _next hands it back. At most
  * JCS_DRIVER_READS_MAX reads per set. One thread uses a set.
  */
-#define JCS_DRIVER_READS_MAX 256
+#define JCS_DRIVER_READS_MAX 128
 typedef struct jcs_driver_reads jcs_driver_reads;
 int jcs_driver_reads_new(jcs_driver *d, jcs_driver_reads **out) JCS_MUST_USE;
 /* Starts io's read; on failure io->rc and io->detail are set too (nothing in flight). */
