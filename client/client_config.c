@@ -206,6 +206,8 @@ static const char *const known_fields[] = {
     "downloader",
     "downloader.maxStripCacheCount",
     "downloader.ecStripPrefetchCount",
+    "downloader.hedgeAfterPercentile",
+    "downloader.hedgeMinDelay",
     "downloadStrategy",
     "downloadStrategy.highLatencyHub",
     "tickTock",
@@ -476,6 +478,9 @@ static int load_numbers(const jcs_cfg *f, jcs_client_config *c)
                         &c->max_strip_cache_count)) ||
         (rc = int_field(f, "downloader.ecStripPrefetchCount", 1, 0, 1000,
                         &c->ec_strip_prefetch_count)) ||
+        (rc = jcs_cfg_num(f, "downloader.hedgeAfterPercentile", true, 95, 0, 99.99,
+                          &c->hedge_after_percentile)) ||
+        (rc = duration_ms(f, "downloader.hedgeMinDelay", "5ms", &c->hedge_min_delay_ms)) ||
         (rc = jcs_cfg_num(f, "downloadStrategy.highLatencyHub", true, 35, 0, 3600000,
                           &c->high_latency_hub_ms)) ||
         (rc = int_field(f, "tickTock.ecFileSizeThreshold", 5 * MIB, 0, INT64_MAX,

@@ -91,6 +91,10 @@ typedef struct jcs_client_config {
     int64_t test_interval_s;           /* connectivity.testInterval [300], 1..86400 */
     int64_t max_strip_cache_count;     /* downloader.maxStripCacheCount [100], >= 0 */
     int64_t ec_strip_prefetch_count;   /* downloader.ecStripPrefetchCount [1], >= 0 */
+    double hedge_after_percentile;     /* downloader.hedgeAfterPercentile [95], 0 (off) .. 99.99:
+                                          a small read waiting on a hub longer than this
+                                          percentile of its recent reads is hedged (hublat.h) */
+    int64_t hedge_min_delay_ms;        /* downloader.hedgeMinDelay ["5ms"]: the floor of that */
     double high_latency_hub_ms;        /* downloadStrategy.highLatencyHub [35], >= 0 */
     int64_t ec_file_size_threshold;    /* tickTock.ecFileSizeThreshold [5242880], >= 0 */
     double access_stat_history_weight; /* tickTock.accessStatHistoryWeight [0.8], 0..1 */

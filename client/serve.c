@@ -13,6 +13,7 @@
 #include "access.h"
 #include "alloc.h"
 #include "download.h"
+#include "hublat.h"
 #include "jobs.h"
 #include "log.h"
 #include "s3gw.h"
@@ -161,6 +162,11 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
         jcs_error("strip cache: %s", jcs_err_msg(rc));
         goto out;
     }
+    if ((rc = jcs_hublat_new(cfg->hedge_after_percentile, cfg->hedge_min_delay_ms * 1000,
+                             &svc.hublat)) != 0) {
+        jcs_error("hedged reads: %s", jcs_err_msg(rc));
+        goto out;
+    }
     if ((rc = jcs_jobs_start(&svc, &svc.jobs)) != 0) {
         jcs_error("background jobs: %s", jcs_err_msg(rc));
         goto out;
@@ -232,6 +238,7 @@ out:
     jcs_jobs_stop(svc.jobs);
     jcs_access_stop(svc.access);
     jcs_stripcache_free(svc.strips);
+    jcs_hublat_free(svc.hublat);
     jcs_driver_free(svc.driver);
     jcs_topo_free(svc.topo);
     jcs_rpc_channel_free(svc.coord);

@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "healq.h"
+#include "hublat.h"
 #include "jobs.h"
 #include "svc.h"
 #include "util.h"
@@ -87,10 +88,16 @@ static int system_status(jcs_http_req *req)
                            "scrubCorrupt", (json_int_t)hc.scrub_corrupt, "healQueued",
                            (json_int_t)hc.queued, "healed", (json_int_t)hc.healed,
                            "healQueueLength", (json_int_t)(qrc ? -1 : (json_int_t)nq));
-    json_t *d = json_pack(
-        "{ss ss sI so so sI sI so}", "version", JCS_VERSION, "startTime", start, "uptimeSeconds",
-        (json_int_t)((jcs_wall_ms() - svc->start_wall_ms) / 1000), "database", dbj, "coordinator",
-        cj, "hubsOnline", (json_int_t)online, "hubsTotal", (json_int_t)n, "integrity", ij);
+    /* Hedged small reads since start (hublat.h). */
+    jcs_hublat_counters lc;
+    jcs_hublat_counters_get(svc->hublat, &lc);
+    json_t *rj =
+        json_pack("{sI sI}", "hedged", (json_int_t)lc.hedged, "hedgeWon", (json_int_t)lc.hedge_won);
+    json_t *d =
+        json_pack("{ss ss sI so so sI sI so so}", "version", JCS_VERSION, "startTime", start,
+                  "uptimeSeconds", (json_int_t)((jcs_wall_ms() - svc->start_wall_ms) / 1000),
+                  "database", dbj, "coordinator", cj, "hubsOnline", (json_int_t)online, "hubsTotal",
+                  (json_int_t)n, "integrity", ij, "reads", rj);
     if (!d)
         return JCS_ENOMEM;
     return jcs_http_reply_ok(req, d);

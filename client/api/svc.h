@@ -36,6 +36,7 @@
 typedef struct jcs_jobs jcs_jobs;
 typedef struct jcs_access jcs_access;
 typedef struct jcs_stripcache jcs_stripcache;
+typedef struct jcs_hublat jcs_hublat;
 
 struct jcs_svc {
     const jcs_client_config *cfg; /* borrowed for the service's life */
@@ -47,6 +48,7 @@ struct jcs_svc {
     jcs_access *access;     /* access statistics, batched (access.h) */
     int64_t start_wall_ms;  /* for /v1/system/status */
     jcs_stripcache *strips; /* EC strip cache for ranged reads (stripcache.h); NULL: none */
+    jcs_hublat *hublat;     /* per-hub read latencies, hedge delays (hublat.h); NULL: no hedging */
 
     /* The user-space cache (private rows, secrets included). */
     pthread_mutex_t spaces_mu;

@@ -1058,6 +1058,105 @@ int jcs_driver_read_small_all(jcs_driver *d, jcs_driver_small_io *io, size_t n)
     return JCS_OK;
 }
 
+/* One read of a jcs_driver_reads set: the call first, so a finished call leads to its slot. */
+typedef struct reads_slot {
+    jcs_rpc_unary_call call;
+    Jcs__Hub__ReadShardReq req;
+    jcs_driver_small_io *io;
+} reads_slot;
+
+struct jcs_driver_reads {
+    jcs_driver *d;
+    jcs_rpc_unary_group *g;
+    reads_slot slots[JCS_DRIVER_READS_MAX];
+    size_t nslots;
+};
+
+int jcs_driver_reads_new(jcs_driver *d, jcs_driver_reads **out)
+{
+    jcs_driver_reads *r = jcs_calloc(1, sizeof *r);
+    if (!r)
+        return JCS_ENOMEM;
+    int rc = jcs_rpc_unary_group_new(MAINT_TIMEOUT_MS, &r->g);
+    if (rc) {
+        jcs_free(r);
+        return rc;
+    }
+    r->d = d;
+    *out = r;
+    return JCS_OK;
+}
+
+int jcs_driver_reads_start(jcs_driver_reads *r, jcs_driver_small_io *io)
+{
+    jcs_rpc_channel *ch = NULL;
+    if (r->nslots == JCS_DRIVER_READS_MAX)
+        io->rc = jcs_err_set(JCS_EINVAL, "read_small: more than %d reads in one set",
+                             JCS_DRIVER_READS_MAX);
+    else if (io->offset < 0 || io->length < 0 || io->length > JCS_SHARD_CALL_MAX)
+        io->rc = jcs_err_set(JCS_EINVAL, "read_small: bad range %lld+%lld", (long long)io->offset,
+                             (long long)io->length);
+    else
+        io->rc = site_channel(r->d, io->site, &ch);
+    if (io->rc) {
+        snprintf(io->detail, sizeof io->detail, "%s", jcs_err_msg(io->rc));
+        return io->rc;
+    }
+    reads_slot *sl = &r->slots[r->nslots++];
+    jcs__hub__read_shard_req__init(&sl->req);
+    sl->req.space = (Jcs__Plan__Space *)io->site->space;
+    sl->req.file_hash = (char *)io->file_hash;
+    sl->req.offset = io->offset;
+    sl->req.length = io->length;
+    sl->call = (jcs_rpc_unary_call){.ch = ch,
+                                    .method = JCS_M_READ_SHARD,
+                                    .req = &sl->req.base,
+                                    .resp_desc = &jcs__hub__read_shard_resp__descriptor};
+    sl->io = io;
+    int rc = jcs_rpc_unary_group_start(r->g, &sl->call);
+    if (rc) {
+        io->rc = rc;
+        snprintf(io->detail, sizeof io->detail, "%s", sl->call.detail);
+    }
+    return rc;
+}
+
+int jcs_driver_reads_next(jcs_driver_reads *r, int64_t wait_ms, jcs_driver_small_io **done)
+{
+    jcs_rpc_unary_call *c;
+    int rc = jcs_rpc_unary_group_next(r->g, wait_ms, &c);
+    if (rc)
+        return rc;
+    reads_slot *sl = (reads_slot *)c; /* call is the slot's first member */
+    jcs_driver_small_io *e = sl->io;
+    e->rc = c->rc;
+    if (e->rc) {
+        e->rc = jcs_err_set(e->rc, "%s", c->detail);
+    } else {
+        Jcs__Hub__ReadShardResp *resp = (Jcs__Hub__ReadShardResp *)c->resp;
+        if (resp->data.len != (size_t)e->length)
+            e->rc = jcs_err_set(JCS_ECORRUPT, "hub %s: ReadShard returned %zu bytes, %lld asked",
+                                e->site->hub->address, resp->data.len, (long long)e->length);
+        else if (e->length > 0)
+            memcpy(e->buf, resp->data.data, (size_t)e->length);
+    }
+    if (e->rc)
+        snprintf(e->detail, sizeof e->detail, "%s", jcs_err_msg(e->rc));
+    if (c->resp)
+        protobuf_c_message_free_unpacked(c->resp, NULL);
+    c->resp = NULL;
+    *done = e;
+    return JCS_OK;
+}
+
+void jcs_driver_reads_free(jcs_driver_reads *r)
+{
+    if (!r)
+        return;
+    jcs_rpc_unary_group_free(r->g);
+    jcs_free(r);
+}
+
 int jcs_driver_read_small(jcs_driver *d, const jcs_site *site, const char *file_hash,
                           int64_t offset, int64_t length, void *buf)
 {

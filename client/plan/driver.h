@@ -238,6 +238,30 @@ typedef struct jcs_driver_small_io {
 int jcs_driver_read_small_all(jcs_driver *d, jcs_driver_small_io *io, size_t n) JCS_MUST_USE;
 int jcs_driver_write_small_all(jcs_driver *d, jcs_driver_small_io *io, size_t n) JCS_MUST_USE;
 
+/*
+ * Small reads taken one at a time as they finish, for a caller that may
+ * start more while some are in flight and stop before all answered (hedged
+ * reads, download.c). One deadline for all (the same as _read_small_all's).
+ * An io is borrowed from _start until _next hands it back or the set is
+ * freed; its buf is written only when _next hands it back. At most
+ * JCS_DRIVER_READS_MAX reads per set. One thread uses a set.
+ */
+#define JCS_DRIVER_READS_MAX 128
+typedef struct jcs_driver_reads jcs_driver_reads;
+int jcs_driver_reads_new(jcs_driver *d, jcs_driver_reads **out) JCS_MUST_USE;
+/* Starts io's read; on failure io->rc and io->detail are set too (nothing in flight). */
+int jcs_driver_reads_start(jcs_driver_reads *r, jcs_driver_small_io *io) JCS_MUST_USE;
+/*
+ * Waits up to wait_ms (< 0: until the set's deadline) for the next read to
+ * finish: JCS_OK with *done set (its rc, detail and, on success, buf
+ * filled). JCS_ETIMEOUT when none finished in time, JCS_EOF when none is in
+ * flight.
+ */
+int jcs_driver_reads_next(jcs_driver_reads *r, int64_t wait_ms,
+                          jcs_driver_small_io **done) JCS_MUST_USE;
+/* Cancels the reads still in flight (their bufs are left alone) and frees r. NULL is fine. */
+void jcs_driver_reads_free(jcs_driver_reads *r);
+
 /* Deletes shards from site (missing ones count as deleted); *deleted may be NULL. */
 int jcs_driver_delete_shards(jcs_driver *d, const jcs_site *site, const char *const *hashes,
                              size_t n, int64_t *deleted) JCS_MUST_USE;

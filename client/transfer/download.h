@@ -12,6 +12,11 @@
  * cache (stripcache.h) when the service has one: whole strips are fetched,
  * plus ecStripPrefetchCount following ones, and served from memory after.
  *
+ * Hedged reads: plan-free reads (up to JCS_DOWNLOAD_SMALL_MAX, and strip-cache
+ * fetches) that wait on a hub past its hedge delay (hublat.h, svc->hublat)
+ * also read a parity block (EC; decoded from whichever k blocks answer
+ * first) or the next copy (rep, none), and cancel the late call.
+ *
  * Access statistics: a finished stream adds, per space read from, the
  * fraction of the object it read (jcs_meta_access_add); a failure there is
  * logged, never reported to the reader.

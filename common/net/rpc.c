@@ -1535,6 +1535,129 @@ int jcs_rpc_unary(jcs_rpc_channel *ch, const char *method, const ProtobufCMessag
     return rc;
 }
 
+/* ------------------------------------------------------------ unary groups */
+
+/* One call of a group: its gRPC state and the caller's entry. */
+struct group_run {
+    struct unary_run r;
+    jcs_rpc_unary_call *c;
+    struct group_run *next; /* the group's list of calls in flight */
+};
+
+struct jcs_rpc_unary_group {
+    grpc_completion_queue *cq; /* a "next" queue: any call's completion, in arrival order */
+    gpr_timespec deadline;
+    int64_t timeout_ms;
+    struct group_run *live;
+    size_t nlive;
+};
+
+int jcs_rpc_unary_group_new(int64_t timeout_ms, jcs_rpc_unary_group **out)
+{
+    jcs_rpc_unary_group *g = jcs_calloc(1, sizeof(*g));
+    if (!g)
+        return jcs_err_set(JCS_ENOMEM, "rpc: out of memory for a call group");
+    g->cq = grpc_completion_queue_create_for_next(NULL);
+    g->deadline = deadline_in(timeout_ms);
+    g->timeout_ms = timeout_ms;
+    *out = g;
+    return JCS_OK;
+}
+
+int jcs_rpc_unary_group_start(jcs_rpc_unary_group *g, jcs_rpc_unary_call *c)
+{
+    struct group_run *gr = jcs_calloc(1, sizeof(*gr));
+    if (!gr) {
+        c->rc = jcs_err_set(JCS_ENOMEM, "rpc: out of memory for a call");
+        snprintf(c->detail, sizeof c->detail, "%s", jcs_err_msg(c->rc));
+        return c->rc;
+    }
+    c->resp = NULL;
+    gr->c = c;
+    c->rc = unary_start(c, &gr->r, g->cq, g->deadline);
+    if (c->rc) {
+        int rc = c->rc;
+        snprintf(c->detail, sizeof c->detail, "%s", jcs_err_msg(rc));
+        unary_free(&gr->r);
+        jcs_free(gr);
+        return jcs_err_set(rc, "%s", c->detail);
+    }
+    gr->next = g->live;
+    g->live = gr;
+    g->nlive++;
+    return JCS_OK;
+}
+
+size_t jcs_rpc_unary_group_pending(const jcs_rpc_unary_group *g)
+{
+    return g->nlive;
+}
+
+/* Takes gr out of g's list of calls in flight. */
+static void group_unlink(jcs_rpc_unary_group *g, struct group_run *gr)
+{
+    for (struct group_run **p = &g->live; *p; p = &(*p)->next)
+        if (*p == gr) {
+            *p = gr->next;
+            g->nlive--;
+            return;
+        }
+}
+
+int jcs_rpc_unary_group_next(jcs_rpc_unary_group *g, int64_t wait_ms, jcs_rpc_unary_call **done)
+{
+    if (!g->live)
+        return JCS_EOF;
+    gpr_timespec until = wait_ms < 0 ? inf_future() : deadline_in(wait_ms > 0 ? wait_ms : 1);
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(g->cq, until, NULL);
+        if (ev.type == GRPC_QUEUE_TIMEOUT)
+            return jcs_err_set(JCS_ETIMEOUT, "rpc: no call of the group finished within %lld ms",
+                               (long long)wait_ms);
+        if (ev.type != GRPC_OP_COMPLETE)
+            return jcs_err_set(JCS_EINTERNAL, "rpc: call group queue shut down");
+        struct group_run *gr = ev.tag;
+        group_unlink(g, gr);
+        jcs_rpc_unary_call *c = gr->c;
+        c->rc = unary_end(c, &gr->r, g->timeout_ms);
+        if (c->rc)
+            snprintf(c->detail, sizeof c->detail, "%s", jcs_err_msg(c->rc));
+        unary_free(&gr->r);
+        jcs_free(gr);
+        *done = c;
+        return JCS_OK;
+    }
+}
+
+void jcs_rpc_unary_group_free(jcs_rpc_unary_group *g)
+{
+    if (!g)
+        return;
+    for (struct group_run *gr = g->live; gr; gr = gr->next)
+        grpc_call_cancel(gr->r.call, NULL);
+    /* A cancelled call still completes its batch: wait for each before freeing its buffers. */
+    while (g->live) {
+        grpc_event ev = grpc_completion_queue_next(g->cq, inf_future(), NULL);
+        if (ev.type != GRPC_OP_COMPLETE)
+            break;
+        struct group_run *gr = ev.tag;
+        group_unlink(g, gr);
+        gr->c->rc = JCS_ECANCELED;
+        snprintf(gr->c->detail, sizeof gr->c->detail, "call cancelled: a faster one answered");
+        gr->c->resp = NULL;
+        unary_free(&gr->r);
+        jcs_free(gr);
+    }
+    grpc_completion_queue_shutdown(g->cq);
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(g->cq, inf_future(), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+    }
+    grpc_completion_queue_destroy(g->cq);
+    jcs_free(g);
+}
+
 /* ------------------------------------------------------------ client streams */
 
 enum status_state { ST_PENDING, ST_PLUCKING, ST_DONE };

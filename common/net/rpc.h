@@ -255,6 +255,34 @@ typedef struct jcs_rpc_unary_call {
 int jcs_rpc_unary_all(jcs_rpc_unary_call *calls, size_t n, int64_t timeout_ms) JCS_MUST_USE;
 
 /*
+ * A group of unary calls whose answers are taken one at a time as they
+ * arrive, for a caller that may start more calls while some are still in
+ * flight and need not wait for all (a hedged read: start a spare call when
+ * one is late, use whichever finish first). One completion queue and one
+ * deadline (timeout_ms from _new, <= 0: none) for every call of the group.
+ * A call entry is borrowed from _start until _next hands it back or the
+ * group is freed. One thread uses a group.
+ */
+typedef struct jcs_rpc_unary_group jcs_rpc_unary_group;
+int jcs_rpc_unary_group_new(int64_t timeout_ms, jcs_rpc_unary_group **out) JCS_MUST_USE;
+/* Starts c; on failure c->rc and c->detail are set too and c is not in flight. */
+int jcs_rpc_unary_group_start(jcs_rpc_unary_group *g, jcs_rpc_unary_call *c) JCS_MUST_USE;
+/*
+ * Waits up to wait_ms (< 0: without a limit of its own) for the next call
+ * to finish and sets *done to it (its rc, detail and resp set as by
+ * jcs_rpc_unary_all): JCS_OK. JCS_ETIMEOUT when none finished within
+ * wait_ms, JCS_EOF when no call is in flight.
+ */
+int jcs_rpc_unary_group_next(jcs_rpc_unary_group *g, int64_t wait_ms, jcs_rpc_unary_call **done);
+/* Calls still in flight (started, not yet handed back by _next). */
+size_t jcs_rpc_unary_group_pending(const jcs_rpc_unary_group *g);
+/*
+ * Cancels the calls still in flight (their entries get JCS_ECANCELED and no
+ * resp), waits until gRPC has let go of them, frees the group. NULL is fine.
+ */
+void jcs_rpc_unary_group_free(jcs_rpc_unary_group *g);
+
+/*
  * Starts a streaming call that must finish within timeout_ms (<= 0: no
  * overall deadline; the idle deadline above still bounds every step) and
  * waits until its headers are on their way, so an unreachable

@@ -117,6 +117,7 @@ TEST(defaults_follow_the_jcs_readme)
     CHECK(c.test_interval_s == 300);
     CHECK(c.max_strip_cache_count == 100);
     CHECK(c.ec_strip_prefetch_count == 1);
+    CHECK(c.hedge_after_percentile == 95 && c.hedge_min_delay_ms == 5);
     CHECK(c.high_latency_hub_ms == 35);
     CHECK(c.ioswitch.compute_at == JCS_COMPUTEAT_AUTO && c.ioswitch.client_link_cost == 1);
     CHECK(c.ec_file_size_threshold == 5242880);
@@ -337,6 +338,18 @@ TEST(bad_and_missing_fields_are_named)
         {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"downloader\": "
          "{\"ecStripPrefetchCount\": 1.5} }",
          "", JCS_ECONFIG, "downloader.ecStripPrefetchCount"},
+        {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"downloader\": "
+         "{\"hedgeAfterPercentile\": 100} }",
+         "", JCS_ECONFIG, "downloader.hedgeAfterPercentile"},
+        {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"downloader\": "
+         "{\"hedgeAfterPercentile\": \"p95\"} }",
+         "", JCS_ECONFIG, "downloader.hedgeAfterPercentile"},
+        {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"downloader\": "
+         "{\"hedgeMinDelay\": \"5 parsecs\"} }",
+         "", JCS_ECONFIG, "downloader.hedgeMinDelay"},
+        {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"downloader\": "
+         "{\"hedgeMinDelay\": 5} }",
+         "", JCS_ECONFIG, "downloader.hedgeMinDelay"},
         {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"connectivity\": "
          "{\"testInterval\": 0} }",
          "", JCS_ECONFIG, "connectivity.testInterval"},

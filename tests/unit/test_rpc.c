@@ -518,6 +518,61 @@ TEST(unary_all_runs_calls_at_once_each_with_its_result)
     T_ASSERT(took >= 390 && took < 1150, "(took %lld ms)", (long long)took);
 }
 
+TEST(unary_group_takes_answers_as_they_come_and_cancels_the_rest)
+{
+    jcs_rpc_server *srv = server_up();
+    T_ASSERT(srv != NULL);
+    jcs_rpc_channel *ch = channel_to(srv, client_tls);
+    T_ASSERT(ch != NULL);
+    Echo req[3];
+    jcs_rpc_unary_call calls[3];
+    memset(calls, 0, sizeof calls);
+    for (int i = 0; i < 3; i++) {
+        jcs__rpctest__echo__init(&req[i]);
+        req[i].text = "g";
+        calls[i].ch = ch;
+        calls[i].req = &req[i].base;
+        calls[i].resp_desc = ECHO_DESC;
+        calls[i].method = SVC "Echo";
+        req[i].n = 10 * (i + 1);
+    }
+    /* A straggler (a 1.5 s sleep) and a quick echo. */
+    calls[0].method = SVC "Sleep";
+    req[0].n = 1500;
+    jcs_rpc_unary_group *g;
+    T_OK(jcs_rpc_unary_group_new(10000, &g));
+    T_OK(jcs_rpc_unary_group_start(g, &calls[0]));
+    T_OK(jcs_rpc_unary_group_start(g, &calls[1]));
+    T_EQ_INT(jcs_rpc_unary_group_pending(g), 2);
+    jcs_rpc_unary_call *done = NULL;
+    T_OK(jcs_rpc_unary_group_next(g, -1, &done));
+    T_ASSERT(done == &calls[1]);
+    T_EQ_INT(done->rc, 0);
+    T_EQ_INT(((Echo *)done->resp)->n, 21);
+    protobuf_c_message_free_unpacked(done->resp, NULL);
+    /* Nothing else within 50 ms; a call added while the straggler is out answers first. */
+    T_EQ_INT(jcs_rpc_unary_group_next(g, 50, &done), JCS_ETIMEOUT);
+    T_OK(jcs_rpc_unary_group_start(g, &calls[2]));
+    T_OK(jcs_rpc_unary_group_next(g, -1, &done));
+    T_ASSERT(done == &calls[2]);
+    T_EQ_INT(((Echo *)done->resp)->n, 31);
+    protobuf_c_message_free_unpacked(done->resp, NULL);
+    T_EQ_INT(jcs_rpc_unary_group_pending(g), 1);
+    /* Freeing cancels the straggler at once instead of waiting for its answer. */
+    int64_t t0 = jcs_now_ms();
+    jcs_rpc_unary_group_free(g);
+    int64_t took = jcs_now_ms() - t0;
+    T_EQ_INT(calls[0].rc, JCS_ECANCELED);
+    T_ASSERT(calls[0].resp == NULL);
+    T_ASSERT(took < 1000, "(free took %lld ms)", (long long)took);
+    /* An empty group: EOF. */
+    T_OK(jcs_rpc_unary_group_new(1000, &g));
+    T_EQ_INT(jcs_rpc_unary_group_next(g, 10, &done), JCS_EOF);
+    jcs_rpc_unary_group_free(g);
+    jcs_rpc_channel_free(ch);
+    jcs_rpc_server_free(srv);
+}
+
 TEST(handler_errors_reach_the_client)
 {
     static const struct {
