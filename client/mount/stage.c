@@ -627,7 +627,9 @@ void jcs_stage_close_writer(jcs_stage_file *f)
     if (f->writers > 0)
         f->writers--;
     f->changed_ms = jcs_now_ms();
-    pthread_cond_broadcast(&s->work);
+    /* One worker is enough to take the new due time into account; waking
+     * all of them made each scan the whole table on every close. */
+    pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -58,10 +58,10 @@ cfg=$C/client/config.json
 jq ".mount.uploadPendingTime = \"1s\" | .mount.maxCacheSize = $((CACHE_MB << 20))" "$cfg" >"$cfg.tmp" && mv "$cfg.tmp" "$cfg"
 . "$C/cluster.env"
 c() { curl -sS --fail --cacert "$JCS_CA" --cert "$JCS_CERT" --key "$JCS_KEY" "$@"; }
-BID=$(c -X POST -d '{"name": "bench"}' "$JCS_ENDPOINT/v1/bucket/create" | jq .data.bucket.bucketID)
-PID=$(c -X POST -d "{\"bucketID\": $BID, \"name\": \"p\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3}}" \
+BID=$(c -X POST -H 'Content-Type: application/json' -d '{"name": "bench"}' "$JCS_ENDPOINT/v1/bucket/create" | jq .data.bucket.bucketID)
+PID=$(c -X POST -H 'Content-Type: application/json' -d "{\"bucketID\": $BID, \"name\": \"p\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3}}" \
   "$JCS_ENDPOINT/v1/package/create" | jq .data.package.packageID)
-c -X POST -d "{\"bucketID\": $BID, \"name\": \"small\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3, \"chunkSize\": 4096}}" \
+c -X POST -H 'Content-Type: application/json' -d "{\"bucketID\": $BID, \"name\": \"small\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3, \"chunkSize\": 4096}}" \
   "$JCS_ENDPOINT/v1/package/create" >/dev/null
 $CL mount --dir "$C" >"$T/mount.log" 2>&1 || { tail "$T/mount.log" "$C/mount/mount.log"; exit 1; }
 
