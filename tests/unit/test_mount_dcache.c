@@ -6,12 +6,15 @@
 #include "dcache.h"
 #include "t.h"
 
+/* A listing of a file a and a directory b (NULL when out of memory). */
 static jcs_dlist *list2(const char *a, const char *b)
 {
     jcs_dlist *l = jcs_dlist_new();
-    T_ASSERT(l != NULL);
-    T_OK(jcs_dlist_add(l, a, false, 1, 10, 1, "H1"));
-    T_OK(jcs_dlist_add(l, b, true, 0, 0, 0, NULL));
+    if (!l || jcs_dlist_add(l, a, false, 1, 10, 1, "H1") ||
+        jcs_dlist_add(l, b, true, 0, 0, 0, NULL)) {
+        jcs_dlist_unref(l);
+        return NULL;
+    }
     jcs_dlist_finish(l);
     return l;
 }
@@ -21,6 +24,7 @@ TEST(put_get_and_invalidate)
     jcs_dcache *c;
     T_OK(jcs_dcache_new(60000, 4, &c));
     jcs_dlist *l = list2("f", "d");
+    T_ASSERT(l != NULL);
     jcs_dcache_put(c, "/b/p", l, jcs_dcache_epoch(c));
     jcs_dlist_unref(l);
     jcs_dlist *g = jcs_dcache_get(c, "/b/p");
@@ -42,6 +46,7 @@ TEST(fetch_in_flight_refused_only_for_its_directory)
     uint64_t e = jcs_dcache_epoch(c);
     jcs_dcache_invalidate(c, "/b/p/x");
     jcs_dlist *l = list2("f", "d");
+    T_ASSERT(l != NULL);
     jcs_dcache_put(c, "/b/p/y", l, e);
     jcs_dcache_put(c, "/b/p/x", l, e);
     T_ASSERT(jcs_dcache_get(c, "/b/p/x") == NULL);
@@ -68,6 +73,7 @@ TEST(upsert_patches_a_cached_listing)
     jcs_dcache *c;
     T_OK(jcs_dcache_new(60000, 4, &c));
     jcs_dlist *l = list2("f", "d");
+    T_ASSERT(l != NULL);
     jcs_dcache_put(c, "/b/p", l, jcs_dcache_epoch(c));
     uint64_t e = jcs_dcache_epoch(c);
     T_OK(jcs_dcache_upsert(c, "/b/p", "new", 4096, 1234, 7, "H7"));
@@ -99,6 +105,7 @@ TEST(upsert_out_of_memory_forgets_the_listing)
     jcs_dcache *c;
     T_OK(jcs_dcache_new(60000, 4, &c));
     jcs_dlist *l = list2("f", "d");
+    T_ASSERT(l != NULL);
     jcs_dcache_put(c, "/b/p", l, jcs_dcache_epoch(c));
     jcs_dlist_unref(l);
     jcs_alloc_fail_after(0);
