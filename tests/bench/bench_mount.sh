@@ -11,6 +11,9 @@
 #     4 KiB chunkSize: with the default 5 MiB chunk every shard is padded to
 #     a whole chunk, so each 4 KiB file would cost 15 MiB on the hubs' disks
 #     and the tree 146 GiB (this is what filled the machine's disk once).
+# Beside each figure: CPU seconds per GiB (or ms per small file) of jcs, the
+# hubs, the mount and the client tool, from /proc/PID/stat and /usr/bin/time;
+# REST and mount transfers alternate (BENCH_MOUNT_ROUNDS rounds, default 1).
 # The machine is shared: figures are noisy; compare the ratios of one run.
 # The run is bounded: it refuses to start without room for what it writes
 # (plus a margin for the other users of the disk), and its directory is
