@@ -110,7 +110,41 @@ struct jcs_dcache {
     slot *v;
     size_t n;
     uint64_t epoch;
+    /* The directory (its hash; 0 = every directory) changed at each of the last epochs. */
+    uint64_t changed[JCS_DCACHE_RING];
 };
+
+/* FNV-1a, never 0 (0 stands for every directory). */
+static uint64_t dir_hash(const char *dir)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)dir; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+/* Under mu: a change of dir (NULL: of all) at a new epoch. */
+static void note_change(jcs_dcache *c, const char *dir)
+{
+    c->epoch++;
+    c->changed[c->epoch % JCS_DCACHE_RING] = dir && dir[0] ? dir_hash(dir) : 0;
+}
+
+/* Under mu: whether dir changed after epoch (true when that is too long ago to know). */
+static bool changed_since(const jcs_dcache *c, const char *dir, uint64_t epoch)
+{
+    if (epoch == c->epoch)
+        return false;
+    if (c->epoch - epoch >= JCS_DCACHE_RING)
+        return true;
+    uint64_t h = dir_hash(dir);
+    for (uint64_t e = epoch + 1; e <= c->epoch; e++) {
+        uint64_t x = c->changed[e % JCS_DCACHE_RING];
+        if (x == 0 || x == h)
+            return true;
+    }
+    return false;
+}
 
 int jcs_dcache_new(int64_t ttl_ms, size_t max_dirs, jcs_dcache **out)
 {
@@ -186,7 +220,7 @@ void jcs_dcache_put(jcs_dcache *c, const char *dir, jcs_dlist *l, uint64_t epoch
     if (!d)
         return;
     pthread_mutex_lock(&c->mu);
-    if (epoch != c->epoch) {
+    if (changed_since(c, dir, epoch)) {
         pthread_mutex_unlock(&c->mu);
         jcs_free(d);
         return;
@@ -217,7 +251,7 @@ void jcs_dcache_put(jcs_dcache *c, const char *dir, jcs_dlist *l, uint64_t epoch
 void jcs_dcache_invalidate(jcs_dcache *c, const char *dir)
 {
     pthread_mutex_lock(&c->mu);
-    c->epoch++;
+    note_change(c, dir);
     if (!dir || !dir[0]) {
         for (size_t i = 0; i < c->n; i++)
             clear(&c->v[i]);
@@ -227,4 +261,39 @@ void jcs_dcache_invalidate(jcs_dcache *c, const char *dir)
             clear(s);
     }
     pthread_mutex_unlock(&c->mu);
+}
+
+int jcs_dcache_upsert(jcs_dcache *c, const char *dir, const char *name, int64_t size,
+                      int64_t mtime_ms, int64_t id, const char *hash)
+{
+    /* The patched copy is built outside the lock from a reference to the current listing. */
+    jcs_dlist *old = jcs_dcache_get(c, dir);
+    uint64_t epoch = jcs_dcache_epoch(c);
+    jcs_dlist *l = old ? jcs_dlist_new() : NULL;
+    int rc = old && !l ? JCS_ENOMEM : JCS_OK;
+    for (size_t i = 0; l && rc == 0 && i < old->n; i++) {
+        const jcs_dentry *e = &old->v[i];
+        if (strcmp(e->name, name) != 0)
+            rc = jcs_dlist_add(l, e->name, e->is_dir, e->size, e->mtime_ms, e->id, e->hash);
+    }
+    if (l && rc == 0)
+        rc = jcs_dlist_add(l, name, false, size, mtime_ms, id, hash);
+    if (l && rc == 0)
+        jcs_dlist_finish(l);
+    jcs_dlist_unref(old);
+    pthread_mutex_lock(&c->mu);
+    bool raced = l && rc == 0 && epoch != c->epoch;
+    note_change(c, dir);
+    slot *s = find(c, dir);
+    if (s && l && rc == 0 && !raced && s->l == old) {
+        /* Same expiry: a patch does not make the rest of the listing fresher. */
+        jcs_dlist_unref(s->l);
+        s->l = l;
+        l = NULL;
+    } else if (s) {
+        clear(s);
+    }
+    pthread_mutex_unlock(&c->mu);
+    jcs_dlist_unref(l);
+    return rc;
 }

@@ -8,10 +8,15 @@
  * counted: a reader keeps using the one it got while a newer one replaces
  * it.
  *
- * Every change the mount makes invalidates the listings it touches. A
- * listing fetched while a change was committed could miss that change, so
- * jcs_dcache_put refuses a listing whose fetch began before the latest
- * invalidation (jcs_dcache_epoch taken before the fetch).
+ * Every change the mount makes invalidates the listings it touches (or
+ * patches them: jcs_dcache_upsert). A listing fetched while a change was
+ * committed could miss that change, so jcs_dcache_put refuses a listing
+ * whose fetch began before a later invalidation or patch of the same
+ * directory (jcs_dcache_epoch taken before the fetch). Only the same
+ * directory counts: while thousands of small files are uploaded, a change
+ * in one directory must not throw away the listings fetched for others
+ * (the last JCS_DCACHE_RING changes are remembered; older fetches are
+ * refused).
  *
  * At most max_dirs listings are kept (the oldest go first); a listing holds
  * at most JCS_DLIST_MAX entries.
@@ -25,7 +30,8 @@
 
 #include "err.h"
 
-#define JCS_DLIST_MAX 10000000
+#define JCS_DLIST_MAX   10000000
+#define JCS_DCACHE_RING 256
 
 typedef struct jcs_dentry {
     char *name;
@@ -68,5 +74,14 @@ void jcs_dcache_put(jcs_dcache *c, const char *dir, jcs_dlist *l, uint64_t epoch
 
 /* Forgets dir's listing ("" or NULL: every listing). */
 void jcs_dcache_invalidate(jcs_dcache *c, const char *dir);
+
+/*
+ * The file name of dir was committed with these attributes: a cached
+ * listing of dir gets (or replaces) that entry instead of being forgotten,
+ * so the next lookup in dir costs no new listing. Counts as a change of dir
+ * for the fetches in flight (see above). JCS_ENOMEM leaves dir invalidated.
+ */
+int jcs_dcache_upsert(jcs_dcache *c, const char *dir, const char *name, int64_t size,
+                      int64_t mtime_ms, int64_t id, const char *hash);
 
 #endif

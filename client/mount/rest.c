@@ -156,6 +156,14 @@ static void setup(jcs_mrest *r, xfer *x, const char *url, int transfer)
         /* A transfer's deadline is progress: under 1 byte/s for stall_s seconds ends it. */
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, r->stall_s);
+        /*
+         * Bigger buffers than curl's defaults (16 KiB down, 64 KiB up): a
+         * download hands its sink 512 KiB at a time instead of one TLS
+         * record, and an upload reads the staged file in 2 MiB pieces (the
+         * most curl takes) and writes them in full TLS records.
+         */
+        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
+        curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
     } else {
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->timeout_ms);
     }

@@ -93,13 +93,35 @@ static int write_meta(jcs_stage *s, const char *path, const char *id, bool mtime
     char tmp[4096], dst[4096];
     snprintf(tmp, sizeof tmp, "%s/%s.tmp", s->meta_dir, id);
     snprintf(dst, sizeof dst, "%s/%s.json", s->meta_dir, id);
-    int rc = jcs_write_file(tmp, text, strlen(text), 0600);
+    /*
+     * Written to a temporary name and renamed (a reader never sees half an
+     * entry), but not fsync'd: the entry lets the staged file survive a
+     * crash of the mount process, which the page cache outlives, and the
+     * staged data beside it is not fsync'd either. The fsync made every
+     * file `cp` creates wait for a journal commit of the disk (the small
+     * files' write rate was bound by it).
+     */
+    size_t len = strlen(text), done = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    while (fd >= 0 && done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    int e = fd < 0 || done < len ? (errno ? errno : EIO) : 0;
+    if (fd >= 0 && close(fd) != 0 && !e)
+        e = errno;
     free(text);
-    if (rc == 0 && rename(tmp, dst) != 0)
-        rc = jcs_err_set(JCS_EIO, "staging journal %s: %s", dst, strerror(errno));
-    if (rc)
-        unlink(tmp);
-    return rc;
+    if (!e && rename(tmp, dst) != 0)
+        e = errno;
+    if (!e)
+        return JCS_OK;
+    unlink(tmp);
+    return jcs_err_set(e == ENOSPC ? JCS_ETOOBIG : JCS_EIO, "staging journal %s: %s", dst,
+                       strerror(e));
 }
 
 static void table_insert(jcs_stage *s, jcs_stage_file *f)
@@ -627,7 +649,9 @@ void jcs_stage_close_writer(jcs_stage_file *f)
     if (f->writers > 0)
         f->writers--;
     f->changed_ms = jcs_now_ms();
-    pthread_cond_broadcast(&s->work);
+    /* One worker is enough to take the new due time into account; waking
+     * all of them made each scan the whole table on every close. */
+    pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -6,7 +6,11 @@
 #     curl does) through the S3 port, and the same file with curl over mTLS
 #     through the REST API (/v1/object/upload, /v1/object/downloadByPath);
 #     each download's SHA-256 is checked against the source outside the timing;
-#     printed with the S3/REST ratio (target: at least 90 %);
+#     printed with the S3/REST ratio (target: at least 90 %); also curl
+#     itself as the S3 client (--aws-sigv4, UNSIGNED-PAYLOAD): the same client
+#     on both sides, so that ratio is the gateway's own cost;
+#   - beside each transfer the CPU seconds per GiB of jcs, of the hubs and of
+#     the client (the transfers run interleaved: REST, then each S3 client);
 #   - 4 KiB objects PUT and GET per second over 16 keep-alive connections,
 #     S3 and REST (bench_s3_small.py), every GET's bytes checked.
 # The clients run on this machine too: on 2 cores they take CPU from the
@@ -49,68 +53,85 @@ mibps() { awk -v m="$MIB" -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", m / (b - a
 check_sha() { [ "$(sha256sum <"$1" | cut -d' ' -f1)" = "$WANT" ] || die "$2: the downloaded bytes differ from the source"; rm -f "$1"; }
 C=(curl -sS --fail --cacert "$JCS_CA" --cert "$JCS_CERT" --key "$JCS_KEY")
 
-echo "  $MIB MiB, ec(4,6) on 6 hubs; S3 client: $("$AWS" --version 2>&1 | cut -d' ' -f1), REST client: curl"
-sync
-t0=$(now)
-"${C[@]}" -o /dev/null -F "info={\"packageID\":$PKG};type=application/json" -F "files=@$T/src;filename=big.bin" \
-  "$JCS_ENDPOINT/v1/object/upload" || die "REST upload"
-t1=$(now)
-"${C[@]}" -o "$T/rest.out" "$JCS_ENDPOINT/v1/object/downloadByPath?packageID=$PKG&path=big.bin" || die "REST download"
-t2=$(now)
-check_sha "$T/rest.out" "REST GET"
-rest_put=$(mibps "$t0" "$t1")
-# jcs serve's peak resident memory: the S3 path must stream like REST does.
-hwm() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$JCS_PID/status"; }
-hwm_rest=$(hwm)
-rest_get=$(mibps "$t1" "$t2")
-
-t0=$(now)
-"${A[@]}" s3 cp "$T/src" s3://bench/s3/big.bin || die "aws s3 cp (PUT)"
-t1=$(now)
-"${A[@]}" s3 cp s3://bench/s3/big.bin "$T/s3.out" || die "aws s3 cp (GET)"
-t2=$(now)
-check_sha "$T/s3.out" "S3 GET"
-# What S3 stored is what jcsctl reads (outside the timing).
-"$CTL" -q get bench/s3/big.bin - | sha256sum | grep -q "^$WANT " || die "jcsctl reads other bytes than the S3 PUT sent"
-s3_put=$(mibps "$t0" "$t1")
-hwm_s3=$(hwm)
-s3_get=$(mibps "$t1" "$t2")
-
-# One stream each way, like curl: boto3 put_object / get_object (whatever
-# checksum its botocore sends by default), the bytes checked after.
+# CPU seconds (user+system, /proc/PID/stat) per GiB of jcs, of the six hubs
+# and of the client tool (/usr/bin/time) for each transfer: on a shared
+# machine the wall-clock ratio is noisy, these say what each path costs.
+HUBS=$(cat "$CL"/hub*/pid)
+HZ=$(getconf CLK_TCK)
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+declare -A WALL CPU
+# step NAME CMD...: the transfer's wall seconds and CPU s/GiB (jcs hubs client).
+step() {
+  local name=$1; shift
+  local j0 h0 t0 t1
+  sync
+  j0=$(ticks "$JCS_PID"); h0=$(ticks $HUBS); t0=$(now)
+  /usr/bin/time -f '%U %S' -o "$T/time" "$@" || die "$name"
+  t1=$(now)
+  WALL[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  CPU[$name]=$(awk -v j=$(($(ticks "$JCS_PID") - j0)) -v h=$(($(ticks $HUBS) - h0)) -v c="$(tail -n 1 "$T/time")" \
+    -v hz="$HZ" -v mb="$MIB" 'BEGIN { split(c, x, " "); g = 1024 / mb
+      printf "%5.2f %5.2f %6.2f", j / hz * g, h / hz * g, (x[1] + x[2]) * g }')
+}
+# One stream each way with boto3 (whatever checksum its botocore sends by
+# default: CRC32 trailers in aws-chunked bodies since 1.36).
 PY=/usr/bin/python3
 for py in /root/.pyenv/versions/*/bin/python3; do "$py" -c 'import boto3' 2>/dev/null && { PY=$py; break; }; done
-"$PY" - "$T/src" "$T/one.out" <<'PYEOF' >"$T/one.times" || die "boto3 single-stream PUT/GET"
-import os, sys, time, boto3
+cat >"$T/b3.py" <<'PYEOF'
+import os, sys, boto3
 from botocore.config import Config
 c = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], verify=os.environ["AWS_CA_BUNDLE"],
                  config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}, read_timeout=600))
-t0 = time.time()
-with open(sys.argv[1], "rb") as f:
-    c.put_object(Bucket="bench", Key="s3/one.bin", Body=f)
-t1 = time.time()
-with open(sys.argv[2], "wb") as f:
-    b = c.get_object(Bucket="bench", Key="s3/one.bin")["Body"]
-    for chunk in iter(lambda: b.read(1 << 20), b""):
-        f.write(chunk)
-t2 = time.time()
-print(t0, t1, t2, boto3.__version__)
+if sys.argv[1] == "put":
+    with open(sys.argv[2], "rb") as f:
+        c.put_object(Bucket="bench", Key="s3/one.bin", Body=f)
+else:
+    with open(sys.argv[2], "wb") as f:
+        b = c.get_object(Bucket="bench", Key="s3/one.bin")["Body"]
+        for chunk in iter(lambda: b.read(1 << 20), b""):
+            f.write(chunk)
 PYEOF
-check_sha "$T/one.out" "boto3 GET"
-read -r o0 o1 o2 bver <"$T/one.times"
-one_put=$(mibps "$o0" "$o1")
-one_get=$(mibps "$o1" "$o2")
+BVER=$("$PY" -c 'import boto3; print(boto3.__version__)')
+# curl itself as an S3 client (SigV4, UNSIGNED-PAYLOAD, one stream): the
+# same client as the REST line, so the ratio is the gateway's own cost.
+S=(curl -sS --fail --cacert "$AWS_CA_BUNDLE" --aws-sigv4 "aws:amz:$AWS_DEFAULT_REGION:s3"
+  --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
 
+echo "  $MIB MiB, ec(4,6) on 6 hubs; S3 clients: $("$AWS" --version 2>&1 | cut -d' ' -f1), boto3 $BVER, curl --aws-sigv4; REST client: curl"
+# Interleaved: REST, then each S3 client, for PUT then GET.
+step rest_put "${C[@]}" -o /dev/null -F "info={\"packageID\":$PKG};type=application/json" -F "files=@$T/src;filename=big.bin" \
+  "$JCS_ENDPOINT/v1/object/upload"
+# jcs serve's peak resident memory: the S3 path must stream like REST does.
+hwm() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$JCS_PID/status"; }
+hwm_rest=$(hwm)
+step curl_put "${S[@]}" -o /dev/null -T "$T/src" "$AWS_ENDPOINT_URL/bench/s3/curl.bin"
+step aws_put "${A[@]}" s3 cp "$T/src" s3://bench/s3/big.bin
+step b3_put "$PY" "$T/b3.py" put "$T/src"
+step rest_get "${C[@]}" -o "$T/rest.out" "$JCS_ENDPOINT/v1/object/downloadByPath?packageID=$PKG&path=big.bin"
+check_sha "$T/rest.out" "REST GET"
+step curl_get "${S[@]}" -o "$T/curl.out" "$AWS_ENDPOINT_URL/bench/s3/curl.bin"
+check_sha "$T/curl.out" "curl S3 GET"
+step aws_get "${A[@]}" s3 cp s3://bench/s3/big.bin "$T/s3.out"
+check_sha "$T/s3.out" "S3 GET"
+step b3_get "$PY" "$T/b3.py" get "$T/one.out"
+check_sha "$T/one.out" "boto3 GET"
+hwm_s3=$(hwm)
+# What S3 stored is what jcsctl reads (outside the timing).
+"$CTL" -q get bench/s3/big.bin - | sha256sum | grep -q "^$WANT " || die "jcsctl reads other bytes than the S3 PUT sent"
+
+rate() { awk -v m="$MIB" -v s="${WALL[$1]}" 'BEGIN { printf "%.0f", m / s }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
-printf '  %-38s %6s MiB/s   REST (curl, mTLS) %6s MiB/s   S3/REST %s %% (target >= 90 %%)\n' \
-  "$MIB MiB PUT, S3 (aws s3 cp)" "$s3_put" "$rest_put" "$(pct "$s3_put" "$rest_put")"
-printf '  %-38s %6s MiB/s   REST (curl, mTLS) %6s MiB/s   S3/REST %s %% (target >= 90 %%)\n' \
-  "$MIB MiB GET, S3 (aws s3 cp)" "$s3_get" "$rest_get" "$(pct "$s3_get" "$rest_get")"
-printf '  %-38s %6s MiB/s   REST (curl, mTLS) %6s MiB/s   S3/REST %s %% (one stream each)\n' \
-  "$MIB MiB PUT, S3 (boto3 $bver, 1 PUT)" "$one_put" "$rest_put" "$(pct "$one_put" "$rest_put")"
-printf '  %-38s %6s MiB/s   REST (curl, mTLS) %6s MiB/s   S3/REST %s %% (one stream each)\n' \
-  "$MIB MiB GET, S3 (boto3 $bver, 1 GET)" "$one_get" "$rest_get" "$(pct "$one_get" "$rest_get")"
+printf '  %-34s %6s  %5s  CPU s/GiB: jcs  hubs client\n' "" "MiB/s" "S3/REST"
+for d in put get; do
+  D=$(echo "$d" | tr a-z A-Z)
+  printf '  %-34s %6s  %5s        %s\n' "$D REST (curl, mTLS)" "$(rate rest_$d)" "" "${CPU[rest_$d]}"
+  printf '  %-34s %6s  %4s%%        %s\n' "$D S3 curl --aws-sigv4 (1 stream)" "$(rate curl_$d)" "$(pct "$(rate curl_$d)" "$(rate rest_$d)")" "${CPU[curl_$d]}"
+  printf '  %-34s %6s  %4s%%        %s\n' "$D S3 aws s3 cp (8 MiB parts x10)" "$(rate aws_$d)" "$(pct "$(rate aws_$d)" "$(rate rest_$d)")" "${CPU[aws_$d]}"
+  printf '  %-34s %6s  %4s%%        %s\n' "$D S3 boto3 (1 stream)" "$(rate b3_$d)" "$(pct "$(rate b3_$d)" "$(rate rest_$d)")" "${CPU[b3_$d]}"
+done
+echo "  (target: S3 >= 90 % of REST)"
 printf '  %-38s %6s MiB after the REST transfers, %s MiB after the S3 ones (file: %s MiB)\n' \
   "jcs serve peak RSS (VmHWM)" "$hwm_rest" "$hwm_s3" "$MIB"
+echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 "$ROOT/tests/bench/bench_s3_small.py" bench s3 "$PKG" rest 4 || die "4 KiB bench"
