@@ -3,8 +3,9 @@
  *   - 1 GiB PUT (raw streaming body, the route only counts bytes), MiB/s;
  *   - 1 GiB GET (streamed reply from a 1 MiB buffer), MiB/s;
  *   - 4 KiB GETs per second over 16 keep-alive connections;
- * for the thread-per-connection model the server uses and, for comparison,
- * MHD's epoll thread pool (2 threads).
+ * for the event-driven model the server uses (2 epoll threads, blocking callbacks on
+ * workers while their connection is suspended) and, for comparison, the old
+ * thread-per-connection model (http.threadPerConnection).
  *
  *   build/bench/bench_http [GiB]
  */
@@ -311,15 +312,16 @@ int main(int argc, char **argv)
     int status = 0;
     static const struct {
         const char *name;
-        unsigned pool;
-    } modes[] = {{"thread per connection (used)", 0}, {"epoll pool, 2 threads (compared)", 2}};
+        int tpc;
+    } modes[] = {{"event-driven, 2 epoll threads + workers (used)", 0},
+                 {"thread per connection (http.threadPerConnection, compared)", 1}};
     for (size_t m = 0; m < 2; m++) {
         jcs_http_config cfg = {.listen = "127.0.0.1:0",
                                .cert_file = srv_cert,
                                .key_file = srv_key,
                                .root_ca_file = ca,
                                .max_connections = 64,
-                               .pool_threads = modes[m].pool};
+                               .thread_per_connection = modes[m].tpc};
         jcs_http_server *srv;
         if (jcs_http_start(&cfg, routes, sizeof(routes) / sizeof(routes[0]), &srv)) {
             fprintf(stderr, "bench_http: start: %s\n", jcs_err_msg(JCS_EIO));
@@ -343,7 +345,7 @@ int main(int argc, char **argv)
                NCONN, rate, rate > 0 ? 1e6 * NCONN / rate : 0, (double)m1 / 1000);
         printf("    GET  4 KiB, new connection each time    %8.0f req/s (handshake + certificate "
                "check%s)\n",
-               fresh, modes[m].pool ? "" : " + thread");
+               fresh, modes[m].tpc ? " + thread" : "");
         printf("    GET  4 KiB while one handler blocks 1.5 s %6.0f req/s, slowest other %.0f ms\n",
                blocked, (double)m3 / 1000);
         long f4;

@@ -495,6 +495,30 @@ else
   fail bad_input_database_unchanged "$N1 objects before, $N2 after"
 fi
 
+# The part limit (http.maxParts, here 3 parts: info and two files): the part over it is
+# refused as it begins with 413 naming the limit; no file of the request becomes an object,
+# and the fourth part's file is never stored (its path is unknown afterwards).
+deploy/local/cluster stop-client --dir "$CL" >/dev/null 2>&1
+jq '.http.maxParts = 3' "$CL/client/config.json" >"$T/cfg.json" && cat "$T/cfg.json" >"$CL/client/config.json"
+if deploy/local/cluster start-client --dir "$CL" >"$T/restart.log" 2>&1; then
+  . "$CL/cluster.env"
+  E=$JCS_ENDPOINT/v1
+  for i in 1 2 3; do head -c 1000 /dev/urandom >"$T/lim$i"; done
+  NP0=$(count_objects 3)
+  r=$(upload 3 '' "$T/lim1:lim/a" "$T/lim2:lim/b" "$T/lim3:lim/c")
+  st=$(status)
+  NP1=$(count_objects 3)
+  vis=$(api GET "object/listByPath?packageID=3&path=lim/&isPrefix=true" | jq '.data.objects | length')
+  if [ "$st" = 413 ] && [ "$NP0" = "$NP1" ] && [ "$vis" = 0 ] &&
+    jq -e '.code == "TooLarge" and (.message | test("more than 3 parts.*http.maxParts"))' <<<"$r" >/dev/null; then
+    pass upload_part_limit_refused_at_the_limit
+  else
+    fail upload_part_limit_refused_at_the_limit "HTTP $st, reply $r; objects $NP0 -> $NP1, lim/* visible: $vis"
+  fi
+else
+  fail upload_part_limit_refused_at_the_limit "client restart: $(tail -n 3 "$T/restart.log")"
+fi
+
 deploy/local/cluster stop-client --dir "$CL" >/dev/null 2>&1
 if grep -q 'ERROR: AddressSanitizer\|runtime error\|LeakSanitizer' "$CL"/client/*.log 2>/dev/null; then
   fail client_sanitizers "$(grep -m3 'Sanitizer\|runtime error' "$CL"/client/*.log)"

@@ -1564,6 +1564,7 @@ TEST(config_load_names_file_and_field)
     T_EQ_INT(hc.max_connections, 2048);
     T_EQ_INT(hc.max_connections_per_address, 64);
     T_EQ_INT(hc.header_timeout_s, 10);
+    T_EQ_INT(hc.handshake_timeout_s, 5);
     jcs_http_server *s;
     T_OK(jcs_http_start(&hc, routes, 1, &s));
     T_ASSERT(jcs_http_port(s) > 0);
@@ -1585,6 +1586,32 @@ TEST(config_load_names_file_and_field)
     jcs_cfg_clear(&cfg);
     T_EQ_INT(rc, JCS_ECONFIG);
     T_ASSERT(strstr(jcs_err_msg(rc), "field http.clientCerts: must be an array"));
+    /* The handshake deadline: a number of seconds, and no longer than the header deadline. */
+    const char *bad_hs[] = {"0", "\"5s\"", "-1", "20"};
+    const char *bad_why[] = {"http.handshakeTimeoutSec", "http.handshakeTimeoutSec",
+                             "http.handshakeTimeoutSec", "longer than http.headerTimeoutSec"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(text, sizeof(text),
+                 "{\"http\": {\"rootCA\": \"%s\", \"serverCert\": \"%s\", \"serverKey\": "
+                 "\"%s\", \"headerTimeoutSec\": 10, \"handshakeTimeoutSec\": %s}}",
+                 g_ca, g_srv_cert, g_srv_key, bad_hs[i]);
+        T_OK(jcs_cfg_parse("c.json", text, &cfg));
+        rc = jcs_http_config_load(&cfg, &hc);
+        jcs_cfg_clear(&cfg);
+        T_EQ_INT(rc, JCS_ECONFIG);
+        T_ASSERT(strstr(jcs_err_msg(rc), "c.json: field http.handshakeTimeoutSec") &&
+                     strstr(jcs_err_msg(rc), bad_why[i]),
+                 "%s: (%s)", bad_hs[i], jcs_err_msg(rc));
+    }
+    snprintf(text, sizeof(text),
+             "{\"http\": {\"rootCA\": \"%s\", \"serverCert\": \"%s\", \"serverKey\": "
+             "\"%s\", \"handshakeTimeoutSec\": 2}}",
+             g_ca, g_srv_cert, g_srv_key);
+    T_OK(jcs_cfg_parse("c.json", text, &cfg));
+    T_OK(jcs_http_config_load(&cfg, &hc));
+    jcs_cfg_clear(&cfg);
+    T_EQ_INT(hc.handshake_timeout_s, 2);
+    jcs_http_config_clear(&hc);
 }
 
 TEST(start_errors_name_the_culprit)
@@ -2011,6 +2038,97 @@ TEST(front_door_serves_while_1000_hostile_sockets_are_open)
                  "trickler %d kept its connection %lld ms (%d bytes)", i,
                  (long long)tr[i].lasted_ms, tr[i].bytes);
     }
+}
+
+/* A client that completes TLS with a good certificate and then sends nothing. */
+struct silent {
+    int port;
+    SSL_CTX *ctx;
+    SSL *ssl;
+    int fd;
+};
+
+static int silent_open(struct silent *q)
+{
+    q->ctx = SSL_CTX_new(TLS_client_method());
+    q->ssl = NULL;
+    q->fd = tcp_from(150, q->port);
+    if (!q->ctx || q->fd < 0 ||
+        SSL_CTX_use_certificate_file(q->ctx, g_cli_cert, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_use_PrivateKey_file(q->ctx, g_cli_key, SSL_FILETYPE_PEM) != 1)
+        return -1;
+    q->ssl = SSL_new(q->ctx);
+    SSL_set_fd(q->ssl, q->fd);
+    return SSL_connect(q->ssl) == 1 ? 0 : -1;
+}
+
+static void silent_close(struct silent *q)
+{
+    if (q->ssl)
+        SSL_free(q->ssl);
+    if (q->fd >= 0)
+        close(q->fd);
+    SSL_CTX_free(q->ctx);
+}
+
+TEST(tls_handshake_deadline_is_shorter_than_the_header_deadline)
+{
+    T_ASSERT(srv());
+    signal(SIGPIPE, SIG_IGN);
+    jcs_http_config c;
+    char *pins[1];
+    base_config(&c, pins);
+    c.header_timeout_s = 5;
+    c.handshake_timeout_s = 1;
+    jcs_http_server *s;
+    T_OK(jcs_http_start(&c, routes, sizeof(routes) / sizeof(routes[0]), &s));
+    int port = jcs_http_port(s);
+    /* Eight sockets that never start TLS, one that sent half a ClientHello's record header,
+     * and one client that completed TLS but sends no request. */
+    enum { PLAIN = 8 };
+    int fds[PLAIN + 1];
+    for (int i = 0; i < PLAIN + 1; i++)
+        fds[i] = tcp_from(140, port);
+    T_ASSERT(send(fds[PLAIN], "\x16\x03", 2, 0) == 2);
+    struct silent q = {.port = port};
+    int64_t t0 = jcs_now_ms();
+    T_ASSERT(silent_open(&q) == 0, "TLS with a good certificate failed");
+    /* At 3 s (handshake deadline 1 s, checked four times a second): the sockets that never
+     * finished TLS are closed; the one that finished it is still open. */
+    jcs_sleep_ms(3000 - (int)(jcs_now_ms() - t0));
+    int gone = 0;
+    for (int i = 0; i < PLAIN + 1; i++)
+        gone += closed_by_peer(fds[i], 10);
+    int silent_gone_early = closed_by_peer(q.fd, 10);
+    jcs_http_stats st;
+    for (int i = 0; i < 100; i++) {
+        jcs_http_get_stats(s, &st);
+        if (st.handshake_timeouts >= PLAIN + 1)
+            break;
+        jcs_sleep_ms(10);
+    }
+    /* By 6.5 s the header deadline (5 s) has closed the silent TLS connection too. */
+    int silent_gone = closed_by_peer(q.fd, 3500);
+    int64_t lasted = jcs_now_ms() - t0;
+    /* The watchdog counts a cut just after making it: give the count a moment. */
+    jcs_http_stats st2;
+    for (int i = 0; i < 100; i++) {
+        jcs_http_get_stats(s, &st2);
+        if (st2.header_timeouts >= PLAIN + 2)
+            break;
+        jcs_sleep_ms(10);
+    }
+    silent_close(&q);
+    for (int i = 0; i < PLAIN + 1; i++)
+        close(fds[i]);
+    jcs_http_stop(s);
+    T_EQ_INT(gone, PLAIN + 1);
+    T_EQ_INT(st.handshake_timeouts, PLAIN + 1);
+    T_ASSERT(!silent_gone_early, "the connection that completed TLS was cut within 3 s");
+    T_ASSERT(silent_gone && lasted >= 4500, "silent TLS connection: closed %d after %lld ms",
+             silent_gone, (long long)lasted);
+    T_EQ_INT(st2.handshake_timeouts, PLAIN + 1);
+    T_EQ_INT(st2.header_timeouts, PLAIN + 2);
 }
 
 /* ---------------------------------------------------------------- request checks (issue 10 #8) */
