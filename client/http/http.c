@@ -1613,8 +1613,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (srv->event && req->stage == ST_BODY && (req->route->body == JCS_HTTP_BODY_RAW ||
-                                                    req->route->body == JCS_HTTP_BODY_MULTIPART)) {
+        if (srv->event && req->stage == ST_BODY &&
+            (req->route->body == JCS_HTTP_BODY_RAW ||
+             req->route->body == JCS_HTTP_BODY_MULTIPART)) {
             /* Taken as a copy; MHD reads nothing more until the job resumes the connection. */
             if (n > req->jcap) {
                 char *nb = jcs_realloc(req->jbuf, n);

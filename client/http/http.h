@@ -154,9 +154,9 @@ typedef struct jcs_http_stats {
     uint64_t connections_total; /* accepted since start */
     uint64_t requests;          /* in progress now */
     uint64_t requests_total;
-    uint64_t cert_checks;     /* client certificates verified (once per connection) */
-    uint64_t cert_refusals;   /* connections refused for their certificate */
-    uint64_t header_timeouts; /* connections cut for missing a deadline (handshake or headers) */
+    uint64_t cert_checks;        /* client certificates verified (once per connection) */
+    uint64_t cert_refusals;      /* connections refused for their certificate */
+    uint64_t header_timeouts;    /* connections cut for missing a deadline (handshake or headers) */
     uint64_t handshake_timeouts; /* of which: the TLS handshake was not complete */
 } jcs_http_stats;
 
