@@ -47,6 +47,7 @@
 #define TLS_PRIORITIES   "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define FETCH_BLOCK      (256u << 10) /* event model: bytes a worker pulls per streamed read */
 #define WORKER_KEEP      2            /* idle workers kept; more exit after WORKER_IDLE_S */
+#define JOB_BATCH        (256u << 10) /* event model: body bytes gathered per data job */
 #define WORKER_IDLE_S    5
 
 /* ======================================================================
@@ -293,9 +294,11 @@ struct jcs_http_req {
     /* Event model: the job that runs the blocking part while the connection is suspended. */
     struct job job;
     int pending; /* J_NONE when no job is out */
-    /* J_DATA: a copy of the body bytes MHD offered. MHD's own buffer cannot be lent to the
-     * worker: MHD moves its contents (chunked bodies) and may grow it while the connection is
-     * suspended. At most MHD's read buffer (MHD_MEMORY_LIMIT) per request. */
+    /* Body bytes gathered for the next data job (copies: MHD's own buffer cannot be lent to
+     * the worker, MHD moves its contents for chunked bodies and may grow it while the
+     * connection is suspended). A job goes out when JOB_BATCH bytes are in, or at the body's
+     * end: one trip through a worker per TLS record (16 KiB) would double the CPU an upload
+     * costs. At most JOB_BATCH plus MHD's read buffer (MHD_MEMORY_LIMIT) per request. */
     char *jbuf;
     size_t jn, jcap;
     char *own_method, *own_path; /* copies for a clean-up run after MHD is done with the request */
@@ -1336,9 +1339,16 @@ static void req_job(struct job *j)
         break;
     case J_DATA:
         do_body(req, req->jbuf, req->jn);
+        req->jn = 0;
         break;
     case J_FINISH:
-        do_finish(req);
+        /* The body's last gathered bytes first; a refusal there is the answer. */
+        if (req->jn) {
+            do_body(req, req->jbuf, req->jn);
+            req->jn = 0;
+        }
+        if (req->stage == ST_BODY)
+            do_finish(req);
         break;
     default:
         break;
@@ -1616,22 +1626,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         if (srv->event && req->stage == ST_BODY &&
             (req->route->body == JCS_HTTP_BODY_RAW ||
              req->route->body == JCS_HTTP_BODY_MULTIPART)) {
-            /* Taken as a copy; MHD reads nothing more until the job resumes the connection. */
-            if (n > req->jcap) {
-                char *nb = jcs_realloc(req->jbuf, n);
+            /* Taken as a copy; once a batch is in, MHD reads nothing more until the job has
+             * handed it to the route and resumed the connection. */
+            if (req->jn + n > req->jcap) {
+                size_t cap = req->jn + n < JOB_BATCH ? JOB_BATCH : req->jn + n;
+                char *nb = jcs_realloc(req->jbuf, cap);
                 if (!nb) {
                     jcs_error("http: %s %s: out of memory for %zu body bytes; closing the "
                               "connection",
-                              req->method, req->path, n);
+                              req->method, req->path, req->jn + n);
                     return MHD_NO;
                 }
                 req->jbuf = nb;
-                req->jcap = n;
+                req->jcap = cap;
             }
-            memcpy(req->jbuf, upload_data, n);
-            req->jn = n;
+            memcpy(req->jbuf + req->jn, upload_data, n);
+            req->jn += n;
             req->body_len += n;
-            return run_job(req, J_DATA);
+            return req->jn >= JOB_BATCH ? run_job(req, J_DATA) : MHD_YES;
         }
         return body_bytes(srv, req, upload_data, n);
     }

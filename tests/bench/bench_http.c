@@ -290,6 +290,16 @@ static void cleanup_dir(void)
     rmdir(dir);
 }
 
+/* CPU seconds (user + system) of this process, client and server together: on a loaded
+ * machine a steadier measure than the rates. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+}
+
 static long rss_mb(void)
 {
     struct rusage ru;
@@ -330,22 +340,30 @@ int main(int argc, char **argv)
         }
         port = jcs_http_port(srv);
         printf("  %s:\n", modes[m].name);
-        double up = upload(n), down = download(n);
+        double c0 = cpu_s();
+        double up = upload(n);
+        double c1 = cpu_s();
+        double down = download(n);
+        double c2 = cpu_s();
         long f1, f2, f3;
         int64_t m1, m2, m3;
         double rate = small_rate(NCONN, SMALL_SECS, 0, 0, &f1, &m1);
+        double c3 = cpu_s();
         double fresh = small_rate(NCONN, SMALL_SECS, 1, 0, &f2, &m2);
+        double c4 = cpu_s();
         double blocked = small_rate(NCONN, 2, 0, 1, &f3, &m3);
-        printf("    PUT  %llu GiB raw body over mTLS          %8.0f MiB/s\n",
-               (unsigned long long)gib, up);
-        printf("    GET  %llu GiB streamed reply              %8.0f MiB/s\n",
-               (unsigned long long)gib, down);
+        printf("    PUT  %llu GiB raw body over mTLS          %8.0f MiB/s, %.2f CPU-s/GiB\n",
+               (unsigned long long)gib, up, (c1 - c0) / (double)gib);
+        printf("    GET  %llu GiB streamed reply              %8.0f MiB/s, %.2f CPU-s/GiB\n",
+               (unsigned long long)gib, down, (c2 - c1) / (double)gib);
         printf("    GET  4 KiB, %d keep-alive conns         %8.0f req/s (%.0f us per request "
-               "per conn, slowest %.1f ms)\n",
-               NCONN, rate, rate > 0 ? 1e6 * NCONN / rate : 0, (double)m1 / 1000);
+               "per conn, slowest %.1f ms), %.0f CPU-us/req\n",
+               NCONN, rate, rate > 0 ? 1e6 * NCONN / rate : 0, (double)m1 / 1000,
+               rate > 0 ? (c3 - c2) * 1e6 / (rate * SMALL_SECS) : 0);
         printf("    GET  4 KiB, new connection each time    %8.0f req/s (handshake + certificate "
-               "check%s)\n",
-               fresh, modes[m].tpc ? " + thread" : "");
+               "check%s), %.0f CPU-us/conn\n",
+               fresh, modes[m].tpc ? " + thread" : "",
+               fresh > 0 ? (c4 - c3) * 1e6 / (fresh * SMALL_SECS) : 0);
         printf("    GET  4 KiB while one handler blocks 1.5 s %6.0f req/s, slowest other %.0f ms\n",
                blocked, (double)m3 / 1000);
         long f4;
