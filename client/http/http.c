@@ -1,6 +1,7 @@
 /*
- * http.c - HTTPS server on libmicrohttpd (thread per connection) with
- * client-certificate checks through GnuTLS. The contract and the design are
+ * http.c - HTTPS server on libmicrohttpd (event-driven: epoll threads, and
+ * workers for the callbacks that may block) with client-certificate checks
+ * through GnuTLS. The contract and the design are
  * in http.h; multipart bodies are parsed by http_multipart.c, refusals are
  * answered in the API envelope of http_envelope.c.
  *
@@ -9,6 +10,12 @@
  * is complete (upload_data_size == 0). A response may be queued only on the
  * first or the last call, so a reply decided in between waits in req->resp
  * while the rest of the body is drained (stage DISCARD).
+ *
+ * In the event model a call that would run a route callback instead
+ * suspends the connection and hands a job to a worker (run_job); the job
+ * resumes the connection when done, and MHD calls on_request again: the
+ * same first or last call after a begin or finish job (job_done then
+ * replies), the next piece of body after a data job.
  */
 #include "http.h"
 
@@ -1589,9 +1596,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     jcs_http_req *req = *con_cls;
     (void)version;
     if (!req) {
-        /* A connection's requests run one after another on its thread: a
-         * detail line left by the previous one must not explain this one's
-         * failure (err.h). */
+        /* Requests run one after another on a thread: a detail line left by
+         * the previous one must not explain this one's failure (err.h). */
         jcs_err_clear();
         req = jcs_calloc(1, sizeof(*req));
         if (!req) {
