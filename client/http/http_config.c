@@ -89,6 +89,10 @@ int jcs_http_config_load(const jcs_cfg *cfg, jcs_http_config *out)
     if ((rc = jcs_cfg_int(cfg, "http.handshakeTimeoutSec", true, 5, 1, 3600, &v)))
         goto fail;
     out->handshake_timeout_s = (unsigned)v;
+    /* The default yields to a shorter header deadline; a value given is checked. */
+    if (!jcs_cfg_get(cfg, "http.handshakeTimeoutSec") &&
+        out->handshake_timeout_s > out->header_timeout_s)
+        out->handshake_timeout_s = out->header_timeout_s;
     if (out->handshake_timeout_s > out->header_timeout_s) {
         rc = jcs_err_set(JCS_ECONFIG,
                          "%s: field http.handshakeTimeoutSec: %u s is longer than "

@@ -66,7 +66,8 @@ typedef struct jcs_http_config {
  * serverCert, serverKey, rootCA (required; relative paths are taken from
  * the config file's directory), clientCerts (array of paths) [none],
  * maxBodySize [5242880], maxConnections [2048], maxConnectionsPerAddress [64],
- * headerTimeoutSec [10], handshakeTimeoutSec [5; at most headerTimeoutSec], timeoutSec [60],
+ * headerTimeoutSec [10], handshakeTimeoutSec [5, or headerTimeoutSec if shorter; at most
+ * headerTimeoutSec], timeoutSec [60],
  * maxParts [10000], threadPerConnection [false], eventThreads [2], workerThreads [256]. JCS_ECONFIG
  * naming the file and field; on success the caller frees with jcs_http_config_clear; after a
  * failure out is empty.

@@ -1614,6 +1614,16 @@ TEST(config_load_names_file_and_field)
     jcs_cfg_clear(&cfg);
     T_EQ_INT(hc.handshake_timeout_s, 2);
     jcs_http_config_clear(&hc);
+    /* Unset, it follows a header deadline shorter than its default. */
+    snprintf(text, sizeof(text),
+             "{\"http\": {\"rootCA\": \"%s\", \"serverCert\": \"%s\", \"serverKey\": "
+             "\"%s\", \"headerTimeoutSec\": 3}}",
+             g_ca, g_srv_cert, g_srv_key);
+    T_OK(jcs_cfg_parse("c.json", text, &cfg));
+    T_OK(jcs_http_config_load(&cfg, &hc));
+    jcs_cfg_clear(&cfg);
+    T_EQ_INT(hc.handshake_timeout_s, 3);
+    jcs_http_config_clear(&hc);
 }
 
 TEST(start_errors_name_the_culprit)
