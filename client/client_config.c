@@ -233,8 +233,12 @@ static const char *const known_fields[] = {
     "http.maxConnections",
     "http.maxConnectionsPerAddress",
     "http.headerTimeoutSec",
+    "http.handshakeTimeoutSec",
     "http.timeoutSec",
     "http.maxParts",
+    "http.threadPerConnection",
+    "http.eventThreads",
+    "http.workerThreads",
     /* Read by the S3 gateway (client/s3/s3conf.h). */
     "s3",
     "s3.listen",

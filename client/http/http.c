@@ -1,6 +1,7 @@
 /*
- * http.c - HTTPS server on libmicrohttpd (thread per connection) with
- * client-certificate checks through GnuTLS. The contract and the design are
+ * http.c - HTTPS server on libmicrohttpd (event-driven: epoll threads, and
+ * workers for the callbacks that may block) with client-certificate checks
+ * through GnuTLS. The contract and the design are
  * in http.h; multipart bodies are parsed by http_multipart.c, refusals are
  * answered in the API envelope of http_envelope.c.
  *
@@ -9,6 +10,12 @@
  * is complete (upload_data_size == 0). A response may be queued only on the
  * first or the last call, so a reply decided in between waits in req->resp
  * while the rest of the body is drained (stage DISCARD).
+ *
+ * In the event model a call that would run a route callback instead
+ * suspends the connection and hands a job to a worker (run_job); the job
+ * resumes the connection when done, and MHD calls on_request again: the
+ * same first or last call after a begin or finish job (job_done then
+ * replies), the next piece of body after a data job.
  */
 #include "http.h"
 
@@ -24,6 +31,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +52,136 @@
 #define LINGER_CAP       (1u << 20)  /* a refused body this small is drained to answer cleanly */
 #define MHD_MEMORY_LIMIT (128u << 10) /* per-connection MHD pool: headers and read buffer */
 #define TLS_PRIORITIES   "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define FETCH_BLOCK      (256u << 10) /* event model: bytes a worker pulls per streamed read */
+#define WORKER_KEEP      2            /* idle workers kept; more exit after WORKER_IDLE_S */
+#define JOB_BATCH        (256u << 10) /* event model: body bytes gathered per data job */
+#define WORKER_IDLE_S    5
+
+/* ======================================================================
+ * Worker pool (event model): runs the callbacks that may block, off the
+ * event threads. Threads are started as jobs arrive, up to max, and the ones
+ * beyond WORKER_KEEP leave after WORKER_IDLE_S without work, so idle
+ * connections cost no thread and a burst of blocking requests costs one
+ * thread each while it lasts.
+ * ====================================================================== */
+
+struct job {
+    void (*fn)(struct job *j);
+    struct job *next;
+};
+
+struct workers {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* a job was queued, or stop */
+    pthread_cond_t done_cv; /* a thread left */
+    struct job *head, *tail;
+    unsigned queued, nthreads, nidle, max;
+    int stop;
+};
+
+/* Set on worker threads: work that may block can run right here. */
+static _Thread_local int on_worker;
+
+static void *worker_main(void *arg)
+{
+    struct workers *w = arg;
+    on_worker = 1;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->head && !w->stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += WORKER_IDLE_S;
+            w->nidle++;
+            int r = pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+            w->nidle--;
+            if (r == ETIMEDOUT && !w->head && w->nthreads > WORKER_KEEP)
+                goto out;
+        }
+        if (!w->head)
+            break; /* stopping, and nothing left to run */
+        struct job *j = w->head;
+        w->head = j->next;
+        if (!w->head)
+            w->tail = NULL;
+        w->queued--;
+        pthread_mutex_unlock(&w->mu);
+        /* Each job is a new piece of a request: an old detail line must not explain it. */
+        jcs_err_clear();
+        j->fn(j);
+        pthread_mutex_lock(&w->mu);
+    }
+out:
+    w->nthreads--;
+    pthread_cond_broadcast(&w->done_cv);
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void workers_init(struct workers *w, unsigned max)
+{
+    memset(w, 0, sizeof(*w));
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->done_cv, NULL);
+    w->max = max ? max : 256;
+}
+
+static void workers_post(struct workers *w, struct job *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&w->mu);
+    if (w->tail)
+        w->tail->next = j;
+    else
+        w->head = j;
+    w->tail = j;
+    w->queued++;
+    if (w->queued > w->nidle && w->nthreads < w->max) {
+        pthread_t t;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &at, worker_main, w) == 0)
+            w->nthreads++;
+        pthread_attr_destroy(&at);
+    }
+    if (w->nthreads == 0) {
+        /* Not even one worker could be started: run the queue here rather than never. */
+        struct job *q = w->head;
+        w->head = w->tail = NULL;
+        w->queued = 0;
+        pthread_mutex_unlock(&w->mu);
+        jcs_warn("http: no worker thread could be started; running the callbacks on the event "
+                 "thread");
+        while (q) {
+            struct job *nx = q->next;
+            q->fn(q);
+            q = nx;
+        }
+        return;
+    }
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Runs what is queued and waits until every worker has left. */
+static void workers_stop(struct workers *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_broadcast(&w->cv);
+    while (w->nthreads > 0)
+        pthread_cond_wait(&w->done_cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void workers_destroy(struct workers *w)
+{
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&w->done_cv);
+}
 
 /* ======================================================================
  * Server state
@@ -57,6 +195,17 @@ struct pin {
 
 struct jcs_http_server {
     struct MHD_Daemon *d;
+    /* The event model (http.h): MHD's epoll threads never run a callback that may block;
+     * those run on the workers while their connection is suspended. */
+    int event;
+    struct workers pool;
+    /* Connections suspended for a job, under susp_mu; stopping refuses new suspensions so
+     * that jcs_http_stop can wait for the count to reach 0 before MHD_stop_daemon (which
+     * must not meet a suspended connection). */
+    pthread_mutex_t susp_mu;
+    pthread_cond_t susp_cv;
+    unsigned nsuspended;
+    int stopping;
     jcs_http_route *routes;
     size_t nroutes;
     gnutls_x509_trust_list_t tl;
@@ -69,10 +218,10 @@ struct jcs_http_server {
     unsigned timeout_s;
     int port;
     atomic_uint_fast64_t connections, connections_total, requests, requests_total, cert_checks,
-        cert_refusals, header_timeouts;
+        cert_refusals, header_timeouts, handshake_timeouts;
     /* The front door's watchdog (see watchdog_main): every open connection, and the thread that
      * closes those that have not delivered a request's headers within header_timeout_s. */
-    unsigned header_timeout_s;
+    unsigned header_timeout_s, handshake_timeout_s;
     pthread_mutex_t conns_mu;
     pthread_cond_t watch_cv;
     struct conn *conns; /* doubly linked, under conns_mu */
@@ -92,6 +241,9 @@ struct conn {
     int64_t waiting_ms; /* since when it has been waiting for a request's headers */
     int cut;            /* the watchdog shut it down */
     int path_nul;       /* the request line's path held %00 (set while MHD unescapes it) */
+    /* The client's TLS Finished arrived (set by tls_hook); until then the shorter handshake
+     * deadline applies. Atomic: written by the connection's thread, read by the watchdog. */
+    atomic_int tls_done;
     struct conn *prev, *next;
 };
 
@@ -103,10 +255,26 @@ struct stream {
     void *ctx;
     uint64_t size;
     struct MHD_Connection *mc; /* set when queued; only used while MHD pulls */
-    unsigned timeout_s;
-    atomic_int refs; /* MHD's response and the request each hold one */
+    jcs_http_server *srv;
+    atomic_int refs; /* MHD's response and the request each hold one; a fetch in flight one */
     atomic_int completed;
+    /* Event model: a worker pulls FETCH_BLOCK bytes into nxt while MHD sends cur; MHD's read
+     * callback only copies. Under mu. */
+    pthread_mutex_t mu;
+    char *cur, *nxt;
+    size_t cur_len, cur_off;
+    int nxt_state;     /* NXT_EMPTY, NXT_FETCHING, NXT_READY */
+    ssize_t nxt_rc;    /* NXT_READY: bytes in nxt, 0 at the end, < 0 an error */
+    uint64_t fetch_at; /* stream position of the next fetch */
+    uint64_t sent;     /* bytes handed to MHD */
+    int waiting;       /* the connection is suspended until the fetch ends */
+    int ended;         /* a fetch returned 0 or an error: no more fetches */
+    struct job job;    /* the fetch, then the final done() */
+    size_t block;      /* bytes of cur and nxt */
+    char why[256];     /* a failed fetch's detail line */
 };
+
+enum { NXT_EMPTY, NXT_FETCHING, NXT_READY };
 
 struct jcs_http_req {
     jcs_http_server *srv;
@@ -130,7 +298,20 @@ struct jcs_http_req {
     struct stream *stream;
     size_t nhdr;
     char *hname[JCS_HTTP_MAX_HEADERS], *hval[JCS_HTTP_MAX_HEADERS];
+    /* Event model: the job that runs the blocking part while the connection is suspended. */
+    struct job job;
+    int pending; /* J_NONE when no job is out */
+    /* Body bytes gathered for the next data job (copies: MHD's own buffer cannot be lent to
+     * the worker, MHD moves its contents for chunked bodies and may grow it while the
+     * connection is suspended). A job goes out when JOB_BATCH bytes are in, or at the body's
+     * end: one trip through a worker per TLS record (16 KiB) would double the CPU an upload
+     * costs. At most JOB_BATCH plus MHD's read buffer (MHD_MEMORY_LIMIT) per request. */
+    char *jbuf;
+    size_t jn, jcap;
+    char *own_method, *own_path; /* copies for a clean-up run after MHD is done with the request */
 };
+
+enum { J_NONE, J_BEGIN, J_DATA, J_FINISH, J_FINAL };
 
 /*
  * MHD counts a connection idle from its last socket activity, even while a
@@ -139,14 +320,17 @@ struct jcs_http_req {
  * around our callbacks and on again afterwards (which restarts MHD's clock)
  * makes only a silent peer count as idle.
  */
-static void busy(struct MHD_Connection *mc)
+static void busy(const jcs_http_server *srv, struct MHD_Connection *mc)
 {
-    MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    /* The event model suspends the connection instead, which stops MHD's clock. */
+    if (!srv->event)
+        MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
 }
 
-static void idle(struct MHD_Connection *mc, unsigned timeout_s)
+static void idle(const jcs_http_server *srv, struct MHD_Connection *mc)
 {
-    MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT, timeout_s);
+    if (!srv->event)
+        MHD_set_connection_option(mc, MHD_CONNECTION_OPTION_TIMEOUT, srv->timeout_s);
 }
 
 /* ======================================================================
@@ -263,24 +447,62 @@ int jcs_http_add_header(jcs_http_req *req, const char *name, const char *value)
     return JCS_OK;
 }
 
+/* ======================================================================
+ * Suspension (event model)
+ * ====================================================================== */
+
+/* Counts a suspension about to start; 0 when the server is stopping (none may start then). */
+static int susp_begin(jcs_http_server *srv)
+{
+    pthread_mutex_lock(&srv->susp_mu);
+    int ok = !srv->stopping;
+    if (ok)
+        srv->nsuspended++;
+    pthread_mutex_unlock(&srv->susp_mu);
+    return ok;
+}
+
+/* Resumes mc (its job is over) and uncounts it. Touches nothing of the request. */
+static void susp_end(jcs_http_server *srv, struct MHD_Connection *mc)
+{
+    MHD_resume_connection(mc);
+    pthread_mutex_lock(&srv->susp_mu);
+    if (--srv->nsuspended == 0)
+        pthread_cond_broadcast(&srv->susp_cv);
+    pthread_mutex_unlock(&srv->susp_mu);
+}
+
+/* ======================================================================
+ * Streamed replies
+ * ====================================================================== */
+
+static void stream_done_job(struct job *j)
+{
+    struct stream *s = (struct stream *)((char *)j - offsetof(struct stream, job));
+    s->done(s->ctx, atomic_load(&s->completed));
+    if (s->srv && s->srv->event)
+        pthread_mutex_destroy(&s->mu);
+    jcs_free(s->cur);
+    jcs_free(s->nxt);
+    jcs_free(s);
+}
+
 static void stream_unref(struct stream *s)
 {
     if (atomic_fetch_sub(&s->refs, 1) != 1)
         return;
-    s->done(s->ctx, atomic_load(&s->completed));
-    jcs_free(s);
+    /* done() may block (a plan being torn down): never on an event thread. */
+    if (s->srv && s->srv->event && !on_worker) {
+        s->job.fn = stream_done_job;
+        workers_post(&s->srv->pool, &s->job);
+        return;
+    }
+    stream_done_job(&s->job);
 }
 
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+/* The end of a streamed reply at pos: n == 0 (end) or an error. */
+static ssize_t stream_end(struct stream *s, uint64_t pos, ssize_t n)
 {
-    struct stream *s = cls;
-    if (s->mc)
-        busy(s->mc);
-    ssize_t n = s->read(s->ctx, pos, buf, max);
-    if (s->mc)
-        idle(s->mc, s->timeout_s);
-    if (n > 0)
-        return n > (ssize_t)max ? (ssize_t)max : n;
     if (n == 0) {
         if (s->size == JCS_HTTP_SIZE_UNKNOWN)
             return MHD_CONTENT_READER_END_OF_STREAM;
@@ -288,9 +510,151 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                  (unsigned long long)pos, (unsigned long long)s->size);
     } else {
         jcs_warn("http: streamed reply failed at byte %llu: %s; closing the connection",
-                 (unsigned long long)pos, jcs_err_msg((int)n));
+                 (unsigned long long)pos, s->why[0] ? s->why : jcs_err_msg((int)n));
     }
     return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* Under s->mu: marks a fetch as started (it holds a reference); the caller posts s->job. */
+static void stream_fetch_mark(struct stream *s)
+{
+    s->nxt_state = NXT_FETCHING;
+    atomic_fetch_add(&s->refs, 1);
+}
+
+/* A worker pulls the next block into nxt; resumes the connection if MHD waits for it. */
+static void stream_fetch(struct stream *s)
+{
+    ssize_t n = s->read(s->ctx, s->fetch_at, s->nxt, s->block);
+    if (n > (ssize_t)s->block)
+        n = (ssize_t)s->block;
+    if (n < 0) /* the detail line is this thread's: keep it for the event thread's log line */
+        snprintf(s->why, sizeof(s->why), "%s", jcs_err_msg((int)n));
+    pthread_mutex_lock(&s->mu);
+    s->nxt_rc = n;
+    if (n > 0)
+        s->fetch_at += (uint64_t)n;
+    if (n <= 0 || (s->size != JCS_HTTP_SIZE_UNKNOWN && s->fetch_at >= s->size))
+        s->ended = 1;
+    s->nxt_state = NXT_READY;
+    int resume = s->waiting;
+    s->waiting = 0;
+    pthread_mutex_unlock(&s->mu);
+    if (resume)
+        susp_end(s->srv, s->mc);
+}
+
+static void stream_fetch_job(struct job *j)
+{
+    struct stream *s = (struct stream *)((char *)j - offsetof(struct stream, job));
+    stream_fetch(s);
+    stream_unref(s);
+}
+
+/*
+ * Event model: MHD's read callback on an event thread. It only copies from
+ * the block a worker fetched; when none is ready it suspends the connection
+ * and returns 0, and the fetch resumes it. One block is sent while the next
+ * is fetched, so at most two blocks per reply are held.
+ */
+static ssize_t stream_read_ev(struct stream *s, uint64_t pos, char *buf, size_t max)
+{
+    int post = 0;
+    ssize_t ret = MHD_CONTENT_READER_END_WITH_ERROR;
+    pthread_mutex_lock(&s->mu);
+    if (pos != s->sent) {
+        pthread_mutex_unlock(&s->mu);
+        jcs_warn("http: streamed reply asked for byte %llu after %llu were sent; closing the "
+                 "connection",
+                 (unsigned long long)pos, (unsigned long long)s->sent);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    for (;;) {
+        if (s->cur_off < s->cur_len) {
+            size_t n = s->cur_len - s->cur_off < max ? s->cur_len - s->cur_off : max;
+            memcpy(buf, s->cur + s->cur_off, n);
+            s->cur_off += n;
+            s->sent += n;
+            if (s->cur_off == s->cur_len && s->nxt_state == NXT_EMPTY && !s->ended) {
+                stream_fetch_mark(s);
+                post = 1;
+            }
+            ret = (ssize_t)n;
+            break;
+        }
+        if (s->nxt_state == NXT_READY) {
+            if (s->nxt_rc > 0) {
+                char *t = s->cur;
+                s->cur = s->nxt;
+                s->nxt = t;
+                s->cur_len = (size_t)s->nxt_rc;
+                s->cur_off = 0;
+                s->nxt_state = NXT_EMPTY;
+                if (!s->ended) {
+                    stream_fetch_mark(s);
+                    post = 1;
+                }
+                continue;
+            }
+            ssize_t n = s->nxt_rc;
+            pthread_mutex_unlock(&s->mu);
+            return stream_end(s, pos, n);
+        }
+        if (s->nxt_state == NXT_EMPTY) {
+            if (s->ended) {
+                /* Every announced byte went out and MHD asks for more: a size mismatch. */
+                pthread_mutex_unlock(&s->mu);
+                return stream_end(s, pos, 0);
+            }
+            stream_fetch_mark(s);
+            post = 1;
+        }
+        /* The fetch is under way: wait for it with the connection suspended. */
+        if (!susp_begin(s->srv)) {
+            ret = MHD_CONTENT_READER_END_WITH_ERROR; /* stopping */
+            break;
+        }
+        s->waiting = 1;
+        MHD_suspend_connection(s->mc);
+        ret = 0;
+        break;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (post) {
+        s->job.fn = stream_fetch_job;
+        workers_post(&s->srv->pool, &s->job);
+    }
+    return ret;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream *s = cls;
+    if (s->srv->event)
+        return stream_read_ev(s, pos, buf, max);
+    if (s->mc)
+        busy(s->srv, s->mc);
+    ssize_t n = s->read(s->ctx, pos, buf, max);
+    if (s->mc)
+        idle(s->srv, s->mc);
+    if (n > 0)
+        return n > (ssize_t)max ? (ssize_t)max : n;
+    return stream_end(s, pos, n);
+}
+
+/* Event model, on the worker that ran the handler: the first block, before the reply is
+ * queued (nothing waits for it yet). */
+static void stream_prefetch(struct stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int go = s->nxt_state == NXT_EMPTY && !s->ended;
+    if (go)
+        stream_fetch_mark(s);
+    pthread_mutex_unlock(&s->mu);
+    if (go) {
+        stream_fetch(s);
+        stream_unref(s);
+    }
 }
 
 static void stream_free(void *cls)
@@ -315,19 +679,39 @@ int jcs_http_reply_stream(jcs_http_req *req, unsigned status, uint64_t size, jcs
     s->done = done;
     s->ctx = ctx;
     s->size = size;
+    s->srv = req->srv;
     atomic_init(&s->refs, 2);
     atomic_init(&s->completed, 0);
+    if (s->srv->event) {
+        /* A small reply gets small buffers: two blocks of 256 KiB per 4 KiB object would cost
+         * more in page faults than the object in copying. */
+        s->block = size < FETCH_BLOCK ? (size ? (size_t)size : 1) : FETCH_BLOCK;
+        s->cur = jcs_malloc(s->block);
+        s->nxt = jcs_malloc(s->block);
+        if (!s->cur || !s->nxt) {
+            jcs_free(s->cur);
+            jcs_free(s->nxt);
+            jcs_free(s);
+            done(ctx, 0);
+            oom_reply(req);
+            return jcs_err_set(JCS_ENOMEM, "out of memory");
+        }
+        pthread_mutex_init(&s->mu, NULL);
+    }
     struct MHD_Response *r =
         MHD_create_response_from_callback(size == JCS_HTTP_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : size,
                                           STREAM_BLOCK, stream_read, s, stream_free);
     if (!r) {
         done(ctx, 0);
+        if (s->srv->event)
+            pthread_mutex_destroy(&s->mu);
+        jcs_free(s->cur);
+        jcs_free(s->nxt);
         jcs_free(s);
         oom_reply(req);
         return jcs_err_set(JCS_ENOMEM, "out of memory");
     }
     s->mc = req->mc;
-    s->timeout_s = req->srv->timeout_s;
     req->stream = s;
     apply_headers(req, r, "application/octet-stream");
     return set_reply(req, status, r);
@@ -380,6 +764,8 @@ void *jcs_http_req_ctx(const jcs_http_req *req)
 
 const char *jcs_http_header(const jcs_http_req *req, const char *name)
 {
+    if (!req->mc) /* an abort or clean-up run after the exchange */
+        return NULL;
     return MHD_lookup_connection_value(req->mc, MHD_HEADER_KIND, name);
 }
 
@@ -404,7 +790,8 @@ int jcs_http_header_each(const jcs_http_req *req,
                          int (*fn)(void *arg, const char *name, const char *value), void *arg)
 {
     struct each e = {fn, arg, 0};
-    MHD_get_connection_values(req->mc, MHD_HEADER_KIND, each_cb, &e);
+    if (req->mc)
+        MHD_get_connection_values(req->mc, MHD_HEADER_KIND, each_cb, &e);
     return e.rc;
 }
 
@@ -412,7 +799,8 @@ int jcs_http_query_each(const jcs_http_req *req,
                         int (*fn)(void *arg, const char *name, const char *value), void *arg)
 {
     struct each e = {fn, arg, 0};
-    MHD_get_connection_values(req->mc, MHD_GET_ARGUMENT_KIND, each_cb, &e);
+    if (req->mc)
+        MHD_get_connection_values(req->mc, MHD_GET_ARGUMENT_KIND, each_cb, &e);
     return e.rc;
 }
 
@@ -441,7 +829,8 @@ static enum MHD_Result qscan_cb(void *cls, enum MHD_ValueKind kind, const char *
 
 static size_t query_scan(const jcs_http_req *req, struct qscan *q)
 {
-    MHD_get_connection_values_n(req->mc, MHD_GET_ARGUMENT_KIND, qscan_cb, q);
+    if (req->mc)
+        MHD_get_connection_values_n(req->mc, MHD_GET_ARGUMENT_KIND, qscan_cb, q);
     return q->n;
 }
 
@@ -635,13 +1024,19 @@ static void *watchdog_main(void *arg)
     jcs_http_server *srv = arg;
     pthread_mutex_lock(&srv->conns_mu);
     while (!srv->watch_stop) {
-        int64_t now = jcs_now_ms(), limit = (int64_t)srv->header_timeout_s * 1000;
+        int64_t now = jcs_now_ms(), limit = (int64_t)srv->header_timeout_s * 1000,
+                hs_limit = (int64_t)srv->handshake_timeout_s * 1000;
         for (struct conn *c = srv->conns; c; c = c->next) {
-            if (c->in_request || c->cut || c->fd < 0 || now - c->waiting_ms < limit)
+            if (c->in_request || c->cut || c->fd < 0)
+                continue;
+            int hs = !atomic_load(&c->tls_done);
+            if (now - c->waiting_ms < (hs ? hs_limit : limit))
                 continue;
             c->cut = 1;
             (void)shutdown(c->fd, SHUT_RDWR);
             atomic_fetch_add(&srv->header_timeouts, 1);
+            if (hs)
+                atomic_fetch_add(&srv->handshake_timeouts, 1);
         }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -687,6 +1082,28 @@ static size_t on_unescape(void *cls, struct MHD_Connection *mc, char *s)
     return MHD_http_unescape(s);
 }
 
+/*
+ * GnuTLS calls this after each handshake message; the client's Finished
+ * (incoming) ends the handshake for the server, so the connection moves from
+ * the handshake deadline to the header deadline. MHD stores its connection
+ * as the session's pointer (checked in on_connection before this is set).
+ */
+static int tls_hook(gnutls_session_t s, unsigned htype, unsigned when, unsigned incoming,
+                    const gnutls_datum_t *msg)
+{
+    (void)when;
+    (void)msg;
+    if (htype != GNUTLS_HANDSHAKE_FINISHED || !incoming)
+        return 0;
+    struct MHD_Connection *mc = gnutls_session_get_ptr(s);
+    const union MHD_ConnectionInfo *ci =
+        mc ? MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
+    struct conn *c = ci ? ci->socket_context : NULL;
+    if (c)
+        atomic_store(&c->tls_done, 1);
+    return 0;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
@@ -704,6 +1121,17 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
             (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         }
         if (c) {
+            /* Where the handshake's end cannot be seen (an MHD that keeps no pointer to its
+             * connection in the session), the connection is held to the header deadline
+             * alone, as before the handshake deadline existed. */
+            const union MHD_ConnectionInfo *ti =
+                MHD_get_connection_info(mc, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+            gnutls_session_t s = ti ? (gnutls_session_t)ti->tls_session : NULL;
+            if (s && gnutls_session_get_ptr(s) == (void *)mc)
+                gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_FINISHED, GNUTLS_HOOK_POST,
+                                                   tls_hook);
+            else
+                atomic_init(&c->tls_done, 1);
             /* The deadline for the TLS handshake and the first request's headers starts now. */
             c->fd = ci ? ci->connect_fd : -1;
             pthread_mutex_lock(&srv->conns_mu);
@@ -762,9 +1190,9 @@ static void call_abort(jcs_http_req *req, int why)
         return;
     req->began = 0;
     if (req->route->abort) {
-        busy(req->mc);
+        busy(req->srv, req->mc);
         req->route->abort(req, why);
-        idle(req->mc, req->srv->timeout_s);
+        idle(req->srv, req->mc);
     }
 }
 
@@ -841,6 +1269,136 @@ static int mp_cb_end(void *arg)
 }
 
 static const jcs_http_multipart_ops mp_route_ops = {mp_cb_begin, mp_cb_data, mp_cb_end};
+
+/* The route's begin callback (may block); a failure is answered here, on the same thread as
+ * the callback, so the reply carries its detail line. */
+static void do_begin(jcs_http_req *req)
+{
+    int rc = req->route->begin(req);
+    if (rc && !req->replied)
+        (void)jcs_http_reply_rc(req, rc);
+}
+
+static enum MHD_Result after_begin(jcs_http_req *req)
+{
+    if (req->replied)
+        return answer_first(req, 0);
+    req->began = 1;
+    return MHD_YES;
+}
+
+/* A piece of a streamed body for the route (may block). */
+static void do_body(jcs_http_req *req, const char *p, size_t n)
+{
+    int rc;
+    if (req->route->body == JCS_HTTP_BODY_RAW) {
+        rc = req->route->data ? req->route->data(req, p, n) : 0;
+        if (!rc && req->replied)
+            rc = JCS_ECANCELED;
+    } else {
+        rc = jcs_http_multipart_feed(req->mp, p, n);
+    }
+    if (rc)
+        refuse_body(req, rc);
+}
+
+static void stream_prefetch(struct stream *s);
+
+/* The body is complete: the multipart end, then the handler (may block). */
+static void do_finish(jcs_http_req *req)
+{
+    const jcs_http_route *rt = req->route;
+    int rc;
+    if (rt->body == JCS_HTTP_BODY_MULTIPART && (rc = jcs_http_multipart_finish(req->mp))) {
+        refuse_body(req, rc);
+        return;
+    }
+    req->began = 0; /* from here on the handler owns the outcome */
+    busy(req->srv, req->mc);
+    rc = rt->handle(req);
+    idle(req->srv, req->mc);
+    if (!req->replied) {
+        if (rc)
+            (void)jcs_http_reply_rc(req, rc);
+        else
+            (void)jcs_http_reply_err(req, 500, "OperationFailed",
+                                     "internal error: the handler of %s %s gave no answer",
+                                     req->method, req->path);
+    }
+    /* The first block of a streamed reply is read here, on the worker, so a small reply goes
+     * out without another trip through the event thread. HEAD sends no body. */
+    if (req->srv->event && req->stream && strcmp(req->method, "HEAD") != 0)
+        stream_prefetch(req->stream);
+}
+
+static void final_job(struct job *j);
+
+/* Event model: the blocking part of a request, on a worker, while its connection is
+ * suspended; resuming makes MHD call on_request again, which finishes on the event thread. */
+static void req_job(struct job *j)
+{
+    jcs_http_req *req = (jcs_http_req *)((char *)j - offsetof(jcs_http_req, job));
+    jcs_http_server *srv = req->srv;
+    struct MHD_Connection *mc = req->mc;
+    switch (req->pending) {
+    case J_BEGIN:
+        do_begin(req);
+        break;
+    case J_DATA:
+        do_body(req, req->jbuf, req->jn);
+        req->jn = 0;
+        break;
+    case J_FINISH:
+        /* The body's last gathered bytes first; a refusal there is the answer. */
+        if (req->jn) {
+            do_body(req, req->jbuf, req->jn);
+            req->jn = 0;
+        }
+        if (req->stage == ST_BODY)
+            do_finish(req);
+        break;
+    default:
+        break;
+    }
+    susp_end(srv, mc); /* req may be gone once this returns */
+}
+
+/* Event model: hands the blocking part to a worker and suspends the connection until it is
+ * done (MHD reads nothing meanwhile: the socket's buffer fills and the client waits). */
+static enum MHD_Result run_job(jcs_http_req *req, int kind)
+{
+    if (!susp_begin(req->srv))
+        return MHD_NO; /* stopping: the connection is closed and the request aborted */
+    req->pending = kind;
+    MHD_suspend_connection(req->mc);
+    req->job.fn = req_job;
+    workers_post(&req->srv->pool, &req->job);
+    return MHD_YES;
+}
+
+/*
+ * Event model: the first call from MHD after a job. A begin or finish job is followed by MHD
+ * repeating the call it was suspended in (the first, or the last); a body job is followed by
+ * the next piece of the body, or the last call (its bytes were taken), which goes on as usual
+ * (*more).
+ */
+static enum MHD_Result job_done(jcs_http_req *req, int *more)
+{
+    int kind = req->pending;
+    req->pending = J_NONE;
+    *more = 0;
+    switch (kind) {
+    case J_BEGIN:
+        return after_begin(req);
+    case J_FINISH:
+        return answer_last(req);
+    case J_DATA:
+        *more = 1;
+        return MHD_YES;
+    default:
+        return MHD_NO;
+    }
+}
 
 /* First call: certificate, route, body set-up. */
 static enum MHD_Result start_request(jcs_http_server *srv, jcs_http_req *req)
@@ -949,16 +1507,14 @@ static enum MHD_Result start_request(jcs_http_server *srv, jcs_http_req *req)
             return answer_first(req, 0);
         }
     }
-    busy(req->mc);
-    int rc = rt->begin ? rt->begin(req) : 0;
-    idle(req->mc, srv->timeout_s);
-    if (rc || req->replied) {
-        if (!req->replied)
-            (void)jcs_http_reply_rc(req, rc);
-        return answer_first(req, 0);
-    }
-    req->began = 1;
-    return MHD_YES;
+    if (!rt->begin)
+        return after_begin(req);
+    if (srv->event)
+        return run_job(req, J_BEGIN);
+    busy(srv, req->mc);
+    do_begin(req);
+    idle(srv, req->mc);
+    return after_begin(req);
 }
 
 static enum MHD_Result body_bytes(jcs_http_server *srv, jcs_http_req *req, const char *p, size_t n)
@@ -1001,17 +1557,11 @@ static enum MHD_Result body_bytes(jcs_http_server *srv, jcs_http_req *req, const
             break;
         return MHD_YES;
     case JCS_HTTP_BODY_RAW:
-        busy(req->mc);
-        rc = req->route->data ? req->route->data(req, p, n) : 0;
-        idle(req->mc, srv->timeout_s);
-        if (!rc && req->replied)
-            rc = JCS_ECANCELED;
-        break;
     case JCS_HTTP_BODY_MULTIPART:
-        busy(req->mc);
-        rc = jcs_http_multipart_feed(req->mp, p, n);
-        idle(req->mc, srv->timeout_s);
-        break;
+        busy(srv, req->mc);
+        do_body(req, p, n);
+        idle(srv, req->mc);
+        return MHD_YES;
     }
     if (rc)
         refuse_body(req, rc);
@@ -1022,7 +1572,6 @@ static enum MHD_Result body_bytes(jcs_http_server *srv, jcs_http_req *req, const
 static enum MHD_Result finish_request(jcs_http_req *req)
 {
     const jcs_http_route *rt = req->route;
-    int rc = 0;
     if (rt->body == JCS_HTTP_BODY_JSON && req->body.len) {
         json_error_t e;
         req->json = json_loadb(req->body.data, req->body.len, 0, &e);
@@ -1033,22 +1582,9 @@ static enum MHD_Result finish_request(jcs_http_req *req)
             return answer_last(req);
         }
     }
-    if (rt->body == JCS_HTTP_BODY_MULTIPART && (rc = jcs_http_multipart_finish(req->mp))) {
-        refuse_body(req, rc);
-        return answer_last(req);
-    }
-    req->began = 0; /* from here on the handler owns the outcome */
-    busy(req->mc);
-    rc = rt->handle(req);
-    idle(req->mc, req->srv->timeout_s);
-    if (!req->replied) {
-        if (rc)
-            (void)jcs_http_reply_rc(req, rc);
-        else
-            (void)jcs_http_reply_err(req, 500, "OperationFailed",
-                                     "internal error: the handler of %s %s gave no answer",
-                                     req->method, req->path);
-    }
+    if (req->srv->event)
+        return run_job(req, J_FINISH);
+    do_finish(req);
     return answer_last(req);
 }
 
@@ -1060,9 +1596,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     jcs_http_req *req = *con_cls;
     (void)version;
     if (!req) {
-        /* A connection's requests run one after another on its thread: a
-         * detail line left by the previous one must not explain this one's
-         * failure (err.h). */
+        /* Requests run one after another on a thread: a detail line left by
+         * the previous one must not explain this one's failure (err.h). */
         jcs_err_clear();
         req = jcs_calloc(1, sizeof(*req));
         if (!req) {
@@ -1085,9 +1620,37 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         atomic_fetch_add(&srv->requests_total, 1);
         return start_request(srv, req);
     }
+    if (req->pending) {
+        int more;
+        enum MHD_Result r = job_done(req, &more);
+        if (r != MHD_YES || !more)
+            return r;
+    }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (srv->event && req->stage == ST_BODY &&
+            (req->route->body == JCS_HTTP_BODY_RAW ||
+             req->route->body == JCS_HTTP_BODY_MULTIPART)) {
+            /* Taken as a copy; once a batch is in, MHD reads nothing more until the job has
+             * handed it to the route and resumed the connection. */
+            if (req->jn + n > req->jcap) {
+                size_t cap = req->jn + n < JOB_BATCH ? JOB_BATCH : req->jn + n;
+                char *nb = jcs_realloc(req->jbuf, cap);
+                if (!nb) {
+                    jcs_error("http: %s %s: out of memory for %zu body bytes; closing the "
+                              "connection",
+                              req->method, req->path, req->jn + n);
+                    return MHD_NO;
+                }
+                req->jbuf = nb;
+                req->jcap = cap;
+            }
+            memcpy(req->jbuf + req->jn, upload_data, n);
+            req->jn += n;
+            req->body_len += n;
+            return req->jn >= JOB_BATCH ? run_job(req, J_DATA) : MHD_YES;
+        }
         return body_bytes(srv, req, upload_data, n);
     }
     switch (req->stage) {
@@ -1112,9 +1675,6 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     *con_cls = NULL;
     /* The next request on this connection gets a fresh deadline for its headers. */
     conn_set_in_request(srv, req->conn, 0);
-    call_abort(req, JCS_ECANCELED);
-    if (req->ctx_free)
-        req->ctx_free(req->ctx);
     int64_t us = jcs_now_us() - req->t0;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         jcs_info("http: %s %s: connection ended before the exchange completed (code %d, %lld "
@@ -1132,10 +1692,39 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
                   (unsigned long long)req->body_len, (long long)us);
     if (req->resp)
         MHD_destroy_response(req->resp); /* never queued */
-    if (req->stream) {
+    req->resp = NULL;
+    if (req->stream)
         atomic_store(&req->stream->completed, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
-        stream_unref(req->stream);
+    int owed = (req->began && req->route->abort) || req->ctx_free || req->stream;
+    if (srv->event && owed) {
+        /* The route's abort and clean-up may block (a plan torn down): a worker runs them,
+         * after MHD has let go of the request, so they see copies of its strings and no
+         * connection (jcs_http_header answers NULL, the peer ""). */
+        req->own_method = jcs_strdup(req->method);
+        req->own_path = jcs_strdup(req->path);
+        req->method = req->own_method ? req->own_method : "?";
+        req->path = req->own_path ? req->own_path : "?";
+        req->mc = NULL;
+        req->conn = NULL;
+        req->pending = J_FINAL;
+        req->job.fn = final_job;
+        workers_post(&srv->pool, &req->job);
+        return;
     }
+    final_job(&req->job);
+}
+
+/* The end of a request: the route's abort if owed, its context, the streamed reply's
+ * reference, the request itself. */
+static void final_job(struct job *j)
+{
+    jcs_http_req *req = (jcs_http_req *)((char *)j - offsetof(jcs_http_req, job));
+    jcs_http_server *srv = req->srv;
+    call_abort(req, JCS_ECANCELED);
+    if (req->ctx_free)
+        req->ctx_free(req->ctx);
+    if (req->stream)
+        stream_unref(req->stream);
     json_decref(req->json);
     jcs_buf_clear(&req->body);
     jcs_http_multipart_free(req->mp);
@@ -1143,6 +1732,9 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
         jcs_free(req->hname[i]);
         jcs_free(req->hval[i]);
     }
+    jcs_free(req->own_method);
+    jcs_free(req->own_path);
+    jcs_free(req->jbuf);
     jcs_free(req);
     atomic_fetch_sub(&srv->requests, 1);
 }
@@ -1220,6 +1812,11 @@ static void server_free(jcs_http_server *srv)
     }
     pthread_mutex_destroy(&srv->conns_mu);
     pthread_cond_destroy(&srv->watch_cv);
+    /* Runs what MHD's shutdown left (aborts, clean-ups, done callbacks) and waits for it. */
+    workers_stop(&srv->pool);
+    workers_destroy(&srv->pool);
+    pthread_mutex_destroy(&srv->susp_mu);
+    pthread_cond_destroy(&srv->susp_cv);
     if (srv->tl)
         gnutls_x509_trust_list_deinit(srv->tl, 1);
     for (size_t i = 0; i < srv->npins; i++)
@@ -1292,8 +1889,15 @@ int jcs_http_start(const jcs_http_config *cfg, const jcs_http_route *routes, siz
     srv->max_parts = cfg->max_parts ? cfg->max_parts : 10000;
     srv->timeout_s = cfg->timeout_s ? cfg->timeout_s : 60;
     srv->header_timeout_s = cfg->header_timeout_s ? cfg->header_timeout_s : 10;
+    srv->handshake_timeout_s = cfg->handshake_timeout_s ? cfg->handshake_timeout_s : 5;
+    if (srv->handshake_timeout_s > srv->header_timeout_s)
+        srv->handshake_timeout_s = srv->header_timeout_s;
     pthread_mutex_init(&srv->conns_mu, NULL);
     pthread_cond_init(&srv->watch_cv, NULL);
+    pthread_mutex_init(&srv->susp_mu, NULL);
+    pthread_cond_init(&srv->susp_cv, NULL);
+    srv->event = !cfg->thread_per_connection;
+    workers_init(&srv->pool, cfg->worker_threads);
     if (nroutes) {
         srv->routes = jcs_calloc(nroutes, sizeof(*routes));
         if (!srv->routes) {
@@ -1344,10 +1948,15 @@ tls_ready:;
             (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)on_unescape, srv};
     opts[nopt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     unsigned flags = MHD_USE_TLS | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    if (cfg->pool_threads)
-        flags |= MHD_USE_EPOLL_INTERNAL_THREAD;
-    else
+    unsigned pool = 0;
+    if (srv->event) {
+        flags |= MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+        pool = cfg->event_threads ? cfg->event_threads : 2;
+        if (pool == 1)
+            pool = 0; /* one thread: MHD's own, no pool */
+    } else {
         flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD;
+    }
     /* The logger goes first, so MHD's complaints about later options reach our log. */
     srv->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
@@ -1358,8 +1967,8 @@ tls_ready:;
         cfg->max_connections_per_address ? cfg->max_connections_per_address : 64u,
         MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)MHD_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_THREAD_POOL_SIZE,
-        cfg->pool_threads, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_THREAD_POOL_SIZE, pool,
+        MHD_OPTION_END);
     if (!srv->d) {
         rc = jcs_err_set(JCS_EIO,
                          "http: cannot listen on %s (address in use, or a bad certificate/key in "
@@ -1402,12 +2011,20 @@ void jcs_http_get_stats(const jcs_http_server *srv, jcs_http_stats *st)
     st->cert_checks = atomic_load(&s->cert_checks);
     st->cert_refusals = atomic_load(&s->cert_refusals);
     st->header_timeouts = atomic_load(&s->header_timeouts);
+    st->handshake_timeouts = atomic_load(&s->handshake_timeouts);
 }
 
 void jcs_http_stop(jcs_http_server *srv)
 {
     if (!srv)
         return;
+    /* MHD must not be stopped with a connection suspended: refuse new suspensions and wait for
+     * the jobs out (a handler that blocks delays this, as a connection thread did before). */
+    pthread_mutex_lock(&srv->susp_mu);
+    srv->stopping = 1;
+    while (srv->nsuspended)
+        pthread_cond_wait(&srv->susp_cv, &srv->susp_mu);
+    pthread_mutex_unlock(&srv->susp_mu);
     MHD_stop_daemon(srv->d);
     server_free(srv);
 }

@@ -4,22 +4,30 @@
  *
  * This is the only module that calls MHD_* (and GnuTLS, for the peer check).
  *
- * Thread model. Every connection gets its own thread (MHD's
- * thread-per-connection mode), capped by max_connections. Every callback of
- * a request (begin, data, parts, handle, a streaming response's read) runs
- * on that connection's thread and may block as long as it needs: an upload
- * that runs a plan stalls only its own connection. Blocking is also the
- * backpressure: while a data callback has not returned, MHD reads nothing
- * more from the socket, TCP's window fills and the client waits, so a slow
- * consumer never makes this layer buffer. The price is one thread per open
- * connection (idle keep-alive connections included, until the idle
- * timeout). Measured on loopback, 2 cores (tests/bench/bench_http.c), it
- * matches MHD's epoll pool of 2 threads within run-to-run noise: ~2 GiB/s
- * for a 1 GiB PUT or GET, ~40k 4 KiB GETs/s over 16 connections, ~620 vs
- * ~680 new connections/s (a thread each); but while one handler blocked
- * 1.5 s, the pool stalled the other connections of its thread for 1.5 s
- * and this model none. The idle timeout is paused while a callback runs, so only a
- * silent client counts as idle.
+ * Thread model (event-driven). A few event threads (MHD's epoll pool,
+ * event_threads, 2) serve every connection: TLS, headers, the certificate
+ * check, routing, JSON bodies, refusals. An idle or hostile connection costs
+ * no thread. Every callback that may block (begin, data, parts, handle, a
+ * streaming response's read, abort, the context's free, done) runs on a
+ * worker thread (at most worker_threads, 256, started as work arrives; the
+ * ones beyond 2 leave after 5 s idle) while the connection is suspended
+ * (MHD_suspend_connection): an upload that runs a plan stalls only its own
+ * connection, and a handler may block as long as it needs. Callbacks of one
+ * request never run at the same time and come in the same order as before.
+ * Backpressure is kept: the body bytes MHD read are copied once (at most
+ * MHD's read buffer, 128 KiB) and handed to the worker, and while that
+ * data callback has not returned the connection is suspended, MHD reads
+ * nothing more from the socket, TCP's window fills and the client waits.
+ * A streamed reply is pulled by a worker in blocks of up to 256 KiB into
+ * one of two buffers while MHD sends the other, so at most two blocks per
+ * reply are held; the first block is read right after the handler, on its
+ * worker. A suspended connection is out of MHD's idle timeout, so only a
+ * silent client counts as idle. jcs_http_stop waits for the jobs out
+ * before it stops MHD. More blocking callbacks at once than workers wait
+ * for a free one. The old model, a thread per open connection with every
+ * callback on it, stays behind thread_per_connection
+ * (http.threadPerConnection) as a fallback and for comparison; figures of
+ * both are in docs/DESIGN.md (tests/bench/bench_http.c).
  *
  * Client certificates. MHD can only *request* a client certificate: the TLS
  * handshake succeeds without one. So the first request of each connection
@@ -78,7 +86,7 @@
 #define JCS_HTTP_SIZE_UNKNOWN UINT64_MAX  /* a streamed response of unknown length (chunked) */
 
 typedef struct jcs_http_server jcs_http_server;
-/* One request; valid during its callbacks only, and only to be used from them (its thread). */
+/* One request; valid during its callbacks only, and only to be used from them (one at a time). */
 typedef struct jcs_http_req jcs_http_req;
 
 enum jcs_http_body {
@@ -91,8 +99,9 @@ enum jcs_http_body {
 /*
  * A route: method + exact path (after URL decoding, without the query).
  * Callbacks return 0 or a negative jcs_err. A failing callback that has not
- * replied gets jcs_http_reply_rc(rc) as its answer. Every callback runs on
- * the connection's thread and may block.
+ * replied gets jcs_http_reply_rc(rc) as its answer. Every callback may
+ * block (it runs on a worker, or on the connection's thread in the old
+ * model); a request's callbacks never run at the same time.
  */
 typedef struct jcs_http_route {
     const char *method; /* "GET", "POST", "PUT"; NULL: any; borrowed for the server's life */
@@ -145,17 +154,18 @@ typedef struct jcs_http_stats {
     uint64_t connections_total; /* accepted since start */
     uint64_t requests;          /* in progress now */
     uint64_t requests_total;
-    uint64_t cert_checks;     /* client certificates verified (once per connection) */
-    uint64_t cert_refusals;   /* connections refused for their certificate */
-    uint64_t header_timeouts; /* connections cut for missing the handshake/header deadline */
+    uint64_t cert_checks;        /* client certificates verified (once per connection) */
+    uint64_t cert_refusals;      /* connections refused for their certificate */
+    uint64_t header_timeouts;    /* connections cut for missing a deadline (handshake or headers) */
+    uint64_t handshake_timeouts; /* of which: the TLS handshake was not complete */
 } jcs_http_stats;
 
 void jcs_http_get_stats(const jcs_http_server *srv, jcs_http_stats *st);
 
 /*
  * Stops accepting, closes every connection (in-flight requests see their
- * abort callback) and waits for the connection threads, so a handler that
- * blocks delays this. NULL is a no-op.
+ * abort callback) and waits for the callbacks running (workers, or the
+ * connection threads), so a handler that blocks delays this. NULL is a no-op.
  */
 void jcs_http_stop(jcs_http_server *srv);
 
@@ -246,7 +256,7 @@ int jcs_http_reply_json(jcs_http_req *req, unsigned status, json_t *body);
  * count (> 0), 0 at the end (only for JCS_HTTP_SIZE_UNKNOWN; early for a
  * known size it is an error), or a negative jcs_err, which aborts the
  * connection: the status line is long gone, the client sees a short body.
- * Runs on the connection's thread and may block.
+ * May block (a worker calls it, with max up to 256 KiB, positions in order).
  */
 typedef ssize_t (*jcs_http_read_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
 

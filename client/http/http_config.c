@@ -86,12 +86,38 @@ int jcs_http_config_load(const jcs_cfg *cfg, jcs_http_config *out)
     if ((rc = jcs_cfg_int(cfg, "http.headerTimeoutSec", true, 10, 1, 3600, &v)))
         goto fail;
     out->header_timeout_s = (unsigned)v;
+    if ((rc = jcs_cfg_int(cfg, "http.handshakeTimeoutSec", true, 5, 1, 3600, &v)))
+        goto fail;
+    out->handshake_timeout_s = (unsigned)v;
+    /* The default yields to a shorter header deadline; a value given is checked. */
+    if (!jcs_cfg_get(cfg, "http.handshakeTimeoutSec") &&
+        out->handshake_timeout_s > out->header_timeout_s)
+        out->handshake_timeout_s = out->header_timeout_s;
+    if (out->handshake_timeout_s > out->header_timeout_s) {
+        rc = jcs_err_set(JCS_ECONFIG,
+                         "%s: field http.handshakeTimeoutSec: %u s is longer than "
+                         "http.headerTimeoutSec (%u s), which already ends with the handshake "
+                         "and the headers; make it at most %u",
+                         cfg->path, out->handshake_timeout_s, out->header_timeout_s,
+                         out->header_timeout_s);
+        goto fail;
+    }
     if ((rc = jcs_cfg_int(cfg, "http.timeoutSec", true, 60, 1, 86400, &v)))
         goto fail;
     out->timeout_s = (unsigned)v;
     if ((rc = jcs_cfg_int(cfg, "http.maxParts", true, 10000, 1, 1000000, &v)))
         goto fail;
     out->max_parts = (unsigned)v;
+    bool tpc;
+    if ((rc = jcs_cfg_bool(cfg, "http.threadPerConnection", true, false, &tpc)))
+        goto fail;
+    out->thread_per_connection = tpc;
+    if ((rc = jcs_cfg_int(cfg, "http.eventThreads", true, 2, 1, 64, &v)))
+        goto fail;
+    out->event_threads = (unsigned)v;
+    if ((rc = jcs_cfg_int(cfg, "http.workerThreads", true, 256, 1, 4096, &v)))
+        goto fail;
+    out->worker_threads = (unsigned)v;
     return JCS_OK;
 fail:
     jcs_http_config_clear(out);

@@ -26,19 +26,25 @@ typedef struct jcs_http_config {
     char *
         *client_cert_files; /* NULL or nclient_certs PEM files, each accepted when byte-identical */
     size_t nclient_certs;
-    unsigned max_connections; /* open connections, each one thread while open [2048] */
+    unsigned max_connections; /* open connections [2048] */
     /* open connections from one IP address [64]: more are closed at once */
     unsigned max_connections_per_address;
     /* a connection must finish its TLS handshake and send a request's headers within this
      * many seconds of being accepted (or of its previous request's end), in total time [10] */
     unsigned header_timeout_s;
+    /* a connection must finish its TLS handshake within this many seconds of being accepted
+     * (at most header_timeout_s, which also counts the handshake) [5] */
+    unsigned handshake_timeout_s;
     size_t max_body_size; /* JSON (and ignored) bodies [5 MiB]; not streamed bodies */
     unsigned timeout_s;   /* an idle connection is closed after this [60] */
     unsigned max_parts;   /* parts of one multipart body [10000] */
-    /* 0 [default]: a thread per connection. N > 0: N event threads shared by
-     * all connections (MHD's epoll pool), which is only safe when no callback
-     * ever blocks; kept for benchmarks, not read from the config file. */
-    unsigned pool_threads;
+    /* The connection model (http.h, "Thread model"). 0 [default]: event-driven, event_threads
+     * epoll threads [2] serve every connection and the callbacks run on at most worker_threads
+     * worker threads [256], started as work arrives. 1: the old model, a thread per open
+     * connection, kept as a fallback and for benchmarks. */
+    int thread_per_connection;
+    unsigned event_threads;
+    unsigned worker_threads;
     /*
      * Set by a listener whose requests authenticate otherwise (the S3
      * gateway signs requests): no client certificate is asked for or
@@ -60,8 +66,11 @@ typedef struct jcs_http_config {
  * serverCert, serverKey, rootCA (required; relative paths are taken from
  * the config file's directory), clientCerts (array of paths) [none],
  * maxBodySize [5242880], maxConnections [2048], maxConnectionsPerAddress [64],
- * headerTimeoutSec [10], timeoutSec [60], maxParts [10000]. JCS_ECONFIG naming the file and
- * field; on success the caller frees with jcs_http_config_clear; after a failure out is empty.
+ * headerTimeoutSec [10], handshakeTimeoutSec [5, or headerTimeoutSec if shorter; at most
+ * headerTimeoutSec], timeoutSec [60],
+ * maxParts [10000], threadPerConnection [false], eventThreads [2], workerThreads [256]. JCS_ECONFIG
+ * naming the file and field; on success the caller frees with jcs_http_config_clear; after a
+ * failure out is empty.
  */
 int jcs_http_config_load(const jcs_cfg *cfg, jcs_http_config *out) JCS_MUST_USE;
 void jcs_http_config_clear(jcs_http_config *c);

@@ -389,8 +389,12 @@ static int mp_header_bytes(jcs_http_mp *mp, const char *p, size_t n, size_t *use
     *used = endpos - old;
     mp->hlen = endpos;
     mp->hdr[endpos] = '\0';
+    /* Refused as the part over the limit begins: nothing of it reaches the route, and the
+     * request's earlier parts are rolled back by its abort callback. */
     if (mp->nparts >= mp->max_parts)
-        return jcs_err_set(JCS_ETOOBIG, "multipart body: more than %u parts", mp->max_parts);
+        return jcs_err_set(JCS_ETOOBIG,
+                           "multipart body: more than %u parts (the limit, http.maxParts)",
+                           mp->max_parts);
     jcs_http_part part;
     int rc = mp_headers(mp, &part);
     if (rc)

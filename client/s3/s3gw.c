@@ -857,7 +857,6 @@ int jcs_s3gw_start(jcs_svc *svc, const jcs_http_config *http, jcs_s3conf *conf, 
     hc.root_ca_file = NULL;
     hc.client_cert_files = NULL;
     hc.nclient_certs = 0;
-    hc.pool_threads = 0;
     jcs_http_route route = {.method = NULL,
                             .path = NULL,
                             .body = JCS_HTTP_BODY_RAW,

@@ -3,8 +3,9 @@
  *   - 1 GiB PUT (raw streaming body, the route only counts bytes), MiB/s;
  *   - 1 GiB GET (streamed reply from a 1 MiB buffer), MiB/s;
  *   - 4 KiB GETs per second over 16 keep-alive connections;
- * for the thread-per-connection model the server uses and, for comparison,
- * MHD's epoll thread pool (2 threads).
+ * for the event-driven model the server uses (2 epoll threads, blocking callbacks on
+ * workers while their connection is suspended) and, for comparison, the old
+ * thread-per-connection model (http.threadPerConnection).
  *
  *   build/bench/bench_http [GiB]
  */
@@ -289,6 +290,16 @@ static void cleanup_dir(void)
     rmdir(dir);
 }
 
+/* CPU seconds (user + system) of this process, client and server together: on a loaded
+ * machine a steadier measure than the rates. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+}
+
 static long rss_mb(void)
 {
     struct rusage ru;
@@ -311,15 +322,16 @@ int main(int argc, char **argv)
     int status = 0;
     static const struct {
         const char *name;
-        unsigned pool;
-    } modes[] = {{"thread per connection (used)", 0}, {"epoll pool, 2 threads (compared)", 2}};
+        int tpc;
+    } modes[] = {{"event-driven, 2 epoll threads + workers (used)", 0},
+                 {"thread per connection (http.threadPerConnection, compared)", 1}};
     for (size_t m = 0; m < 2; m++) {
         jcs_http_config cfg = {.listen = "127.0.0.1:0",
                                .cert_file = srv_cert,
                                .key_file = srv_key,
                                .root_ca_file = ca,
                                .max_connections = 64,
-                               .pool_threads = modes[m].pool};
+                               .thread_per_connection = modes[m].tpc};
         jcs_http_server *srv;
         if (jcs_http_start(&cfg, routes, sizeof(routes) / sizeof(routes[0]), &srv)) {
             fprintf(stderr, "bench_http: start: %s\n", jcs_err_msg(JCS_EIO));
@@ -328,22 +340,30 @@ int main(int argc, char **argv)
         }
         port = jcs_http_port(srv);
         printf("  %s:\n", modes[m].name);
-        double up = upload(n), down = download(n);
+        double c0 = cpu_s();
+        double up = upload(n);
+        double c1 = cpu_s();
+        double down = download(n);
+        double c2 = cpu_s();
         long f1, f2, f3;
         int64_t m1, m2, m3;
         double rate = small_rate(NCONN, SMALL_SECS, 0, 0, &f1, &m1);
+        double c3 = cpu_s();
         double fresh = small_rate(NCONN, SMALL_SECS, 1, 0, &f2, &m2);
+        double c4 = cpu_s();
         double blocked = small_rate(NCONN, 2, 0, 1, &f3, &m3);
-        printf("    PUT  %llu GiB raw body over mTLS          %8.0f MiB/s\n",
-               (unsigned long long)gib, up);
-        printf("    GET  %llu GiB streamed reply              %8.0f MiB/s\n",
-               (unsigned long long)gib, down);
+        printf("    PUT  %llu GiB raw body over mTLS          %8.0f MiB/s, %.2f CPU-s/GiB\n",
+               (unsigned long long)gib, up, (c1 - c0) / (double)gib);
+        printf("    GET  %llu GiB streamed reply              %8.0f MiB/s, %.2f CPU-s/GiB\n",
+               (unsigned long long)gib, down, (c2 - c1) / (double)gib);
         printf("    GET  4 KiB, %d keep-alive conns         %8.0f req/s (%.0f us per request "
-               "per conn, slowest %.1f ms)\n",
-               NCONN, rate, rate > 0 ? 1e6 * NCONN / rate : 0, (double)m1 / 1000);
+               "per conn, slowest %.1f ms), %.0f CPU-us/req\n",
+               NCONN, rate, rate > 0 ? 1e6 * NCONN / rate : 0, (double)m1 / 1000,
+               rate > 0 ? (c3 - c2) * 1e6 / (rate * SMALL_SECS) : 0);
         printf("    GET  4 KiB, new connection each time    %8.0f req/s (handshake + certificate "
-               "check%s)\n",
-               fresh, modes[m].pool ? "" : " + thread");
+               "check%s), %.0f CPU-us/conn\n",
+               fresh, modes[m].tpc ? " + thread" : "",
+               fresh > 0 ? (c4 - c3) * 1e6 / (fresh * SMALL_SECS) : 0);
         printf("    GET  4 KiB while one handler blocks 1.5 s %6.0f req/s, slowest other %.0f ms\n",
                blocked, (double)m3 / 1000);
         long f4;

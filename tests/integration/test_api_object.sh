@@ -495,6 +495,62 @@ else
   fail bad_input_database_unchanged "$N1 objects before, $N2 after"
 fi
 
+# The front door of the real jcs: 1,000 plain TCP sockets that never start TLS (16 from each
+# of 63 loopback addresses, under the per-address limit) cost the process no thread each, and
+# a legitimate request is answered meanwhile.
+JPID=$(cat "$CL/client/pid")
+threads() { awk '/^Threads:/ {print $2}' "/proc/$JPID/status"; }
+T0=$(threads)
+PORT=${JCS_ENDPOINT##*:}
+python3 - "$PORT" "$T/hostile.out" <<'PY' &
+import socket, sys, time
+port, out = int(sys.argv[1]), sys.argv[2]
+socks = []
+for i in range(1000):
+    s = socket.socket()
+    s.bind(("127.0.0.%d" % (2 + i // 16), 0))
+    s.connect(("127.0.0.1", port))
+    socks.append(s)
+open(out, "w").write("open\n")
+time.sleep(4)
+PY
+HPID=$!
+for i in $(seq 100); do [ -s "$T/hostile.out" ] && break; sleep 0.1; done
+sleep 0.5
+T1=$(threads)
+r=$(api GET "object/getPackageObjects?packageID=1")
+st=$(status)
+wait "$HPID"
+if [ -s "$T/hostile.out" ] && [ "$st" = 200 ] && [ $((T1 - T0)) -lt 32 ]; then
+  pass front_door_1000_sockets_cost_no_thread_each
+else
+  fail front_door_1000_sockets_cost_no_thread_each "threads $T0 -> $T1 with 1,000 sockets open, status $st"
+fi
+
+# The part limit (http.maxParts, here 3 parts: info and two files): the part over it is
+# refused as it begins with 413 naming the limit; no file of the request becomes an object,
+# and the fourth part's file is never stored (its path is unknown afterwards).
+deploy/local/cluster stop-client --dir "$CL" >/dev/null 2>&1
+jq '.http.maxParts = 3' "$CL/client/config.json" >"$T/cfg.json" && cat "$T/cfg.json" >"$CL/client/config.json"
+if deploy/local/cluster start-client --dir "$CL" >"$T/restart.log" 2>&1; then
+  . "$CL/cluster.env"
+  E=$JCS_ENDPOINT/v1
+  for i in 1 2 3; do head -c 1000 /dev/urandom >"$T/lim$i"; done
+  NP0=$(count_objects 3)
+  r=$(upload 3 '' "$T/lim1:lim/a" "$T/lim2:lim/b" "$T/lim3:lim/c")
+  st=$(status)
+  NP1=$(count_objects 3)
+  vis=$(api GET "object/listByPath?packageID=3&path=lim/&isPrefix=true" | jq '.data.objects | length')
+  if [ "$st" = 413 ] && [ "$NP0" = "$NP1" ] && [ "$vis" = 0 ] &&
+    jq -e '.code == "TooLarge" and (.message | test("more than 3 parts.*http.maxParts"))' <<<"$r" >/dev/null; then
+    pass upload_part_limit_refused_at_the_limit
+  else
+    fail upload_part_limit_refused_at_the_limit "HTTP $st, reply $r; objects $NP0 -> $NP1, lim/* visible: $vis"
+  fi
+else
+  fail upload_part_limit_refused_at_the_limit "client restart: $(tail -n 3 "$T/restart.log")"
+fi
+
 deploy/local/cluster stop-client --dir "$CL" >/dev/null 2>&1
 if grep -q 'ERROR: AddressSanitizer\|runtime error\|LeakSanitizer' "$CL"/client/*.log 2>/dev/null; then
   fail client_sanitizers "$(grep -m3 'Sanitizer\|runtime error' "$CL"/client/*.log)"
