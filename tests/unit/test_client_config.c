@@ -383,8 +383,8 @@ TEST(bad_and_missing_fields_are_named)
          "\"segment\"} }",
          "", JCS_ECONFIG, "redundancy.type|segment"},
         {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"redundancy\": {\"type\": "
-         "\"lrc\", \"k\": 3, \"n\": 4, \"groups\": [2]} }",
-         "", JCS_ECONFIG, "redundancy|k (3) must be at most n - len(groups)"},
+         "\"lrc\", \"k\": 4, \"n\": 4, \"groups\": [2]} }",
+         "", JCS_ECONFIG, "redundancy|k (4) must be at most n - len(groups)"},
         {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"redundancy\": {\"type\": "
          "\"lrc\", \"k\": 4, \"n\": 7, \"groups\": [3, 3]} }",
          "", JCS_ECONFIG, "redundancy.groups|cover 6 blocks"},
