@@ -62,6 +62,8 @@ int ctl_parse_id(const char *what, const char *s, int64_t *out)
     return 0;
 }
 
+#define RED_SYNTAX "none, rep, rep:N, ec, ec:K,N, ec(K,N[,CHUNK]), lrc or lrc(K,N,[G,...][,CHUNK])"
+
 /* Up to three numbers after the type: ":2,3", "(2,3)", "(2,3,1MiB)". */
 static int red_args(const char *spec, const char *p, int64_t *nums, int *count)
 {
@@ -95,8 +97,6 @@ static int red_args(const char *spec, const char *p, int64_t *nums, int *count)
 bad:
     return ctl_usage("redundancy \"%s\": write " RED_SYNTAX " (or a JSON object)", spec);
 }
-
-#define RED_SYNTAX "none, rep, rep:N, ec, ec:K,N, ec(K,N[,CHUNK]), lrc or lrc(K,N,[G,...][,CHUNK])"
 
 /* A number of a redundancy spec at *p (a size for the chunk), advancing past it and spaces. */
 static int red_num(const char **p, int size, int64_t *v)

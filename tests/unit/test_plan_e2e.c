@@ -843,6 +843,25 @@ SCENARIO(lrc_upload_read_degraded_read_and_local_repair)
     }
 }
 
+SCENARIO(ec_repair_reads_k_blocks)
+{
+    jcs_redundancy red = t_ec(4, 6, 1000);
+    size_t size = 9 * 4000 + 3333;
+    uint8_t *d = gen(size, 60);
+    uint8_t **ref = ref_blocks(&red, d, size);
+    stored st;
+    if (upload(red, d, size, 1, &st)) {
+        int64_t bs = jcs_ec_block_size(&red, (int64_t)size);
+        for (int lost = 0; lost < red.n && !t_failed(); lost++) {
+            int64_t got = repair_from_all_others(red, &st, ref, size, lost);
+            T_ASSERT(got == red.k * bs, "ec(4,6) block %d: read %lld bytes, want %lld", lost,
+                     (long long)got, (long long)(red.k * bs));
+        }
+    }
+    blocks_free(ref, red.n);
+    jcs_free(d);
+}
+
 SCENARIO(lrc_blocks_that_do_not_span_fail_with_a_clear_error)
 {
     static const int g22[] = {2, 2};
