@@ -114,6 +114,30 @@ else
   fail lrc_degraded_read_hub_down "hub $sid0 (block 0) down: different bytes or error"
 fi
 deploy/local/cluster start-hub --dir "$T" "$sid0" >/dev/null 2>&1
+# Back online, and past the client's reconnect back-off: an upload to all 8 hubs goes through.
+for ((i = 0; i < 60; i++)); do
+  "${CTL[@]}" put -R 'rep:8' /etc/hostname lrc/lrc/probe >/dev/null 2>"$W/probe.err" && break
+  sleep 0.5
+done
+
+# ---- changeRedundancy: rep -> lrc by REST, lrc -> rep by jcsctl
+head -c 700001 /dev/urandom >"$W/c"
+"${CTL[@]}" put -R 'rep:2' "$W/c" lrc/lrc/change >"$W/putc.out" 2>&1
+OC=$(api GET "object/listByPath?packageID=$P&path=change" | jq '.data.objects[0].objectID')
+api POST object/changeRedundancy "{\"objectIDs\": [$OC], \"redundancy\": $LRC}" >"$W/chg.json"
+red=$(api GET "object/detail?objectID=$OC" | jq -r '.data.object.redundancy.type')
+if [ "$red" = lrc ] && [ "$(download_sha "$OC" "")" = "$(sha <"$W/c")" ]; then
+  pass lrc_change_redundancy_rest
+else
+  fail lrc_change_redundancy_rest "object $OC is $red: $(head -c 300 "$W/chg.json" "$W/putc.out")"
+fi
+if "${CTL[@]}" redundancy set lrc/lrc/small 'rep:2' >"$W/set.out" 2>&1 &&
+  "${CTL[@]}" info lrc/lrc/small 2>&1 | grep -q 'rep(2)' &&
+  "${CTL[@]}" get lrc/lrc/small "$W/small.back2" >/dev/null 2>&1 && cmp -s "$W/small" "$W/small.back2"; then
+  pass lrc_change_redundancy_jcsctl
+else
+  fail lrc_change_redundancy_jcsctl "$(head -c 300 "$W/set.out")"
+fi
 
 # ---- RedundancyRecover of one lost block: its group only, versus EC's k blocks
 BS=$((((SIZE + 4 * CHUNK - 1) / (4 * CHUNK)) * CHUNK)) # bytes per block

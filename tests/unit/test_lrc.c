@@ -32,6 +32,7 @@ static void fill(unsigned char **b, int k, uint32_t seed)
 struct code {
     int k, n, ngroups;
     int groups[4];
+    int any2; /* every loss of two blocks comes back */
 };
 
 /* Blocks of one encoded strip of c; caller frees with put_blocks. */
@@ -56,12 +57,13 @@ static void put_blocks(const struct code *c, struct jcs_ec *ec, unsigned char **
 }
 
 static const struct code codes[] = {
-    {2, 4, 1, {2}},       /* JCS's DefaultLRCRedundancy: one global, one local parity */
-    {4, 8, 2, {2, 2}},    /* groups over the data only, two global parities */
-    {4, 8, 2, {3, 3}},    /* groups covering the global parities too */
-    {6, 10, 2, {3, 3}},   /* Azure-like (6, 2, 2) */
-    {3, 5, 1, {2}},       /* block 2 in no group */
-    {4, 7, 3, {2, 1, 1}}, /* a one-block group is a mirror */
+    {2, 4, 1, {2}, 1},       /* JCS's DefaultLRCRedundancy: one global, one local parity */
+    {4, 8, 2, {2, 2}, 1},    /* groups over the data only, two global parities */
+    {4, 8, 2, {3, 3}, 1},    /* groups covering the global parities too */
+    {6, 10, 2, {3, 3}, 1},   /* Azure-like (6, 2, 2) */
+    {4, 7, 2, {2, 2}, 1},    /* the README's example: one global parity, two groups */
+    {3, 5, 1, {2}, 0},       /* block 2 in no group: losing it and the global parity kills */
+    {4, 7, 3, {2, 1, 1}, 0}, /* a one-block group is a mirror */
 };
 
 TEST(global_part_is_ec_and_locals_are_xor)
@@ -175,8 +177,7 @@ TEST(every_loss_pattern_decodes_iff_rank_k)
             jcs_ec_mul_free(mul);
             decoded++;
         }
-        /* With a global parity beside the local ones, any two losses come back. */
-        if (c->n - c->ngroups - c->k >= 2)
+        if (c->any2)
             T_ASSERT(any2, "lrc(%d,%d): some two-block loss is unrecoverable", c->k, c->n);
         T_ASSERT(decoded > 0 && refused > 0, "decoded %d refused %d", decoded, refused);
         for (int i = 0; i < c->n; i++)
