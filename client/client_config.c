@@ -139,8 +139,7 @@ static int red_lrc(const json_t *v, const char *what, jcs_redundancy *r)
         r->ngroups = 1;
         r->groups[0] = 2;
     } else {
-        if (!json_is_array(g) || json_array_size(g) < 1 ||
-            json_array_size(g) > JCS_LRC_MAX_GROUPS)
+        if (!json_is_array(g) || json_array_size(g) < 1 || json_array_size(g) > JCS_LRC_MAX_GROUPS)
             return jcs_err_set(JCS_EINVAL,
                                "%s.groups: must be an array of 1..%d group sizes (blocks per "
                                "local group)",
@@ -148,10 +147,8 @@ static int red_lrc(const json_t *v, const char *what, jcs_redundancy *r)
         r->ngroups = (int)json_array_size(g);
         for (int i = 0; i < r->ngroups; i++) {
             const json_t *e = json_array_get(g, (size_t)i);
-            if (!json_is_integer(e) || json_integer_value(e) < 1 ||
-                json_integer_value(e) > 255)
-                return jcs_err_set(JCS_EINVAL, "%s.groups[%d]: must be an integer 1..255", what,
-                                   i);
+            if (!json_is_integer(e) || json_integer_value(e) < 1 || json_integer_value(e) > 255)
+                return jcs_err_set(JCS_EINVAL, "%s.groups[%d]: must be an integer 1..255", what, i);
             r->groups[i] = (int)json_integer_value(e);
         }
     }
@@ -210,8 +207,8 @@ int jcs_client_config_redundancy_parse(const json_t *v, const char *what, jcs_re
                            "none, rep, ec or lrc)",
                            what, type);
     } else {
-        return jcs_err_set(JCS_EINVAL, "%s.type: unknown type \"%s\" (none, rep, ec or lrc)",
-                           what, type);
+        return jcs_err_set(JCS_EINVAL, "%s.type: unknown type \"%s\" (none, rep, ec or lrc)", what,
+                           type);
     }
     *out = r;
     return JCS_OK;

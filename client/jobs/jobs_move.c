@@ -423,8 +423,9 @@ static int replace_blocks(jcs_jobs *j, const jobs_world *w, objv *v, const bool 
             if ((rc = jcs_driver_repair(j->svc->driver, &req, rb)) != 0)
                 goto out;
             r->repair_bytes_read += bread;
-            jobs_note(r, "object %" PRId64 ": rebuilt %zu block(s) (first: %d) reading %" PRId64
-                         " bytes of survivors",
+            jobs_note(r,
+                      "object %" PRId64 ": rebuilt %zu block(s) (first: %d) reading %" PRId64
+                      " bytes of survivors",
                       d->object.object_id, nlost, lost_idx[0], bread);
             for (size_t q = 0; q < nlost; q++)
                 nb[map[q]] = rb[q];

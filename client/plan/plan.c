@@ -364,8 +364,7 @@ static int op_split(bld *b, stream *raw, node **out)
  * local repair reads only the rest of a group). One multiply per input
  * list; rows are added as they are asked.
  */
-static int op_multiply_n(bld *b, stream **ins, const int *in_rows, int nin, int row,
-                         stream **out)
+static int op_multiply_n(bld *b, stream **ins, const int *in_rows, int nin, int row, stream **out)
 {
     node *m = NULL;
     for (size_t i = 0; i < b->nnodes && !m; i++) {
@@ -1417,8 +1416,8 @@ static int put_op(jcs_buf *d, const Jcs__Plan__Op *op)
     }
     case JCS__PLAN__OP__OP_EC_MULTIPLY: {
         const Jcs__Plan__ECMultiply *m = op->ec_multiply;
-        rc = jcs_buf_printf(d, "ECMultiply k=%d n=%d chunk %" PRId64 " ", m->k, m->n,
-                            m->chunk_size);
+        rc =
+            jcs_buf_printf(d, "ECMultiply k=%d n=%d chunk %" PRId64 " ", m->k, m->n, m->chunk_size);
         if (!rc && m->n_groups) {
             rc = jcs_buf_printf(d, "lrc groups ");
             if (!rc)

@@ -22,10 +22,10 @@ enum jcs_red_type { JCS_RED_NONE = 0, JCS_RED_REP, JCS_RED_EC, JCS_RED_LRC };
 
 typedef struct jcs_redundancy {
     enum jcs_red_type type;
-    int rep_count;      /* rep: copies (>= 1) */
-    int k, n;           /* ec: 1 <= k < n <= 256; lrc: 1 <= k <= n - ngroups */
-    int64_t chunk_size; /* ec, lrc: bytes per chunk (> 0) */
-    int ngroups;        /* lrc: 1..JCS_LRC_MAX_GROUPS */
+    int rep_count;                  /* rep: copies (>= 1) */
+    int k, n;                       /* ec: 1 <= k < n <= 256; lrc: 1 <= k <= n - ngroups */
+    int64_t chunk_size;             /* ec, lrc: bytes per chunk (> 0) */
+    int ngroups;                    /* lrc: 1..JCS_LRC_MAX_GROUPS */
     int groups[JCS_LRC_MAX_GROUPS]; /* lrc: blocks per group, sum <= n - ngroups */
 } jcs_redundancy;
 

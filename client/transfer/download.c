@@ -111,8 +111,7 @@ static void note_sources(jcs_download_reads *r, const jcs_block *b, const jcs_si
         for (size_t i = 0; i < n && i < 256; i++) {
             if (used[i] || !s[i].hub || !s[i].space)
                 continue;
-            if (jcs_red_coded(red) &&
-                (b[i].index < 0 || b[i].index >= 256 || seen[b[i].index]))
+            if (jcs_red_coded(red) && (b[i].index < 0 || b[i].index >= 256 || seen[b[i].index]))
                 continue;
             if (best == n || s[i].distance < s[best].distance ||
                 (s[i].distance == s[best].distance && b[i].index < b[best].index))

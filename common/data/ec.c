@@ -282,8 +282,7 @@ int jcs_ec_new_lrc(int k, int n, const int *groups, int ngroups, struct jcs_ec *
     int sum = 0;
     for (int g = 0; g < ngroups; g++) {
         if (groups[g] < 1)
-            return jcs_err_set(JCS_EINVAL, "lrc: group %d has %d blocks (need >= 1)", g,
-                               groups[g]);
+            return jcs_err_set(JCS_EINVAL, "lrc: group %d has %d blocks (need >= 1)", g, groups[g]);
         sum += groups[g];
         if (sum > m)
             return jcs_err_set(JCS_EINVAL,
@@ -300,7 +299,8 @@ int jcs_ec_new_lrc(int k, int n, const int *groups, int ngroups, struct jcs_ec *
         jcs_free(g);
         return rc;
     }
-    /* A local parity is the XOR (GF(2^8) sum) of its group's blocks, so its row is theirs summed. */
+    /* A local parity is the XOR (GF(2^8) sum) of its group's blocks, so its row is theirs summed.
+     */
     for (int grp = 0, first = 0; grp < ngroups; first += groups[grp], grp++) {
         unsigned char *row = g + (size_t)(m + grp) * k;
         for (int b = first; b < first + groups[grp]; b++)

@@ -68,8 +68,7 @@ int jcs_ec_new(int k, int n, struct jcs_ec **out) JCS_MUST_USE;
  * rows rebuild everything), and fails with JCS_EINVAL naming the first
  * row the inputs cannot give.
  */
-int jcs_ec_new_lrc(int k, int n, const int *groups, int ngroups,
-                   struct jcs_ec **out) JCS_MUST_USE;
+int jcs_ec_new_lrc(int k, int n, const int *groups, int ngroups, struct jcs_ec **out) JCS_MUST_USE;
 
 /* NULL is fine. */
 void jcs_ec_free(struct jcs_ec *ec);

@@ -586,8 +586,7 @@ static int check_op(const jcs_exec *e, const Jcs__Plan__Op *op, struct uses *us)
             for (size_t g = 0; g < o->n_groups; g++)
                 sum += o->groups[g] < 1 ? -(1L << 20) : o->groups[g];
             if (m < o->k || sum < 1 || sum > m)
-                return BAD("lrc groups do not fit k %d n %d (%zu groups)", o->k, o->n,
-                           o->n_groups);
+                return BAD("lrc groups do not fit k %d n %d (%zu groups)", o->k, o->n, o->n_groups);
             if (o->n_inputs != o->n_input_rows || o->n_inputs < 1 || o->n_inputs > (size_t)o->n)
                 return BAD("%zu inputs and %zu input_rows (want equal, 1..%d)", o->n_inputs,
                            o->n_input_rows, o->n);

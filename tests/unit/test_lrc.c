@@ -80,16 +80,16 @@ TEST(global_part_is_ec_and_locals_are_xor)
                 T_ASSERT((p[i] = jcs_aligned_alloc(64, LEN)) != NULL);
             jcs_ec_encode(ec, LEN, b, p);
             for (int i = 0; i < m - c->k; i++)
-                T_ASSERT(memcmp(p[i], b[c->k + i], LEN) == 0, "lrc(%d,%d) global parity %d",
-                         c->k, c->n, c->k + i);
+                T_ASSERT(memcmp(p[i], b[c->k + i], LEN) == 0, "lrc(%d,%d) global parity %d", c->k,
+                         c->n, c->k + i);
         }
         for (int g = 0, first = 0; g < c->ngroups; first += c->groups[g], g++)
             for (int j = 0; j < LEN; j++) {
                 unsigned char x = 0;
                 for (int i = first; i < first + c->groups[g]; i++)
                     x ^= b[i][j];
-                T_ASSERT(b[m + g][j] == x, "lrc(%d,%d) local parity %d byte %d", c->k, c->n,
-                         m + g, j);
+                T_ASSERT(b[m + g][j] == x, "lrc(%d,%d) local parity %d byte %d", c->k, c->n, m + g,
+                         j);
             }
         for (int i = 0; i < MAXN; i++)
             jcs_free(p[i]);
@@ -207,8 +207,7 @@ TEST(bad_layouts_named)
     T_ASSERT(rc == JCS_EINVAL && strstr(jcs_err_msg(rc), "at least one group"), "%s",
              jcs_err_msg(rc));
     rc = jcs_ec_new_lrc(4, 4, g1, 1, &lrc);
-    T_ASSERT(rc == JCS_EINVAL && strstr(jcs_err_msg(rc), "k <= n - groups"), "%s",
-             jcs_err_msg(rc));
+    T_ASSERT(rc == JCS_EINVAL && strstr(jcs_err_msg(rc), "k <= n - groups"), "%s", jcs_err_msg(rc));
     rc = jcs_ec_new_lrc(2, 4, g0, 1, &lrc);
     T_ASSERT(rc == JCS_EINVAL && strstr(jcs_err_msg(rc), "group 0 has 0 blocks"), "%s",
              jcs_err_msg(rc));

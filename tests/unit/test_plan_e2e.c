@@ -833,8 +833,8 @@ SCENARIO(lrc_upload_read_degraded_read_and_local_repair)
             int grp = jcs_lrc_group_of(&red, lost, NULL, &count);
             int64_t want = grp >= 0 ? count * bs : red.k * bs;
             if (got != want) {
-                t_fail(__FILE__, __LINE__, "lrc(%d,%d) block %d: read %lld bytes, want %lld",
-                       red.k, red.n, lost, (long long)got, (long long)want);
+                t_fail(__FILE__, __LINE__, "lrc(%d,%d) block %d: read %lld bytes, want %lld", red.k,
+                       red.n, lost, (long long)got, (long long)want);
                 ok = 0;
             }
         }
