@@ -6,8 +6,10 @@
 # the hub of a data block stopped still is; after one block's shard is
 # deleted RedundancyRecover rebuilds it reading only the rest of its group
 # (the job report's repairBytesRead is 2 blocks, where an ec(4,6) object of
-# the same size reads k = 4), the rebuilt shard has the old FileHash and the
-# object still reads identical. Prints PASS/FAIL lines for tests/run.
+# the same size reads k = 4), the rebuilt shard has the old FileHash and a
+# checksum sidecar, and the object still reads identical; changeRedundancy
+# turns a rep object into lrc (REST) and an lrc one into rep (jcsctl).
+# Prints PASS/FAIL lines for tests/run.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -155,7 +157,9 @@ recover() {
   READ=$(jq '.report.repairBytesRead // empty' "$W/$3.json" 2>/dev/null)
   REBUILT=$(jq '.report.blocksRebuilt // 0' "$W/$3.json" 2>/dev/null)
   NEW=$(block_hash "$1" "$2")
-  [ "$NEW" = "$old" ] && [ "${REBUILT:-0}" -ge 1 ] && [ -s "$(shard_file "$1" "$2")" ]
+  # The rebuilt shard has the old FileHash, and its checksum sidecar (§13) like every shard.
+  f=$(shard_file "$1" "$2")
+  [ "$NEW" = "$old" ] && [ "${REBUILT:-0}" -ge 1 ] && [ -s "$f" ] && [ -s "$f.crc" ]
 }
 if recover "$O" 1 lrc_recover && [ "$READ" = $((2 * BS)) ] && [ "$(download_sha "$O" "")" = "$WANT" ]; then
   pass lrc_recover_reads_only_the_group
