@@ -116,13 +116,65 @@ static int red_int(const json_t *v, const char *what, const char *member, long l
     return JCS_OK;
 }
 
+/*
+ * JCS's lrc: {"type":"lrc","k":K,"n":N,"groups":[G...],"chunkSize":C}, with
+ * JCS's defaults (k 2, n 4, groups [2], 5 MiB). The layout rules are
+ * ec.h's jcs_ec_new_lrc: n - len(groups) >= k blocks are ec(k, n -
+ * len(groups)), the groups cut a prefix of them, one XOR parity each.
+ */
+static int red_lrc(const json_t *v, const char *what, jcs_redundancy *r)
+{
+    long long a, b, c;
+    int rc;
+    if ((rc = red_int(v, what, "k", 2, 1, 255, &a)) ||
+        (rc = red_int(v, what, "n", 4, 2, 256, &b)) ||
+        (rc = red_int(v, what, "chunkSize", 5 * MIB, 1, 256 * MIB, &c)))
+        return rc;
+    r->type = JCS_RED_LRC;
+    r->k = (int)a;
+    r->n = (int)b;
+    r->chunk_size = c;
+    const json_t *g = json_object_get(v, "groups");
+    if (!g || json_is_null(g)) {
+        r->ngroups = 1;
+        r->groups[0] = 2;
+    } else {
+        if (!json_is_array(g) || json_array_size(g) < 1 || json_array_size(g) > JCS_LRC_MAX_GROUPS)
+            return jcs_err_set(JCS_EINVAL,
+                               "%s.groups: must be an array of 1..%d group sizes (blocks per "
+                               "local group)",
+                               what, JCS_LRC_MAX_GROUPS);
+        r->ngroups = (int)json_array_size(g);
+        for (int i = 0; i < r->ngroups; i++) {
+            const json_t *e = json_array_get(g, (size_t)i);
+            if (!json_is_integer(e) || json_integer_value(e) < 1 || json_integer_value(e) > 255)
+                return jcs_err_set(JCS_EINVAL, "%s.groups[%d]: must be an integer 1..255", what, i);
+            r->groups[i] = (int)json_integer_value(e);
+        }
+    }
+    int m = r->n - r->ngroups, sum = 0;
+    for (int i = 0; i < r->ngroups; i++)
+        sum += r->groups[i];
+    if (r->k > m)
+        return jcs_err_set(JCS_EINVAL,
+                           "%s: k (%d) must be at most n - len(groups) (%d - %d): the data and "
+                           "global parity blocks come before the %d local parities",
+                           what, r->k, r->n, r->ngroups, r->ngroups);
+    if (sum > m)
+        return jcs_err_set(JCS_EINVAL,
+                           "%s.groups: cover %d blocks but only %d (n - len(groups)) data and "
+                           "global parity blocks exist",
+                           what, sum, m);
+    return JCS_OK;
+}
+
 int jcs_client_config_redundancy_parse(const json_t *v, const char *what, jcs_redundancy *out)
 {
     if (!json_is_object(v))
         return jcs_err_set(JCS_EINVAL, "%s: must be an object with a \"type\"", what);
     const json_t *t = json_object_get(v, "type");
     if (!json_is_string(t))
-        return jcs_err_set(JCS_EINVAL, "%s.type: missing (none, rep or ec)", what);
+        return jcs_err_set(JCS_EINVAL, "%s.type: missing (none, rep, ec or lrc)", what);
     const char *type = json_string_value(t);
     jcs_redundancy r;
     memset(&r, 0, sizeof(r));
@@ -146,14 +198,16 @@ int jcs_client_config_redundancy_parse(const json_t *v, const char *what, jcs_re
         r.k = (int)a;
         r.n = (int)b;
         r.chunk_size = c;
-    } else if (strcmp(type, "lrc") == 0 || strcmp(type, "segment") == 0 ||
-               strcmp(type, "multipartUpload") == 0) {
+    } else if (strcmp(type, "lrc") == 0) {
+        if ((rc = red_lrc(v, what, &r)))
+            return rc;
+    } else if (strcmp(type, "segment") == 0 || strcmp(type, "multipartUpload") == 0) {
         return jcs_err_set(JCS_EINVAL,
                            "%s.type: \"%s\" cannot be chosen for new objects (use "
-                           "none, rep or ec)",
+                           "none, rep, ec or lrc)",
                            what, type);
     } else {
-        return jcs_err_set(JCS_EINVAL, "%s.type: unknown type \"%s\" (none, rep or ec)", what,
+        return jcs_err_set(JCS_EINVAL, "%s.type: unknown type \"%s\" (none, rep, ec or lrc)", what,
                            type);
     }
     *out = r;
@@ -168,6 +222,16 @@ char *jcs_client_config_redundancy_json(const jcs_redundancy *r)
     case JCS_RED_EC:
         return jcs_asprintf("{\"type\":\"ec\",\"k\":%d,\"n\":%d,\"chunkSize\":%lld}", r->k, r->n,
                             (long long)r->chunk_size);
+    case JCS_RED_LRC: {
+        char g[JCS_LRC_MAX_GROUPS * 5 + 1];
+        size_t o = 0;
+        for (int i = 0; i < r->ngroups && i < JCS_LRC_MAX_GROUPS; i++)
+            o += (size_t)snprintf(g + o, sizeof(g) - o, "%s%d", i ? "," : "", r->groups[i]);
+        g[o] = 0;
+        return jcs_asprintf("{\"type\":\"lrc\",\"k\":%d,\"n\":%d,\"groups\":[%s],"
+                            "\"chunkSize\":%lld}",
+                            r->k, r->n, g, (long long)r->chunk_size);
+    }
     case JCS_RED_NONE:
     default:
         return jcs_strdup("{\"type\":\"none\"}");

@@ -199,8 +199,10 @@ int jcs_client_config_parse_duration(const char *s, int64_t *ns) JCS_MUST_USE;
 /*
  * A redundancy as JSON (docs/DESIGN.md §3) -> jcs_redundancy: {"type":"none"},
  * {"type":"rep","repCount":N} (default 2), {"type":"ec","k":K,"n":N,
- * "chunkSize":C} (default 2, 3, 5 MiB). Other types (lrc, segment,
- * multipartUpload) are refused: no plan can produce them for a new object.
+ * "chunkSize":C} (default 2, 3, 5 MiB), {"type":"lrc","k":K,"n":N,
+ * "groups":[G...],"chunkSize":C} (JCS's defaults 2, 4, [2], 5 MiB; layout
+ * rules in redundancy.h). Other types (segment, multipartUpload) are
+ * refused: no plan can produce them for a new object.
  * JCS_EINVAL with a detail naming the bad member ("redundancy.k: ...");
  * what prefixes member names ("redundancy").
  */

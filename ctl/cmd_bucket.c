@@ -366,8 +366,12 @@ const ctl_cmd ctl_cmds_bucket[] = {
      "Example:\n  jcsctl package ls photos", package_ls},
     {"package create", "[--redundancy R] BUCKET/PACKAGE", "create a package",
      "Options:\n  -R, --redundancy R  default redundancy of its new objects: none, rep:N,\n"
-     "                      ec:K,N or ec(K,N[,CHUNK]) (CHUNK like 1MiB), or a JSON object\n\n"
-     "Example:\n  jcsctl package create --redundancy 'ec(2,3)' photos/2024",
+     "                      ec:K,N or ec(K,N[,CHUNK]) (CHUNK like 1MiB),\n"
+     "                      lrc(K,N,[G,...][,CHUNK]) (JCS's lrc: N-len(G) blocks are\n"
+     "                      ec(K,N-len(G)), then one XOR parity per group of G blocks),\n"
+     "                      or a JSON object\n\n"
+     "Examples:\n  jcsctl package create --redundancy 'ec(2,3)' photos/2024\n"
+     "  jcsctl package create --redundancy 'lrc(4,8,[2,2])' photos/archive",
      package_create},
     {"package rm", "[-r] BUCKET/PACKAGE", "delete a package",
      "Options:\n  -r, --recursive  also delete its objects (refused otherwise when it holds "

@@ -947,12 +947,14 @@ const ctl_cmd ctl_cmds_object[] = {
      "relative paths. Re-uploading a path replaces the object. Files stream from\n"
      "disk; batches of up to 64 files are atomic.\n\n"
      "Options:\n  -r, --recursive     upload directories\n"
-     "  -R, --redundancy R  none, rep:N, ec:K,N or ec(K,N[,CHUNK]) (default: the package's)\n"
+     "  -R, --redundancy R  none, rep:N, ec:K,N, ec(K,N[,CHUNK]) or lrc(K,N,[G,...][,CHUNK])\n"
+     "                      (default: the package's)\n"
      "  --affinity SPACE    prefer this user space (name or id) for the first block\n"
      "  --part-size SIZE    send files larger than SIZE as multipart uploads of SIZE\n"
      "                      parts, one request each (their parts are stored as is,\n"
      "                      without the redundancy above)\n\n"
      "Examples:\n  jcsctl put -R 'ec(2,3)' big.iso photos/2024/\n"
+     "  jcsctl put -R 'lrc(4,8,[2,2])' big.iso photos/2024/\n"
      "  jcsctl put -r ./site photos/2024/www",
      cmd_put},
     {"get", "[-r] [--range A-B] BUCKET/PACKAGE/PATH [DEST|-]",
@@ -989,8 +991,8 @@ const ctl_cmd ctl_cmds_object[] = {
      cmd_info},
     {"redundancy set", "[-r] [--spaces S,S] BUCKET/PACKAGE/PATH R",
      "change the redundancy of objects now",
-     "R is none, rep:N, ec:K,N or ec(K,N[,CHUNK]). The change runs before the command\n"
-     "returns.\n\nOptions:\n  -r, --recursive  every object under PATH/\n"
+     "R is none, rep:N, ec:K,N, ec(K,N[,CHUNK]) or lrc(K,N,[G,...][,CHUNK]). The change\n"
+     "runs before the command returns.\n\nOptions:\n  -r, --recursive  every object under PATH/\n"
      "  --spaces S,S     user spaces (names or ids) to place the blocks on\n\n"
      "Example:\n  jcsctl redundancy set photos/2024/big.iso 'ec(2,3)'",
      cmd_redundancy_set},

@@ -62,6 +62,8 @@ int ctl_parse_id(const char *what, const char *s, int64_t *out)
     return 0;
 }
 
+#define RED_SYNTAX "none, rep, rep:N, ec, ec:K,N, ec(K,N[,CHUNK]), lrc or lrc(K,N,[G,...][,CHUNK])"
+
 /* Up to three numbers after the type: ":2,3", "(2,3)", "(2,3,1MiB)". */
 static int red_args(const char *spec, const char *p, int64_t *nums, int *count)
 {
@@ -93,9 +95,88 @@ static int red_args(const char *spec, const char *p, int64_t *nums, int *count)
     }
     return 0;
 bad:
-    return ctl_usage("redundancy \"%s\": write none, rep, rep:N, ec, ec:K,N or ec(K,N[,CHUNK]) "
-                     "(or a JSON object)",
-                     spec);
+    return ctl_usage("redundancy \"%s\": write " RED_SYNTAX " (or a JSON object)", spec);
+}
+
+/* A number of a redundancy spec at *p (a size for the chunk), advancing past it and spaces. */
+static int red_num(const char **p, int size, int64_t *v)
+{
+    char tok[64];
+    size_t n = 0;
+    while (**p == ' ')
+        (*p)++;
+    while (**p && **p != ',' && **p != ']' && **p != ')' && n + 1 < sizeof tok)
+        tok[n++] = *(*p)++;
+    while (n && tok[n - 1] == ' ')
+        n--;
+    tok[n] = '\0';
+    if (n == 0)
+        return -1;
+    if (size)
+        return ctl_parse_size("redundancy", tok, v) ? -1 : 0;
+    char *end;
+    long long x = strtoll(tok, &end, 10);
+    if (*end || x < 0)
+        return -1;
+    *v = x;
+    return 0;
+}
+
+/*
+ * JCS's lrc: "lrc" (its defaults), "lrc(K,N,[G,...])" or "lrc(K,N,[G,...],CHUNK)", also
+ * with ':' instead of the parentheses: K data blocks, N blocks in all, one local parity
+ * per group of G consecutive blocks.
+ */
+static int red_lrc(const char *spec, json_t **out)
+{
+    const char *p = spec + 3;
+    if (*p == '\0') {
+        *out = json_pack("{ss}", "type", "lrc");
+        return *out ? 0 : JCS_ENOMEM;
+    }
+    int paren = *p == '(';
+    if (*p != '(' && *p != ':')
+        goto bad;
+    p++;
+    int64_t k, n, g, chunk = -1;
+    if (red_num(&p, 0, &k) || *p++ != ',' || red_num(&p, 0, &n) || *p++ != ',')
+        goto bad;
+    while (*p == ' ')
+        p++;
+    if (*p++ != '[')
+        goto bad;
+    json_t *groups = json_array();
+    if (!groups)
+        return JCS_ENOMEM;
+    for (;;) {
+        if (red_num(&p, 0, &g)) {
+            json_decref(groups);
+            goto bad;
+        }
+        json_array_append_new(groups, json_integer(g));
+        if (*p == ']')
+            break;
+        if (*p++ != ',') {
+            json_decref(groups);
+            goto bad;
+        }
+    }
+    p++;
+    if (*p == ',' && (p++, red_num(&p, 1, &chunk))) {
+        json_decref(groups);
+        goto bad;
+    }
+    if ((paren && *p++ != ')') || *p != '\0') {
+        json_decref(groups);
+        goto bad;
+    }
+    *out = json_pack("{ss sI sI so}", "type", "lrc", "k", (json_int_t)k, "n", (json_int_t)n,
+                     "groups", groups);
+    if (*out && chunk >= 0)
+        json_object_set_new(*out, "chunkSize", json_integer(chunk));
+    return *out ? 0 : JCS_ENOMEM;
+bad:
+    return ctl_usage("redundancy \"%s\": write " RED_SYNTAX " (or a JSON object)", spec);
 }
 
 int ctl_parse_redundancy(const char *s, json_t **out)
@@ -123,6 +204,8 @@ int ctl_parse_redundancy(const char *s, json_t **out)
             return ctl_usage("redundancy \"%s\": rep takes one number, the copy count", s);
         *out = count ? json_pack("{ss sI}", "type", "rep", "repCount", (json_int_t)nums[0])
                      : json_pack("{ss}", "type", "rep");
+    } else if (strncasecmp(s, "lrc", 3) == 0) {
+        return red_lrc(s, out);
     } else if (strncasecmp(s, "ec", 2) == 0) {
         if ((rc = red_args(s, s + 2, nums, &count)))
             return rc;
@@ -136,9 +219,7 @@ int ctl_parse_redundancy(const char *s, json_t **out)
         if (*out && count == 3)
             json_object_set_new(*out, "chunkSize", json_integer(nums[2]));
     } else {
-        return ctl_usage("redundancy \"%s\": write none, rep, rep:N, ec, ec:K,N or ec(K,N[,CHUNK]) "
-                         "(or a JSON object)",
-                         s);
+        return ctl_usage("redundancy \"%s\": write " RED_SYNTAX " (or a JSON object)", s);
     }
     return *out ? 0 : JCS_ENOMEM;
 }
@@ -151,7 +232,16 @@ const char *ctl_redundancy_str(const json_t *red, char *buf, size_t size)
     else if (strcmp(t, "ec") == 0)
         snprintf(buf, size, "ec(%lld,%lld)", (long long)ctl_int(red, "k", 0),
                  (long long)ctl_int(red, "n", 0));
-    else
+    else if (strcmp(t, "lrc") == 0) {
+        const json_t *g = json_object_get(red, "groups");
+        int o = snprintf(buf, size, "lrc(%lld,%lld,[", (long long)ctl_int(red, "k", 0),
+                         (long long)ctl_int(red, "n", 0));
+        for (size_t i = 0; i < json_array_size(g) && o > 0 && (size_t)o < size; i++)
+            o += snprintf(buf + o, size - (size_t)o, "%s%lld", i ? "," : "",
+                          (long long)json_integer_value(json_array_get(g, i)));
+        if (o > 0 && (size_t)o < size)
+            snprintf(buf + o, size - (size_t)o, "])");
+    } else
         snprintf(buf, size, "%s", t);
     return buf;
 }

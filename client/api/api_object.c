@@ -357,7 +357,7 @@ static int up_part_end(jcs_http_req *req)
     to_meta_blocks(c->res->blocks, c->res->nblocks, f->blocks);
     f->nblocks = c->res->nblocks;
     f->size = c->res->size;
-    if (c->res->red.type == JCS_RED_EC && c->res->red.chunk_size != c->red.chunk_size &&
+    if (jcs_red_coded(&c->res->red) && c->res->red.chunk_size != c->red.chunk_size &&
         !(f->red_json = jcs_client_config_redundancy_json(&c->res->red)))
         return JCS_ENOMEM;
     memcpy(f->md5, c->res->md5, sizeof f->md5);

@@ -19,7 +19,7 @@ jcs_redundancy jcs_jobplan_target_red(int64_t size, int64_t threshold, const jcs
 {
     jcs_redundancy r = {.type = JCS_RED_REP, .rep_count = 2};
     if (size > 0 && size >= threshold) {
-        if (conf && conf->type == JCS_RED_EC) {
+        if (conf && jcs_red_coded(conf)) {
             r = *conf;
         } else {
             r.type = JCS_RED_EC;

@@ -163,6 +163,7 @@ static json_t *report_json(const char *job, int64_t start_wall, int64_t ms, jobs
     PUT_I("objectsLost", r->objects_lost);
     PUT_I("objectsWaiting", r->objects_waiting);
     PUT_I("blocksRebuilt", r->blocks_rebuilt);
+    PUT_I("repairBytesRead", r->repair_bytes_read);
     PUT_I("blocksDropped", r->blocks_dropped);
     PUT_I("pinsDropped", r->pins_dropped);
     PUT_I("spacesChecked", r->spaces_checked);

@@ -35,6 +35,7 @@ typedef struct jobs_report {
     int64_t objects_scanned, objects_changed, objects_skipped, objects_lost;
     int64_t objects_waiting; /* RedundancyRecover: blocks on a hub offline under the grace */
     int64_t blocks_rebuilt, blocks_dropped, pins_dropped;
+    int64_t repair_bytes_read; /* RedundancyRecover: bytes read from survivors to rebuild blocks */
     int64_t spaces_checked, shards, missing, orphans, young_orphans;
     int64_t shards_deleted, bytes_freed;
     /* Checksum sidecars whose shard is gone (a crash between the two commits), and those GC

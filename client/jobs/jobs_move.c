@@ -74,7 +74,9 @@ static enum kind red_kind(const char *json, jcs_redundancy *red)
         k = K_SEGMENT;
     else if (t && strcmp(t, "multipartUpload") == 0)
         k = K_MULTIPART;
-    else if (t && (strcmp(t, "none") == 0 || strcmp(t, "rep") == 0 || strcmp(t, "ec") == 0)) {
+    else if (t && (strcmp(t, "none") == 0 || strcmp(t, "rep") == 0 || strcmp(t, "ec") == 0 ||
+                   strcmp(t, "lrc") == 0)) {
+        /* An lrc object is K_EC here: n indexed blocks rebuilt by jcs_driver_repair. */
         if (jcs_client_config_redundancy_parse(o, "redundancy", red) == 0)
             k = red->type == JCS_RED_NONE ? K_NONE : red->type == JCS_RED_REP ? K_REP : K_EC;
     }
@@ -412,6 +414,7 @@ static int replace_blocks(jcs_jobs *j, const jobs_world *w, objv *v, const bool 
                     sb[nsrc] = v->blocks[i];
                     ss[nsrc++] = v->sites[i];
                 }
+            int64_t bread = 0;
             jcs_driver_repair_req req = {.src = {.blocks = sb,
                                                  .sites = ss,
                                                  .nblocks = nsrc,
@@ -419,9 +422,15 @@ static int replace_blocks(jcs_jobs *j, const jobs_world *w, objv *v, const bool 
                                                  .object_size = d->object.size},
                                          .lost_index = lost_idx,
                                          .nlost = nlost,
-                                         .targets = lost_sites};
+                                         .targets = lost_sites,
+                                         .bytes_read = &bread};
             if ((rc = jcs_driver_repair(j->svc->driver, &req, rb)) != 0)
                 goto out;
+            r->repair_bytes_read += bread;
+            jobs_note(r,
+                      "object %" PRId64 ": rebuilt %zu block(s) (first: %d) reading %" PRId64
+                      " bytes of survivors",
+                      d->object.object_id, nlost, lost_idx[0], bread);
             for (size_t q = 0; q < nlost; q++)
                 nb[map[q]] = rb[q];
         }
@@ -855,7 +864,9 @@ static int shrink_one(jcs_jobs *j, const jobs_world *w, const jcs_meta_detail *d
     bool keep[JCS_SHRINK_MAX_ITEMS];
     jcs_meta_block *mb = NULL;
     const size_t n = d->nblocks + d->npinned;
-    if ((v.kind != K_REP && v.kind != K_EC) || n > JCS_SHRINK_MAX_ITEMS)
+    /* Shrinking assumes any k blocks rebuild the object, which an LRC does not promise. */
+    if ((v.kind != K_REP && v.kind != K_EC) || v.red.type == JCS_RED_LRC ||
+        n > JCS_SHRINK_MAX_ITEMS)
         goto out;
     for (size_t i = 0; i < d->nblocks; i++) {
         if (!reachable(&v, i))

@@ -122,6 +122,7 @@ size_t jcs_place_red_width(const jcs_redundancy *r)
     case JCS_RED_REP:
         return (size_t)r->rep_count;
     case JCS_RED_EC:
+    case JCS_RED_LRC:
         return (size_t)r->n;
     default:
         return 1;

@@ -389,6 +389,14 @@ static int check_red(const jcs_redundancy *red, size_t ntargets, size_t *nto)
             return jcs_err_set(JCS_EINVAL, "ec redundancy needs 1 <= k < n <= 256, chunkSize > 0");
         *nto = (size_t)red->n;
         break;
+    case JCS_RED_LRC:
+        /* The layout itself is checked by the planner (jcs_ec_new_lrc). */
+        if (red->k < 1 || red->n <= red->k || red->n > 256 || red->chunk_size <= 0 ||
+            red->ngroups < 1)
+            return jcs_err_set(JCS_EINVAL, "lrc redundancy needs 1 <= k < n <= 256, groups, "
+                                           "chunkSize > 0");
+        *nto = (size_t)red->n;
+        break;
     default:
         return jcs_err_set(JCS_EINVAL, "unknown redundancy type %d", (int)red->type);
     }
@@ -436,7 +444,7 @@ static int fill_tos(const jcs_redundancy *red, const jcs_site *targets, size_t n
                                targets[i].space ? (long long)targets[i].space->space_id : -1LL);
         memset(&tos[i], 0, sizeof(tos[i]));
         tos[i].kind = JCS_TO_SHARD;
-        tos[i].stream = red->type == JCS_RED_EC ? (int)i : JCS_STREAM_RAW;
+        tos[i].stream = jcs_red_coded(red) ? (int)i : JCS_STREAM_RAW;
         tos[i].space = targets[i].space;
         tos[i].hub = targets[i].hub;
         tos[i].length = -1;
@@ -542,8 +550,11 @@ static int by_distance(const void *a, const void *b)
 }
 
 /*
- * Picks the sources: the nearest reachable copy (none/rep) or the k nearest
- * reachable distinct EC blocks. Fills froms; returns how many.
+ * Picks the sources: the nearest reachable copy (none/rep), the k nearest
+ * reachable distinct EC blocks, or for LRC every reachable distinct block,
+ * nearest first: not every k blocks of an LRC span it, and a repair reads
+ * a group rather than k blocks, so the planner chooses among them (it
+ * reads only what it chooses). Fills froms; returns how many.
  */
 static int pick_sources(const jcs_block *blocks, const jcs_site *sites, size_t n,
                         const jcs_redundancy *red, jcs_plan_from *froms, size_t *nfroms)
@@ -559,19 +570,20 @@ static int pick_sources(const jcs_block *blocks, const jcs_site *sites, size_t n
     sort_blocks = blocks;
     qsort(order, m, sizeof(order[0]), by_distance);
     pthread_mutex_unlock(&sort_mu);
-    size_t want = red->type == JCS_RED_EC ? (size_t)red->k : 1;
+    int lrc = red->type == JCS_RED_LRC;
+    size_t want = jcs_red_coded(red) ? (size_t)red->k : 1;
     unsigned char seen[256] = {0};
     size_t got = 0;
-    for (size_t j = 0; j < m && got < want; j++) {
+    for (size_t j = 0; j < m && (got < want || lrc); j++) {
         const jcs_block *b = &blocks[order[j]];
-        if (red->type == JCS_RED_EC) {
+        if (jcs_red_coded(red)) {
             if (b->index < 0 || b->index >= red->n || seen[b->index])
                 continue;
             seen[b->index] = 1;
         }
         memset(&froms[got], 0, sizeof(froms[got]));
         froms[got].kind = JCS_FROM_SHARD;
-        froms[got].stream = red->type == JCS_RED_EC ? b->index : JCS_STREAM_RAW;
+        froms[got].stream = jcs_red_coded(red) ? b->index : JCS_STREAM_RAW;
         froms[got].space = sites[order[j]].space;
         froms[got].hub = sites[order[j]].hub;
         froms[got].file_hash = b->file_hash;
@@ -773,7 +785,7 @@ int jcs_driver_change_redundancy(jcs_driver *d, const jcs_driver_change_req *req
                     .target_bytes = block_bytes(to)};
     if ((rc = place(d, &pr, froms, &nfroms, &compute)) != 0)
         return rc;
-    jcs_fromto ft = {.red = from->type == JCS_RED_EC ? *from : *to,
+    jcs_fromto ft = {.red = jcs_red_coded(from) ? *from : *to,
                      .object_size = src->object_size,
                      .froms = froms,
                      .nfroms = nfroms,
@@ -786,10 +798,13 @@ int jcs_driver_change_redundancy(jcs_driver *d, const jcs_driver_change_req *req
      * the first plan's terms: the Tos then name blocks of the new layout,
      * which the planner derives from the raw stream.
      */
-    if (from->type == JCS_RED_EC && to->type == JCS_RED_EC &&
-        (from->k != to->k || from->n != to->n || from->chunk_size != to->chunk_size))
-        return jcs_err_set(JCS_EINVAL, "changing between EC layouts (k, n or chunkSize) "
-                                       "needs two steps: first to rep, then to the new EC");
+    if (jcs_red_coded(from) && jcs_red_coded(to) &&
+        (from->type != to->type || from->k != to->k || from->n != to->n ||
+         from->chunk_size != to->chunk_size || from->ngroups != to->ngroups ||
+         memcmp(from->groups, to->groups, sizeof(from->groups)) != 0))
+        return jcs_err_set(JCS_EINVAL, "changing between EC/LRC layouts (type, k, n, groups or "
+                                       "chunkSize) needs two steps: first to rep, then to the new "
+                                       "layout");
     if ((rc = jcs_plan_build(&ft, &p)) != 0)
         return jcs_err_wrap(rc, "planning the redundancy change: ");
     rc = run_plan(d, p, NULL, NULL, &r);
@@ -814,8 +829,8 @@ int jcs_driver_repair(jcs_driver *d, const jcs_driver_repair_req *req, jcs_block
     size_t nfroms;
     jcs_plan *p = NULL;
     struct run r;
-    if (red->type != JCS_RED_EC)
-        return jcs_err_set(JCS_EINVAL, "repair rebuilds EC blocks; copies are re-copied by "
+    if (!jcs_red_coded(red))
+        return jcs_err_set(JCS_EINVAL, "repair rebuilds EC/LRC blocks; copies are re-copied by "
                                        "change redundancy");
     if (nlost == 0 || nlost > (size_t)red->n)
         return jcs_err_set(JCS_EINVAL, "%zu blocks to rebuild of %d", nlost, red->n);
@@ -853,6 +868,8 @@ int jcs_driver_repair(jcs_driver *d, const jcs_driver_repair_req *req, jcs_block
                      .compute = compute};
     if ((rc = jcs_plan_build(&ft, &p)) != 0)
         return jcs_err_wrap(rc, "planning the repair: ");
+    if (req->bytes_read)
+        *req->bytes_read = jcs_plan_shard_read_bytes(p, jcs_ec_block_size(red, src->object_size));
     rc = run_plan(d, p, NULL, NULL, &r);
     if (!rc)
         rc = collect_blocks(&r, tos, 0, nlost, lost_index, out);

@@ -151,12 +151,15 @@ typedef struct jcs_driver_repair_req {
     size_t nlost;
     const jcs_site *targets;
     const Jcs__Plan__Worker *compute;
+    /* When not NULL, gets the bytes the plan read from the survivors' shards. */
+    int64_t *bytes_read;
 } jcs_driver_repair_req;
 
 /*
  * Rebuilds from any k reachable blocks (re-encoding, no decoding of the
- * whole object). out[] (caller-allocated, req->nlost entries) receives the
- * new blocks.
+ * whole object), or for an LRC block whose group is otherwise whole, from
+ * the rest of its group only. out[] (caller-allocated, req->nlost entries)
+ * receives the new blocks.
  */
 int jcs_driver_repair(jcs_driver *d, const jcs_driver_repair_req *req, jcs_block *out) JCS_MUST_USE;
 

@@ -158,6 +158,7 @@ typedef struct node {
 typedef struct bld {
     const jcs_fromto *ft;
     int k, n;
+    struct jcs_ec *lrc; /* lrc: the codec, for choosing independent survivors */
     int64_t chunk;
     int64_t size;  /* object size or -1 */
     int64_t bsize; /* EC block size or -1 */
@@ -358,31 +359,33 @@ static int op_split(bld *b, stream *raw, node **out)
 }
 
 /*
- * Output row `row` of the ECMultiply over the k streams ins (carrying rows
- * in_rows). One multiply per input list; rows are added as they are asked.
+ * Output row `row` of the ECMultiply over the nin streams ins (carrying
+ * rows in_rows): k of them for EC, any set that gives the row for LRC (a
+ * local repair reads only the rest of a group). One multiply per input
+ * list; rows are added as they are asked.
  */
-static int op_multiply(bld *b, stream **ins, const int *in_rows, int row, stream **out)
+static int op_multiply_n(bld *b, stream **ins, const int *in_rows, int nin, int row, stream **out)
 {
     node *m = NULL;
     for (size_t i = 0; i < b->nnodes && !m; i++) {
         node *n = b->nodes[i];
-        if (n->kind != N_MULTIPLY)
+        if (n->kind != N_MULTIPLY || n->nin != nin)
             continue;
         int same = 1;
-        for (int j = 0; j < b->k && same; j++)
+        for (int j = 0; j < nin && same; j++)
             same = n->in[j] == ins[j] && n->in_rows[j] == in_rows[j];
         if (same)
             m = n;
     }
     int rc;
     if (!m) {
-        if ((rc = add_node(b, N_MULTIPLY, b->k, b->n, &m)))
+        if ((rc = add_node(b, N_MULTIPLY, nin, b->n, &m)))
             return rc;
-        m->in_rows = arena_alloc(&b->ar, (size_t)b->k * sizeof(int));
+        m->in_rows = arena_alloc(&b->ar, (size_t)nin * sizeof(int));
         m->out_rows = arena_alloc(&b->ar, (size_t)b->n * sizeof(int));
         if (!m->in_rows || !m->out_rows)
             return JCS_ENOMEM;
-        for (int j = 0; j < b->k; j++) {
+        for (int j = 0; j < nin; j++) {
             m->in_rows[j] = in_rows[j];
             if ((rc = use_stream(b, ins[j], m, j)))
                 return rc;
@@ -395,6 +398,12 @@ static int op_multiply(bld *b, stream **ins, const int *in_rows, int row, stream
         }
     m->out_rows[m->nout] = row;
     return add_stream(b, m, ins[0]->len, out);
+}
+
+/* Output row `row` of the ECMultiply over k streams (any k that span the code). */
+static int op_multiply(bld *b, stream **ins, const int *in_rows, int row, stream **out)
+{
+    return op_multiply_n(b, ins, in_rows, b->k, row, out);
 }
 
 static int op_cjoin(bld *b, stream **ins, stream **out)
@@ -449,6 +458,12 @@ static int choose_blocks(const bld *b, int *fis, int *rows)
             dup |= rows[j] == s;
         if (dup)
             continue;
+        /* In an LRC not every k blocks span the code: skip one that adds nothing. */
+        if (b->lrc) {
+            rows[got] = s;
+            if (jcs_ec_rank(b->lrc, rows, got + 1) <= got)
+                continue;
+        }
         fis[got] = (int)i;
         rows[got] = s;
         got++;
@@ -462,7 +477,7 @@ static int want_raw(bld *b, size_t ti, int64_t off, int64_t len, stream **out)
     int fi = first_raw(b);
     if (fi >= 0)
         return src_from(b, fi, off, len, out);
-    if (b->ft->red.type != JCS_RED_EC)
+    if (!jcs_red_coded(&b->ft->red))
         return jcs_err_set(JCS_EINVAL, "tos[%zu]: no source for the raw stream (no raw From)", ti);
     int fis[JCS_EC_MAX_N], rows[JCS_EC_MAX_N];
     int got = choose_blocks(b, fis, rows);
@@ -520,6 +535,35 @@ static int want_raw(bld *b, size_t ti, int64_t off, int64_t len, stream **out)
     return op_range(b, joined, len == 0 ? 0 : off - s0 * strip, len, out);
 }
 
+/*
+ * For an LRC block blk in a local group: when every other block of the
+ * group is a From, fills fis/rows with them (the group's blocks in order,
+ * then its parity) and returns how many; else 0. Those rebuild blk alone,
+ * reading a group instead of k blocks.
+ */
+static int local_group(const bld *b, int blk, int *fis, int *rows)
+{
+    const jcs_redundancy *red = &b->ft->red;
+    int first, count;
+    if (!b->lrc || jcs_lrc_group_of(red, blk, &first, &count) < 0)
+        return 0;
+    int parity = red->n - red->ngroups + jcs_lrc_group_of(red, blk, NULL, NULL), got = 0;
+    for (int r = first; r <= first + count; r++) {
+        int want = r == first + count ? parity : r;
+        if (want == blk)
+            continue;
+        int fi = -1;
+        for (size_t i = 0; i < b->ft->nfroms && fi < 0; i++)
+            if (b->ft->froms[i].stream == want)
+                fi = (int)i;
+        if (fi < 0)
+            return 0;
+        fis[got] = fi;
+        rows[got++] = want;
+    }
+    return got;
+}
+
 /* Bytes [off, off+len) of EC block `blk` for To ti. */
 static int want_block(bld *b, size_t ti, int blk, int64_t off, int64_t len, stream **out)
 {
@@ -528,9 +572,18 @@ static int want_block(bld *b, size_t ti, int blk, int64_t off, int64_t len, stre
         if (ft->froms[i].stream == blk)
             return src_from(b, (int)i, off, len, out);
     int fis[JCS_EC_MAX_N], rows[JCS_EC_MAX_N];
-    int got = choose_blocks(b, fis, rows);
     stream *ins[JCS_EC_MAX_N], *s;
-    int rc;
+    int rc, nloc = local_group(b, blk, fis, rows);
+    if (nloc > 0) {
+        /* LRC repair inside the group: its other blocks, whole, nothing else. */
+        for (int j = 0; j < nloc; j++)
+            if ((rc = src_from(b, fis[j], 0, b->bsize, &ins[j])))
+                return rc;
+        if ((rc = op_multiply_n(b, ins, rows, nloc, blk, &s)))
+            return rc;
+        return op_range(b, s, off, len, out);
+    }
+    int got = choose_blocks(b, fis, rows);
     if (got == b->k) {
         /* Repair: re-encode block blk from k others, whole blocks, no join. */
         for (int j = 0; j < b->k; j++)
@@ -583,6 +636,15 @@ static int check_red(const jcs_redundancy *r)
                                "fromto: ec chunk_size %" PRId64 " (need 1..%" PRId64 ")",
                                r->chunk_size, MAX_CHUNK);
         return 0;
+    case JCS_RED_LRC:
+        if (r->ngroups < 1 || r->ngroups > JCS_LRC_MAX_GROUPS)
+            return jcs_err_set(JCS_EINVAL, "fromto: lrc with %d groups (need 1..%d)", r->ngroups,
+                               JCS_LRC_MAX_GROUPS);
+        if (r->chunk_size <= 0 || r->chunk_size > MAX_CHUNK)
+            return jcs_err_set(JCS_EINVAL,
+                               "fromto: lrc chunk_size %" PRId64 " (need 1..%" PRId64 ")",
+                               r->chunk_size, MAX_CHUNK);
+        return 0; /* the layout itself is checked by jcs_ec_new_lrc in jcs_plan_build */
     }
     return jcs_err_set(JCS_EINVAL, "fromto: unknown redundancy type %d", (int)r->type);
 }
@@ -593,7 +655,7 @@ static int check_stream(const jcs_fromto *ft, const char *what, size_t i, int si
         return 0;
     if (sidx < 0)
         return jcs_err_set(JCS_EINVAL, "%s[%zu]: bad stream index %d", what, i, sidx);
-    if (ft->red.type != JCS_RED_EC)
+    if (!jcs_red_coded(&ft->red))
         return jcs_err_set(JCS_EINVAL, "%s[%zu]: stream %d is an EC block but redundancy is not ec",
                            what, i, sidx);
     if (sidx >= ft->red.n)
@@ -984,7 +1046,15 @@ static int emit_node(bld *b, node *n, Jcs__Plan__Fragment *f)
         m->k = b->k;
         m->n = b->n;
         m->chunk_size = b->chunk;
-        size_t k = (size_t)b->k, no = (size_t)n->nout;
+        if (b->lrc) {
+            const jcs_redundancy *red = &b->ft->red;
+            if (!(m->groups = int_array((size_t)red->ngroups)))
+                return JCS_ENOMEM;
+            m->n_groups = (size_t)red->ngroups;
+            for (int g = 0; g < red->ngroups; g++)
+                m->groups[g] = red->groups[g];
+        }
+        size_t k = (size_t)n->nin, no = (size_t)n->nout;
         if (!(m->input_rows = int_array(k)))
             return JCS_ENOMEM;
         m->n_input_rows = k;
@@ -1221,12 +1291,15 @@ int jcs_plan_build(const jcs_fromto *ft, jcs_plan **out)
     jcs__plan__worker__init(&b.driver);
     b.size = ft->object_size;
     b.bsize = ft->object_size;
-    if (ft->red.type == JCS_RED_EC) {
+    if (jcs_red_coded(&ft->red)) {
         b.k = ft->red.k;
         b.n = ft->red.n;
         b.chunk = ft->red.chunk_size;
         b.bsize = jcs_ec_block_size(&ft->red, ft->object_size);
     }
+    if (ft->red.type == JCS_RED_LRC &&
+        (rc = jcs_ec_new_lrc(ft->red.k, ft->red.n, ft->red.groups, ft->red.ngroups, &b.lrc)))
+        return jcs_err_wrap(rc, "fromto: ");
     jcs_plan *p = jcs_calloc(1, sizeof(*p));
     if (!p)
         return JCS_ENOMEM;
@@ -1245,6 +1318,7 @@ int jcs_plan_build(const jcs_fromto *ft, jcs_plan **out)
         (rc = generate(&b, p)))
         goto out;
 out:
+    jcs_ec_free(b.lrc);
     arena_free(&b.ar);
     jcs_free(b.nodes);
     jcs_free(b.streams);
@@ -1267,6 +1341,20 @@ void jcs_plan_free(jcs_plan *p)
     jcs_free(p->to_vars);
     jcs_free(p->to_frags);
     jcs_free(p);
+}
+
+int64_t jcs_plan_shard_read_bytes(const jcs_plan *p, int64_t block_size)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < p->nfrags; i++)
+        for (size_t j = 0; j < p->frags[i]->n_ops; j++) {
+            const Jcs__Plan__Op *op = p->frags[i]->ops[j];
+            if (op->op_case != JCS__PLAN__OP__OP_SHARD_READ)
+                continue;
+            const Jcs__Plan__ShardRead *r = op->shard_read;
+            sum += r->length >= 0 ? r->length : block_size - r->offset;
+        }
+    return sum;
 }
 
 /* ---- describe ---- */
@@ -1328,8 +1416,17 @@ static int put_op(jcs_buf *d, const Jcs__Plan__Op *op)
     }
     case JCS__PLAN__OP__OP_EC_MULTIPLY: {
         const Jcs__Plan__ECMultiply *m = op->ec_multiply;
-        rc = jcs_buf_printf(d, "ECMultiply k=%d n=%d chunk %" PRId64 " rows ", m->k, m->n,
-                            m->chunk_size);
+        rc =
+            jcs_buf_printf(d, "ECMultiply k=%d n=%d chunk %" PRId64 " ", m->k, m->n, m->chunk_size);
+        if (!rc && m->n_groups) {
+            rc = jcs_buf_printf(d, "lrc groups ");
+            if (!rc)
+                rc = put_ints(d, m->groups, m->n_groups);
+            if (!rc)
+                rc = jcs_buf_printf(d, " ");
+        }
+        if (!rc)
+            rc = jcs_buf_printf(d, "rows ");
         if (!rc)
             rc = put_ints(d, m->input_rows, m->n_input_rows);
         if (!rc)

@@ -91,6 +91,14 @@ int jcs_plan_build(const jcs_fromto *ft, jcs_plan **out) JCS_MUST_USE;
 
 void jcs_plan_free(jcs_plan *p);
 
+/*
+ * Bytes the plan's ShardRead ops read from shard stores: the sum of their
+ * lengths (a read "to the end" counts block_size - offset). What a repair
+ * costs the hubs holding the survivors: k blocks for EC, a group for an
+ * LRC block rebuilt locally.
+ */
+int64_t jcs_plan_shard_read_bytes(const jcs_plan *p, int64_t block_size);
+
 /* A multi-line human description of every fragment (for logs and tests). Caller frees. */
 char *jcs_plan_describe(const jcs_plan *p);
 

@@ -210,7 +210,7 @@ static int put_finish(s3req *r)
     if (rc)
         return rc;
     /* An EC object smaller than a strip was stored with a fitted chunk: record that one. */
-    if (op->res.red.type == JCS_RED_EC && op->res.red.chunk_size != op->red.chunk_size) {
+    if (jcs_red_coded(&op->res.red) && op->res.red.chunk_size != op->red.chunk_size) {
         jcs_free(op->red_json);
         if (!(op->red_json = jcs_client_config_redundancy_json(&op->res.red)))
             return JCS_ENOMEM;

@@ -110,15 +110,14 @@ static void note_read(jcs_download_reads *r, int64_t space, int64_t bytes)
 static void note_sources(jcs_download_reads *r, const jcs_block *b, const jcs_site *s, size_t n,
                          const jcs_redundancy *red, int64_t bytes)
 {
-    size_t want = red->type == JCS_RED_EC ? (size_t)red->k : 1, got = 0;
+    size_t want = jcs_red_coded(red) ? (size_t)red->k : 1, got = 0;
     unsigned char used[256] = {0}, seen[256] = {0};
     while (got < want) {
         size_t best = n;
         for (size_t i = 0; i < n && i < 256; i++) {
             if (used[i] || !s[i].hub || !s[i].space)
                 continue;
-            if (red->type == JCS_RED_EC &&
-                (b[i].index < 0 || b[i].index >= 256 || seen[b[i].index]))
+            if (jcs_red_coded(red) && (b[i].index < 0 || b[i].index >= 256 || seen[b[i].index]))
                 continue;
             if (best == n || s[i].distance < s[best].distance ||
                 (s[i].distance == s[best].distance && b[i].index < b[best].index))
@@ -127,9 +126,9 @@ static void note_sources(jcs_download_reads *r, const jcs_block *b, const jcs_si
         if (best == n)
             break;
         used[best] = 1;
-        if (red->type == JCS_RED_EC)
+        if (jcs_red_coded(red))
             seen[b[best].index] = 1;
-        note_read(r, b[best].space_id, red->type == JCS_RED_EC ? bytes / red->k : bytes);
+        note_read(r, b[best].space_id, jcs_red_coded(red) ? bytes / red->k : bytes);
         got++;
     }
 }
@@ -179,7 +178,7 @@ static void skip_known_bad(const jcs_block *blocks, jcs_place_sites *sites,
 {
     unsigned char seen[256] = {0};
     size_t good = 0, nbad = 0;
-    const size_t want = red->type == JCS_RED_EC ? (size_t)red->k : 1;
+    const size_t want = jcs_red_coded(red) ? (size_t)red->k : 1;
     for (size_t i = 0; i < sites->n; i++) {
         if (!sites->sites[i].hub)
             continue;
@@ -187,7 +186,7 @@ static void skip_known_bad(const jcs_block *blocks, jcs_place_sites *sites,
             nbad++;
             continue;
         }
-        if (red->type != JCS_RED_EC)
+        if (!jcs_red_coded(red))
             good++;
         else if (blocks[i].index >= 0 && blocks[i].index < 256 && !seen[blocks[i].index]) {
             seen[blocks[i].index] = 1;
@@ -897,13 +896,13 @@ static int read_blocks(jcs_svc *svc, const jcs_block *blocks, size_t nblocks,
     counting cw = {wr, arg, 0, 0};
     int rc = 0;
     const int64_t want = length >= 0 ? length : size - offset;
-    if (red->type != JCS_RED_EC && want >= 0 && want <= JCS_DOWNLOAD_SMALL_MAX && want <= size) {
+    if (!jcs_red_coded(red) && want >= 0 && want <= JCS_DOWNLOAD_SMALL_MAX && want <= size) {
         rc = read_small(svc, blocks, nblocks, offset, want, &cw, reads);
         if (rc == 0 || cw.wr_failed || rc == JCS_ENOMEM || rc == JCS_ECORRUPT) {
             jcs_free(ids);
             return rc;
         }
-    } else if (red->type == JCS_RED_EC && want >= 0 && want <= JCS_DOWNLOAD_SMALL_MAX &&
+    } else if (jcs_red_coded(red) && want >= 0 && want <= JCS_DOWNLOAD_SMALL_MAX &&
                offset + want <= size) {
         rc = read_ec_direct(svc, blocks, nblocks, red, offset, want, &cw, reads);
         if (rc == 0 || cw.wr_failed || rc == JCS_ENOMEM) {
@@ -1138,7 +1137,7 @@ int jcs_download_object(jcs_svc *svc, const jcs_meta_detail *d, int64_t offset, 
             seg_start = seg_end;
         }
         jcs_free(sel);
-    } else if (r.red.type == JCS_RED_EC && svc->strips && svc->cfg->max_strip_cache_count > 0 &&
+    } else if (jcs_red_coded(&r.red) && svc->strips && svc->cfg->max_strip_cache_count > 0 &&
                length < d->object.size &&
                /* An object of one strip or less is read directly (read_ec_direct). */
                d->object.size > (int64_t)r.red.k * r.red.chunk_size &&

@@ -233,7 +233,8 @@ static int encode_small(const jcs_upload *u, const jcs_redundancy *r, size_t ble
     }
     if (blen > 0) {
         struct jcs_ec *ec;
-        int rc = jcs_ec_new(r->k, r->n, &ec);
+        int rc = r->type == JCS_RED_LRC ? jcs_ec_new_lrc(r->k, r->n, r->groups, r->ngroups, &ec)
+                                        : jcs_ec_new(r->k, r->n, &ec);
         if (rc) {
             jcs_free(all);
             return rc;
@@ -258,7 +259,7 @@ static int finish_small(jcs_upload *u, jcs_upload_result *res)
 {
     /* Fitted to the object's exact size (from the given redundancy, not the bound's). */
     jcs_redundancy r = jcs_ec_fit(&u->given, (int64_t)u->small_len);
-    int ec = r.type == JCS_RED_EC;
+    int ec = jcs_red_coded(&r); /* ec or lrc: one strip of n blocks */
     size_t nb = ec ? (size_t)r.n : u->targets.n;
     size_t blen = ec ? (size_t)jcs_ec_block_size(&r, (int64_t)u->small_len) : u->small_len;
     uint8_t *blocks = NULL;

@@ -35,6 +35,7 @@ struct inv_ent {
 
 struct jcs_ec {
     int k, n;
+    int lrc;                /* jcs_ec_new_lrc: G has local rows; muls take any inputs */
     unsigned char *g;       /* n x k generator, row-major */
     struct jcs_ec_mul *enc; /* data rows -> parity rows */
     pthread_mutex_t lock;   /* guards cache and clock */
@@ -192,63 +193,121 @@ static int mul_alloc(const unsigned char *coef, int k, int rows, struct jcs_ec_m
     return 0;
 }
 
+/*
+ * Rows 0..m-1 of klauspost's buildMatrix for (k, m) into g (m x k, m >= k):
+ * G = V * inverse(top k x k square of V), V[r][c] = r^c.
+ */
+static int build_rs(int k, int m, unsigned char *g)
+{
+    size_t kk = (size_t)k * (size_t)k;
+    unsigned char *v = jcs_malloc((size_t)m * (size_t)k);
+    unsigned char *top = jcs_malloc(kk), *topinv = jcs_malloc(kk);
+    int rc = 0;
+    if (!v || !top || !topinv) {
+        rc = jcs_err_set(JCS_ENOMEM, "ec: out of memory for a k=%d n=%d codec", k, m);
+        goto out;
+    }
+    for (int r = 0; r < m; r++)
+        for (int c = 0; c < k; c++)
+            v[(size_t)r * k + c] = gexp((unsigned char)r, c);
+    memcpy(top, v, kk);
+    if (invert(top, topinv, k) != 0) {
+        rc = jcs_err_set(JCS_EINTERNAL, "ec: k=%d n=%d: Vandermonde top square is singular", k, m);
+        goto out;
+    }
+    for (int r = 0; r < m; r++)
+        row_times(v + (size_t)r * k, topinv, k, g + (size_t)r * k);
+out:
+    jcs_free(v);
+    jcs_free(top);
+    jcs_free(topinv);
+    return rc;
+}
+
+/* The codec around a filled generator g (n x k, taken over). */
+static int codec_finish(int k, int n, int lrc, unsigned char *g, struct jcs_ec **out)
+{
+    struct jcs_ec *ec = jcs_calloc(1, sizeof(*ec));
+    if (!ec) {
+        jcs_free(g);
+        return jcs_err_set(JCS_ENOMEM, "ec: out of memory for a k=%d n=%d codec", k, n);
+    }
+    ec->k = k;
+    ec->n = n;
+    ec->lrc = lrc;
+    ec->g = g;
+    int rc = mul_alloc(g + (size_t)k * (size_t)k, k, n - k, &ec->enc);
+    if (rc != 0) {
+        jcs_free(g);
+        jcs_free(ec);
+        return jcs_err_wrap(rc, "ec: k=%d n=%d: ", k, n);
+    }
+    if (pthread_mutex_init(&ec->lock, NULL) != 0) {
+        jcs_ec_mul_free(ec->enc);
+        jcs_free(g);
+        jcs_free(ec);
+        return jcs_err_set(JCS_ENOMEM, "ec: k=%d n=%d: cannot create the cache lock", k, n);
+    }
+    *out = ec;
+    return 0;
+}
+
 int jcs_ec_new(int k, int n, struct jcs_ec **out)
 {
     *out = NULL;
     if (k < 1 || n <= k || n > JCS_EC_MAX_N)
         return jcs_err_set(JCS_EINVAL, "ec: k=%d n=%d: need 1 <= k < n <= %d", k, n, JCS_EC_MAX_N);
     pthread_once(&gf_once, gf_init);
-    struct jcs_ec *ec = jcs_calloc(1, sizeof(*ec));
-    size_t kk = (size_t)k * (size_t)k;
-    unsigned char *v = jcs_malloc((size_t)n * (size_t)k);
-    unsigned char *top = jcs_malloc(kk), *topinv = jcs_malloc(kk);
-    int rc = JCS_ENOMEM;
-    if (!ec || !v || !top || !topinv) {
-        rc = jcs_err_set(JCS_ENOMEM, "ec: out of memory for a k=%d n=%d codec", k, n);
-        goto fail;
-    }
-    ec->k = k;
-    ec->n = n;
-    ec->g = jcs_malloc((size_t)n * (size_t)k);
-    if (!ec->g) {
-        rc = jcs_err_set(JCS_ENOMEM, "ec: out of memory for a k=%d n=%d codec", k, n);
-        goto fail;
-    }
-    /* klauspost's buildMatrix: G = V * inverse(top k x k square of V). */
-    for (int r = 0; r < n; r++)
-        for (int c = 0; c < k; c++)
-            v[(size_t)r * k + c] = gexp((unsigned char)r, c);
-    memcpy(top, v, kk);
-    if (invert(top, topinv, k) != 0) {
-        rc = jcs_err_set(JCS_EINTERNAL, "ec: k=%d n=%d: Vandermonde top square is singular", k, n);
-        goto fail;
-    }
-    for (int r = 0; r < n; r++)
-        row_times(v + (size_t)r * k, topinv, k, ec->g + (size_t)r * k);
-    rc = mul_alloc(ec->g + kk, k, n - k, &ec->enc);
+    unsigned char *g = jcs_malloc((size_t)n * (size_t)k);
+    if (!g)
+        return jcs_err_set(JCS_ENOMEM, "ec: out of memory for a k=%d n=%d codec", k, n);
+    int rc = build_rs(k, n, g);
     if (rc != 0) {
-        rc = jcs_err_wrap(rc, "ec: k=%d n=%d: ", k, n);
-        goto fail;
+        jcs_free(g);
+        return rc;
     }
-    if (pthread_mutex_init(&ec->lock, NULL) != 0) {
-        rc = jcs_err_set(JCS_ENOMEM, "ec: k=%d n=%d: cannot create the cache lock", k, n);
-        goto fail;
+    return codec_finish(k, n, 0, g, out);
+}
+
+int jcs_ec_new_lrc(int k, int n, const int *groups, int ngroups, struct jcs_ec **out)
+{
+    *out = NULL;
+    if (ngroups < 1 || !groups)
+        return jcs_err_set(JCS_EINVAL, "lrc: k=%d n=%d: need at least one group", k, n);
+    int m = n - ngroups;
+    if (k < 1 || n > JCS_EC_MAX_N || m < k)
+        return jcs_err_set(JCS_EINVAL,
+                           "lrc: k=%d n=%d with %d groups: need 1 <= k <= n - groups and n <= %d",
+                           k, n, ngroups, JCS_EC_MAX_N);
+    int sum = 0;
+    for (int g = 0; g < ngroups; g++) {
+        if (groups[g] < 1)
+            return jcs_err_set(JCS_EINVAL, "lrc: group %d has %d blocks (need >= 1)", g, groups[g]);
+        sum += groups[g];
+        if (sum > m)
+            return jcs_err_set(JCS_EINVAL,
+                               "lrc: k=%d n=%d: groups cover more than the %d data and global "
+                               "parity blocks",
+                               k, n, m);
     }
-    jcs_free(v);
-    jcs_free(top);
-    jcs_free(topinv);
-    *out = ec;
-    return 0;
-fail:
-    if (ec) {
-        jcs_ec_mul_free(ec->enc);
-        jcs_free(ec->g);
-        jcs_free(ec);
+    pthread_once(&gf_once, gf_init);
+    unsigned char *g = jcs_calloc((size_t)n, (size_t)k);
+    if (!g)
+        return jcs_err_set(JCS_ENOMEM, "lrc: out of memory for a k=%d n=%d codec", k, n);
+    int rc = build_rs(k, m, g);
+    if (rc != 0) {
+        jcs_free(g);
+        return rc;
     }
-    jcs_free(v);
-    jcs_free(top);
-    jcs_free(topinv);
-    return rc;
+    /* A local parity is the XOR (GF(2^8) sum) of its group's blocks, so its row is theirs summed.
+     */
+    for (int grp = 0, first = 0; grp < ngroups; first += groups[grp], grp++) {
+        unsigned char *row = g + (size_t)(m + grp) * k;
+        for (int b = first; b < first + groups[grp]; b++)
+            for (int c = 0; c < k; c++)
+                row[c] ^= g[(size_t)b * k + c];
+    }
+    return codec_finish(k, n, 1, g, out);
 }
 
 void jcs_ec_free(struct jcs_ec *ec)
@@ -333,6 +392,99 @@ static const unsigned char *decoder_locked(struct jcs_ec *ec, const unsigned cha
 }
 
 /*
+ * Row-reduces the k x (nin + nout) matrix a (columns 0..nin-1 are G's rows
+ * in_rows transposed, the rest the wanted rows transposed) over its first
+ * nin columns. piv[i] is the pivot column of row i, or -1; returns the rank.
+ */
+static int reduce(unsigned char *a, int k, int nin, int w, int *piv)
+{
+    int rank = 0;
+    for (int c = 0; c < nin && rank < k; c++) {
+        int p = rank;
+        while (p < k && a[(size_t)p * w + c] == 0)
+            p++;
+        if (p == k)
+            continue;
+        if (p != rank)
+            for (int j = 0; j < w; j++) {
+                unsigned char t = a[(size_t)p * w + j];
+                a[(size_t)p * w + j] = a[(size_t)rank * w + j];
+                a[(size_t)rank * w + j] = t;
+            }
+        unsigned char *pr = a + (size_t)rank * w;
+        const unsigned char *st = gf_tab[ginv(pr[c])];
+        for (int j = 0; j < w; j++)
+            pr[j] = st[pr[j]];
+        for (int r = 0; r < k; r++) {
+            unsigned char f = a[(size_t)r * w + c];
+            if (r == rank || f == 0)
+                continue;
+            const unsigned char *ft = gf_tab[f];
+            unsigned char *rr = a + (size_t)r * w;
+            for (int j = 0; j < w; j++)
+                rr[j] ^= ft[pr[j]];
+        }
+        piv[rank++] = c;
+    }
+    for (int r = rank; r < k; r++)
+        piv[r] = -1;
+    return rank;
+}
+
+int jcs_ec_rank(const struct jcs_ec *ec, const int *rows, int nrows)
+{
+    int k = ec->k, n = 0, piv[JCS_EC_MAX_N];
+    unsigned char *a = jcs_calloc((size_t)k, (size_t)(nrows > 0 ? nrows : 1));
+    if (!a)
+        return 0;
+    for (int i = 0; i < nrows; i++) {
+        if (rows[i] < 0 || rows[i] >= ec->n)
+            continue;
+        for (int c = 0; c < k; c++)
+            a[(size_t)c * nrows + n] = ec->g[(size_t)rows[i] * k + c];
+        n++;
+    }
+    int rank = reduce(a, k, n, nrows > 0 ? nrows : 1, piv);
+    jcs_free(a);
+    return rank;
+}
+
+/*
+ * coef (nout x nin) with coef * G[in_rows] = G[out_rows], for a code whose
+ * inputs need not be k independent rows (LRC): solves G[in]^T x = G[out]^T
+ * column by column; free unknowns are 0 (any solution gives the same bytes).
+ */
+static int solve_coef(const struct jcs_ec *ec, const int *in_rows, int nin, const int *out_rows,
+                      int nout, unsigned char *coef)
+{
+    int k = ec->k, w = nin + nout, piv[JCS_EC_MAX_N];
+    unsigned char *a = jcs_malloc((size_t)k * (size_t)w);
+    if (!a)
+        return jcs_err_set(JCS_ENOMEM, "lrc: out of memory solving for %d rows", nout);
+    for (int c = 0; c < k; c++) {
+        for (int i = 0; i < nin; i++)
+            a[(size_t)c * w + i] = ec->g[(size_t)in_rows[i] * k + c];
+        for (int j = 0; j < nout; j++)
+            a[(size_t)c * w + nin + j] = ec->g[(size_t)out_rows[j] * k + c];
+    }
+    int rank = reduce(a, k, nin, w, piv);
+    for (int j = 0; j < nout; j++)
+        for (int r = rank; r < k; r++)
+            if (a[(size_t)r * w + nin + j] != 0) {
+                jcs_free(a);
+                return jcs_err_set(JCS_EINVAL,
+                                   "lrc: block %d cannot be computed from the %d blocks given",
+                                   out_rows[j], nin);
+            }
+    memset(coef, 0, (size_t)nout * (size_t)nin);
+    for (int r = 0; r < rank; r++)
+        for (int j = 0; j < nout; j++)
+            coef[(size_t)j * nin + piv[r]] = a[(size_t)r * w + nin + j];
+    jcs_free(a);
+    return 0;
+}
+
+/*
  * The coefficients of "out_rows from in_rows" into coef (nout x k), after
  * checking the row indexes.
  */
@@ -358,10 +510,12 @@ static int mul_coef(struct jcs_ec *ec, const int *in_rows, int k, const int *out
             return jcs_err_set(JCS_EINVAL, "ec: output row %d is %d, outside 0..%d", j, out_rows[j],
                                ec->n - 1);
 
-    if (identity) {
+    if (identity && k == ec->k) {
         /* The inputs are the data blocks: the wanted rows of G are the answer. */
         for (int j = 0; j < nout; j++)
             memcpy(coef + (size_t)j * k, ec->g + (size_t)out_rows[j] * k, (size_t)k);
+    } else if (ec->lrc) {
+        return solve_coef(ec, in_rows, k, out_rows, nout, coef);
     } else {
         int rc = 0;
         pthread_mutex_lock(&ec->lock);
@@ -391,7 +545,10 @@ static int mul_fill(struct jcs_ec *ec, const int *in_rows, int k, const int *out
 /* The argument checks that must come before jcs_ec_mul_size is trusted. */
 static int check_shape(const struct jcs_ec *ec, int k, int nout)
 {
-    if (k != ec->k)
+    if (ec->lrc) {
+        if (k < 1 || k > ec->n)
+            return jcs_err_set(JCS_EINVAL, "lrc: %d input rows given, need 1..%d", k, ec->n);
+    } else if (k != ec->k)
         return jcs_err_set(JCS_EINVAL, "ec: %d input rows given, the k=%d n=%d code needs %d", k,
                            ec->k, ec->n, ec->k);
     if (nout < 1 || nout > JCS_EC_MAX_N)

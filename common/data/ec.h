@@ -51,8 +51,34 @@ struct jcs_ec_mul;
  */
 int jcs_ec_new(int k, int n, struct jcs_ec **out) JCS_MUST_USE;
 
+/*
+ * A locally repairable code, JCS's lrc(k, n, groups): ngroups = len(groups)
+ * local parities after m = n - ngroups blocks that are exactly ec(k, m)
+ * (rows 0..m-1 of the generator above: k data blocks, m-k global
+ * parities). The groups cut blocks 0..sum(groups)-1 into consecutive runs:
+ * group g holds the groups[g] blocks that follow group g-1's, and block
+ * m+g is the XOR of them (its generator row is the sum of theirs). Blocks
+ * after the last group belong to none and are rebuilt globally.
+ * 1 <= k <= m, 1 <= ngroups, every group >= 1, sum(groups) <= m,
+ * n <= JCS_EC_MAX_N. JCS_EINVAL (detail names the bad field), JCS_ENOMEM.
+ *
+ * On such a codec jcs_ec_mul_new takes any number 1..n of input rows, not
+ * only k: the mul computes the wanted rows from whatever the inputs span
+ * (a group's other members rebuild one of its blocks; any k independent
+ * rows rebuild everything), and fails with JCS_EINVAL naming the first
+ * row the inputs cannot give.
+ */
+int jcs_ec_new_lrc(int k, int n, const int *groups, int ngroups, struct jcs_ec **out) JCS_MUST_USE;
+
 /* NULL is fine. */
 void jcs_ec_free(struct jcs_ec *ec);
+
+/*
+ * How many of rows[0..nrows-1] are linearly independent (the rank of G on
+ * them; k means they rebuild every block). Rows outside 0..n-1 count as
+ * nothing. For choosing survivors of an LRC, where not every k rows do.
+ */
+int jcs_ec_rank(const struct jcs_ec *ec, const int *rows, int nrows);
 
 int jcs_ec_k(const struct jcs_ec *ec);
 int jcs_ec_n(const struct jcs_ec *ec);

@@ -580,7 +580,17 @@ static int check_op(const jcs_exec *e, const Jcs__Plan__Op *op, struct uses *us)
             return BAD("k %d n %d out of range (1 <= k < n <= %d)", o->k, o->n, JCS_EC_MAX_N);
         if ((rc = check_chunk("chunk_size", o->chunk_size)))
             return rc;
-        if (o->n_inputs != (size_t)o->k || o->n_input_rows != (size_t)o->k)
+        if (o->n_groups) {
+            /* LRC: the groups fit before their parities; any 1..n inputs. */
+            long sum = 0, m = (long)o->n - (long)o->n_groups;
+            for (size_t g = 0; g < o->n_groups; g++)
+                sum += o->groups[g] < 1 ? -(1L << 20) : o->groups[g];
+            if (m < o->k || sum < 1 || sum > m)
+                return BAD("lrc groups do not fit k %d n %d (%zu groups)", o->k, o->n, o->n_groups);
+            if (o->n_inputs != o->n_input_rows || o->n_inputs < 1 || o->n_inputs > (size_t)o->n)
+                return BAD("%zu inputs and %zu input_rows (want equal, 1..%d)", o->n_inputs,
+                           o->n_input_rows, o->n);
+        } else if (o->n_inputs != (size_t)o->k || o->n_input_rows != (size_t)o->k)
             return BAD("%zu inputs and %zu input_rows for k %d", o->n_inputs, o->n_input_rows,
                        o->k);
         if (o->n_outputs != o->n_output_rows || o->n_outputs < 1 || o->n_outputs > JCS_EC_MAX_N)
@@ -1195,7 +1205,7 @@ static int need_buf(unsigned char **b, size_t chunk)
  */
 static int op_ec_multiply(jcs_exec *e, const Jcs__Plan__ECMultiply *o)
 {
-    int k = o->k, nout = (int)o->n_outputs, rc;
+    int k = (int)o->n_inputs, nout = (int)o->n_outputs, rc;
     size_t chunk = (size_t)o->chunk_size;
     size_t pipe_chunk = e->env.chunk_size ? e->env.chunk_size : JCS_PIPE_CHUNK;
     int direct = chunk <= pipe_chunk; /* outputs computed in the pipes' buffers */
@@ -1220,7 +1230,15 @@ static int op_ec_multiply(jcs_exec *e, const Jcs__Plan__ECMultiply *o)
         out[j] = pipe_of(e, o->outputs[j]);
     }
     /* One coefficient table for the whole stream. */
-    if ((rc = jcs_ec_new(k, o->n, &ec)) || (rc = jcs_ec_mul_new(ec, rows, k, rows + k, nout, &mul)))
+    if (o->n_groups) {
+        int groups[JCS_EC_MAX_N];
+        for (size_t g = 0; g < o->n_groups; g++)
+            groups[g] = o->groups[g];
+        rc = jcs_ec_new_lrc(o->k, o->n, groups, (int)o->n_groups, &ec);
+    } else {
+        rc = jcs_ec_new(o->k, o->n, &ec);
+    }
+    if (rc || (rc = jcs_ec_mul_new(ec, rows, k, rows + k, nout, &mul)))
         goto done;
     for (uint64_t pos = 0;; pos += chunk) {
         size_t len = 0;

@@ -50,6 +50,15 @@ jcs_redundancy t_rep(int copies)
     return r;
 }
 
+jcs_redundancy t_lrc(int k, int n, const int *groups, int ngroups, int64_t chunk)
+{
+    jcs_redundancy r = {.type = JCS_RED_LRC, .k = k, .n = n, .chunk_size = chunk};
+    r.ngroups = ngroups;
+    for (int i = 0; i < ngroups; i++)
+        r.groups[i] = groups[i];
+    return r;
+}
+
 jcs_redundancy t_ec(int k, int n, int64_t chunk)
 {
     jcs_redundancy r = {.type = JCS_RED_EC, .k = k, .n = n, .chunk_size = chunk};
@@ -226,8 +235,11 @@ static const char *check_op(const jcs_plan *p, const jcs_fromto *ft, const Jcs__
     }
     case JCS__PLAN__OP__OP_EC_MULTIPLY: {
         const Jcs__Plan__ECMultiply *m = op->ec_multiply;
-        CHECK(m->k == k && m->n == n && m->n_inputs == (size_t)k && m->n_input_rows == (size_t)k &&
-                  m->n_outputs == m->n_output_rows && m->n_outputs >= 1,
+        /* An LRC multiply (groups set) may read fewer or more than k rows: a group. */
+        size_t nin = ft->red.type == JCS_RED_LRC ? m->n_inputs : (size_t)k;
+        CHECK(m->k == k && m->n == n && m->n_inputs == nin && m->n_input_rows == nin && nin >= 1 &&
+                  m->n_outputs == m->n_output_rows && m->n_outputs >= 1 &&
+                  m->n_groups == (ft->red.type == JCS_RED_LRC ? (size_t)ft->red.ngroups : 0),
               "ECMultiply arity");
         for (size_t i = 0; i < m->n_input_rows; i++) {
             CHECK(m->input_rows[i] >= 0 && m->input_rows[i] < n, "ECMultiply input row");

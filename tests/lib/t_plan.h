@@ -24,6 +24,7 @@ typedef struct t_ft {
 jcs_redundancy t_none(void);
 jcs_redundancy t_rep(int copies);
 jcs_redundancy t_ec(int k, int n, int64_t chunk);
+jcs_redundancy t_lrc(int k, int n, const int *groups, int ngroups, int64_t chunk);
 
 /* Hub i's worker / the driver's worker (borrowed, static). */
 const Jcs__Plan__Worker *t_hub(int i);

@@ -405,8 +405,17 @@ TEST(bad_and_missing_fields_are_named)
          "\"ec\", \"k\": 3, \"n\": 2} }",
          "", JCS_ECONFIG, "redundancy|k (3)"},
         {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"redundancy\": {\"type\": "
-         "\"lrc\"} }",
-         "", JCS_ECONFIG, "redundancy.type|lrc"},
+         "\"segment\"} }",
+         "", JCS_ECONFIG, "redundancy.type|segment"},
+        {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"redundancy\": {\"type\": "
+         "\"lrc\", \"k\": 4, \"n\": 4, \"groups\": [2]} }",
+         "", JCS_ECONFIG, "redundancy|k (4) must be at most n - len(groups)"},
+        {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"redundancy\": {\"type\": "
+         "\"lrc\", \"k\": 4, \"n\": 7, \"groups\": [3, 3]} }",
+         "", JCS_ECONFIG, "redundancy.groups|cover 6 blocks"},
+        {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"redundancy\": {\"type\": "
+         "\"lrc\", \"groups\": [0]} }",
+         "", JCS_ECONFIG, "redundancy.groups[0]"},
         {"{ \"coordinatorRPC\": {\"rootCA\": \"@CA\"}, @RPC, @HTTP, \"redundancy\": {\"type\": "
          "\"rep\", \"repCount\": 0} }",
          "", JCS_ECONFIG, "redundancy.repCount"},
@@ -596,6 +605,11 @@ TEST(redundancy_json_round_trips_with_defaults)
         {"{\"type\":\"ec\"}", "{\"type\":\"ec\",\"k\":2,\"n\":3,\"chunkSize\":5242880}"},
         {"{\"type\":\"ec\",\"k\":6,\"n\":9,\"chunkSize\":65536}",
          "{\"type\":\"ec\",\"k\":6,\"n\":9,\"chunkSize\":65536}"},
+        /* JCS's DefaultLRCRedundancy. */
+        {"{\"type\":\"lrc\"}",
+         "{\"type\":\"lrc\",\"k\":2,\"n\":4,\"groups\":[2],\"chunkSize\":5242880}"},
+        {"{\"type\":\"lrc\",\"k\":4,\"n\":8,\"groups\":[3,3],\"chunkSize\":4096}",
+         "{\"type\":\"lrc\",\"k\":4,\"n\":8,\"groups\":[3,3],\"chunkSize\":4096}"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *v = json_loads(cases[i].in, 0, NULL);

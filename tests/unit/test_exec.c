@@ -1450,7 +1450,7 @@ TEST(bad_fragments_are_refused_naming_the_op)
     struct {
         Jcs__Plan__Fragment *f;
         const char *want1, *want2;
-    } cases[24];
+    } cases[25];
     int n = 0;
 #define CASE(w1, w2)                                                                               \
     cases[n].f = frag(a, plan, 1);                                                                 \
@@ -1470,6 +1470,14 @@ TEST(bad_fragments_are_refused_naming_the_op)
     add(cases[n - 1].f, o_ec(a, 2, 3, 4096, V(1, 1), V(1, 2), V(2), V(5)));
     CASE("ECMultiply", "output row 3 out of range");
     add(cases[n - 1].f, o_ec(a, 2, 3, 4096, V(0, 1), V(1, 2), V(3), V(5)));
+    /* An lrc multiply whose groups (3 + 3 blocks) exceed the n - 2 = 3 before their parities. */
+    CASE("ECMultiply", "lrc groups do not fit k 2 n 5 (2 groups)");
+    {
+        Jcs__Plan__Op *o = o_ec(a, 2, 5, 4096, V(0), V(1), V(2), V(5));
+        o->ec_multiply->n_groups = 2;
+        o->ec_multiply->groups = I(a, 2, (const int32_t[]){3, 3});
+        add(cases[n - 1].f, o);
+    }
     CASE("ChunkedSplit", "chunk_size 0 out of range");
     add(cases[n - 1].f, o_split(a, 1, 0, 1, V(2, 3)));
     CASE("ChunkedJoin", "chunk_size -5 out of range");

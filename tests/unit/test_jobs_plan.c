@@ -42,6 +42,12 @@ TEST(target_redundancy_by_size)
     r = jcs_jobplan_target_red(100 << 20, 5 << 20, &ec46);
     T_EQ_INT(r.k, 4);
     T_EQ_INT(r.n, 6);
+    /* So does a configured lrc layout: ChangeRedundancy codes large objects with it. */
+    jcs_redundancy lrc = {.type = JCS_RED_LRC, .k = 4, .n = 7, .chunk_size = 1 << 20};
+    lrc.ngroups = 2;
+    lrc.groups[0] = lrc.groups[1] = 2;
+    r = jcs_jobplan_target_red(100 << 20, 5 << 20, &lrc);
+    T_ASSERT(r.type == JCS_RED_LRC && r.n == 7 && r.ngroups == 2, "type %d n %d", r.type, r.n);
     /* An empty object cannot be erasure coded usefully, even with threshold 0. */
     r = jcs_jobplan_target_red(0, 0, &none);
     T_EQ_INT(r.type, JCS_RED_REP);

@@ -427,7 +427,8 @@ static uint8_t **ref_blocks(const jcs_redundancy *red, const uint8_t *data, size
         for (int i = k; i < n; i++)
             par[i - k] = b[i] + s * c;
         struct jcs_ec *ec;
-        if (jcs_ec_new(k, n, &ec) != 0)
+        if ((red->type == JCS_RED_LRC ? jcs_ec_new_lrc(k, n, red->groups, red->ngroups, &ec)
+                                      : jcs_ec_new(k, n, &ec)) != 0)
             abort();
         jcs_ec_encode(ec, c, in, par);
         jcs_ec_free(ec);
@@ -557,7 +558,7 @@ static int upload(jcs_redundancy red, const uint8_t *data, size_t size, int know
     f.ft.compute = t_hub(0);
     t_from_driver(&f, JCS_STREAM_RAW);
     int copies = red.type == JCS_RED_REP ? red.rep_count : 1;
-    if (red.type == JCS_RED_EC)
+    if (jcs_red_coded(&red))
         for (int i = 0; i < red.n; i++)
             t_to_shard(&f, i, i);
     else
@@ -568,7 +569,7 @@ static int upload(jcs_redundancy red, const uint8_t *data, size_t size, int know
         t_fail(__FILE__, __LINE__, "upload of %zu bytes: %s", size, why);
         return 0;
     }
-    uint8_t **b = red.type == JCS_RED_EC ? ref_blocks(&red, data, size) : NULL;
+    uint8_t **b = jcs_red_coded(&red) ? ref_blocks(&red, data, size) : NULL;
     size_t bs = (size_t)jcs_ec_block_size(&red, (int64_t)size);
     for (size_t i = 0; i < f.ft.ntos; i++) {
         int s = f.tos[i].stream;
@@ -763,6 +764,125 @@ SCENARIO(download_raw_ranges)
             t_fail(__FILE__, __LINE__, "range %zu: %s", r, why);
         else if (R[0].len != want || (want && memcmp(R[0].data, d + ranges[r][0], want) != 0))
             ok = 0, t_fail(__FILE__, __LINE__, "range %zu: wrong bytes (%zu)", r, R[0].len);
+    }
+    jcs_free(d);
+}
+
+/* ---- LRC ---- */
+
+/*
+ * Rebuilds block `lost` of an uploaded object from every other block (block i on hub i) onto
+ * hub 15, checks the shard against the reference and returns the bytes the plan read from
+ * shards, or -1 after failing the test.
+ */
+static int64_t repair_from_all_others(jcs_redundancy red, const stored *st, uint8_t **ref,
+                                      size_t size, int lost)
+{
+    t_ft f;
+    t_ft_init(&f, red, (int64_t)size);
+    f.ft.compute = t_hub(0);
+    for (int i = 0; i < red.n; i++)
+        if (i != lost) {
+            t_from_shard(&f, i, i);
+            f.froms[f.ft.nfroms - 1].file_hash = st->blk[i];
+        }
+    t_to_shard(&f, lost, 15);
+    char why[4096];
+    if (go(&f.ft, NULL, 0, why, sizeof(why)) != 0) {
+        t_fail(__FILE__, __LINE__, "repair of block %d: %s", lost, why);
+        return -1;
+    }
+    size_t bs = (size_t)jcs_ec_block_size(&red, (int64_t)size);
+    const char *w = shard_is(15, R[0].hash, R[0].size, ref[lost], bs);
+    if (*w) {
+        t_fail(__FILE__, __LINE__, "repair of block %d: %s", lost, w);
+        return -1;
+    }
+    return jcs_plan_shard_read_bytes(P, (int64_t)bs);
+}
+
+SCENARIO(lrc_upload_read_degraded_read_and_local_repair)
+{
+    static const int g22[] = {2, 2}, g33[] = {3, 3};
+    jcs_redundancy reds[] = {t_lrc(4, 8, g22, 2, 1000), t_lrc(4, 8, g33, 2, 1000),
+                             t_lrc(2, 4, g22, 1, 4096)};
+    for (int r = 0; r < 3 && !t_failed(); r++) {
+        jcs_redundancy red = reds[r];
+        size_t size = 9 * 4000 + 3333;
+        uint8_t *d = gen(size, (uint32_t)(40 + r));
+        uint8_t **ref = ref_blocks(&red, d, size);
+        stored st;
+        int ok = upload(red, d, size, r & 1, &st);
+        /* Whole and ranged reads from every block, and from survivor sets with a block missing
+         * or with blocks that do not span the code alone (0, 1 and their parity 6). */
+        int all[8] = {0, 1, 2, 3, 4, 5, 6, 7}, no0[7] = {1, 2, 3, 4, 5, 6, 7};
+        int dep[6] = {0, 1, 6, 7, 4, 5}, parity_only[5] = {4, 5, 6, 7, 1};
+        int64_t ranges[][2] = {{0, -1}, {0, 1}, {(int64_t)size - 1, 1}, {3999, 2}, {1500, 9000}};
+        for (size_t q = 0; ok && q < sizeof(ranges) / sizeof(ranges[0]); q++) {
+            ok = download_ec(red, &st, d, size, all, red.n, ranges[q][0], ranges[q][1]) &&
+                 download_ec(red, &st, d, size, no0, red.n - 1, ranges[q][0], ranges[q][1]);
+            if (ok && red.n == 8)
+                ok = download_ec(red, &st, d, size, dep, 6, ranges[q][0], ranges[q][1]) &&
+                     download_ec(red, &st, d, size, parity_only, 5, ranges[q][0], ranges[q][1]);
+        }
+        /* Every single block rebuilt from the others: a group's blocks read a group only. */
+        int64_t bs = jcs_ec_block_size(&red, (int64_t)size);
+        for (int lost = 0; ok && lost < red.n; lost++) {
+            int64_t got = repair_from_all_others(red, &st, ref, size, lost);
+            int count = 0;
+            int grp = jcs_lrc_group_of(&red, lost, NULL, &count);
+            int64_t want = grp >= 0 ? count * bs : red.k * bs;
+            if (got != want) {
+                t_fail(__FILE__, __LINE__, "lrc(%d,%d) block %d: read %lld bytes, want %lld", red.k,
+                       red.n, lost, (long long)got, (long long)want);
+                ok = 0;
+            }
+        }
+        blocks_free(ref, red.n);
+        jcs_free(d);
+    }
+}
+
+SCENARIO(ec_repair_reads_k_blocks)
+{
+    jcs_redundancy red = t_ec(4, 6, 1000);
+    size_t size = 9 * 4000 + 3333;
+    uint8_t *d = gen(size, 60);
+    uint8_t **ref = ref_blocks(&red, d, size);
+    stored st;
+    if (upload(red, d, size, 1, &st)) {
+        int64_t bs = jcs_ec_block_size(&red, (int64_t)size);
+        for (int lost = 0; lost < red.n && !t_failed(); lost++) {
+            int64_t got = repair_from_all_others(red, &st, ref, size, lost);
+            T_ASSERT(got == red.k * bs, "ec(4,6) block %d: read %lld bytes, want %lld", lost,
+                     (long long)got, (long long)(red.k * bs));
+        }
+    }
+    blocks_free(ref, red.n);
+    jcs_free(d);
+}
+
+SCENARIO(lrc_blocks_that_do_not_span_fail_with_a_clear_error)
+{
+    static const int g22[] = {2, 2};
+    jcs_redundancy red = t_lrc(4, 8, g22, 2, 1000);
+    size_t size = 12345;
+    uint8_t *d = gen(size, 50);
+    stored st;
+    if (upload(red, d, size, 1, &st)) {
+        /* 0, 1, 6 (= 0^1) and 7 span three dimensions of four. */
+        t_ft f;
+        t_ft_init(&f, red, (int64_t)size);
+        int have[4] = {0, 1, 6, 7};
+        for (int i = 0; i < 4; i++) {
+            t_from_shard(&f, have[i], have[i]);
+            f.froms[i].file_hash = st.blk[have[i]];
+        }
+        t_to_driver(&f, JCS_STREAM_RAW, 0, -1);
+        reset();
+        int rc = jcs_plan_build(&f.ft, &P);
+        T_ASSERT(rc == JCS_EINVAL && strstr(jcs_err_msg(rc), "no source for the raw stream"),
+                 "rc %d: %s", rc, jcs_err_msg(rc));
     }
     jcs_free(d);
 }
