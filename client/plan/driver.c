@@ -431,7 +431,7 @@ static int place(jcs_driver *d, const place_req *pr, jcs_plan_from *froms, size_
 /* The bytes one block (or copy) of red carries, the object counting 1. */
 static double block_bytes(const jcs_redundancy *red)
 {
-    return red->type == JCS_RED_EC ? 1.0 / red->k : 1.0;
+    return jcs_red_coded(red) ? 1.0 / red->k : 1.0;
 }
 
 /* Fills tos[] for writing with red onto targets. */
@@ -638,7 +638,7 @@ static int place(jcs_driver *d, const place_req *pr, jcs_plan_from *froms, size_
         size_t order[MAX_SITES], m = 0;
         for (size_t i = 0; i < src->nblocks; i++)
             if (src->sites[i].hub && src->sites[i].space &&
-                (red->type != JCS_RED_EC ||
+                (!jcs_red_coded(red) ||
                  (src->blocks[i].index >= 0 && src->blocks[i].index < red->n)))
                 order[m++] = i;
         pthread_mutex_lock(&sort_mu);
@@ -651,14 +651,14 @@ static int place(jcs_driver *d, const place_req *pr, jcs_plan_from *froms, size_
             in[nin] = (jcs_computeat_flow){
                 .node = st->hub->hub_id,
                 .bytes = block_bytes(red),
-                .group = red->type == JCS_RED_EC ? src->blocks[order[j]].index : 0};
+                .group = jcs_red_coded(red) ? src->blocks[order[j]].index : 0};
             srcidx[nin++] = order[j];
             if (find_node(cands, ncands, st->hub->hub_id) < 0) {
                 cands[ncands] = st->hub->hub_id;
                 cw[ncands++] = st->hub;
             }
         }
-        need = red->type == JCS_RED_EC ? (size_t)red->k : 1;
+        need = jcs_red_coded(red) ? (size_t)red->k : 1;
     } else {
         in[nin++] = (jcs_computeat_flow){.node = 0, .bytes = 1, .group = 0};
     }
@@ -709,6 +709,11 @@ static int place(jcs_driver *d, const place_req *pr, jcs_plan_from *froms, size_
         jcs_debug("%s: coding on hub %" PRId64 " (model cost %.3g)", pr->what, cands[best], cost);
     if (!src)
         return JCS_OK;
+    /* An lrc plan is given every reachable block: the planner reads a lost
+     * block's local group when it can, else k blocks that span the code, which
+     * the model's "k cheapest, one per index" does not know. */
+    if (src->red->type == JCS_RED_LRC)
+        return pick_sources(src->blocks, src->sites, src->nblocks, src->red, froms, nfroms);
     size_t picked[MAX_SITES], np = 0;
     (void)jcs_computeat_cost(&prob, cands[best], picked, &np);
     if (np < need) /* too few distinct blocks: pick_sources says how many */
@@ -718,7 +723,7 @@ static int place(jcs_driver *d, const place_req *pr, jcs_plan_from *froms, size_
         size_t i = srcidx[picked[q]];
         memset(&froms[q], 0, sizeof(froms[q]));
         froms[q].kind = JCS_FROM_SHARD;
-        froms[q].stream = red->type == JCS_RED_EC ? src->blocks[i].index : JCS_STREAM_RAW;
+        froms[q].stream = jcs_red_coded(red) ? src->blocks[i].index : JCS_STREAM_RAW;
         froms[q].space = src->sites[i].space;
         froms[q].hub = src->sites[i].hub;
         froms[q].file_hash = src->blocks[i].file_hash;

@@ -29,7 +29,7 @@ trap cleanup EXIT
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; }
 
-if ! deploy/local/cluster up --dir "$T" --hubs 3 >"$T/up.log" 2>&1; then
+if ! deploy/local/cluster up --dir "$T" --hubs 4 >"$T/up.log" 2>&1; then
   fail cluster_up "$(tail -n 20 "$T/up.log")"
   exit 1
 fi
@@ -60,6 +60,9 @@ PE=$(api POST /v1/package/create "{\"bucketID\": $B, \"name\": \"ec\", \"redunda
 PS=$(api POST /v1/package/create "{\"bucketID\": $B, \"name\": \"ec4\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3, \"chunkSize\": 131072}}" | jq .package.packageID)
 PM=$(api POST /v1/package/create "{\"bucketID\": $B, \"name\": \"ec1m\", \"redundancy\": {\"type\": \"ec\", \"k\": 2, \"n\": 3, \"chunkSize\": 1048576}}" | jq .package.packageID)
 PR=$(api POST /v1/package/create "{\"bucketID\": $B, \"name\": \"rep\", \"redundancy\": {\"type\": \"rep\", \"repCount\": 2}}" | jq .package.packageID)
+# lrc(2,4,[2]): blocks 0, 1 data, 2 global parity, 3 the XOR of 0 and 1. A hedge may decode
+# only from the global parity (the XOR is not a row of the ec matrix).
+PL=$(api POST /v1/package/create "{\"bucketID\": $B, \"name\": \"lrc\", \"redundancy\": {\"type\": \"lrc\", \"k\": 2, \"n\": 4, \"groups\": [2]}}" | jq .package.packageID)
 # Block 0 (the first data block, or the first copy) of every object is on hub2's space
 # (upload affinity): that is the hub frozen below.
 HUBNAME=hub2
@@ -68,19 +71,21 @@ head -c 1048576 /dev/urandom >"$W/a"
 head -c 1048576 /dev/urandom >"$W/b"
 head -c 700000 /dev/urandom >"$W/c"
 head -c 12582912 /dev/urandom >"$W/d"
+head -c 1048576 /dev/urandom >"$W/e"
 OA=$(upload "$PE" a.bin "$W/a")
 OB=$(upload "$PS" b.bin "$W/b")
 OC=$(upload "$PR" c.bin "$W/c")
 OD=$(upload "$PM" d.bin "$W/d")
-if ! [[ "$OA" =~ ^[0-9]+$ && "$OB" =~ ^[0-9]+$ && "$OC" =~ ^[0-9]+$ && "$OD" =~ ^[0-9]+$ ]]; then
-  fail upload "objects $OA $OB $OC $OD"
+OE=$(upload "$PL" e.bin "$W/e")
+if ! [[ "$OA" =~ ^[0-9]+$ && "$OB" =~ ^[0-9]+$ && "$OC" =~ ^[0-9]+$ && "$OD" =~ ^[0-9]+$ && "$OE" =~ ^[0-9]+$ ]]; then
+  fail upload "objects $OA $OB $OC $OD $OE"
   exit 1
 fi
 
 # A few reads with every hub up: they fill the client's latency rings.
 bad=0
 for i in 1 2 3 4; do
-  for o in "$OA:a" "$OB:b" "$OC:c"; do
+  for o in "$OA:a" "$OB:b" "$OC:c" "$OE:e"; do
     st=$(get "$W/out" "${o%%:*}")
     [ "${st%% *}" = 200 ] && cmp -s "$W/out" "$W/${o##*:}" || bad=$((bad + 1))
   done
@@ -88,7 +93,7 @@ done
 if [ $bad = 0 ]; then pass reads_before_freeze_identical; else fail reads_before_freeze_identical "$bad bad"; fi
 
 bad=""
-for o in "$OA" "$OB" "$OC" "$OD"; do
+for o in "$OA" "$OB" "$OC" "$OD" "$OE"; do
   sp=$(api GET "/v1/object/detail?objectID=$o" | jq '.blocks[] | select(.index == 0) | .userSpaceID')
   [ "$sp" = "$AFF" ] || bad="$bad object $o: block 0 on space $sp, not $AFF;"
 done
@@ -129,6 +134,7 @@ read_frozen frozen_hub_ec_1mib_identical_fast "$OA" "$W/a"
 read_frozen frozen_hub_ec_range_identical_fast "$OA" "$W/a" 1000-700000 1000 700000
 read_frozen frozen_hub_ec_4strips_identical_fast "$OB" "$W/b"
 read_frozen frozen_hub_rep_identical_fast "$OC" "$W/c"
+read_frozen frozen_hub_lrc_1mib_identical_fast "$OE" "$W/e"
 # Ranged reads of a 12 MiB object (six strips of 2 MiB) go through the strip cache, whose
 # fetches of two strips read the data blocks directly, hedged as well. Strips 0, 2 and 4: each
 # read misses the cache.
