@@ -43,8 +43,8 @@
 
 struct pbuf {
     atomic_uint refs;
-    uint8_t *data; /* own: cap bytes, 64-byte aligned */
-    size_t cap;    /* 0 for another's bytes (never appended to) */
+    uint8_t *data;            /* own: cap bytes, 64-byte aligned */
+    size_t cap;               /* 0 for another's bytes (never appended to) */
     void (*ext_free)(void *); /* another's: called with ext_arg by the last reference */
     void *ext_arg;
     struct pbuf *ext_parent; /* a piece of a jcs_pipe_write_ext group: that group's count */

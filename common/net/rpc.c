@@ -1233,8 +1233,8 @@ int jcs_rpc_call_send_raw(jcs_rpc_call *c, const void *data, size_t len)
     return bb ? call_send_buffer(c, bb) : rc;
 }
 
-int jcs_rpc_call_send_owned(jcs_rpc_call *c, const void *data, size_t len,
-                            void (*release)(void *), void *arg)
+int jcs_rpc_call_send_owned(jcs_rpc_call *c, const void *data, size_t len, void (*release)(void *),
+                            void *arg)
 {
     int rc;
     grpc_byte_buffer *bb = owned_buffer(data, len, release, arg, &rc);

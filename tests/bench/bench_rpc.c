@@ -220,7 +220,8 @@ int main(int argc, char **argv)
         int dir = mode / 2;
         double best = 0, best_cpu = 0;
         zero_copy = mode % 2;
-        printf("  %-27s %-9s", dir == 0 ? "client-streaming (upload)" : "server-streaming (download)",
+        printf("  %-27s %-9s",
+               dir == 0 ? "client-streaming (upload)" : "server-streaming (download)",
                zero_copy ? "zero-copy" : "copying");
         for (int r = 0; r < runs; r++) {
             int64_t t0 = jcs_now_ms();
