@@ -599,12 +599,11 @@ static int h_push_stream(jcs_rpc_call *call, void *ctx)
         (rc = jcs_exec_input(p->exec, hd->var, &pipe)) != 0)
         goto out;
     for (;;) {
-        uint8_t *buf;
-        size_t cap, len = 0;
-        if ((rc = jcs_pipe_get_buffer(pipe, &buf, &cap)) != 0)
-            break; /* the plan failed; its error is in rc */
-        int r = jcs_rpc_call_recv_raw(call, buf, cap, &len);
-        int cr = jcs_pipe_commit_buffer(pipe, r == 0 ? len : 0);
+        /* The message goes into the plan as gRPC's own pieces, not copied. */
+        jcs_rpc_msg *m;
+        const struct iovec *iov;
+        size_t n, len = 0;
+        int r = jcs_rpc_call_recv_msg(call, &m, &iov, &n);
         if (r == JCS_EOF) {
             jcs_pipe_close(pipe, 0);
             break;
@@ -617,10 +616,10 @@ static int h_push_stream(jcs_rpc_call *call, void *ctx)
             jcs_pipe_close(pipe, rc);
             break;
         }
-        if (cr) {
-            rc = cr;
-            break;
-        }
+        for (size_t i = 0; i < n; i++)
+            len += iov[i].iov_len;
+        if ((rc = jcs_pipe_write_ext(pipe, iov, n, jcs_rpc_msg_free, m)) != 0)
+            break; /* the plan failed; its error is in rc */
         bytes += len;
     }
     if (!rc) {
@@ -656,7 +655,10 @@ static int h_pull_stream(jcs_rpc_call *call, void *ctx)
             rc = r;
             break;
         }
-        r = jcs_rpc_call_send_raw(call, c.data, c.len);
+        /* gRPC reads the chunk's bytes in place and drops the hold when done with them. */
+        void *hold = jcs_chunk_hold(&c);
+        r = hold ? jcs_rpc_call_send_owned(call, c.data, c.len, jcs_chunk_drop, hold)
+                 : jcs_rpc_call_send_raw(call, c.data, c.len);
         jcs_pipe_release(pipe, &c);
         if (r) {
             /* The puller went away: nobody will read the rest, so the plan cannot finish. */

@@ -354,7 +354,20 @@ static int feed_io(struct run *r, void *arg)
         size_t cap, n = 0;
         if ((rc = jcs_pipe_get_buffer(pipe, &buf, &cap)) != 0)
             return rc;
-        int rr = fd->rd(fd->arg, buf, cap, &n);
+        /* Whole chunks: ChunkedSplit then hands EC chunks on by reference and
+         * ECMultiply finds each one whole, in place (common/data/exec.c). */
+        int rr = 0;
+        while (rr == 0 && n < cap) {
+            size_t got = 0;
+            rr = fd->rd(fd->arg, buf + n, cap - n, &got);
+            if (rr == 0 && got == 0)
+                break; /* the end of the object */
+            n += got;
+        }
+        /* Hashed before the commit: from then on the buffer is the pipe's (freed
+         * by its last reader). */
+        if (rr == 0)
+            jcs_hash_update(&fd->hash, buf, n);
         int cr = jcs_pipe_commit_buffer(pipe, rr == 0 ? n : 0);
         if (rr) {
             jcs_pipe_close(pipe, rr);
@@ -364,7 +377,6 @@ static int feed_io(struct run *r, void *arg)
             return cr;
         if (n == 0)
             break;
-        jcs_hash_update(&fd->hash, buf, n);
         fd->size += (int64_t)n;
     }
     /* The object's hash must be final before the plan can be called a success. */

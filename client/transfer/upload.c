@@ -47,6 +47,8 @@ struct jcs_upload {
     int collecting;
     /* MD5 of every byte written (the S3 ETag of the object), on the writer's thread. */
     EVP_MD_CTX *md5;
+    int md5_small_only; /* jcs_upload_md5_small_only: no MD5 once the plan runs */
+    int small_done;     /* finished on the plan-free path */
 };
 
 /* The driver's read function: copies out of the pipe's chunks. */
@@ -198,18 +200,32 @@ static int write_bytes(jcs_upload *u, const void *p, size_t n)
     return rc;
 }
 
+void jcs_upload_md5_small_only(jcs_upload *u)
+{
+    u->md5_small_only = 1;
+}
+
 int jcs_upload_write(jcs_upload *u, const void *p, size_t n)
 {
-    EVP_DigestUpdate(u->md5, p, n);
-    return write_bytes(u, p, n);
+    int rc = write_bytes(u, p, n);
+    /* After write_bytes: the write that starts the plan is not hashed either. */
+    if (rc == 0 && (u->collecting || !u->md5_small_only))
+        EVP_DigestUpdate(u->md5, p, n);
+    return rc;
 }
 
 /* The MD5 of what was written into res (after a successful finish). */
 static int finish_md5(jcs_upload *u, jcs_upload_result *res)
 {
     unsigned len = 0;
+    if (u->md5_small_only && !u->small_done) {
+        memset(res->md5, 0, sizeof res->md5);
+        res->has_md5 = 0;
+        return 0;
+    }
     if (EVP_DigestFinal_ex(u->md5, res->md5, &len) != 1 || len != 16)
         return jcs_err_set(JCS_EINTERNAL, "upload: MD5 failed");
+    res->has_md5 = 1;
     return 0;
 }
 
@@ -305,6 +321,7 @@ int jcs_upload_finish(jcs_upload *u, jcs_upload_result *res)
 {
     if (u->collecting) {
         u->collecting = 0;
+        u->small_done = 1;
         u->rc = finish_small(u, res);
         if (!u->rc)
             u->rc = finish_md5(u, res);

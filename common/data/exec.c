@@ -892,6 +892,12 @@ static int p_write(jcs_pipe *p, const void *data, size_t n)
     return pipe_rc(jcs_pipe_write(p, data, n));
 }
 
+/* Hands bytes of chunk c on to p without copying them (pipe.h). */
+static int p_write_ref(jcs_pipe *p, const jcs_chunk *c, size_t off, size_t len)
+{
+    return pipe_rc(jcs_pipe_write_ref(p, c, off, len));
+}
+
 static int p_get_buffer(jcs_pipe *p, uint8_t **buf, size_t *cap)
 {
     return pipe_rc(jcs_pipe_get_buffer(p, buf, cap));
@@ -1077,7 +1083,9 @@ static int op_chunked_split(jcs_exec *e, const Jcs__Plan__ChunkedSplit *o)
             uint64_t k = chunk - used;
             if (k > c.len - off)
                 k = c.len - off;
-            rc = p_write(out[cur], c.data + off, (size_t)k);
+            /* The bytes are handed on, not copied: a chunk of the input that is a
+             * whole EC chunk reaches ECMultiply whole, where it is used in place. */
+            rc = p_write_ref(out[cur], &c, off, (size_t)k);
             off += (size_t)k;
             used += k;
             if (used == chunk) {
@@ -1152,7 +1160,7 @@ static int cursor_copy(struct cursor *cu, jcs_pipe *out, uint64_t n, uint64_t *m
         size_t k = cu->c.len - cu->off;
         if (k > n - *moved)
             k = (size_t)(n - *moved);
-        if (out && (rc = p_write(out, cu->c.data + cu->off, k)))
+        if (out && (rc = p_write_ref(out, &cu->c, cu->off, k)))
             return rc;
         cu->off += k;
         *moved += k;
@@ -1378,7 +1386,8 @@ static int op_join(jcs_exec *e, const Jcs__Plan__Join *o)
 }
 
 /*
- * Clone copies each chunk to every output in turn, so the slowest consumer
+ * Clone hands each chunk to every output in turn (the same bytes, shared by
+ * reference, not copied), so the slowest consumer
  * sets the pace (memory stays bounded). A consumer that stops early aborts
  * its pipe, and Clone fails with that error: the plan has failed anyway
  * (the consumer's own error is recorded first when it has one), and
@@ -1391,7 +1400,7 @@ static int op_clone(jcs_exec *e, const Jcs__Plan__Clone *o)
     int rc;
     while ((rc = p_read(in, &c)) == 0) {
         for (size_t i = 0; i < o->n_outputs && rc == 0; i++)
-            rc = p_write(pipe_of(e, o->outputs[i]), c.data, c.len);
+            rc = p_write_ref(pipe_of(e, o->outputs[i]), &c, 0, c.len); /* shared, not copied */
         jcs_pipe_release(in, &c);
         if (rc)
             break;

@@ -1,12 +1,22 @@
 /*
  * pipe.h - a bounded in-memory byte pipe between two threads.
  *
- * The unit of transfer is a chunk (at most chunk_size bytes, 1 MiB by
- * default); a pipe holds at most `depth` chunks, so a fast producer blocks
- * until the consumer catches up: memory per pipe is bounded by
- * depth * chunk_size. Writing copies into a pipe-owned chunk; reading
- * hands out a chunk by pointer (no copy) that the reader gives back with
- * jcs_pipe_release, so bulk data crosses a pipe with one copy at most.
+ * The unit of transfer is a chunk: a contiguous byte range the reader
+ * takes by pointer (no copy) and gives back with jcs_pipe_release. A
+ * pipe's own chunks hold at most chunk_size bytes (1 MiB by default) and
+ * are 64-byte aligned (ISA-L's fast case); chunks may also be ranges of
+ * another pipe's chunk (jcs_pipe_write_ref) or bytes a transport received
+ * (jcs_pipe_write_ext), of any size. The queue holds at most
+ * depth * chunk_size bytes (always at least one chunk), so a fast producer
+ * blocks until the consumer catches up. A chunk the reader holds (until
+ * jcs_pipe_release) and the writer's get_buffer chunk come on top.
+ *
+ * Zero copy. Buffers are reference-counted: a range handed on with
+ * jcs_pipe_write_ref, or held for a network send with jcs_chunk_hold,
+ * keeps its buffer alive after the reader released its chunk, and the
+ * last holder frees it from whatever thread it runs on. So bytes cross
+ * ChunkedSplit, Clone, ChunkedJoin and an RPC send without being copied;
+ * jcs_pipe_write copies (once, into a pipe-owned chunk).
  *
  * Ending: the writer calls jcs_pipe_close(p, 0) for a clean end of stream,
  * or with a negative jcs_err to fail the stream; the reader then sees that
@@ -17,18 +27,15 @@
  * each end belongs to one thread at a time.
  *
  * Small writes are coalesced into the last queued chunk while the reader
- * has not taken it, so a reader may see chunks of any size up to
- * chunk_size; bytes are visible to the reader as soon as a write returns.
- * The queue bound counts queued chunks: a chunk the reader holds (until
- * jcs_pipe_release) and the writer's get_buffer chunk come on top, so
- * memory is (depth + 2) * chunk_size with one chunk held at each end.
- * Chunk buffers are 64-byte aligned (ISA-L's fast case).
+ * has not taken it (and nobody else holds it), so a reader may see chunks
+ * of any size; bytes are visible to the reader as soon as a write returns.
  */
 #ifndef JCS_PIPE_H
 #define JCS_PIPE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "err.h"
 
@@ -56,6 +63,34 @@ void jcs_pipe_free(jcs_pipe *p);
  * error (or JCS_ECANCELED after a clean close), or JCS_ENOMEM.
  */
 int jcs_pipe_write(jcs_pipe *p, const void *data, size_t n) JCS_MUST_USE;
+
+/*
+ * Zero-copy hand-over: queues bytes [off, off + len) of chunk c (read from
+ * any pipe and not yet released) into p without copying them; p takes a
+ * reference of its own, so the caller still releases c. A few bytes (under
+ * chunk_size / 16) are copied into the queued tail instead. Blocks while
+ * the pipe is full; errors as jcs_pipe_write, JCS_EINVAL for a range
+ * outside c.
+ */
+int jcs_pipe_write_ref(jcs_pipe *p, const jcs_chunk *c, size_t off, size_t len) JCS_MUST_USE;
+
+/*
+ * Queues n pieces of bytes owned elsewhere (a received RPC message) without
+ * copying them, one chunk per piece; free_fn(arg) runs once the reader
+ * released every piece (or the pipe dropped them), from that thread. On
+ * failure the pieces not queued are dropped the same way. Errors as
+ * jcs_pipe_write.
+ */
+int jcs_pipe_write_ext(jcs_pipe *p, const struct iovec *iov, size_t n, void (*free_fn)(void *),
+                       void *arg) JCS_MUST_USE;
+
+/*
+ * A reference to the bytes of chunk c that outlives jcs_pipe_release, for
+ * a transport that sends them and frees them later (from any thread) with
+ * jcs_chunk_drop. NULL for a chunk not from jcs_pipe_read.
+ */
+void *jcs_chunk_hold(const jcs_chunk *c);
+void jcs_chunk_drop(void *hold);
 
 /*
  * Zero-copy write: get a writable chunk buffer of chunk_size bytes, fill

@@ -172,7 +172,10 @@ int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
             jcs_rpc_stream_free(st);
             return r;
         }
-        r = jcs_rpc_stream_send_raw(st, c.data, c.len);
+        /* gRPC reads the chunk's bytes in place and drops the hold when done with them. */
+        void *hold = jcs_chunk_hold(&c);
+        r = hold ? jcs_rpc_stream_send_owned(st, c.data, c.len, jcs_chunk_drop, hold)
+                 : jcs_rpc_stream_send_raw(st, c.data, c.len);
         jcs_pipe_release(src, &c);
         if (r) {
             /* The receiver failed; its status says why better than the send error. */
@@ -213,24 +216,20 @@ int jcs_xfer_pull(jcs_xfer *x, const Jcs__Plan__Worker *from, const char *plan_i
     if ((rc = jcs_rpc_stream_close_send(st)) != 0)
         goto done;
     for (;;) {
-        uint8_t *buf;
-        size_t cap, len = 0;
-        if ((rc = jcs_pipe_get_buffer(dst, &buf, &cap)) != 0) {
-            /* Our consumer gave up: stop the sender too. */
-            jcs_pipe_on_fail(dst, NULL, NULL);
-            jcs_rpc_stream_cancel(st);
-            jcs_rpc_stream_free(st);
-            return rc;
-        }
-        int r = jcs_rpc_stream_recv_raw(st, buf, cap, &len);
-        int cr = jcs_pipe_commit_buffer(dst, r == 0 ? len : 0);
+        /* Each received message goes into dst as gRPC's own pieces, not copied. */
+        jcs_rpc_msg *m;
+        const struct iovec *iov;
+        size_t n;
+        int r = jcs_rpc_stream_recv_msg(st, &m, &iov, &n);
         if (r == JCS_EOF)
             break;
         if (r < 0) {
             rc = r;
             break;
         }
+        int cr = jcs_pipe_write_ext(dst, iov, n, jcs_rpc_msg_free, m);
         if (cr) {
+            /* Our consumer gave up: stop the sender too. */
             jcs_pipe_on_fail(dst, NULL, NULL);
             jcs_rpc_stream_cancel(st);
             jcs_rpc_stream_free(st);

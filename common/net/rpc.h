@@ -37,6 +37,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/uio.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -158,6 +159,27 @@ int jcs_rpc_call_recv_raw(jcs_rpc_call *call, void *buf, size_t cap, size_t *len
  */
 int jcs_rpc_call_send(jcs_rpc_call *call, const ProtobufCMessage *msg) JCS_MUST_USE;
 int jcs_rpc_call_send_raw(jcs_rpc_call *call, const void *data, size_t len) JCS_MUST_USE;
+
+/*
+ * Zero copy: sends len bytes at data as one raw message without copying
+ * them; gRPC reads them while it frames and encrypts the message and then
+ * calls release(arg), from any thread, also when the send fails or is
+ * refused (so the caller never frees them itself). Otherwise as _send_raw.
+ */
+int jcs_rpc_call_send_owned(jcs_rpc_call *call, const void *data, size_t len,
+                            void (*release)(void *), void *arg) JCS_MUST_USE;
+
+/*
+ * A received raw message kept as gRPC received it (no copy): its bytes are
+ * n pieces (iov), valid until jcs_rpc_msg_free(msg), which any thread may
+ * call. TLS hands them over in pieces of about 8 KiB.
+ */
+typedef struct jcs_rpc_msg jcs_rpc_msg;
+void jcs_rpc_msg_free(void *msg);
+
+/* Receives the next message so: JCS_OK, JCS_EOF, JCS_ECANCELED as _recv_raw. */
+int jcs_rpc_call_recv_msg(jcs_rpc_call *call, jcs_rpc_msg **msg, const struct iovec **iov,
+                          size_t *n) JCS_MUST_USE;
 
 /* The caller's certificate subject ("CN=hub1,OU=hub,O=JCS-C") and role. Borrowed; "" if unknown. */
 const char *jcs_rpc_call_peer(const jcs_rpc_call *call);
@@ -301,6 +323,9 @@ int jcs_rpc_stream_open(jcs_rpc_channel *ch, const char *method, int64_t timeout
  */
 int jcs_rpc_stream_send(jcs_rpc_stream *st, const ProtobufCMessage *msg) JCS_MUST_USE;
 int jcs_rpc_stream_send_raw(jcs_rpc_stream *st, const void *data, size_t len) JCS_MUST_USE;
+/* As jcs_rpc_call_send_owned. */
+int jcs_rpc_stream_send_owned(jcs_rpc_stream *st, const void *data, size_t len,
+                              void (*release)(void *), void *arg) JCS_MUST_USE;
 
 /* Half-closes: the server's recv returns JCS_EOF after the messages already sent. */
 int jcs_rpc_stream_close_send(jcs_rpc_stream *st) JCS_MUST_USE;
@@ -315,6 +340,9 @@ int jcs_rpc_stream_close_send(jcs_rpc_stream *st) JCS_MUST_USE;
 int jcs_rpc_stream_recv(jcs_rpc_stream *st, const ProtobufCMessageDescriptor *desc,
                         ProtobufCMessage **out) JCS_MUST_USE;
 int jcs_rpc_stream_recv_raw(jcs_rpc_stream *st, void *buf, size_t cap, size_t *len) JCS_MUST_USE;
+/* As jcs_rpc_call_recv_msg. */
+int jcs_rpc_stream_recv_msg(jcs_rpc_stream *st, jcs_rpc_msg **msg, const struct iovec **iov,
+                            size_t *n) JCS_MUST_USE;
 
 /*
  * Waits for the call's final status and returns it as a jcs_err code (detail

@@ -5,7 +5,11 @@
  *
  * Moves GIB gibibytes client->server (client streaming, raw messages) and
  * server->client (server streaming, raw messages) through one server and one
- * channel in the same process, and prints MiB/s per run and the best run.
+ * channel in the same process, and prints MiB/s per run and the best run,
+ * and the process's CPU seconds per GiB (getrusage) of the best run. Each
+ * direction runs twice: copying (send_raw / recv_raw) and zero copy
+ * (send_owned from the caller's buffer, recv_msg keeping gRPC's slices), the
+ * two ways the data plane can use (common/data/xfer.c uses zero copy).
  * Both ends share the machine's cores, as in the probe of
  * /work/shared/c-stack.md section 1 (raw gRPC, same set-up: 489-667 MiB/s
  * up, 474-553 MiB/s down for 1 GiB in 1 MiB messages).
@@ -15,6 +19,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +37,51 @@ typedef Jcs__Rpctest__Echo Echo;
 #define ECHO_DESC (&jcs__rpctest__echo__descriptor)
 
 static size_t msg_size;
+static int zero_copy; /* send_owned / recv_msg instead of send_raw / recv_raw */
+
+static void no_release(void *arg)
+{
+    (void)arg;
+}
+
+/* The next message: copied into buf, or kept as gRPC's slices and dropped (zero copy). */
+static int recv_one_call(jcs_rpc_call *c, uint8_t *buf, size_t *len)
+{
+    if (!zero_copy)
+        return jcs_rpc_call_recv_raw(c, buf, msg_size, len);
+    jcs_rpc_msg *m;
+    const struct iovec *iov;
+    size_t n;
+    int rc = jcs_rpc_call_recv_msg(c, &m, &iov, &n);
+    *len = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        *len += iov[i].iov_len;
+    jcs_rpc_msg_free(m);
+    return rc;
+}
+
+static int recv_one_stream(jcs_rpc_stream *st, uint8_t *buf, size_t *len)
+{
+    if (!zero_copy)
+        return jcs_rpc_stream_recv_raw(st, buf, msg_size, len);
+    jcs_rpc_msg *m;
+    const struct iovec *iov;
+    size_t n;
+    int rc = jcs_rpc_stream_recv_msg(st, &m, &iov, &n);
+    *len = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        *len += iov[i].iov_len;
+    jcs_rpc_msg_free(m);
+    return rc;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+}
 
 /* Upload: counts raw bytes until the end, answers {n = bytes}. */
 static int h_upload(jcs_rpc_call *c, void *ctx)
@@ -42,7 +92,7 @@ static int h_upload(jcs_rpc_call *c, void *ctx)
     int rc;
     if (!buf)
         return jcs_err_set(JCS_ENOMEM, "upload buffer");
-    while ((rc = jcs_rpc_call_recv_raw(c, buf, msg_size, &len)) == 0)
+    while ((rc = recv_one_call(c, buf, &len)) == 0)
         bytes += (int64_t)len;
     jcs_free(buf);
     if (rc == JCS_EOF) {
@@ -69,7 +119,8 @@ static int h_download(jcs_rpc_call *c, void *ctx)
         return jcs_err_set(JCS_ENOMEM, "download buffer");
     memset(buf, 0xa5, msg_size);
     for (int64_t i = 0; i < count && rc == 0; i++)
-        rc = jcs_rpc_call_send_raw(c, buf, msg_size);
+        rc = zero_copy ? jcs_rpc_call_send_owned(c, buf, msg_size, no_release, NULL)
+                       : jcs_rpc_call_send_raw(c, buf, msg_size);
     jcs_free(buf);
     return rc;
 }
@@ -85,7 +136,8 @@ static int upload(jcs_rpc_channel *ch, int64_t count, uint8_t *buf)
     ProtobufCMessage *m = NULL;
     int rc = jcs_rpc_stream_open(ch, methods[0].name, 0, &st);
     for (int64_t i = 0; i < count && rc == 0; i++)
-        rc = jcs_rpc_stream_send_raw(st, buf, msg_size);
+        rc = zero_copy ? jcs_rpc_stream_send_owned(st, buf, msg_size, no_release, NULL)
+                       : jcs_rpc_stream_send_raw(st, buf, msg_size);
     if (rc == 0)
         rc = jcs_rpc_stream_close_send(st);
     if (rc == 0)
@@ -112,7 +164,7 @@ static int download(jcs_rpc_channel *ch, int64_t count, uint8_t *buf)
         rc = jcs_rpc_stream_send(st, &req.base);
     if (rc == 0)
         rc = jcs_rpc_stream_close_send(st);
-    while (rc == 0 && (rc = jcs_rpc_stream_recv_raw(st, buf, msg_size, &len)) == 0) {
+    while (rc == 0 && (rc = recv_one_stream(st, buf, &len)) == 0) {
         got++;
         bytes += (int64_t)len;
     }
@@ -164,23 +216,31 @@ int main(int argc, char **argv)
     }
     printf("bench_rpc: %.0f MiB in %zu KiB raw messages over mTLS on %s, %d runs\n", mib,
            msg_size / KIB, target, runs);
-    for (int dir = 0; dir < 2; dir++) {
-        double best = 0;
-        printf("  %-26s", dir == 0 ? "client-streaming (upload)" : "server-streaming (download)");
+    for (int mode = 0; mode < 4; mode++) {
+        int dir = mode / 2;
+        double best = 0, best_cpu = 0;
+        zero_copy = mode % 2;
+        printf("  %-27s %-9s",
+               dir == 0 ? "client-streaming (upload)" : "server-streaming (download)",
+               zero_copy ? "zero-copy" : "copying");
         for (int r = 0; r < runs; r++) {
             int64_t t0 = jcs_now_ms();
+            double c0 = cpu_s();
             int err = dir == 0 ? upload(ch, count, buf) : download(ch, count, buf);
-            double s = (double)(jcs_now_ms() - t0) / 1000.0;
+            double s = (double)(jcs_now_ms() - t0) / 1000.0, c = cpu_s() - c0;
             if (err) {
                 printf("\nbench_rpc: %s\n", jcs_err_msg(err));
                 goto out;
             }
             double rate = s > 0 ? mib / s : 0;
-            best = rate > best ? rate : best;
+            if (rate > best) {
+                best = rate;
+                best_cpu = c / (mib / 1024.0);
+            }
             printf(" %7.0f", rate);
             fflush(stdout);
         }
-        printf("  MiB/s (best %.0f)\n", best);
+        printf("  MiB/s (best %.0f, %.2f CPU-s/GiB)\n", best, best_cpu);
     }
     rc = 0;
 out:

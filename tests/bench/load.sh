@@ -10,7 +10,8 @@
 #     GiB or per 1,000 requests, from /proc/<pid>/stat;
 #   - jcs and hub RSS after the small-object runs and after 100,000 requests.
 # Environment: DURATION (10 s per small run), CONC (16), BIG_MIB (1024),
-#   RSS_REQUESTS (100000; 0 skips that run), KEEP=1 keeps the cluster.
+#   RSS_REQUESTS (100000; 0 skips that run), KEEP=1 keeps the cluster,
+#   BIG_ONLY=1 runs only the large transfers (and no RSS run).
 # Prints "FIG name value unit" lines (tests/bench/peer.sh reads them).
 set -u
 BUILD=${1:-build}
@@ -93,7 +94,9 @@ PKG[ec46]=$(api package/create "{\"bucketID\":$BUCKET,\"name\":\"ec46\",\"redund
 echo "4 KiB objects, $CONC keep-alive mTLS connections, ${DURATION}s each, every body checked:"
 REQS=0
 status=0
-for red in none rep3 ec46; do
+SMALL_REDS="none rep3 ec46"
+[ "${BIG_ONLY:-0}" = 1 ] && { SMALL_REDS=""; RSS_REQUESTS=0; }
+for red in $SMALL_REDS; do
   for op in put get; do
     s0=$(snap)
     r=$("$LG" --target jcs --url "$JCS_ENDPOINT" --ca "$JCS_CA" --cert "$JCS_CERT" --key "$JCS_KEY" \
