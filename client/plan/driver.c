@@ -660,10 +660,10 @@ static int place(jcs_driver *d, const place_req *pr, jcs_plan_from *froms, size_
         pthread_mutex_unlock(&sort_mu);
         for (size_t j = 0; j < m; j++) {
             const jcs_site *st = &src->sites[order[j]];
-            in[nin] = (jcs_computeat_flow){
-                .node = st->hub->hub_id,
-                .bytes = block_bytes(red),
-                .group = jcs_red_coded(red) ? src->blocks[order[j]].index : 0};
+            in[nin] =
+                (jcs_computeat_flow){.node = st->hub->hub_id,
+                                     .bytes = block_bytes(red),
+                                     .group = jcs_red_coded(red) ? src->blocks[order[j]].index : 0};
             srcidx[nin++] = order[j];
             if (find_node(cands, ncands, st->hub->hub_id) < 0) {
                 cands[ncands] = st->hub->hub_id;
