@@ -758,7 +758,7 @@ static int route_begin(jcs_http_req *h)
     r->gw = gw;
     r->svc = gw->svc;
     r->h = h;
-    r->method = jcs_http_req_method(h);
+    snprintf(r->method, sizeof r->method, "%s", jcs_http_req_method(h));
     jcs_buf_init(&r->xml, S3GW_XML_BODY_MAX);
     uint64_t seq = atomic_fetch_add(&gw->seq, 1);
     snprintf(r->rid, sizeof r->rid, "%08llX%08llX", (unsigned long long)(jcs_wall_ms() / 1000),

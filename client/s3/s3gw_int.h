@@ -42,7 +42,9 @@ struct s3req {
     jcs_s3gw *gw;
     jcs_svc *svc;
     jcs_http_req *h;
-    const char *method;
+    /* A copy: a route's abort runs on a worker after the HTTP layer let go of the
+     * request's own strings (http.h), and logs the method. */
+    char method[16];
     char rid[24];
     char *bucket; /* decoded; NULL for the service */
     char *key;    /* decoded; NULL for a bucket request */
