@@ -396,6 +396,14 @@ struct watcher {
  * go away; the latter cancels the fragment. The driver sends nothing while
  * the fragment runs, so this receive has no idle deadline; h_execute
  * bounds the wait once the answer is sent.
+ *
+ * gRPC ends a server's receive the same way whether the client half-closed
+ * or cancelled the call (RST_STREAM): no message, no error. The driver
+ * half-closes only after it has read the answer, so an end of its stream
+ * while the fragment still runs is a cancel (the plan failed elsewhere, or
+ * the driver went away): without this, a fragment waiting for a stream that
+ * will never come (its sender's link dropped before the PushStream reached
+ * us) would keep its threads for ever.
  */
 static void *watch_driver(void *arg)
 {
@@ -404,6 +412,13 @@ static void *watch_driver(void *arg)
     int rc;
     while ((rc = jcs_rpc_call_recv(w->call, &jcs__hub__execute_fragment_req__descriptor, &m)) == 0)
         protobuf_c_message_free_unpacked(m, NULL);
+    if (rc == JCS_EOF) {
+        pthread_mutex_lock(&w->mu);
+        int early = !w->finished;
+        pthread_mutex_unlock(&w->mu);
+        if (early)
+            rc = JCS_ECANCELED;
+    }
     if (rc < 0) {
         jcs_err_set(JCS_ECANCELED, "the driver cancelled the plan or went away");
         jcs_exec_cancel(w->exec, JCS_ECANCELED);

@@ -130,7 +130,9 @@ void jcs_rpc_server_free(jcs_rpc_server *srv);
  * set (caller frees with protobuf_c_message_free_unpacked(*out, NULL)),
  * JCS_EOF at the end of the client's stream (*out = NULL), JCS_EINVAL when the bytes
  * do not unpack as desc, JCS_ECANCELED when the call was cancelled or the
- * server is shutting down.
+ * server is shutting down. A client's cancel (RST_STREAM) may also read as
+ * JCS_EOF: gRPC ends the receive the same way; a handler whose protocol
+ * half-closes only at a known point treats an earlier end as a cancel.
  */
 int jcs_rpc_call_recv(jcs_rpc_call *call, const ProtobufCMessageDescriptor *desc,
                       ProtobufCMessage **out) JCS_MUST_USE;

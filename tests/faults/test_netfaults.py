@@ -454,6 +454,11 @@ def main():
             break
         time.sleep(0.5)
     check(not extra, "hub_threads_back_to_baseline", "hub: {name: (baseline, now)} %s" % extra)
+    if extra and os.environ.get("JCS_NETFAULTS_PAUSE"):
+        # Keeps the cluster up to look at the stuck threads (gdb -p PID).
+        print("paused: cluster in %s (touch %s/resume)" % (T, T), flush=True)
+        while not os.path.exists(os.path.join(T, "resume")):
+            time.sleep(1)
     dead = [n for n in ["hub%d" % i for i in range(1, NHUBS + 1)]
             if c.threads(n) is None] + [n for n, k in (("client", "JCS_PID"),
                                                     ("coordinator", "COORDINATOR_PID"))

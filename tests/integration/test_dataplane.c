@@ -23,6 +23,7 @@
 #include "itest.h"
 #include "methods.h"
 #include "util.h"
+#include "xfer.h"
 
 #define NHUBS   3
 #define NSPACES 7 /* 2 local per hub + 1 s3 on hub 1 */
@@ -757,4 +758,75 @@ TEST(the_default_5_mib_chunk_works_through_1_mib_pipes)
     jcs_free(data);
     T_OK(rc);
     T_ASSERT(why[0] == '\0', "(%s)", why);
+}
+
+/*
+ * A driver that cancels its ExecuteFragment while the fragment waits for a
+ * stream that will never come (its sender's link dropped before the
+ * PushStream reached the hub) ends the fragment on the hub: gRPC shows the
+ * cancel to the hub as the end of the driver's stream, which the hub must
+ * not take for the normal half-close that follows the answer.
+ */
+TEST(a_cancelled_fragment_waiting_for_a_stream_ends_on_the_hub)
+{
+    SETUP();
+    char ca[600], cert[600], key[600];
+    snprintf(ca, sizeof(ca), "%s/certs/ca_cert.pem", cl.dir);
+    snprintf(cert, sizeof(cert), "%s/certs/client_cert.pem", cl.dir);
+    snprintf(key, sizeof(key), "%s/certs/client_key.pem", cl.dir);
+    jcs_tls_files tls = {ca, cert, key};
+    jcs_xfer *x;
+    jcs_rpc_channel *ch;
+    jcs_rpc_stream *st;
+    T_OK(jcs_xfer_new(&tls, &x));
+    T_OK(jcs_xfer_channel(x, hub_addr[0], &ch));
+    char plan_id[33];
+    snprintf(plan_id, sizeof(plan_id), "%016llx%016llx", (unsigned long long)jcs_now_ms(),
+             0xcafe0001ull);
+    /* ShardWrite of stream var 1, which nobody ever pushes. */
+    Jcs__Plan__ShardWrite sw = JCS__PLAN__SHARD_WRITE__INIT;
+    sw.space = &spaces[0];
+    sw.input = 1;
+    sw.result = 2;
+    Jcs__Plan__Op op = JCS__PLAN__OP__INIT;
+    op.op_case = JCS__PLAN__OP__OP_SHARD_WRITE;
+    op.shard_write = &sw;
+    Jcs__Plan__Op *ops[] = {&op};
+    int32_t results[] = {2};
+    Jcs__Plan__Fragment f = JCS__PLAN__FRAGMENT__INIT;
+    f.plan_id = plan_id;
+    f.worker = &hubs[0];
+    f.n_ops = 1;
+    f.ops = ops;
+    f.n_results = 1;
+    f.results = results;
+    Jcs__Hub__ExecuteFragmentReq req = JCS__HUB__EXECUTE_FRAGMENT_REQ__INIT;
+    req.fragment = &f;
+    T_OK(jcs_xfer_open(ch, JCS_M_EXECUTE_FRAGMENT, &st));
+    T_OK(jcs_rpc_stream_send(st, &req.base));
+    jcs_sleep_ms(500); /* the fragment runs and waits for var 1 */
+    jcs_rpc_stream_cancel(st);
+    int fin = jcs_rpc_stream_finish(st); /* the cancel, as expected */
+    (void)fin;
+    jcs_rpc_stream_free(st);
+    /* The hub records the plan as failed once its fragment ended: a PullVar says so. */
+    char last[512] = "";
+    int ended = 0;
+    for (int64_t end = jcs_now_ms() + 5000; !ended && jcs_now_ms() < end;) {
+        Jcs__Hub__PullVarReq pr = JCS__HUB__PULL_VAR_REQ__INIT;
+        ProtobufCMessage *resp = NULL;
+        pr.plan_id = plan_id;
+        pr.var = 2;
+        pr.timeout_ms = 200;
+        int rc = jcs_rpc_unary(ch, JCS_M_PULL_VAR, &pr.base, &jcs__hub__pull_var_resp__descriptor,
+                               &resp, 2000);
+        if (resp)
+            protobuf_c_message_free_unpacked(resp, NULL);
+        snprintf(last, sizeof(last), "%s", rc ? jcs_err_msg(rc) : "a value");
+        ended = rc && strstr(last, "already failed");
+        if (!ended)
+            jcs_sleep_ms(200);
+    }
+    jcs_xfer_free(x);
+    T_ASSERT(ended, "(the fragment still runs 5 s after the driver cancelled it: %s)", last);
 }
