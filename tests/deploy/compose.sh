@@ -81,12 +81,11 @@ old_images=$(docker image inspect -f '{{.Id}}' jcs-c:latest jcs-c-mariadb:latest
 if COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0 compose build >"$T/build.log" 2>&1; then
   pass "images_built ($(since "$t") s)"
   new_images=$(docker image inspect -f '{{.Id}}' jcs-c:latest jcs-c-mariadb:latest 2>/dev/null)
-  for id in $old_images; do
-    grep -qxF "$id" <<<"$new_images" || docker rmi "$id" >/dev/null 2>&1
-  done
   dangling=0
   for id in $old_images; do
-    grep -qxF "$id" <<<"$new_images" || ! docker image inspect "$id" >/dev/null 2>&1 || dangling=$((dangling + 1))
+    grep -qxF "$id" <<<"$new_images" && continue
+    docker rmi "$id" >/dev/null 2>&1
+    ! docker image inspect "$id" >/dev/null 2>&1 || dangling=$((dangling + 1))
   done
   if [ "$dangling" -eq 0 ]; then pass replaced_images_removed; else
     fail replaced_images_removed "$dangling replaced jcs-c images are still stored"
