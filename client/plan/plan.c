@@ -547,7 +547,7 @@ static int local_group(const bld *b, int blk, int *fis, int *rows)
     int first, count;
     if (!b->lrc || jcs_lrc_group_of(red, blk, &first, &count) < 0)
         return 0;
-    int parity = red->n - red->ngroups + jcs_lrc_group_of(red, blk, NULL, NULL), got = 0;
+    int parity = jcs_red_global_n(red) + jcs_lrc_group_of(red, blk, NULL, NULL), got = 0;
     for (int r = first; r <= first + count; r++) {
         int want = r == first + count ? parity : r;
         if (want == blk)

@@ -32,7 +32,7 @@ int jcs_lrc_group_of(const jcs_redundancy *red, int b, int *first, int *count)
 {
     if (red->type != JCS_RED_LRC || b < 0 || b >= red->n)
         return -1;
-    int m = red->n - red->ngroups, g = -1;
+    int m = jcs_red_global_n(red), g = -1;
     if (b >= m) {
         g = b - m;
     } else {

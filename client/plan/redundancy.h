@@ -40,6 +40,16 @@ static inline int jcs_red_coded(const jcs_redundancy *red)
     return red->type == JCS_RED_EC || red->type == JCS_RED_LRC;
 }
 
+/*
+ * The blocks of red that are exactly ec(k, n'): all n for ec; for lrc its
+ * data and global parity blocks, n - ngroups (the local parities follow).
+ * A decode with jcs_ec_new(k, n') may use only these.
+ */
+static inline int jcs_red_global_n(const jcs_redundancy *red)
+{
+    return red->type == JCS_RED_LRC ? red->n - red->ngroups : red->n;
+}
+
 /* Bytes in each EC/LRC block of an object of `size` bytes: ceil(size / (k*chunk)) * chunk. */
 int64_t jcs_ec_block_size(const jcs_redundancy *red, int64_t size);
 

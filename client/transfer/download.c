@@ -497,23 +497,12 @@ static int piece_covers(const ec_read *r, int idx, int64_t s, int64_t a, int64_t
     return 0;
 }
 
-/*
- * The blocks a hedge may read and decode with jcs_ec_new(k, coded_n): every
- * block of ec; for lrc only its data and global parity blocks, which are
- * exactly ec(k, n - ngroups) (a local parity is a XOR of its group, not a
- * row of that matrix; decoding with it would give wrong bytes).
- */
-static int coded_n(const jcs_redundancy *red)
-{
-    return red->type == JCS_RED_LRC ? red->n - red->ngroups : red->n;
-}
-
 /* Rows of strip s that hold [a, b): at most want of them, data rows first. */
 static int rows_for(const ec_read *r, int64_t s, int64_t a, int64_t b, int *rows,
                     unsigned char **src, int want)
 {
     int got = 0;
-    for (int idx = 0; idx < coded_n(r->red) && got < want; idx++)
+    for (int idx = 0; idx < jcs_red_global_n(r->red) && got < want; idx++)
         if (have_rows(r, idx, s, a, b, &src[got]))
             rows[got++] = idx;
     return got;
@@ -527,7 +516,7 @@ static int rows_for(const ec_read *r, int64_t s, int64_t a, int64_t b, int *rows
  */
 static int hedge(ec_read *r, int64_t late_us, int64_t delay_us, const char *late_hub)
 {
-    const int k = r->red->k, n = coded_n(r->red);
+    const int k = r->red->k, n = jcs_red_global_n(r->red);
     int hmax = 0;
     for (int64_t s = r->s0; s <= r->s1; s++) {
         int64_t a, b;
@@ -770,7 +759,7 @@ static int ec_direct_hedged(ec_read *r)
         int m;
         if (!strip_missing(r, s, 0, &a, &b, &m))
             continue;
-        if (!ec && (rc = jcs_ec_new(r->red->k, coded_n(r->red), &ec)) != 0)
+        if (!ec && (rc = jcs_ec_new(r->red->k, jcs_red_global_n(r->red), &ec)) != 0)
             break;
         rc = decode_strip(r, ec, s);
         decoded = 1;
