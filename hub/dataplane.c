@@ -852,28 +852,30 @@ static int h_read_shard(jcs_rpc_call *call, void *ctx)
     hub *h = ctx;
     Jcs__Hub__ReadShardReq *req = NULL;
     jcs_shardstore *ss;
-    struct jcs_shard_info info;
     read_buf b = {0};
     int rc = jcs_rpc_call_recv_request(call, &jcs__hub__read_shard_req__descriptor, (void **)&req);
     if (rc)
         return rc;
+    /* No stat first: the read says JCS_ENOENT for a missing shard (a shard known corrupt is
+     * refused as StatShard would, without a system call), and checks the range against the size the shard's checksums record
+     * (a shard truncated on disk is corrupt, not a bad request). */
     if ((rc = jcs_filehash_check(req->file_hash)) == 0 &&
-        (rc = space_open(h->dp, req->space, &ss)) == 0 &&
-        (rc = jcs_shardstore_stat(ss, req->file_hash, &info)) == 0) {
-        /* The range is checked against the size the shard's checksums record (the read
-         * below): a shard truncated on disk is corrupt, not a bad request. */
-        if (req->offset < 0 || req->length < 0 || req->length > JCS_SHARD_CALL_MAX)
-            rc = jcs_err_set(JCS_EINVAL,
-                             "ReadShard %s: range %" PRId64 "+%" PRId64
-                             " is negative or over %d bytes",
-                             req->file_hash, req->offset, req->length, JCS_SHARD_CALL_MAX);
-    }
+        (req->offset < 0 || req->length < 0 || req->length > JCS_SHARD_CALL_MAX))
+        rc = jcs_err_set(JCS_EINVAL,
+                         "ReadShard %s: range %" PRId64 "+%" PRId64 " is negative or over %d bytes",
+                         req->file_hash, req->offset, req->length, JCS_SHARD_CALL_MAX);
+    if (rc == 0 && (rc = space_open(h->dp, req->space, &ss)) == 0)
+        rc = jcs_shardstore_known_corrupt(ss, req->file_hash);
     if (rc == 0 && !(b.p = jcs_malloc(req->length ? (size_t)req->length : 1)))
         rc = jcs_err_set(JCS_ENOMEM, "out of memory");
     b.cap = (size_t)req->length;
-    if (rc == 0 && req->length > 0)
+    if (rc == 0 && req->length > 0) {
         rc = jcs_shardstore_read(ss, req->file_hash, (uint64_t)req->offset, (uint64_t)req->length,
                                  read_sink, &b);
+    } else if (rc == 0) {
+        struct jcs_shard_info info; /* nothing to read: is it there at all? */
+        rc = jcs_shardstore_stat(ss, req->file_hash, &info);
+    }
     if (rc == 0 && b.len != b.cap)
         rc = jcs_err_set(JCS_ECORRUPT, "shard %s: read %zu bytes of %zu", req->file_hash, b.len,
                          b.cap);

@@ -233,6 +233,7 @@ int jcs_shard_commit(jcs_shard_writer *w, const char *hash, struct jcs_shard_inf
         return rc;
     }
     rc = jcs_storage_stat(b, key, &st);
+    int replaced = rc == JCS_OK;
     if (rc == JCS_OK && st.size == size) {
         /*
          * Same name, same content. The new copy still replaces the stored one
@@ -253,18 +254,23 @@ int jcs_shard_commit(jcs_shard_writer *w, const char *hash, struct jcs_shard_inf
         return jcs_err_set(rc, "%s", msg);
     }
     /*
-     * The sidecar is committed first: a shard is never visible without its
-     * checksums (a crash in between leaves a sidecar alone, which the next
-     * write of the shard replaces and GC deletes with it).
+     * The checksums go into the shard file's attribute (one file, one fsync, atomic with
+     * the bytes) when the backend keeps it and they are short enough; otherwise into the
+     * sidecar, committed first: a shard is never visible without its checksums (a crash in
+     * between leaves a sidecar alone, which the next write of the shard replaces and GC
+     * deletes with it).
      */
     uint8_t *sc = NULL;
     size_t sclen = 0;
+    int kept = 0;
     char skey[SIDECAR_KEY_LEN + 1];
     jcs_storage_writer *sw = NULL;
     sidecar_key(key, skey);
-    if ((rc = jcs_sidecar_encode(&w->acc, &sc, &sclen)) != 0 ||
-        (rc = jcs_storage_write_begin(b, &sw)) != 0 ||
-        (rc = jcs_storage_write(sw, sc, sclen)) != 0) {
+    if ((rc = jcs_sidecar_encode(&w->acc, &sc, &sclen)) == 0 && sclen <= JCS_SIDECAR_ATTR_MAX)
+        rc = jcs_storage_writer_set_attr(w->w, JCS_SIDECAR_ATTR, sc, sclen, &kept);
+    if (rc == 0 && !kept && ((rc = jcs_storage_write_begin(b, &sw)) == 0))
+        rc = jcs_storage_write(sw, sc, sclen);
+    if (rc) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", jcs_err_msg(rc));
         jcs_storage_write_abort(sw);
@@ -275,11 +281,21 @@ int jcs_shard_commit(jcs_shard_writer *w, const char *hash, struct jcs_shard_inf
     }
     jcs_free(sc);
     jcs_sidecar_clear(&w->acc);
-    /* Both in one commit that shares their syncs, the sidecar first. */
-    rc = jcs_storage_write_commit_pair(sw, skey, w->w, key);
+    if (kept)
+        rc = jcs_storage_write_commit(w->w, key);
+    else /* Both in one commit that shares their syncs, the sidecar first. */
+        rc = jcs_storage_write_commit_pair(sw, skey, w->w, key);
     jcs_free(w);
     if (rc)
         return rc;
+    if (kept && replaced) {
+        /* A copy of the old layout may have left a sidecar: readers prefer the attribute,
+         * but a stale file would mislead whoever looks at the directory. */
+        int r2 = jcs_storage_delete(b, skey);
+        if (r2)
+            jcs_warn("%s: shard %s: deleting its old checksum sidecar: %s", jcs_storage_name(b),
+                     hash, jcs_err_msg(r2));
+    }
     bad_clear(ss, hash);
     if (info) {
         /* The mtime the backend recorded; fall back to the size we know if stat fails. */
@@ -319,20 +335,48 @@ static int grow_sink(void *arg, const void *data, size_t n)
     return 0;
 }
 
+/* A shard's encoded checksums, from its attribute or its sidecar object. */
+struct checks {
+    uint8_t attr[JCS_SIDECAR_ATTR_MAX];
+    struct grow g;    /* the sidecar object's bytes, when there is no attribute */
+    const uint8_t *p; /* the encoded checksums, wherever they were */
+    size_t len;
+    int in_attr; /* they came from the attribute */
+};
+
 /*
- * Reads and checks the sidecar of key into *g. 0 with a parsed *sc; JCS_ENOENT
- * when there is none (a shard written by JCS, or before checksums existed);
- * JCS_ECORRUPT when it is damaged; another error when it could not be read.
+ * Reads and checks the checksums of key into *c: its attribute when it has one, else its
+ * sidecar. 0 with a parsed *sc; JCS_ENOENT when there are none (a shard written by JCS,
+ * or before checksums existed) or the shard itself is missing; JCS_ECORRUPT when they are
+ * damaged; another error when they could not be read. Free c->g.p after.
  */
-static int get_sidecar(jcs_shardstore *ss, const char *key, struct grow *g, jcs_sidecar *sc)
+static int get_checksums(jcs_shardstore *ss, const char *key, struct checks *c, jcs_sidecar *sc)
 {
+    memset(&c->g, 0, sizeof c->g);
+    c->p = NULL;
+    c->len = 0;
+    c->in_attr = 0;
+    size_t n = 0;
+    int rc = jcs_storage_get_attr(ss->backend, key, JCS_SIDECAR_ATTR, c->attr, sizeof c->attr, &n);
+    if (rc == JCS_ETOOBIG)
+        return jcs_err_set(JCS_ECORRUPT, "checksum attribute: over %d bytes",
+                           JCS_SIDECAR_ATTR_MAX);
+    if (rc)
+        return rc; /* JCS_ENOENT: the shard is missing (its sidecar would not help) */
+    if (n > 0) {
+        c->in_attr = 1;
+        c->p = c->attr;
+        c->len = n;
+        return jcs_sidecar_parse(c->attr, n, sc);
+    }
     char skey[SIDECAR_KEY_LEN + 1];
     sidecar_key(key, skey);
-    memset(g, 0, sizeof *g);
-    g->max = jcs_sidecar_encoded_size(JCS_SIDECAR_MAX_SHARD);
-    int rc = jcs_storage_read(ss->backend, skey, 0, JCS_STORAGE_TO_END, grow_sink, g);
+    c->g.max = jcs_sidecar_encoded_size(JCS_SIDECAR_MAX_SHARD);
+    rc = jcs_storage_read(ss->backend, skey, 0, JCS_STORAGE_TO_END, grow_sink, &c->g);
+    c->p = c->g.p;
+    c->len = c->g.len;
     if (rc == 0)
-        rc = jcs_sidecar_parse(g->p, g->len, sc);
+        rc = jcs_sidecar_parse(c->g.p, c->g.len, sc);
     return rc;
 }
 
@@ -457,11 +501,11 @@ int jcs_shardstore_read(jcs_shardstore *ss, const char *hash, uint64_t off, uint
     int rc = jcs_shardstore_key(hash, key);
     if (rc)
         return jcs_err_wrap(rc, "%s: read shard: ", jcs_storage_name(ss->backend));
-    struct grow g;
+    struct checks c;
     jcs_sidecar sc;
-    rc = get_sidecar(ss, key, &g, &sc);
+    rc = get_checksums(ss, key, &c, &sc);
     if (rc == JCS_ENOENT) {
-        jcs_free(g.p);
+        jcs_free(c.g.p);
         return read_legacy(ss, hash, key, off, len, sink, arg);
     }
     if (rc == JCS_ECORRUPT) {
@@ -472,13 +516,13 @@ int jcs_shardstore_read(jcs_shardstore *ss, const char *hash, uint64_t off, uint
             jcs_err_set(JCS_ECORRUPT, "%s: shard %s: %s", jcs_storage_name(ss->backend), hash, why);
     }
     if (rc) {
-        jcs_free(g.p);
+        jcs_free(c.g.p);
         return rc;
     }
     if (len == JCS_STORAGE_TO_END)
         len = off <= sc.size ? sc.size - off : 0;
     if (off > sc.size || len > sc.size - off) {
-        jcs_free(g.p);
+        jcs_free(c.g.p);
         return jcs_err_set(JCS_EINVAL,
                            "%s: read shard %s: range [%llu, %llu) is past the end "
                            "(size %llu)",
@@ -516,7 +560,7 @@ int jcs_shardstore_read(jcs_shardstore *ss, const char *hash, uint64_t off, uint
         atomic_fetch_add(&ss->reads_verified, 1);
     }
     jcs_free(v.buf);
-    jcs_free(g.p);
+    jcs_free(c.g.p);
     return rc;
 }
 
@@ -544,11 +588,11 @@ int jcs_shardstore_verify(jcs_shardstore *ss, const char *hash, struct jcs_shard
     int rc = jcs_shardstore_key(hash, key);
     if (rc)
         return jcs_err_wrap(rc, "%s: verify shard: ", jcs_storage_name(ss->backend));
-    struct grow g;
+    struct checks c;
     jcs_sidecar sc;
-    int have = get_sidecar(ss, key, &g, &sc);
+    int have = get_checksums(ss, key, &c, &sc);
     if (have != 0 && have != JCS_ENOENT && have != JCS_ECORRUPT) {
-        jcs_free(g.p);
+        jcs_free(c.g.p);
         return have;
     }
     struct vall x = {0};
@@ -569,13 +613,27 @@ int jcs_shardstore_verify(jcs_shardstore *ss, const char *hash, struct jcs_shard
     int full = strncmp(hash, "Full", 4) == 0;
     if (full && strcmp(got, hash) != 0) {
         snprintf(why, sizeof why, "its %llu bytes hash to %s", (unsigned long long)x.n, got);
-    } else if (!full && have == 0 && (enclen != g.len || memcmp(enc, g.p, enclen) != 0)) {
+    } else if (!full && have == 0 && (enclen != c.len || memcmp(enc, c.p, enclen) != 0)) {
         /* A Comp name is not the SHA-256 of the bytes: the sidecar is the only check. */
         snprintf(why, sizeof why, "its content no longer matches its checksums");
-    } else if (have != 0 || enclen != g.len || memcmp(enc, g.p, enclen) != 0) {
-        /* Good content, but the sidecar is missing, damaged or stale: write it again. */
-        if ((rc = put_sidecar(ss->backend, key, enc, enclen)) != 0)
+    } else if (have != 0 || enclen != c.len || memcmp(enc, c.p, enclen) != 0) {
+        /* Good content, but the checksums are missing, damaged or stale: write them again,
+         * into the attribute where it can hold them (as a new shard's). */
+        int kept = 0;
+        if (enclen <= JCS_SIDECAR_ATTR_MAX &&
+            (rc = jcs_storage_set_attr(ss->backend, key, JCS_SIDECAR_ATTR, enc, enclen, &kept)) !=
+                0)
             goto out;
+        if (!kept && (rc = put_sidecar(ss->backend, key, enc, enclen)) != 0)
+            goto out;
+        if (kept && !c.in_attr && have != JCS_ENOENT) {
+            /* The damaged sidecar is superseded by the attribute: remove it. */
+            char skey[SIDECAR_KEY_LEN + 1];
+            sidecar_key(key, skey);
+            int r2 = jcs_storage_delete(ss->backend, skey);
+            if (r2)
+                jcs_warn("%s: shard %s: %s", jcs_storage_name(ss->backend), hash, jcs_err_msg(r2));
+        }
         atomic_fetch_add(&ss->sidecars_written, 1);
         out->sidecar_written = 1;
         jcs_info("%s: shard %s: checksum sidecar %s", jcs_storage_name(ss->backend), hash,
@@ -592,8 +650,16 @@ out:
     jcs_hash_abort(&x.h);
     jcs_sidecar_clear(&x.acc);
     jcs_free(enc);
-    jcs_free(g.p);
+    jcs_free(c.g.p);
     return rc;
+}
+
+int jcs_shardstore_known_corrupt(jcs_shardstore *ss, const char *hash)
+{
+    if (!bad_known(ss, hash))
+        return JCS_OK;
+    return jcs_err_set(JCS_ECORRUPT, "%s: shard %s failed verification and waits to be rebuilt",
+                       jcs_storage_name(ss->backend), hash);
 }
 
 int jcs_shardstore_stat(jcs_shardstore *ss, const char *hash, struct jcs_shard_info *info)
@@ -604,9 +670,8 @@ int jcs_shardstore_stat(jcs_shardstore *ss, const char *hash, struct jcs_shard_i
     if (rc)
         return jcs_err_wrap(rc, "%s: stat shard: ", jcs_storage_name(ss->backend));
     rc = jcs_storage_stat(ss->backend, key, &st);
-    if (!rc && bad_known(ss, hash))
-        return jcs_err_set(JCS_ECORRUPT, "%s: shard %s failed verification and waits to be rebuilt",
-                           jcs_storage_name(ss->backend), hash);
+    if (!rc && (rc = jcs_shardstore_known_corrupt(ss, hash)) != 0)
+        return rc;
     if (!rc)
         fill_info(info, hash, &st);
     return rc;

@@ -131,6 +131,13 @@ void jcs_shardstore_counters(jcs_shardstore *ss, struct jcs_shardstore_counters 
 int jcs_shardstore_stat(jcs_shardstore *ss, const char *hash,
                         struct jcs_shard_info *info) JCS_MUST_USE;
 
+/*
+ * JCS_ECORRUPT (with stat's detail) when a read or a scrub found hash corrupt since it was
+ * last written or verified good; else 0. No I/O: what a reader that is about to read the
+ * shard anyway asks instead of jcs_shardstore_stat.
+ */
+int jcs_shardstore_known_corrupt(jcs_shardstore *ss, const char *hash) JCS_MUST_USE;
+
 /* Calls fn for every stored shard. Objects under blocks/ that are not shards are skipped. */
 int jcs_shardstore_list(jcs_shardstore *ss, jcs_shard_list_fn fn, void *arg) JCS_MUST_USE;
 

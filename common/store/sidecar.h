@@ -35,6 +35,16 @@
 /* Largest shard a sidecar describes (4 Ti chunks of 64 KiB would be absurd): 1 TiB. */
 #define JCS_SIDECAR_MAX_SHARD (1ull << 40)
 #define JCS_SIDECAR_SUFFIX    ".crc"
+/*
+ * The same bytes kept as an attribute of the shard file itself (storage.h; local: the
+ * extended attribute user.jcs.crc) when they are at most JCS_SIDECAR_ATTR_MAX bytes, i.e.
+ * for shards up to 248 chunks (15.5 MiB): one file and one fsync per shard instead of two.
+ * Larger shards, and backends or file systems that keep no attributes, use the sidecar
+ * object. An attribute, when present, is the shard's checksums; a sidecar beside it is
+ * ignored.
+ */
+#define JCS_SIDECAR_ATTR     "jcs.crc"
+#define JCS_SIDECAR_ATTR_MAX 1024
 
 /* CRC32C of n bytes as the sidecar records it. */
 uint32_t jcs_sidecar_crc(const void *p, size_t n);

@@ -135,6 +135,61 @@ int jcs_storage_write_commit_pair(jcs_storage_writer *w0, const char *key0, jcs_
     return w0->s->ops->commit_pair(w0, key0, w1, key1);
 }
 
+static int check_attr_name(const jcs_storage *s, const char *name, size_t len)
+{
+    size_t n = name ? strnlen(name, 33) : 0;
+    int ok = n >= 1 && n <= 32;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+             name[i] == '.';
+    if (!ok)
+        return jcs_err_set(JCS_EINVAL, "%s: attribute name \"%.40s\": want 1 to 32 of [a-z0-9.]",
+                           s->name, name ? name : "");
+    if (len > JCS_STORAGE_ATTR_MAX)
+        return jcs_err_set(JCS_ETOOBIG, "%s: attribute %s: %zu bytes, at most %d", s->name, name,
+                           len, JCS_STORAGE_ATTR_MAX);
+    return JCS_OK;
+}
+
+int jcs_storage_writer_set_attr(jcs_storage_writer *w, const char *name, const void *val,
+                                size_t len, int *kept)
+{
+    *kept = 0;
+    if (w->failed)
+        return jcs_err_set(w->failed, "%s", w->failmsg);
+    int rc = check_attr_name(w->s, name, len);
+    if (rc || !w->s->ops->writer_set_attr)
+        return rc;
+    rc = w->s->ops->writer_set_attr(w, name, val, len, kept);
+    if (rc)
+        remember_failure(w, rc);
+    return rc;
+}
+
+int jcs_storage_set_attr(jcs_storage *s, const char *key, const char *name, const void *val,
+                         size_t len, int *kept)
+{
+    *kept = 0;
+    int rc = check_user_key(s, key);
+    if (rc == 0)
+        rc = check_attr_name(s, name, len);
+    if (rc || !s->ops->set_attr)
+        return rc;
+    return s->ops->set_attr(s, key, name, val, len, kept);
+}
+
+int jcs_storage_get_attr(jcs_storage *s, const char *key, const char *name, void *buf, size_t cap,
+                         size_t *len)
+{
+    *len = 0;
+    int rc = jcs_storage_check_key(key);
+    if (rc)
+        return jcs_err_wrap(rc, "%s: ", s->name);
+    if ((rc = check_attr_name(s, name, 0)) != 0 || !s->ops->get_attr)
+        return rc;
+    return s->ops->get_attr(s, key, name, buf, cap, len);
+}
+
 void jcs_storage_write_abort(jcs_storage_writer *w)
 {
     if (w)

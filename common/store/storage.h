@@ -136,6 +136,35 @@ int jcs_storage_write_commit(jcs_storage_writer *w, const char *key) JCS_MUST_US
 int jcs_storage_write_commit_pair(jcs_storage_writer *w0, const char *key0, jcs_storage_writer *w1,
                                   const char *key1) JCS_MUST_USE;
 
+/*
+ * Attributes: a few bytes kept with an object itself, not beside it (local: an extended
+ * attribute "user.<name>" of the object's file). One set on a writer becomes visible with
+ * the object at commit and is as durable as its bytes, at no cost of its own: no second
+ * file, no second sync. Backends and file systems that cannot keep one (s3 here, a file
+ * system without user extended attributes, a value too long for it) say so with *kept = 0
+ * and the caller keeps the bytes elsewhere; that is not an error. name: [a-z0-9.]{1,32}.
+ */
+#define JCS_STORAGE_ATTR_MAX 4096
+
+/* Sets attribute name of the object w is writing. *kept: 1 when it will be kept. */
+int jcs_storage_writer_set_attr(jcs_storage_writer *w, const char *name, const void *val,
+                                size_t len, int *kept) JCS_MUST_USE;
+
+/*
+ * Sets attribute name of the stored object key, durably before returning (local:
+ * setxattr then fsync). *kept as above; JCS_ENOENT when key does not exist.
+ */
+int jcs_storage_set_attr(jcs_storage *s, const char *key, const char *name, const void *val,
+                         size_t len, int *kept) JCS_MUST_USE;
+
+/*
+ * Reads attribute name of key into buf (cap bytes): *len is its size, 0 when the object
+ * has none (or the backend keeps none). JCS_ENOENT when key does not exist; JCS_ETOOBIG
+ * when the value is longer than cap.
+ */
+int jcs_storage_get_attr(jcs_storage *s, const char *key, const char *name, void *buf, size_t cap,
+                         size_t *len) JCS_MUST_USE;
+
 /* Discards a write stream; nothing becomes visible. Consumes w; NULL is a no-op. */
 void jcs_storage_write_abort(jcs_storage_writer *w);
 

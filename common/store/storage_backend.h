@@ -19,6 +19,13 @@ struct jcs_storage_ops {
      * happens. storage.c commits them one after the other when NULL. */
     int (*commit_pair)(jcs_storage_writer *w0, const char *key0, jcs_storage_writer *w1,
                        const char *key1);
+    /* Optional (NULL: no attributes, *kept = 0 / *len = 0); name and key checked. */
+    int (*writer_set_attr)(jcs_storage_writer *w, const char *name, const void *val, size_t len,
+                           int *kept);
+    int (*set_attr)(jcs_storage *s, const char *key, const char *name, const void *val,
+                    size_t len, int *kept);
+    int (*get_attr)(jcs_storage *s, const char *key, const char *name, void *buf, size_t cap,
+                    size_t *len);
     int (*read)(jcs_storage *s, const char *key, uint64_t off, uint64_t len, jcs_storage_sink sink,
                 void *arg);
     int (*stat)(jcs_storage *s, const char *key, struct jcs_storage_stat *st);

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -52,7 +53,8 @@ struct local_writer {
     jcs_storage_writer base;
     int fd;
     char *tmppath;
-    int direct;     /* the file accepts O_DIRECT writes of whole stage buffers */
+    int direct;     /* whole stage buffers may go with O_DIRECT (not refused yet) */
+    int direct_on;  /* the descriptor has O_DIRECT set (only once a whole buffer is written) */
     uint8_t *stage; /* STAGE_SIZE bytes, 4096-aligned; NULL until the first write */
     size_t staged;  /* bytes in stage */
 };
@@ -199,8 +201,9 @@ static int local_write_begin(jcs_storage *s, jcs_storage_writer **out)
     w->base.s = s;
     w->fd = fd;
     w->tmppath = path;
-    int fl = fcntl(fd, F_GETFL);
-    w->direct = fl >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0;
+    /* O_DIRECT is set when the first whole stage buffer goes out: a small shard, written at
+     * commit in one piece, never pays the two fcntl calls on and the two off. */
+    w->direct = 1;
     *out = &w->base;
     return JCS_OK;
 }
@@ -231,10 +234,10 @@ static int write_err(const struct local_writer *w, int e)
 /* Leaves O_DIRECT for the rest of the file (the tail, or a file system that refused it). */
 static void direct_off(struct local_writer *w)
 {
-    int fl = fcntl(w->fd, F_GETFL);
+    int fl = w->direct_on ? fcntl(w->fd, F_GETFL) : -1;
     if (fl >= 0)
         (void)fcntl(w->fd, F_SETFL, fl & ~O_DIRECT);
-    w->direct = 0;
+    w->direct = w->direct_on = 0;
 }
 
 /* Writes out what is staged: a full buffer with O_DIRECT, anything else (the tail) normally. */
@@ -244,6 +247,13 @@ static int flush_stage(struct local_writer *w)
         return 0;
     if (w->direct && w->staged != STAGE_SIZE)
         direct_off(w);
+    if (w->direct && !w->direct_on) {
+        int fl = fcntl(w->fd, F_GETFL);
+        if (fl >= 0 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0)
+            w->direct_on = 1;
+        else
+            w->direct = 0;
+    }
     int e = write_all(w, w->stage, w->staged);
     if (e == -EINVAL && w->direct) {
         /* Accepted at open, refused at write (some file systems): go buffered. */
@@ -380,6 +390,88 @@ static int local_commit_pair(jcs_storage_writer *bw0, const char *key0, jcs_stor
     return rc;
 }
 
+/* "user." + name: the namespace any user may write on a file system with xattrs. */
+static void attr_name(const char *name, char out[48])
+{
+    snprintf(out, 48, "user.%s", name);
+}
+
+/* The errors by which a file system says it cannot keep this attribute (not a failure). */
+static int attr_refused(int e)
+{
+    return e == ENOTSUP || e == EOPNOTSUPP || e == ENOSPC || e == E2BIG || e == ERANGE ||
+           e == EDQUOT;
+}
+
+static int local_writer_set_attr(jcs_storage_writer *bw, const char *name, const void *val,
+                                 size_t len, int *kept)
+{
+    struct local_writer *w = (struct local_writer *)bw;
+    char xn[48];
+    attr_name(name, xn);
+    if (fsetxattr(w->fd, xn, val, len, 0) == 0) {
+        *kept = 1;
+        return JCS_OK;
+    }
+    if (attr_refused(errno))
+        return JCS_OK;
+    return jcs_err_set(JCS_EIO, "%s: set attribute %s of %s: %s", bw->s->name, xn, w->tmppath,
+                       strerror(errno));
+}
+
+static int local_set_attr(jcs_storage *s, const char *key, const char *name, const void *val,
+                          size_t len, int *kept)
+{
+    struct local *l = L(s);
+    char *path = jcs_asprintf("%s/%s", l->root, key);
+    if (!path)
+        return jcs_err_set(JCS_ENOMEM, "%s: set attribute of %s: out of memory", s->name, key);
+    char xn[48];
+    attr_name(name, xn);
+    int rc = JCS_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    jcs_free(path);
+    if (fd < 0)
+        return io_err(l, "set attribute of", key, errno);
+    /* The attribute is durable once the inode is: fsync, as for the bytes at commit. */
+    if (fsetxattr(fd, xn, val, len, 0) == 0) {
+        if (fsync(fd) == 0)
+            *kept = 1;
+        else
+            rc = jcs_err_set(JCS_EIO, "%s: set attribute %s of %s: fsync: %s", s->name, xn, key,
+                             strerror(errno));
+    } else if (!attr_refused(errno)) {
+        rc = jcs_err_set(JCS_EIO, "%s: set attribute %s of %s: %s", s->name, xn, key,
+                         strerror(errno));
+    }
+    close(fd);
+    return rc;
+}
+
+static int local_get_attr(jcs_storage *s, const char *key, const char *name, void *buf, size_t cap,
+                          size_t *len)
+{
+    struct local *l = L(s);
+    char *path = jcs_asprintf("%s/%s", l->root, key);
+    if (!path)
+        return jcs_err_set(JCS_ENOMEM, "%s: get attribute of %s: out of memory", s->name, key);
+    char xn[48];
+    attr_name(name, xn);
+    ssize_t n = getxattr(path, xn, buf, cap);
+    int e = errno;
+    jcs_free(path);
+    if (n >= 0) {
+        *len = (size_t)n;
+        return JCS_OK;
+    }
+    if (e == ENODATA || e == ENOTSUP || e == EOPNOTSUPP)
+        return JCS_OK; /* no such attribute: *len stays 0 */
+    if (e == ERANGE)
+        return jcs_err_set(JCS_ETOOBIG, "%s: attribute %s of %s: over %zu bytes", s->name, xn,
+                           key, cap);
+    return io_err(l, "get attribute of", key, e);
+}
+
 static void local_abort(jcs_storage_writer *bw)
 {
     writer_free((struct local_writer *)bw, 1);
@@ -477,7 +569,8 @@ static int local_read(jcs_storage *s, const char *key, uint64_t off, uint64_t le
         rc = jcs_err_set(JCS_ENOMEM, "%s: read %s: out of memory", s->name, key);
         goto out;
     }
-    posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_SEQUENTIAL);
+    if (len > LOCAL_READ_CHUNK)
+        posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_SEQUENTIAL); /* one pread needs none */
     while (len) {
         size_t want = len < chunk ? (size_t)len : chunk;
         ssize_t k = pread(fd, buf, want, (off_t)off);
@@ -671,6 +764,9 @@ static const struct jcs_storage_ops local_ops = {
     .commit = local_commit,
     .commit_pair = local_commit_pair,
     .abort = local_abort,
+    .writer_set_attr = local_writer_set_attr,
+    .set_attr = local_set_attr,
+    .get_attr = local_get_attr,
     .read = local_read,
     .stat = local_stat,
     .list = local_list,

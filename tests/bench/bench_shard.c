@@ -1,24 +1,33 @@
 /*
  * bench_shard.c - the hub's small-shard write path: shards of 1 KiB (a 4 KiB ec(4,6)
  * object's block) written by 16 threads at once into a local shard store, as
- * WriteShard does. Each shard is two files (the shard and its CRC sidecar), each made
- * durable before the write is acknowledged. Three ways, alternated in the same run:
- *   - "two commits": the sidecar committed, then the shard (fsync file, rename, fsync
- *     directory, twice: how every shard was written before the paired commit);
- *   - "paired commit": jcs_storage_write_commit_pair (both files written back together,
- *     renamed in order, the directory synced once);
- *   - "jcs_shard_commit": what the hub runs (the paired commit, the stats around it and
- *     the sidecar's CRCs).
+ * WriteShard does, each made durable before the write is acknowledged. Beside it, the
+ * ceiling of this disk: durable creations of plain 4 KiB files. Alternated in one run:
+ *   - "ceiling": 4 KiB files, each created in tmp/, written, fdatasync'd, renamed into
+ *     one of 256 directories and that directory fsync'd (what any durable small-object
+ *     store pays per object, with no checksum and no protocol);
+ *   - "ceiling, no dir sync": the same without the directory fsync (the most that sharing
+ *     directory fsyncs among writers could give);
+ *   - "two commits": the shard and a CRC sidecar file, the sidecar committed, then the
+ *     shard (fsync file, rename, fsync directory, twice: the first layout);
+ *   - "paired commit": the same two files through jcs_storage_write_commit_pair (both
+ *     written back together, renamed in order, the directory synced once: the second);
+ *   - "jcs_shard_commit": what the hub runs now (one file, its CRCs in an extended
+ *     attribute set before the fsync and the rename; the stats around it).
  * Prints shards per second and the CPU of this process per shard (user + system, from
- * getrusage; the kernel's journal thread is not in it).
+ * getrusage; the kernel's writeback threads are not in it).
  *
  *   build/tests/bench/bench_shard [SHARDS_PER_ROUND]   (default 800; TMPDIR picks the disk)
+ *   build/tests/bench/bench_shard --ceiling            (the ceiling line only, for load.sh)
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -30,11 +39,17 @@
 #define THREADS 16
 #define SHARD   1024
 #define ROUNDS  4
+#define PLAIN   4096 /* the ceiling's file size */
+
+enum mode { CEILING, CEILING_NODIR, TWO_COMMITS, PAIRED, SHARD_COMMIT, NMODES };
+static const char *const names[] = {"ceiling", "ceiling, no dir sync", "two commits",
+                                    "paired commit", "jcs_shard_commit"};
+static const char *root;
 
 struct run {
     jcs_storage *st;
     jcs_shardstore *ss;
-    int paired;
+    enum mode mode;
     size_t per_thread;
     unsigned seed;
     int failed;
@@ -79,19 +94,54 @@ static int two_files(jcs_storage *st, const char *hash, const uint8_t *data, int
                   : jcs_storage_write_commit(w, key);
 }
 
+/* One durable creation of a plain file, as any store must do it, with plain system calls. */
+static int plain_file(const char *hash, const uint8_t *data, int dir_sync)
+{
+    char tmp[1024], dst[1100], dir[1024];
+    snprintf(tmp, sizeof tmp, "%s/tmp/%s", root, hash);
+    snprintf(dir, sizeof dir, "%s/plain/%.2s", root, hash + 4);
+    snprintf(dst, sizeof dst, "%s/%s", dir, hash);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int ok = write(fd, data, PLAIN) == PLAIN && fdatasync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (ok && rename(tmp, dst) != 0 && errno == ENOENT) {
+        char top[1024];
+        snprintf(top, sizeof top, "%s/plain", root);
+        (void)mkdir(top, 0755);
+        (void)mkdir(dir, 0755);
+        ok = rename(tmp, dst) == 0;
+    }
+    if (ok && dir_sync) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ok = dfd >= 0 && fsync(dfd) == 0;
+        if (dfd >= 0)
+            close(dfd);
+    }
+    return ok ? 0 : -1;
+}
+
 static void *writer(void *arg)
 {
     struct run *r = arg;
-    uint8_t data[SHARD];
+    uint8_t data[PLAIN];
     unsigned x = r->seed;
     for (size_t i = 0; i < r->per_thread && !r->failed; i++) {
-        for (size_t j = 0; j < SHARD; j++) {
+        for (size_t j = 0; j < PLAIN; j++) {
             x = x * 1103515245u + 12345u;
             data[j] = (uint8_t)(x >> 16);
         }
         char hash[JCS_HASH_SIZE];
-        int rc = jcs_hash_buf(data, SHARD, hash);
-        if (rc == 0 && r->paired == 2) {
+        int rc = jcs_hash_buf(data, r->mode <= CEILING_NODIR ? PLAIN : SHARD, hash);
+        if (rc == 0 && r->mode <= CEILING_NODIR) {
+            if (plain_file(hash, data, r->mode == CEILING) != 0) {
+                fprintf(stderr, "bench_shard: %s/plain: %s\n", root, strerror(errno));
+                r->failed = 1;
+            }
+            continue;
+        }
+        if (rc == 0 && r->mode == SHARD_COMMIT) {
             jcs_shard_writer *w;
             if ((rc = jcs_shardstore_create(r->ss, &w)) == 0) {
                 if ((rc = jcs_shard_write(w, data, SHARD)) != 0)
@@ -100,7 +150,7 @@ static void *writer(void *arg)
                     rc = jcs_shard_commit(w, hash, NULL, NULL);
             }
         } else if (rc == 0) {
-            rc = two_files(r->st, hash, data, r->paired);
+            rc = two_files(r->st, hash, data, r->mode == PAIRED);
         }
         if (rc) {
             fprintf(stderr, "bench_shard: %s\n", jcs_err_msg(rc));
@@ -111,14 +161,14 @@ static void *writer(void *arg)
 }
 
 /* One round of n shards; returns 0 and the rate and CPU per shard. */
-static int round_of(jcs_storage *st, jcs_shardstore *ss, int paired, size_t n, unsigned seed,
+static int round_of(jcs_storage *st, jcs_shardstore *ss, enum mode mode, size_t n, unsigned seed,
                     double *per_s, double *cpu_ms)
 {
     struct run r[THREADS];
     pthread_t t[THREADS];
     int64_t t0 = jcs_now_us(), c0 = cpu_us();
     for (int i = 0; i < THREADS; i++) {
-        r[i] = (struct run){st, ss, paired, n / THREADS, seed + (unsigned)i * 7919u, 0};
+        r[i] = (struct run){st, ss, mode, n / THREADS, seed + (unsigned)i * 7919u, 0};
         pthread_create(&t[i], NULL, writer, &r[i]);
     }
     int failed = 0;
@@ -134,7 +184,10 @@ static int round_of(jcs_storage *st, jcs_shardstore *ss, int paired, size_t n, u
 
 int main(int argc, char **argv)
 {
-    size_t n = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 800;
+    int ceiling_only = argc > 1 && strcmp(argv[1], "--ceiling") == 0;
+    size_t n = argc > 1 && !ceiling_only ? (size_t)strtoul(argv[1], NULL, 10) : 800;
+    if (ceiling_only)
+        n = 1600;
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     char dir[512];
     snprintf(dir, sizeof dir, "%s/jcs-bench-shard-XXXXXX", tmp);
@@ -152,18 +205,27 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_shard: %s\n", jcs_err_msg(rc));
         return 1;
     }
+    root = dir;
+    int failed = 0;
+    if (ceiling_only) {
+        double rate, cpu;
+        failed = round_of(st, ss, CEILING, n, 12345u, &rate, &cpu);
+        printf("%.0f durable %d B file creations/s (%d threads: create, write, fdatasync, "
+               "rename, directory fsync)\n",
+               rate, PLAIN, THREADS);
+    }
     double loadavg[1] = {0};
     getloadavg(loadavg, 1);
-    printf("small shards (%d B + sidecar), %d threads, %zu per round, %s, load average %.1f:\n",
-           SHARD, THREADS, n, dir, loadavg[0]);
-    static const char *const names[] = {"two commits", "paired commit", "jcs_shard_commit"};
-    int failed = 0;
-    for (int round = 0; round < ROUNDS && !failed; round++) {
-        for (int paired = 0; paired < 3 && !failed; paired++) {
+    if (!ceiling_only)
+        printf("small shards (%d B; ceiling: %d B files), %d threads, %zu per round, %s, load "
+               "average %.1f:\n",
+               SHARD, PLAIN, THREADS, n, dir, loadavg[0]);
+    for (int round = 0; round < ROUNDS && !failed && !ceiling_only; round++) {
+        for (int m = 0; m < NMODES && !failed; m++) {
             double rate, cpu;
-            failed =
-                round_of(st, ss, paired, n, (unsigned)(round * 2 + paired) * 100003u, &rate, &cpu);
-            printf("  %-15s %7.0f shards/s  %6.3f CPU ms per shard\n", names[paired], rate, cpu);
+            failed = round_of(st, ss, (enum mode)m, n, (unsigned)(round * NMODES + m) * 100003u,
+                              &rate, &cpu);
+            printf("  %-20s %7.0f shards/s  %6.3f CPU ms per shard\n", names[m], rate, cpu);
         }
     }
     jcs_shardstore_close(ss);

@@ -6,7 +6,9 @@ s3rver) holds none, rep(2) and ec(4,6) objects, some of them with a block in
 the S3 space. Each round damages shard files directly on disk (local spaces:
 <root>/blocks/XY/<hash>; S3: s3rver's <dir>/<bucket>/blocks/XY/<hash>._S3rver_object):
 a flipped bit, an overwritten range, a truncation, a deletion, or damage to
-the checksum sidecar (<hash>.crc: a flipped bit or a truncation). At most as
+the shard's checksums (a flipped bit or a truncation) where they are: the
+extended attribute user.jcs.crc of a local shard file (one file per shard), or
+the sidecar <hash>.crc (S3, and local shards of the sidecar layout). At most as
 many blocks per object as its redundancy tolerates (one for none/rep(2), up
 to two for ec(4,6)). Then, over mutual TLS:
 
@@ -38,6 +40,8 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from faultlib import Api  # noqa: E402  (the REST client both campaigns use)
+
+XATTR = "user.jcs.crc"  # where a local shard keeps its checksums (DESIGN §13)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.chdir(ROOT)
@@ -199,6 +203,22 @@ def main():
             return os.path.join(s3_data, "blocks", h[4:6], h + ".crc._S3rver_object")
         return os.path.join(local_root[space], "blocks", h[4:6], h + ".crc")
 
+    def damage_attr(path, kind):
+        """Damages the checksums kept in the shard file's extended attribute."""
+        v = bytearray(os.getxattr(path, XATTR))
+        if kind == "sidecar_flip":
+            at = rng.randrange(len(v))
+            v[at] ^= 1 << rng.randrange(8)
+        else:
+            v = v[:rng.randrange(len(v))] or bytearray(b"\0")
+        os.setxattr(path, XATTR, bytes(v))
+
+    def has_attr(path):
+        try:
+            return len(os.getxattr(path, XATTR)) > 0
+        except OSError:
+            return False
+
     def damage(path, kind):
         size = os.path.getsize(path)
         with open(path, "r+b") as f:
@@ -279,6 +299,15 @@ def main():
                 kind = rng.choice(kinds)
                 sp, h = b["userSpaceID"], b["fileHash"]
                 path = sidecar_file(sp, h) if kind.startswith("sidecar") else shard_file(sp, h)
+                if kind.startswith("sidecar") and sp != s3space and has_attr(shard_file(sp, h)):
+                    # One file per shard: its checksums are its attribute, and no sidecar
+                    # must be beside it.
+                    if os.path.exists(path):
+                        FAIL("round%d_one_file" % rnd, "%s beside a shard with %s" % (path, XATTR))
+                    damage_attr(shard_file(sp, h), kind)
+                    faults.append((o, sp, h, kind, b["index"]))
+                    totals["kinds"][kind + "_attr"] = totals["kinds"].get(kind + "_attr", 0) + 1
+                    continue
                 if not os.path.exists(path):
                     FAIL("round%d_shard_file" % rnd, "no file %s for block %s" % (path, b))
                     continue

@@ -157,9 +157,11 @@ recover() {
   READ=$(jq '.report.repairBytesRead // empty' "$W/$3.json" 2>/dev/null)
   REBUILT=$(jq '.report.blocksRebuilt // 0' "$W/$3.json" 2>/dev/null)
   NEW=$(block_hash "$1" "$2")
-  # The rebuilt shard has the old FileHash, and its checksum sidecar (§13) like every shard.
+  # The rebuilt shard has the old FileHash, and its checksums (§13) like every shard: in its
+  # file's attribute user.jcs.crc, or in a sidecar for a large one.
   f=$(shard_file "$1" "$2")
-  [ "$NEW" = "$old" ] && [ "${REBUILT:-0}" -ge 1 ] && [ -s "$f" ] && [ -s "$f.crc" ]
+  [ "$NEW" = "$old" ] && [ "${REBUILT:-0}" -ge 1 ] && [ -s "$f" ] && { [ -s "$f.crc" ] ||
+    python3 -c 'import os, sys; os.getxattr(sys.argv[1], "user.jcs.crc")' "$f" 2>/dev/null; }
 }
 if recover "$O" 1 lrc_recover && [ "$READ" = $((2 * BS)) ] && [ "$(download_sha "$O" "")" = "$WANT" ]; then
   pass lrc_recover_reads_only_the_group
