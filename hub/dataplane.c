@@ -857,8 +857,8 @@ static int h_read_shard(jcs_rpc_call *call, void *ctx)
     if (rc)
         return rc;
     /* No stat first: the read says JCS_ENOENT for a missing shard (a shard known corrupt is
-     * refused as StatShard would, without a system call), and checks the range against the size the shard's checksums record
-     * (a shard truncated on disk is corrupt, not a bad request). */
+     * refused as StatShard would, without a system call), and checks the range against the size the
+     * shard's checksums record (a shard truncated on disk is corrupt, not a bad request). */
     if ((rc = jcs_filehash_check(req->file_hash)) == 0 &&
         (req->offset < 0 || req->length < 0 || req->length > JCS_SHARD_CALL_MAX))
         rc = jcs_err_set(JCS_EINVAL,

@@ -359,8 +359,7 @@ static int get_checksums(jcs_shardstore *ss, const char *key, struct checks *c, 
     size_t n = 0;
     int rc = jcs_storage_get_attr(ss->backend, key, JCS_SIDECAR_ATTR, c->attr, sizeof c->attr, &n);
     if (rc == JCS_ETOOBIG)
-        return jcs_err_set(JCS_ECORRUPT, "checksum attribute: over %d bytes",
-                           JCS_SIDECAR_ATTR_MAX);
+        return jcs_err_set(JCS_ECORRUPT, "checksum attribute: over %d bytes", JCS_SIDECAR_ATTR_MAX);
     if (rc)
         return rc; /* JCS_ENOENT: the shard is missing (its sidecar would not help) */
     if (n > 0) {

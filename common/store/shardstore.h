@@ -17,19 +17,27 @@
  * same size succeeds and discards the new copy. A stored copy of another
  * size is corrupt by definition and is replaced.
  *
- * Checksums: every shard written here gets a sidecar "<key>.crc" with one
- * CRC32C per 64 KiB chunk (sidecar.h), committed before the shard, so a
- * visible shard always has its checksums. Every read checks the chunks it
- * touches before handing any byte of them on; a mismatch, a damaged
- * sidecar or a shard shorter than its checksums say fails the read with
+ * Checksums: every shard written here gets one CRC32C per 64 KiB chunk
+ * (sidecar.h), kept in the shard file's attribute "jcs.crc" (storage.h; an
+ * extended attribute on a local directory), set before the commit so it is
+ * visible and durable with the bytes: one file per shard. Where the backend
+ * or its file system keeps no attribute, or the checksums are over
+ * JCS_SIDECAR_ATTR_MAX bytes (shards over 15.5 MiB), they go to a sidecar
+ * "<key>.crc", committed before the shard; either way a visible shard always
+ * has its checksums. Readers take the attribute first, then the sidecar, so
+ * shards of both layouts (and of the sidecar-only layout written before the
+ * attribute) read alike. Every read checks the chunks it
+ * touches before handing any byte of them on; a mismatch, damaged
+ * checksums or a shard shorter than its checksums say fails the read with
  * JCS_ECORRUPT naming the backend, the FileHash and the offset, and the
  * shard is remembered as corrupt: jcs_shardstore_stat then reports
  * JCS_ECORRUPT for it until it is written again or verified good. A shard
- * without sidecar (written by JCS) is read as before: a whole read is
+ * without checksums (written by JCS) is read as before: a whole read is
  * checked against its FileHash (at the end of the stream), a ranged read is
  * served unverified and counted. jcs_shardstore_verify (the scrub) reads a
- * whole shard, checks its SHA-256 and writes its sidecar when it is missing
- * or damaged. Deleting a shard deletes its sidecar.
+ * whole shard, checks its SHA-256 and writes its checksums (into the
+ * attribute where it can) when they are missing or damaged. Deleting a
+ * shard deletes its sidecar.
  *
  * Thread safety: as the backend (a store may be used from many threads; a
  * writer by one thread at a time).

@@ -22,8 +22,8 @@ struct jcs_storage_ops {
     /* Optional (NULL: no attributes, *kept = 0 / *len = 0); name and key checked. */
     int (*writer_set_attr)(jcs_storage_writer *w, const char *name, const void *val, size_t len,
                            int *kept);
-    int (*set_attr)(jcs_storage *s, const char *key, const char *name, const void *val,
-                    size_t len, int *kept);
+    int (*set_attr)(jcs_storage *s, const char *key, const char *name, const void *val, size_t len,
+                    int *kept);
     int (*get_attr)(jcs_storage *s, const char *key, const char *name, void *buf, size_t cap,
                     size_t *len);
     int (*read)(jcs_storage *s, const char *key, uint64_t off, uint64_t len, jcs_storage_sink sink,

@@ -21,8 +21,13 @@
  * reclaiming cache pages for data nobody reads back soon). So bytes are
  * staged in an aligned 1 MiB buffer and written with O_DIRECT one full
  * buffer at a time; the tail, and every shard smaller than one buffer, is
- * written normally at commit. File systems without O_DIRECT (tmpfs) keep
- * the plain path. Staging buffers are recycled through a small pool, so a
+ * written normally at commit (O_DIRECT is switched on only when the first
+ * whole buffer goes out, so a small shard costs no fcntl). File systems
+ * without O_DIRECT keep the plain path.
+ *
+ * Attributes (storage.h) are extended attributes "user.<name>": set on the
+ * temporary file before commit's fsync and rename, they are in the same
+ * inode as the bytes and as durable. Staging buffers are recycled through a small pool, so a
  * busy hub does not fault in a fresh megabyte per shard.
  */
 #include <dirent.h>
@@ -467,8 +472,8 @@ static int local_get_attr(jcs_storage *s, const char *key, const char *name, voi
     if (e == ENODATA || e == ENOTSUP || e == EOPNOTSUPP)
         return JCS_OK; /* no such attribute: *len stays 0 */
     if (e == ERANGE)
-        return jcs_err_set(JCS_ETOOBIG, "%s: attribute %s of %s: over %zu bytes", s->name, xn,
-                           key, cap);
+        return jcs_err_set(JCS_ETOOBIG, "%s: attribute %s of %s: over %zu bytes", s->name, xn, key,
+                           cap);
     return io_err(l, "get attribute of", key, e);
 }
 

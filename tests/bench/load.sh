@@ -77,6 +77,11 @@ echo "ceilings on this machine, measured now (machine shared: $(uptime | sed 's/
 dd if=/dev/zero of="$T/dd" bs=1M count=512 conv=fdatasync 2>"$T/dd.log" >/dev/null
 echo "  disk write+fdatasync                 $(awk '/copied/ {print $(NF-1), $NF}' "$T/dd.log")"
 rm -f "$T/dd"
+if [ -x "$ROOT/$BUILD/tests/bench/bench_shard" ]; then
+  # What one small shard's durability costs at least: a 4 KiB ec(4,6) PUT needs 6 of these
+  # on this one disk shared by the six hubs, a rep(3) PUT 3, a none PUT 1.
+  echo "  durable 4 KiB file creations         $(TMPDIR=$T "$ROOT/$BUILD/tests/bench/bench_shard" --ceiling | cut -d' ' -f1)/s (16 threads: create, write, fdatasync, rename, directory fsync)"
+fi
 SRC=$T/src.bin
 head -c $((BIG_MIB << 20)) /dev/urandom >"$SRC"
 t0=$(date +%s.%N); SRC_SHA=$(sha256sum "$SRC" | cut -d' ' -f1); t1=$(date +%s.%N)

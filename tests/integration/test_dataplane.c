@@ -630,8 +630,7 @@ TEST(a_hub_killed_after_acking_small_shards_keeps_them_with_their_checksums)
         uint8_t sc[1024];
         snprintf(path, sizeof path, "%s/%.2s/%.68s", dir, acked[i] + 4, acked[i]);
         ssize_t n = getxattr(path, "user.jcs.crc", sc, sizeof sc);
-        T_ASSERT(n >= 32 && memcmp(sc, "JCSC", 4) == 0,
-                 "(acknowledged shard %zu %s: %s)", i, path,
+        T_ASSERT(n >= 32 && memcmp(sc, "JCSC", 4) == 0, "(acknowledged shard %zu %s: %s)", i, path,
                  n < 0 ? "missing or without checksums" : "checksums damaged");
         strcat(path, ".crc");
         T_ASSERT(access(path, F_OK) != 0, "(a sidecar file %s beside a small shard)", path);
