@@ -38,13 +38,14 @@ jcs_db_config t_dbfix_config(const t_dbfix *f);
 /* Closes the pool, stops the server and removes its directory; safe to call twice. */
 void t_dbfix_stop(t_dbfix *f);
 
-/* In a TEST: fails it (and returns) unless the fixture is up. */
-#define T_NEED_DB(f)                                                                               \
+/* In a TEST: fails it (and returns) unless the fixture is up; else sets db to its pool. */
+#define T_NEED_DB(f, db)                                                                           \
     do {                                                                                           \
         if (t_dbfix_need(f) != 0) {                                                                \
             t_fail(__FILE__, __LINE__, "%s", (f)->err);                                            \
             return;                                                                                \
         }                                                                                          \
+        (db) = (f)->db;                                                                            \
     } while (0)
 
 #endif

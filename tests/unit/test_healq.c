@@ -31,16 +31,7 @@ static t_dbfix fix = {.database = "jcs_healq",
                       .prepare = jcs_meta_migrate};
 static jcs_db *db; /* fix.db, once a test asked for it */
 
-static jcs_db_config config(void)
-{
-    return t_dbfix_config(&fix);
-}
-
-#define NEED_DB()                                                                                  \
-    do {                                                                                           \
-        T_NEED_DB(&fix);                                                                           \
-        db = fix.db;                                                                               \
-    } while (0)
+#define NEED_DB() T_NEED_DB(&fix, db)
 
 /* A local user space (the queue's rows reference one); its id, or -1. */
 static int64_t mk_space(const char *name)
@@ -247,7 +238,7 @@ TEST(entries_survive_a_reconnect_and_go_with_their_space)
     /* A restart of the client: a new connection pool sees the entry. */
     jcs_db_close(fix.db);
     db = fix.db = NULL;
-    jcs_db_config cfg = config();
+    jcs_db_config cfg = t_dbfix_config(&fix);
     T_OK(jcs_db_open(&cfg, &fix.db));
     db = fix.db;
     jcs_healq_item e[2];

@@ -35,16 +35,7 @@ static t_dbfix fix = {.database = "jcs_meta",
                       .prepare = jcs_meta_migrate};
 static jcs_db *db; /* fix.db, once a test asked for it */
 
-static jcs_db_config config(void)
-{
-    return t_dbfix_config(&fix);
-}
-
-#define NEED_DB()                                                                                  \
-    do {                                                                                           \
-        T_NEED_DB(&fix);                                                                           \
-        db = fix.db;                                                                               \
-    } while (0)
+#define NEED_DB() T_NEED_DB(&fix, db)
 
 /* Asserts rc == code and that the detail mentions `needle`. */
 #define T_ERR(expr, code, needle)                                                                  \
@@ -159,7 +150,7 @@ TEST(migrate_is_rerunnable_and_reports_its_version)
     T_EQ_INT(v, 3);
     /* A second process starting on the same database changes nothing. */
     jcs_db *other;
-    jcs_db_config cfg = config();
+    jcs_db_config cfg = t_dbfix_config(&fix);
     T_OK(jcs_db_open(&cfg, &other));
     int rc = jcs_meta_migrate(other);
     jcs_db_close(other);

@@ -21,11 +21,7 @@ static t_dbfix fix = {.database = "jcs_s3",
                       .prepare = jcs_meta_migrate};
 static jcs_db *db; /* fix.db, once a test asked for it */
 
-#define NEED_DB()                                                                                  \
-    do {                                                                                           \
-        T_NEED_DB(&fix);                                                                           \
-        db = fix.db;                                                                               \
-    } while (0)
+#define NEED_DB() T_NEED_DB(&fix, db)
 
 static int64_t space_id, pkg_id;
 
