@@ -139,11 +139,11 @@ static int put_multipart(ctl *c, int64_t pkg, const ctl_local *f, int64_t part_s
     ctl_progress_label(prog, ctl_base(f->local));
     int64_t nparts = f->size == 0 ? 1 : (f->size + part_size - 1) / part_size;
     for (int64_t i = 0; !rc && i < nparts; i++) {
-        ctl_upfile part = {.path = f->path,
-                           .local = f->local,
-                           .fd = fd,
-                           .off = f->off + i * part_size,
-                           .size = i + 1 < nparts ? part_size : f->size - i * part_size};
+        jcs_rest_file part = {.path = f->path,
+                              .local = f->local,
+                              .fd = fd,
+                              .off = f->off + i * part_size,
+                              .size = i + 1 < nparts ? part_size : f->size - i * part_size};
         char ids[24], idx[24];
         snprintf(ids, sizeof ids, "%lld", (long long)id);
         snprintf(idx, sizeof idx, "%lld", (long long)i);
@@ -196,7 +196,7 @@ int ctl_put_files(ctl *c, int64_t pkg, const ctl_locals *files, json_t *redundan
         json_object_set(info, "redundancy", redundancy);
     if (affinity)
         json_object_set_new(info, "affinity", json_integer(affinity));
-    ctl_upfile *up = jcs_calloc(CTL_BATCH_FILES, sizeof *up);
+    jcs_rest_file *up = jcs_calloc(CTL_BATCH_FILES, sizeof *up);
     int rc = up ? 0 : JCS_ENOMEM;
     size_t i = 0, done = 0;
     while (!rc && i < files->n) {
@@ -221,7 +221,7 @@ int ctl_put_files(ctl *c, int64_t pkg, const ctl_locals *files, json_t *redundan
                                  f->local, strerror(errno));
                 break;
             }
-            up[n] = (ctl_upfile){
+            up[n] = (jcs_rest_file){
                 .path = f->path, .local = f->local, .fd = fd, .off = f->off, .size = f->size};
             bytes += f->size;
             n++;

@@ -4,11 +4,12 @@
  *
  * Shape. main.c parses the global options, finds the command in the table
  * (ctl_commands) and runs it; each cmd_*.c file holds a group of commands.
- * rest.c is the only module that calls libcurl: it finds the endpoint and
- * the certificates, sends JSON requests, streams uploads (multipart, parts
- * read from file descriptors as libcurl asks) and downloads (to a sink
- * callback), and turns every failure into one jcs_err with a sentence a
- * person can act on. out.c prints (tables, JSON, sizes, progress bar).
+ * rest.c finds the endpoint and the certificates and hands the requests to
+ * common/net/rest.h (the one REST client, shared with the mount), which
+ * sends JSON requests, streams uploads (multipart, parts read from file
+ * descriptors as libcurl asks) and downloads (to a sink callback), and
+ * turns every failure into one jcs_err with a sentence a person can act
+ * on. out.c prints (tables, JSON, sizes, progress bar).
  * remote.c resolves names (BUCKET/PACKAGE/PATH, spaces) and lists objects.
  * tar.c reads and writes tar archives for package export/import.
  *
@@ -16,7 +17,8 @@
  * alone (ctl_exit_code): JCS_EINVAL means a usage mistake (2); JCS_EUNAVAIL,
  * JCS_ETLS and JCS_ETIMEOUT mean the connection or TLS failed (3); any
  * other code, including every refusal by the server, is 1. So a server
- * "BadArgument" answer is reported as JCS_ERPC, never JCS_EINVAL.
+ * "BadArgument" answer is reported as JCS_ERPC, never JCS_EINVAL
+ * (rest.c sets einval_is_local).
  */
 #ifndef JCS_CTL_H
 #define JCS_CTL_H
@@ -26,6 +28,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "rest.h"
 
 enum { CTL_EXIT_OK = 0, CTL_EXIT_FAIL = 1, CTL_EXIT_USAGE = 2, CTL_EXIT_CONN = 3 };
 
@@ -43,11 +46,7 @@ typedef struct ctl {
     /* Chosen at first use by ctl_connect (owned). */
     char *endpoint, *ca, *cert, *key;
     const char *ca_from, *cert_from, *key_from, *endpoint_from; /* "--ca", "JCS_CA", ... */
-    void *curl;                                                 /* CURL *, owned */
-
-    /* The last answer of the server (for callers that branch on it). */
-    long http_status;
-    char srv_code[32]; /* "DataNotFound", ... or "" */
+    struct jcs_rest *rest;                                      /* owned */
 } ctl;
 
 /* Maps an error code to the process exit code (see the design note above). */
@@ -123,12 +122,12 @@ int ctl_parse_redundancy(const char *s, json_t **out) JCS_MUST_USE;
 /* "ec(2,3)", "rep(2)", "none" for a redundancy object; writes into buf. */
 const char *ctl_redundancy_str(const json_t *red, char *buf, size_t size);
 
-/* ---- HTTP (rest.c) --------------------------------------------------------------------------- */
+/* ---- HTTP (rest.c, over common/net/rest.h) ----------------------------------------------- */
 
 /*
  * Chooses the endpoint and certificates (flags, then JCS_* environment,
- * then files beside the jcsctl executable) and prepares libcurl. Called by
- * every request; does the work once.
+ * then files beside the jcsctl executable) and makes the REST client.
+ * Called by every request; does the work once.
  */
 int ctl_connect(ctl *c) JCS_MUST_USE;
 
@@ -157,34 +156,23 @@ typedef struct ctl_progress {
     char label[64];
 } ctl_progress;
 
-/* One file of an upload: size bytes at offset off of fd (borrowed; not closed here). */
-typedef struct ctl_upfile {
-    const char *path;  /* object path */
-    const char *local; /* for messages */
-    int fd;
-    int64_t off, size;
-} ctl_upfile;
-
 /*
  * POST /v1/object/upload: an "info" part (info, borrowed) then one "files"
  * part per file, each streamed from its descriptor as libcurl sends it.
  * *data as for ctl_get ({"uploadeds": [...]}).
  */
-int ctl_upload(ctl *c, json_t *info, const ctl_upfile *files, size_t n, ctl_progress *prog,
+int ctl_upload(ctl *c, json_t *info, const jcs_rest_file *files, size_t n, ctl_progress *prog,
                json_t **data) JCS_MUST_USE;
 
 /* POST path?kv with the bytes of f as the raw body (streamed); *data as for ctl_get. */
-int ctl_upload_raw(ctl *c, const char *path, const char *const *kv, const ctl_upfile *f,
+int ctl_upload_raw(ctl *c, const char *path, const char *const *kv, const jcs_rest_file *f,
                    ctl_progress *prog, json_t **data) JCS_MUST_USE;
-
-/* Receives downloaded bytes in order; a non-zero return stops the transfer with that error. */
-typedef int (*ctl_sink)(void *arg, const void *p, size_t n);
 
 /*
  * GET path?kv streaming the body to sink. *got = bytes delivered. A server
  * error envelope becomes the error, nothing of it reaches sink.
  */
-int ctl_download(ctl *c, const char *path, const char *const *kv, ctl_sink sink, void *arg,
+int ctl_download(ctl *c, const char *path, const char *const *kv, jcs_rest_sink sink, void *arg,
                  ctl_progress *prog, int64_t *got) JCS_MUST_USE;
 
 /* ---- output (out.c) -------------------------------------------------------------------------- */
@@ -283,7 +271,7 @@ typedef struct ctl_outfile {
 /* Opens dest for writing (parent directories made); "-" is stdout. verify: hash what passes. */
 int ctl_out_open(ctl_outfile *o, const char *dest, int verify) JCS_MUST_USE;
 
-/* A ctl_sink writing to a ctl_outfile. */
+/* A jcs_rest_sink writing to a ctl_outfile. */
 int ctl_out_sink(void *arg, const void *p, size_t n);
 
 /* Checks the hash (when verifying) against want and renames into place. Closes o. */

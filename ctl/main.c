@@ -4,7 +4,6 @@
  * Global options may come before or after the command words; a command's
  * own options anywhere after them. "--" ends the options.
  */
-#include <curl/curl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -327,13 +326,13 @@ int main(int argc, char **argv)
     ctl c;
     memset(&c, 0, sizeof c);
     c.progress = isatty(STDERR_FILENO);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+    if (jcs_rest_global_init() != 0) {
         fprintf(stderr, "jcsctl: libcurl could not be initialised\n");
         return CTL_EXIT_FAIL;
     }
     int rc = run(&c, argc, argv);
     ctl_close(&c);
-    curl_global_cleanup();
+    jcs_rest_global_cleanup();
     if (rc) {
         fflush(stdout);
         if (rc == JCS_EINVAL && c.cmd_name)

@@ -16,6 +16,7 @@
 #include "vfs.h"
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 static const char usage_text[] =
     "usage: jcs mount -c CONFIG.json [DIR] [options]\n"
@@ -152,7 +153,7 @@ int jcs_mount_main(int argc, char **argv)
     int ec = 1;
     char *endpoint = NULL, *ca = NULL, *cert = NULL, *key = NULL, *data = NULL, *meta = NULL;
     char *blocks = NULL, *staging = NULL, *empty = NULL;
-    jcs_mrest *rest = NULL;
+    jcs_rest *rest = NULL;
     jcs_bcache *cache = NULL;
     jcs_dcache *dcache = NULL;
     jcs_vfs *vfs = NULL;
@@ -195,12 +196,29 @@ int jcs_mount_main(int argc, char **argv)
     empty = jcs_asprintf("%s/empty", data);
     if (!blocks || !staging || !empty)
         goto out;
-    jcs_mrest_global_init();
-    jcs_mrest_opts ro = {endpoint, ca, cert, key, 30000, 30000};
-    if ((rc = jcs_mrest_new(&ro, &rest)) != 0)
+    if ((rc = jcs_rest_global_init()) != 0)
+        goto fail;
+    /*
+     * Every call has a deadline, so a slow or dead service never hangs the
+     * mount: metadata calls end after 30 s, transfers after 30 s without a
+     * byte moving (a 1 GiB transfer may take long, but never stand still).
+     */
+    jcs_rest_opts ro = {.endpoint = endpoint,
+                        .ca = ca,
+                        .cert = cert,
+                        .key = key,
+                        .endpoint_from = a.endpoint ? "--endpoint" : "http.listen of config.json",
+                        .ca_from = a.ca ? "--ca" : "beside config.json",
+                        .cert_from = a.cert ? "--cert" : "beside config.json",
+                        .key_from = a.key ? "--key" : "beside config.json",
+                        .user_agent = "jcs-mount/" JCS_VERSION,
+                        .connect_timeout_ms = 10000,
+                        .timeout_ms = 30000,
+                        .stall_ms = 30000};
+    if ((rc = jcs_rest_new(&ro, &rest)) != 0)
         goto fail;
     json_t *st = NULL;
-    if ((rc = jcs_mrest_get(rest, "system/status", NULL, &st)) != 0) {
+    if ((rc = jcs_rest_get(rest, "/v1/system/status", NULL, &st)) != 0) {
         fprintf(stderr, "jcs mount: the jcs service at %s does not answer: %s\n", endpoint,
                 jcs_err_msg(rc));
         goto out;
@@ -257,7 +275,7 @@ out:
     jcs_vfs_free(vfs);
     jcs_dcache_free(dcache);
     jcs_bcache_free(cache);
-    jcs_mrest_free(rest);
+    jcs_rest_free(rest);
     jcs_free(endpoint);
     jcs_free(ca);
     jcs_free(cert);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -205,12 +206,68 @@ static const char *jstr(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+/* ---- REST calls with more than one step ---------------------------------------------------- */
+
+/*
+ * Bytes [off, off+len) of an object (len < 0: to the end), streamed into
+ * sink as they arrive; never held whole.
+ */
+static int download(jcs_vfs *v, int64_t object_id, int64_t off, int64_t len, jcs_rest_sink sink,
+                    void *arg)
+{
+    char id[24], o[24], l[24];
+    snprintf(id, sizeof id, "%lld", (long long)object_id);
+    snprintf(o, sizeof o, "%lld", (long long)off);
+    snprintf(l, sizeof l, "%lld", (long long)len);
+    const char *kv[] = {"objectID", id, "offset", o, len >= 0 ? "length" : NULL, l, NULL};
+    int rc = jcs_rest_download(v->o.rest, "/v1/object/download", kv, sink, arg, NULL, NULL);
+    return rc ? jcs_err_wrap(rc, "download of object %lld", (long long)object_id) : rc;
+}
+
+/*
+ * Uploads the local file `file` as object `path` of package pkg (streamed
+ * from disk). *object gets the uploaded object's JSON (new reference) when
+ * object is not NULL.
+ */
+static int upload_file(jcs_vfs *v, int64_t pkg, const char *path, const char *file, json_t **object)
+{
+    if (object)
+        *object = NULL;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int rc = jcs_err_set(JCS_EIO, "upload of %s: cannot read the staged file %s: %s", path,
+                             file, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    json_t *info = json_pack("{s:I}", "packageID", (json_int_t)pkg);
+    jcs_rest_file f = {.path = path, .local = file, .fd = fd, .off = 0, .size = st.st_size};
+    json_t *data = NULL;
+    int rc = info ? jcs_rest_upload(v->o.rest, "/v1/object/upload", info, &f, 1, NULL, &data)
+                  : JCS_ENOMEM;
+    json_decref(info);
+    close(fd);
+    if (rc)
+        return jcs_err_wrap(rc, "upload of %.120s", path);
+    json_t *up = json_array_get(json_object_get(data, "uploadeds"), 0);
+    if (!json_is_object(up)) {
+        json_decref(data);
+        return jcs_err_set(JCS_EIO, "upload of %s: the answer lists no uploaded object", path);
+    }
+    if (object)
+        *object = json_incref(up);
+    json_decref(data);
+    return JCS_OK;
+}
+
 /* ---- listings ------------------------------------------------------------------------------ */
 
 static int fetch_buckets(jcs_vfs *v, jcs_dlist *l)
 {
     json_t *d;
-    int rc = jcs_mrest_get(v->o.rest, "bucket/listAll", NULL, &d);
+    int rc = jcs_rest_get(v->o.rest, "/v1/bucket/listAll", NULL, &d);
     if (rc)
         return rc;
     json_t *a = json_object_get(d, "buckets"), *e;
@@ -228,10 +285,11 @@ static int fetch_buckets(jcs_vfs *v, jcs_dlist *l)
 
 static int fetch_packages(jcs_vfs *v, int64_t bucket_id, jcs_dlist *l)
 {
-    char q[64];
-    snprintf(q, sizeof q, "bucketID=%lld", (long long)bucket_id);
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)bucket_id);
+    const char *kv[] = {"bucketID", id, NULL};
     json_t *d;
-    int rc = jcs_mrest_get(v->o.rest, "package/listBucketPackages", q, &d);
+    int rc = jcs_rest_get(v->o.rest, "/v1/package/listBucketPackages", kv, &d);
     if (rc)
         return rc;
     json_t *a = json_object_get(d, "packages"), *e;
@@ -251,23 +309,23 @@ static int fetch_packages(jcs_vfs *v, int64_t bucket_id, jcs_dlist *l)
 static int list_by_path(jcs_vfs *v, int64_t pkg, const char *path, bool prefix, bool norec,
                         int max_keys, const char *token, json_t **data)
 {
-    char *ep = jcs_mrest_escape(v->o.rest, path);
-    char *et = token ? jcs_mrest_escape(v->o.rest, token) : NULL;
-    if (!ep || (token && !et)) {
-        jcs_free(ep);
-        jcs_free(et);
-        return JCS_ENOMEM;
-    }
-    char *q = jcs_asprintf("packageID=%lld&path=%s&isPrefix=%s&noRecursive=%s&maxKeys=%d%s%s",
-                           (long long)pkg, ep, prefix ? "true" : "false", norec ? "true" : "false",
-                           max_keys, et ? "&continuationToken=" : "", et ? et : "");
-    jcs_free(ep);
-    jcs_free(et);
-    if (!q)
-        return JCS_ENOMEM;
-    int rc = jcs_mrest_get(v->o.rest, "object/listByPath", q, data);
-    jcs_free(q);
-    return rc;
+    char id[24], mk[16];
+    snprintf(id, sizeof id, "%lld", (long long)pkg);
+    snprintf(mk, sizeof mk, "%d", max_keys);
+    const char *kv[] = {"packageID",
+                        id,
+                        "path",
+                        path,
+                        "isPrefix",
+                        prefix ? "true" : "false",
+                        "noRecursive",
+                        norec ? "true" : "false",
+                        "maxKeys",
+                        mk,
+                        token ? "continuationToken" : NULL,
+                        token,
+                        NULL};
+    return jcs_rest_get(v->o.rest, "/v1/object/listByPath", kv, data);
 }
 
 /* One level of a package under prefix ("" or "a/b/"). */
@@ -573,7 +631,7 @@ static int upload_marker(jcs_vfs *v, int64_t pkg, const char *rest)
     char *p = jcs_asprintf("%s/%s", rest, JCS_VFS_DIR_MARKER);
     if (!p)
         return JCS_ENOMEM;
-    int rc = jcs_mrest_upload(v->o.rest, pkg, p, v->o.empty_file, NULL);
+    int rc = upload_file(v, pkg, p, v->o.empty_file, NULL);
     jcs_free(p);
     return rc;
 }
@@ -583,7 +641,7 @@ static int delete_path(jcs_vfs *v, int64_t pkg, const char *rest)
     json_t *b = json_pack("{s:I, s:s}", "packageID", (json_int_t)pkg, "path", rest);
     if (!b)
         return JCS_ENOMEM;
-    int rc = jcs_mrest_post(v->o.rest, "object/deleteByPath", b, NULL);
+    int rc = jcs_rest_post(v->o.rest, "/v1/object/deleteByPath", b, NULL);
     json_decref(b);
     return rc;
 }
@@ -659,7 +717,7 @@ int jcs_vfs_mkdir(jcs_vfs *v, const char *path)
         b = json_pack("{s:s}", "name", w.b);
         if (!b)
             return -ENOMEM;
-        rc = jcs_mrest_post(v->o.rest, "bucket/create", b, NULL);
+        rc = jcs_rest_post(v->o.rest, "/v1/bucket/create", b, NULL);
     } else if (w.level == 2) {
         int64_t bid;
         json_t *red = json_loads(v->o.redundancy_json, 0, NULL);
@@ -667,7 +725,7 @@ int jcs_vfs_mkdir(jcs_vfs *v, const char *path)
             b = json_pack("{s:I, s:s, s:o*}", "bucketID", (json_int_t)bid, "name", w.p,
                           "redundancy", red);
             red = NULL;
-            rc = b ? jcs_mrest_post(v->o.rest, "package/create", b, NULL) : JCS_ENOMEM;
+            rc = b ? jcs_rest_post(v->o.rest, "/v1/package/create", b, NULL) : JCS_ENOMEM;
         }
         json_decref(red);
     } else {
@@ -704,7 +762,7 @@ int jcs_vfs_rmdir(jcs_vfs *v, const char *path)
                 return -ENOTEMPTY;
             if ((rc = id_of(v, "/", w.b, &id)) == 0) {
                 b = json_pack("{s:I}", "bucketID", (json_int_t)id);
-                rc = b ? jcs_mrest_post(v->o.rest, "bucket/delete", b, NULL) : JCS_ENOMEM;
+                rc = b ? jcs_rest_post(v->o.rest, "/v1/bucket/delete", b, NULL) : JCS_ENOMEM;
             }
         }
     } else if (w.level == 2) {
@@ -718,7 +776,7 @@ int jcs_vfs_rmdir(jcs_vfs *v, const char *path)
                 if (!empty)
                     return -ENOTEMPTY;
                 b = json_pack("{s:I}", "packageID", (json_int_t)id);
-                rc = b ? jcs_mrest_post(v->o.rest, "package/delete", b, NULL) : JCS_ENOMEM;
+                rc = b ? jcs_rest_post(v->o.rest, "/v1/package/delete", b, NULL) : JCS_ENOMEM;
             }
         }
     } else {
@@ -810,7 +868,7 @@ static int move_tree(jcs_vfs *v, int64_t sp, const char *src, int64_t dp, const 
         if (rc == 0 && n > 0) {
             json_t *b = json_pack("{s:o}", "movings", m);
             m = NULL;
-            rc = b ? jcs_mrest_post(v->o.rest, "object/move", b, NULL) : JCS_ENOMEM;
+            rc = b ? jcs_rest_post(v->o.rest, "/v1/object/move", b, NULL) : JCS_ENOMEM;
             json_decref(b);
         }
         json_decref(m);
@@ -841,11 +899,11 @@ static int rename_package(jcs_vfs *v, const char *from, const where *fw, const c
     if ((rc = package_id(v, fw, &pid)) == 0 && (rc = id_of(v, "/", tw->b, &bid)) == 0) {
         json_t *b = json_pack("{s:I, s:I, s:s}", "packageID", (json_int_t)pid, "bucketID",
                               (json_int_t)bid, "name", tw->p);
-        rc = b ? jcs_mrest_post(v->o.rest, "package/clone", b, NULL) : JCS_ENOMEM;
+        rc = b ? jcs_rest_post(v->o.rest, "/v1/package/clone", b, NULL) : JCS_ENOMEM;
         json_decref(b);
         if (rc == 0) {
             b = json_pack("{s:I}", "packageID", (json_int_t)pid);
-            rc = b ? jcs_mrest_post(v->o.rest, "package/delete", b, NULL) : JCS_ENOMEM;
+            rc = b ? jcs_rest_post(v->o.rest, "/v1/package/delete", b, NULL) : JCS_ENOMEM;
             json_decref(b);
         }
     }
@@ -936,7 +994,7 @@ int jcs_vfs_rename(jcs_vfs *v, const char *from, const char *to, bool noreplace)
                        : json_pack("{s:[{s:I, s:I, s:s}]}", "movings", "objectID", (json_int_t)oid,
                                    "packageID", (json_int_t)dp, "path", tw.rest);
                 if (rc == 0)
-                    rc = b ? jcs_mrest_post(v->o.rest, "object/move", b, NULL) : JCS_ENOMEM;
+                    rc = b ? jcs_rest_post(v->o.rest, "/v1/object/move", b, NULL) : JCS_ENOMEM;
                 json_decref(b);
             }
         }
@@ -991,7 +1049,7 @@ static int fill_from_object(void *arg, int fd)
     fill_arg *a = arg;
     a->fd = fd;
     a->off = 0;
-    return jcs_mrest_download(a->v->o.rest, a->object_id, 0, -1, to_fd, a);
+    return download(a->v, a->object_id, 0, -1, to_fd, a);
 }
 
 /* Makes fh staged (downloading the committed object unless trunc). A jcs_err. */
@@ -1122,7 +1180,7 @@ static int fetch_block(jcs_vfs *v, jcs_vfs_fh *fh, int64_t idx, size_t boff, cha
     blkbuf b = {jcs_malloc((size_t)bl), 0, (size_t)bl};
     if (!b.p)
         return JCS_ENOMEM;
-    int rc = jcs_mrest_download(v->o.rest, fh->object_id, idx * BS, bl, to_buf, &b);
+    int rc = download(v, fh->object_id, idx * BS, bl, to_buf, &b);
     if (rc == 0 && (int64_t)b.n != bl)
         rc = jcs_err_set(JCS_EIO, "block %lld: got %zu of %lld bytes", (long long)idx, b.n,
                          (long long)bl);
@@ -1182,7 +1240,7 @@ static void *ra_main(void *arg)
 {
     jcs_vfs_fh *fh = arg;
     ra *r = &fh->ra;
-    int rc = jcs_mrest_download(fh->v->o.rest, fh->object_id, r->start_idx * BS, -1, ra_sink, fh);
+    int rc = download(fh->v, fh->object_id, r->start_idx * BS, -1, ra_sink, fh);
     if (rc && rc != JCS_ECANCELED)
         jcs_debug("mount: read-ahead of %s stopped: %s", fh->path, jcs_err_msg(rc));
     pthread_mutex_lock(&fh->mu);
@@ -1374,7 +1432,7 @@ int jcs_vfs_utimens(jcs_vfs *v, const char *path, jcs_vfs_fh *fh, int64_t mtime_
     format_time(mtime_ms, t, sizeof t);
     json_t *b =
         json_pack("{s:[{s:I, s:s}]}", "updatings", "objectID", (json_int_t)id, "updateTime", t);
-    rc = b ? jcs_mrest_post(v->o.rest, "object/updateInfo", b, NULL) : JCS_ENOMEM;
+    rc = b ? jcs_rest_post(v->o.rest, "/v1/object/updateInfo", b, NULL) : JCS_ENOMEM;
     json_decref(b);
     invalidate_parent(v, path);
     return to_errno(rc, "utimens", path);
@@ -1432,13 +1490,13 @@ int jcs_vfs_upload(void *arg, const char *path, const char *data_file, int64_t m
     }
     json_t *obj = NULL;
     if (rc == 0)
-        rc = jcs_mrest_upload(v->o.rest, pkg, w.rest, data_file, &obj);
+        rc = upload_file(v, pkg, w.rest, data_file, &obj);
     if (rc == 0 && mtime_ms >= 0) {
         char t[40];
         format_time(mtime_ms, t, sizeof t);
         json_t *b = json_pack("{s:[{s:I, s:s}]}", "updatings", "objectID",
                               (json_int_t)jint(obj, "objectID"), "updateTime", t);
-        rc = b ? jcs_mrest_post(v->o.rest, "object/updateInfo", b, NULL) : JCS_ENOMEM;
+        rc = b ? jcs_rest_post(v->o.rest, "/v1/object/updateInfo", b, NULL) : JCS_ENOMEM;
         json_decref(b);
     }
     /*
@@ -1474,7 +1532,7 @@ int jcs_vfs_statfs(jcs_vfs *v, jcs_vfs_space *st)
     }
     pthread_mutex_unlock(&v->mu);
     json_t *d;
-    int rc = jcs_mrest_get(v->o.rest, "userspace/list", NULL, &d);
+    int rc = jcs_rest_get(v->o.rest, "/v1/userspace/list", NULL, &d);
     if (rc)
         return to_errno(rc, "statfs", "/");
     jcs_vfs_space s = {0, 0};

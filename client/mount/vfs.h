@@ -45,7 +45,7 @@ typedef struct jcs_vfs jcs_vfs;
 typedef struct jcs_vfs_fh jcs_vfs_fh;
 
 typedef struct jcs_vfs_opts {
-    jcs_mrest *rest;
+    jcs_rest *rest;
     jcs_bcache *cache;
     jcs_dcache *dcache;
     const char *redundancy_json; /* of packages made by mkdir, e.g. {"type":"none"} */

@@ -7,7 +7,8 @@
 # curl on this host: uploads an ec(2,3) object, stops one hub container, reads
 # it back identical (at once, and again once the coordinator calls the hub
 # offline). Then tears everything down and checks that no container, network
-# or volume of the test is left. Starts dockerd when it is not running and
+# or volume of the test is left, and no image: a rebuild replaces the
+# images it made before, build stage included. Starts dockerd when it is not running and
 # stops it again at the end. Prints PASS/FAIL lines and "N passed, N failed".
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -76,11 +77,19 @@ fi
 t=$(stamp)
 # The images a rebuild replaces would stay behind untagged (about 1 GB each
 # run): remember what the tags named before, remove those that lost them.
-old_images=$(docker image inspect -f '{{.Id}}' jcs-c:latest jcs-c-mariadb:latest 2>/dev/null)
+# The build stage of deploy/docker/Dockerfile (the compiled tree) is no
+# image of compose's: the engine's builder keeps it as untagged layers, and
+# every source change left a new one beside the old (docker images -a).
+# So it is built first under a tag of its own (jcs-c-build), which compose's
+# build then reuses layer for layer, and it is replaced like the others.
+old_images=$(docker image inspect -f '{{.Id}}' jcs-c:latest jcs-c-mariadb:latest jcs-c-build:latest 2>/dev/null)
+dangling_before=$(docker images -q --no-trunc -f dangling=true | sort)
 # docker-compose 1.x builds with the engine's own builder (no BuildKit, no buildx).
-if COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0 compose build >"$T/build.log" 2>&1; then
+if DOCKER_BUILDKIT=0 docker build --target build -t jcs-c-build:latest \
+  -f deploy/docker/Dockerfile . >"$T/build.log" 2>&1 &&
+  COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0 compose build >>"$T/build.log" 2>&1; then
   pass "images_built ($(since "$t") s)"
-  new_images=$(docker image inspect -f '{{.Id}}' jcs-c:latest jcs-c-mariadb:latest 2>/dev/null)
+  new_images=$(docker image inspect -f '{{.Id}}' jcs-c:latest jcs-c-mariadb:latest jcs-c-build:latest 2>/dev/null)
   dangling=0
   for id in $old_images; do
     grep -qxF "$id" <<<"$new_images" && continue
@@ -89,6 +98,12 @@ if COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0 compose build >"$T/build.log" 2>
   done
   if [ "$dangling" -eq 0 ]; then pass replaced_images_removed; else
     fail replaced_images_removed "$dangling replaced jcs-c images are still stored"
+  fi
+  # No untagged image that was not there before (a leftover build stage, or what a
+  # replaced image stood on); the layers of the tagged images are theirs, not leftovers.
+  new_dangling=$(comm -13 <(echo "$dangling_before") <(docker images -q --no-trunc -f dangling=true | sort))
+  if [ -z "$new_dangling" ]; then pass no_dangling_image_left; else
+    fail no_dangling_image_left "$(wc -w <<<"$new_dangling") untagged images more than before the build: $(docker images -a -f dangling=true | head -n 6)"
   fi
 else
   fail images_built "$(tail -n 15 "$T/build.log")"

@@ -10,6 +10,40 @@ import urllib.parse
 _boundary = random.Random()
 
 
+class Report:
+    """The PASS/FAIL lines tests/run counts, and the failures for the exit code."""
+
+    def __init__(self):
+        self.failures = 0
+
+    def PASS(self, name):
+        print("PASS " + name, flush=True)
+
+    def FAIL(self, name, why):
+        self.failures += 1
+        print("FAIL %s: %s" % (name, why), flush=True)
+
+    def check(self, cond, name, why):
+        if cond:
+            self.PASS(name)
+        else:
+            self.FAIL(name, why)
+        return cond
+
+
+def upload_form(pkg, path, data):
+    """A multipart body of /v1/object/upload (one file) and its headers."""
+    b = "----jcsfault%d" % _boundary.randrange(1 << 30)
+    info = json.dumps({"packageID": pkg}).encode()
+    body = (("--%s\r\nContent-Disposition: form-data; name=\"info\"\r\n"
+             "Content-Type: application/json\r\n\r\n" % b).encode() + info +
+            ("\r\n--%s\r\nContent-Disposition: form-data; name=\"files\"; filename=\"%s\"\r\n"
+             "Content-Type: application/octet-stream\r\n\r\n" %
+             (b, urllib.parse.quote(path, safe=""))).encode() + data +
+            ("\r\n--%s--\r\n" % b).encode())
+    return body, {"Content-Type": "multipart/form-data; boundary=" + b}
+
+
 class Api:
     """The jcs REST API over mutual TLS (a new connection per request, as curl would)."""
 
@@ -48,16 +82,8 @@ class Api:
         return d["data"]
 
     def upload(self, pkg, path, data):
-        b = "----jcsfault%d" % _boundary.randrange(1 << 30)
-        info = json.dumps({"packageID": pkg}).encode()
-        body = (("--%s\r\nContent-Disposition: form-data; name=\"info\"\r\n"
-                 "Content-Type: application/json\r\n\r\n" % b).encode() + info +
-                ("\r\n--%s\r\nContent-Disposition: form-data; name=\"files\"; filename=\"%s\"\r\n"
-                 "Content-Type: application/octet-stream\r\n\r\n" %
-                 (b, urllib.parse.quote(path, safe=""))).encode() + data +
-                ("\r\n--%s--\r\n" % b).encode())
-        st, out, err = self.request("POST", "/v1/object/upload", body,
-                                    {"Content-Type": "multipart/form-data; boundary=" + b})
+        body, hdr = upload_form(pkg, path, data)
+        st, out, err = self.request("POST", "/v1/object/upload", body, hdr)
         d = json.loads(out) if st == 200 else None
         if not d or d.get("code") != "OK":
             raise RuntimeError("upload %s: HTTP %s %s %s" % (path, st, out[:300], err or ""))

@@ -39,7 +39,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from faultlib import Api  # noqa: E402  (the REST client both campaigns use)
+from faultlib import Api, Report  # noqa: E402  (what every campaign shares)
 
 XATTR = "user.jcs.crc"  # where a local shard keeps its checksums (DESIGN §13)
 
@@ -50,25 +50,8 @@ ROUNDS = int(os.environ.get("JCS_BITFLIP_ROUNDS", "12"))
 SEED = int(os.environ.get("JCS_BITFLIP_SEED", str(int(time.time()))))
 rng = random.Random(SEED)
 
-failures = 0
-
-
-def PASS(name):
-    print("PASS " + name, flush=True)
-
-
-def FAIL(name, why):
-    global failures
-    failures += 1
-    print("FAIL %s: %s" % (name, why), flush=True)
-
-
-def check(cond, name, why):
-    if cond:
-        PASS(name)
-    else:
-        FAIL(name, why)
-    return cond
+report = Report()
+PASS, FAIL, check = report.PASS, report.FAIL, report.check
 
 
 T = tempfile.mkdtemp(prefix=os.environ.get("JCS_ITEST_PREFIX", "/tmp/jcs-itest") + "-bitflip-")
@@ -413,4 +396,4 @@ if __name__ == "__main__":
         FAIL("campaign", "%s: %s" % (type(e).__name__, e))
     finally:
         cleanup()
-    sys.exit(1 if failures else 0)
+    sys.exit(1 if report.failures else 0)

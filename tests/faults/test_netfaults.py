@@ -42,7 +42,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from faultlib import Api  # noqa: E402
+from faultlib import Api, Report, upload_form  # noqa: E402  (what every campaign shares)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.chdir(ROOT)
@@ -58,22 +58,8 @@ BOUND = 5 * IDLE + 6
 BIG = 16 << 20
 SMALL = 4096
 
-failures = 0
-
-
-def PASS(name):
-    print("PASS " + name, flush=True)
-
-
-def FAIL(name, why):
-    global failures
-    failures += 1
-    print("FAIL %s: %s" % (name, why), flush=True)
-
-
-def check(cond, name, why):
-    (PASS if cond else lambda n: FAIL(n, why))(name)
-    return cond
+report = Report()
+PASS, FAIL, check = report.PASS, report.FAIL, report.check
 
 
 T = tempfile.mkdtemp(prefix=os.environ.get("JCS_ITEST_PREFIX", "/tmp/jcs-itest") + "-netfaults-")
@@ -184,18 +170,6 @@ class Cluster:
                 ("hub %d" % h["id"]) in msg)
 
 
-def upload_form(pkg, path, data):
-    b = "----jcsnet%d" % random.randrange(1 << 30)
-    info = json.dumps({"packageID": pkg}).encode()
-    body = (("--%s\r\nContent-Disposition: form-data; name=\"info\"\r\n"
-             "Content-Type: application/json\r\n\r\n" % b).encode() + info +
-            ("\r\n--%s\r\nContent-Disposition: form-data; name=\"files\"; filename=\"%s\"\r\n"
-             "Content-Type: application/octet-stream\r\n\r\n" %
-             (b, urllib.parse.quote(path, safe=""))).encode() + data +
-            ("\r\n--%s--\r\n" % b).encode())
-    return body, {"Content-Type": "multipart/form-data; boundary=" + b}
-
-
 class Op(threading.Thread):
     """One user request, timed; result (status, body, error) when done."""
 
@@ -222,7 +196,6 @@ def message(res):
 
 
 def main():
-    global failures
     print("netfaults: seed %d, dir %s, idle %d s, hub unavailable %d s, bound %d s" %
           (SEED, T, IDLE, UNAVAIL, BOUND), flush=True)
     t_start = time.time()
@@ -490,4 +463,4 @@ if __name__ == "__main__":
         subprocess.run(["deploy/local/cluster", "down", "--dir", T], capture_output=True)
         if not os.environ.get("JCS_KEEP_TEST_DIRS"):
             shutil.rmtree(T, ignore_errors=True)
-    sys.exit(1 if failures else 0)
+    sys.exit(1 if report.failures else 0)

@@ -106,69 +106,6 @@ static int open_s3(jcs_storage **s, int path_style, size_t part_size, const char
     return jcs_storage_open(&cfg, s);
 }
 
-static void pattern(unsigned char *p, size_t n, unsigned seed)
-{
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (unsigned char)x;
-    }
-}
-
-static int put(jcs_storage *s, const char *key, const void *data, size_t n, size_t chunk)
-{
-    jcs_storage_writer *w;
-    int rc = jcs_storage_write_begin(s, &w);
-    const char *p = data;
-    while (!rc && n) {
-        size_t k = n < chunk ? n : chunk;
-        rc = jcs_storage_write(w, p, k);
-        p += k;
-        n -= k;
-    }
-    if (rc) {
-        jcs_storage_write_abort(w);
-        return rc;
-    }
-    return jcs_storage_write_commit(w, key);
-}
-
-struct sink_buf {
-    unsigned char *p;
-    size_t n, cap;
-    int calls;
-};
-
-static int to_buf(void *arg, const void *data, size_t n)
-{
-    struct sink_buf *b = arg;
-    b->calls++;
-    if (b->n + n > b->cap)
-        return JCS_ETOOBIG;
-    memcpy(b->p + b->n, data, n);
-    b->n += n;
-    return JCS_OK;
-}
-
-struct collect {
-    char keys[32][128];
-    uint64_t sizes[32];
-    int n;
-};
-
-static int collect_fn(void *arg, const char *key, const struct jcs_storage_stat *st)
-{
-    struct collect *c = arg;
-    if (c->n < 32) {
-        snprintf(c->keys[c->n], sizeof(c->keys[0]), "%s", key);
-        c->sizes[c->n] = st->size;
-        c->n++;
-    }
-    return JCS_OK;
-}
-
 #define SMALL 300000
 
 TEST(s3rver_starts)
@@ -202,14 +139,15 @@ static void vhost_round_trip(void)
     jcs_storage *s;
     T_OK(open_s3(&s, 0, 0, NULL));
     static unsigned char data[SMALL], got[SMALL];
-    pattern(data, SMALL, 11);
-    T_OK(put(s, "objs/a b+c/d.bin", data, SMALL, 65536));
+    t_storage_pattern(data, SMALL, 11);
+    T_OK(t_storage_put(s, "objs/a b+c/d.bin", data, SMALL, 65536));
     T_OK(jcs_storage_read_buf(s, "objs/a b+c/d.bin", 0, SMALL, got));
     T_ASSERT(memcmp(got, data, SMALL) == 0);
     T_OK(jcs_storage_read_buf(s, "objs/a b+c/d.bin", 1234, 100000, got));
     T_ASSERT(memcmp(got, data + 1234, 100000) == 0);
-    struct sink_buf b = {got, 0, SMALL, 0};
-    T_OK(jcs_storage_read(s, "objs/a b+c/d.bin", 200000, JCS_STORAGE_TO_END, to_buf, &b));
+    struct t_storage_sink b = {got, 0, SMALL, 0};
+    T_OK(
+        jcs_storage_read(s, "objs/a b+c/d.bin", 200000, JCS_STORAGE_TO_END, t_storage_sink_fn, &b));
     T_EQ_INT(b.n, SMALL - 200000);
     T_ASSERT(memcmp(got, data + 200000, b.n) == 0);
     int rc = jcs_storage_read_buf(s, "objs/missing", 0, 1, got);
@@ -243,9 +181,9 @@ TEST(listing_is_in_key_order)
     T_OK(open_s3(&s, 1, 0, NULL));
     static const char *keys[] = {"a/1", "a/2", "b/3&<4>", "c", "d/5"};
     for (int i = 4; i >= 0; i--)
-        T_OK(put(s, keys[i], "0123456789", (size_t)i + 1, 4));
-    struct collect all = {0};
-    T_OK(jcs_storage_list(s, "", collect_fn, &all));
+        T_OK(t_storage_put(s, keys[i], "0123456789", (size_t)i + 1, 4));
+    struct t_storage_keys all = {0};
+    T_OK(jcs_storage_list(s, "", t_storage_keys_fn, &all));
     T_EQ_INT(all.n, 5);
     for (int i = 0; i < 5; i++) {
         T_EQ_STR(all.keys[i], keys[i]);
@@ -268,7 +206,7 @@ TEST(virtual_host_and_path_style_see_the_same_bucket)
     cfg.s3.endpoint = srv.endpoint;
     cfg.s3.path_style = 1;
     T_OK(jcs_storage_open(&cfg, &ps));
-    T_OK(put(vh, "via-vhost", "virtual", 7, 7));
+    T_OK(t_storage_put(vh, "via-vhost", "virtual", 7, 7));
     char got[8] = {0};
     T_OK(jcs_storage_read_buf(ps, "via-vhost", 0, 7, got));
     T_EQ_STR(got, "virtual");
@@ -284,7 +222,7 @@ TEST(wrong_access_key_is_a_clear_error)
     T_ASSERT(s3rver() == 0);
     jcs_storage *s;
     T_OK(open_s3(&s, 1, 0, "NOT-A-KEY"));
-    int rc = put(s, "k", "v", 1, 1);
+    int rc = t_storage_put(s, "k", "v", 1, 1);
     T_EQ_INT(rc, JCS_EPERM);
     const char *m = jcs_err_msg(rc);
     char where[200];
@@ -299,7 +237,7 @@ static void mkhash(char out[JCS_FILEHASH_LEN + 1], unsigned seed)
 {
     static const char hx[] = "0123456789ABCDEF";
     unsigned char b[32];
-    pattern(b, sizeof(b), seed);
+    t_storage_pattern(b, sizeof(b), seed);
     memcpy(out, "Full", 4);
     for (int i = 0; i < 32; i++) {
         out[4 + 2 * i] = hx[b[i] >> 4];
@@ -326,7 +264,7 @@ TEST(shard_store_on_s3)
     mkhash(h, 1);
     T_OK(jcs_shardstore_key(h, key));
     static unsigned char data[6 << 20], got[6 << 20];
-    pattern(data, sizeof(data), 1);
+    t_storage_pattern(data, sizeof(data), 1);
     int existed = -1;
     for (int round = 0; round < 2; round++) {
         jcs_shard_writer *w;
@@ -367,9 +305,9 @@ static void *work(void *arg)
     static unsigned char data[4][1 << 20], got[4][1 << 20];
     char key[32];
     snprintf(key, sizeof(key), "par/%d", wk->id);
-    pattern(data[wk->id], sizeof(data[0]), 100 + (unsigned)wk->id);
+    t_storage_pattern(data[wk->id], sizeof(data[0]), 100 + (unsigned)wk->id);
     for (int round = 0; round < 3 && !wk->rc; round++) {
-        wk->rc = put(wk->s, key, data[wk->id], sizeof(data[0]), 100000);
+        wk->rc = t_storage_put(wk->s, key, data[wk->id], sizeof(data[0]), 100000);
         if (!wk->rc)
             wk->rc = jcs_storage_read_buf(wk->s, key, 0, sizeof(data[0]), got[wk->id]);
     }
@@ -393,8 +331,8 @@ TEST(one_backend_many_threads)
         T_OK(wk[i].rc);
         T_ASSERT(wk[i].same, "(thread %d)", i);
     }
-    struct collect c = {0};
-    T_OK(jcs_storage_list(s, "par/", collect_fn, &c));
+    struct t_storage_keys c = {0};
+    T_OK(jcs_storage_list(s, "par/", t_storage_keys_fn, &c));
     T_EQ_INT(c.n, 4);
     jcs_storage_close(s);
 }
@@ -439,7 +377,7 @@ TEST(retries_5xx_with_the_whole_body)
     T_ASSERT(h != NULL);
     jcs_storage *s;
     T_OK(open_fake(h, &s, 4, 0));
-    T_OK(put(s, "k", "payload-bytes", 13, 5));
+    T_OK(t_storage_put(s, "k", "payload-bytes", 13, 5));
     T_EQ_INT(t_http_count(h), 3);
     for (int i = 0; i < 3; i++) {
         const t_http_req *r = t_http_get(h, i);
@@ -478,7 +416,7 @@ TEST(no_retry_on_4xx_and_give_up_after_max_attempts)
     T_ASSERT(h != NULL);
     jcs_storage *s;
     T_OK(open_fake(h, &s, 4, 0));
-    int rc = put(s, "blocks/AB/x", "v", 1, 1);
+    int rc = t_storage_put(s, "blocks/AB/x", "v", 1, 1);
     T_EQ_INT(rc, JCS_EPERM);
     T_EQ_INT(t_http_count(h), 1);
     char want[128];
@@ -582,8 +520,8 @@ TEST(interrupted_read_resumes_without_repeating_bytes)
     jcs_storage *s;
     T_OK(open_fake(h, &s, 3, 0));
     unsigned char got[64];
-    struct sink_buf b = {got, 0, sizeof(got), 0};
-    T_OK(jcs_storage_read(s, "obj", 3, 20, to_buf, &b));
+    struct t_storage_sink b = {got, 0, sizeof(got), 0};
+    T_OK(jcs_storage_read(s, "obj", 3, 20, t_storage_sink_fn, &b));
     T_EQ_INT(b.n, 20);
     T_ASSERT(memcmp(got, resume_obj + 3, 20) == 0);
     T_EQ_INT(t_http_count(h), 2);
@@ -681,7 +619,7 @@ TEST(large_commit_copies_in_parts)
     size_t n = 7u << 20;
     unsigned char *big = jcs_calloc(1, n);
     T_ASSERT(big != NULL);
-    int rc = put(s, "blocks/AB/final", big, n, 1u << 20);
+    int rc = t_storage_put(s, "blocks/AB/final", big, n, 1u << 20);
     jcs_free(big);
     T_OK(rc);
     static const char *ranges[] = {"bytes=0-3145727", "bytes=3145728-6291455",

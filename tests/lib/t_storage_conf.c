@@ -13,7 +13,9 @@
 /* One suite per binary: the harness calls tests without arguments. */
 static const struct t_storage_conf *conf;
 
-static void pattern(unsigned char *p, size_t n, unsigned seed)
+/* ---- helpers for every storage test (t_storage_conf.h) -------------------------------------- */
+
+void t_storage_pattern(unsigned char *p, size_t n, unsigned seed)
 {
     uint32_t x = seed * 2654435761u + 1;
     for (size_t i = 0; i < n; i++) {
@@ -24,8 +26,7 @@ static void pattern(unsigned char *p, size_t n, unsigned seed)
     }
 }
 
-/* Writes data in pieces of chunk bytes, so the stream is really a stream. */
-static int put(jcs_storage *s, const char *key, const void *data, size_t n, size_t chunk)
+int t_storage_put(jcs_storage *s, const char *key, const void *data, size_t n, size_t chunk)
 {
     jcs_storage_writer *w;
     int rc = jcs_storage_write_begin(s, &w);
@@ -45,22 +46,9 @@ static int put(jcs_storage *s, const char *key, const void *data, size_t n, size
     return jcs_storage_write_commit(w, key);
 }
 
-/* -1 when the backend's temp files cannot be counted: the check is then the
- * reclaim one (nothing left to remove), which every backend has. */
-static int tmp_files(jcs_storage *s)
+int t_storage_sink_fn(void *arg, const void *data, size_t n)
 {
-    return conf->count_tmp ? conf->count_tmp(conf->arg, s) : 0;
-}
-
-struct sink_buf {
-    unsigned char *p;
-    size_t n, cap;
-    int calls;
-};
-
-static int to_buf(void *arg, const void *data, size_t n)
-{
-    struct sink_buf *b = arg;
+    struct t_storage_sink *b = arg;
     b->calls++;
     if (b->n + n > b->cap)
         return JCS_ETOOBIG;
@@ -69,15 +57,9 @@ static int to_buf(void *arg, const void *data, size_t n)
     return JCS_OK;
 }
 
-struct collect {
-    char keys[32][128];
-    uint64_t sizes[32];
-    int n;
-};
-
-static int collect_fn(void *arg, const char *key, const struct jcs_storage_stat *st)
+int t_storage_keys_fn(void *arg, const char *key, const struct jcs_storage_stat *st)
 {
-    struct collect *c = arg;
+    struct t_storage_keys *c = arg;
     if (c->n < 32) {
         snprintf(c->keys[c->n], sizeof(c->keys[0]), "%s", key);
         c->sizes[c->n] = st->size;
@@ -86,13 +68,21 @@ static int collect_fn(void *arg, const char *key, const struct jcs_storage_stat 
     return JCS_OK;
 }
 
-/* Listing order is not part of the contract (S3 sorts, a directory walk does not). */
-static int has_key(const struct collect *c, const char *key, uint64_t size)
+int t_storage_has_key(const struct t_storage_keys *c, const char *key, uint64_t size)
 {
     for (int i = 0; i < c->n; i++)
         if (strcmp(c->keys[i], key) == 0)
             return c->sizes[i] == size;
     return 0;
+}
+
+/* ---- the suite ------------------------------------------------------------------------------ */
+
+/* -1 when the backend's temp files cannot be counted: the check is then the
+ * reclaim one (nothing left to remove), which every backend has. */
+static int tmp_files(jcs_storage *s)
+{
+    return conf->count_tmp ? conf->count_tmp(conf->arg, s) : 0;
 }
 
 #define SMALL 300000
@@ -104,8 +94,8 @@ static void write_read_ranges(void)
     jcs_storage *s;
     T_OK(conf->open(conf->arg, &s));
     static unsigned char data[SMALL], got[SMALL];
-    pattern(data, SMALL, 11);
-    T_OK(put(s, KEY, data, SMALL, 7777));
+    t_storage_pattern(data, SMALL, 11);
+    T_OK(t_storage_put(s, KEY, data, SMALL, 7777));
     T_EQ_INT(tmp_files(s), 0);
     T_OK(jcs_storage_read_buf(s, KEY, 0, SMALL, got));
     T_ASSERT(memcmp(got, data, SMALL) == 0);
@@ -115,27 +105,27 @@ static void write_read_ranges(void)
     T_EQ_INT(got[0], data[SMALL - 1]);
     T_OK(jcs_storage_read_buf(s, KEY, 12345, 154321, got));
     T_ASSERT(memcmp(got, data + 12345, 154321) == 0);
-    struct sink_buf b = {got, 0, SMALL, 0};
-    T_OK(jcs_storage_read(s, KEY, 200000, JCS_STORAGE_TO_END, to_buf, &b));
+    struct t_storage_sink b = {got, 0, SMALL, 0};
+    T_OK(jcs_storage_read(s, KEY, 200000, JCS_STORAGE_TO_END, t_storage_sink_fn, &b));
     T_EQ_INT(b.n, SMALL - 200000);
     T_ASSERT(memcmp(got, data + 200000, b.n) == 0);
     /* An empty range at the very end is fine; anything beyond is an error. */
     b.n = 0;
-    T_OK(jcs_storage_read(s, KEY, SMALL, JCS_STORAGE_TO_END, to_buf, &b));
+    T_OK(jcs_storage_read(s, KEY, SMALL, JCS_STORAGE_TO_END, t_storage_sink_fn, &b));
     T_EQ_INT(b.n, 0);
     T_OK(jcs_storage_read_buf(s, KEY, SMALL, 0, got));
 
     /* Past the end: an error naming the key, and not a byte reaches the sink. */
     b.n = 0;
     b.calls = 0;
-    int rc = jcs_storage_read(s, KEY, SMALL - 5, 10, to_buf, &b);
+    int rc = jcs_storage_read(s, KEY, SMALL - 5, 10, t_storage_sink_fn, &b);
     T_EQ_INT(rc, JCS_EINVAL);
     T_EQ_INT(b.calls, 0);
     T_ASSERT(strstr(jcs_err_msg(rc), "past the end") && strstr(jcs_err_msg(rc), KEY), "(%s)",
              jcs_err_msg(rc));
     rc = jcs_storage_read_buf(s, KEY, SMALL - 10, 11, got);
     T_EQ_INT(rc, JCS_EINVAL);
-    rc = jcs_storage_read(s, KEY, SMALL + 1, 10, to_buf, &b);
+    rc = jcs_storage_read(s, KEY, SMALL + 1, 10, t_storage_sink_fn, &b);
     T_EQ_INT(rc, JCS_EINVAL);
     T_EQ_INT(b.calls, 0);
     rc = jcs_storage_read_buf(s, KEY, SMALL + 1, 0, got);
@@ -148,14 +138,14 @@ static void missing_key_errors(void)
     jcs_storage *s;
     T_OK(conf->open(conf->arg, &s));
     unsigned char got[4];
-    struct sink_buf b = {got, 0, sizeof(got), 0};
+    struct t_storage_sink b = {got, 0, sizeof(got), 0};
     int rc = jcs_storage_read_buf(s, "objs/missing", 0, 1, got);
     T_EQ_INT(rc, JCS_ENOENT);
     /* The message names the key and the store, so an operator knows where to look. */
     T_ASSERT(strstr(jcs_err_msg(rc), "objs/missing") &&
                  strstr(jcs_err_msg(rc), jcs_storage_name(s)),
              "(%s; store %s)", jcs_err_msg(rc), jcs_storage_name(s));
-    rc = jcs_storage_read(s, "objs/missing", 0, JCS_STORAGE_TO_END, to_buf, &b);
+    rc = jcs_storage_read(s, "objs/missing", 0, JCS_STORAGE_TO_END, t_storage_sink_fn, &b);
     T_EQ_INT(rc, JCS_ENOENT);
     T_EQ_INT(b.calls, 0);
     struct jcs_storage_stat st;
@@ -172,26 +162,26 @@ static void empty_object_and_overwrite(void)
     jcs_storage *s;
     T_OK(conf->open(conf->arg, &s));
     /* An empty object is an object. */
-    T_OK(put(s, "objs/empty", "", 0, 1));
+    T_OK(t_storage_put(s, "objs/empty", "", 0, 1));
     struct jcs_storage_stat st;
     T_OK(jcs_storage_stat(s, "objs/empty", &st));
     T_EQ_INT(st.size, 0);
     unsigned char got[8] = {0};
-    struct sink_buf b = {got, 0, sizeof(got), 0};
-    T_OK(jcs_storage_read(s, "objs/empty", 0, JCS_STORAGE_TO_END, to_buf, &b));
+    struct t_storage_sink b = {got, 0, sizeof(got), 0};
+    T_OK(jcs_storage_read(s, "objs/empty", 0, JCS_STORAGE_TO_END, t_storage_sink_fn, &b));
     T_EQ_INT(b.n, 0);
 
     /* A commit over an existing key replaces it whole, shorter or longer. */
-    T_OK(put(s, "k", "old", 3, 3));
-    T_OK(put(s, "k", "newer", 5, 2));
+    T_OK(t_storage_put(s, "k", "old", 3, 3));
+    T_OK(t_storage_put(s, "k", "newer", 5, 2));
     memset(got, 0, sizeof(got));
     T_OK(jcs_storage_read_buf(s, "k", 0, 5, got));
     T_EQ_STR((char *)got, "newer");
-    T_OK(put(s, "k", "ab", 2, 2));
+    T_OK(t_storage_put(s, "k", "ab", 2, 2));
     T_OK(jcs_storage_stat(s, "k", &st));
     T_EQ_INT(st.size, 2);
     b.n = 0;
-    T_OK(jcs_storage_read(s, "k", 0, JCS_STORAGE_TO_END, to_buf, &b));
+    T_OK(jcs_storage_read(s, "k", 0, JCS_STORAGE_TO_END, t_storage_sink_fn, &b));
     T_EQ_INT(b.n, 2);
     T_ASSERT(memcmp(got, "ab", 2) == 0);
     jcs_storage_close(s);
@@ -205,7 +195,7 @@ static void stat_list_delete(void)
     static const char *keys[] = {"blocks/AB/1", "blocks/AB/2",     "blocks/AB/3", "blocks/CD/4",
                                  "blocks/CD/5", "blocks/EF/6&<7>", "other/8"};
     for (int i = 0; i < 7; i++)
-        T_OK(put(s, keys[i], "0123456789", (size_t)i + 1, 4));
+        T_OK(t_storage_put(s, keys[i], "0123456789", (size_t)i + 1, 4));
     /* A writer in progress must not show up in listings. */
     jcs_storage_writer *w;
     T_OK(jcs_storage_write_begin(s, &w));
@@ -220,17 +210,18 @@ static void stat_list_delete(void)
     /* A "directory" is not an object. */
     T_EQ_INT(jcs_storage_stat(s, "blocks/AB", &st), JCS_ENOENT);
 
-    struct collect all = {0}, blocks = {0}, partial = {0}, none = {0};
-    T_OK(jcs_storage_list(s, "", collect_fn, &all));
+    struct t_storage_keys all = {0}, blocks = {0}, partial = {0}, none = {0};
+    T_OK(jcs_storage_list(s, "", t_storage_keys_fn, &all));
     T_EQ_INT(all.n, 7);
     for (int i = 0; i < 7; i++)
-        T_ASSERT(has_key(&all, keys[i], (uint64_t)i + 1), "(%s)", keys[i]);
-    T_OK(jcs_storage_list(s, "blocks/", collect_fn, &blocks));
+        T_ASSERT(t_storage_has_key(&all, keys[i], (uint64_t)i + 1), "(%s)", keys[i]);
+    T_OK(jcs_storage_list(s, "blocks/", t_storage_keys_fn, &blocks));
     T_EQ_INT(blocks.n, 6);
-    T_OK(jcs_storage_list(s, "blocks/C", collect_fn, &partial));
+    T_OK(jcs_storage_list(s, "blocks/C", t_storage_keys_fn, &partial));
     T_EQ_INT(partial.n, 2);
-    T_ASSERT(has_key(&partial, "blocks/CD/4", 4) && has_key(&partial, "blocks/CD/5", 5));
-    T_OK(jcs_storage_list(s, "nothing/here/", collect_fn, &none));
+    T_ASSERT(t_storage_has_key(&partial, "blocks/CD/4", 4) &&
+             t_storage_has_key(&partial, "blocks/CD/5", 5));
+    T_OK(jcs_storage_list(s, "nothing/here/", t_storage_keys_fn, &none));
     T_EQ_INT(none.n, 0);
 
     T_OK(jcs_storage_delete(s, "blocks/AB/1"));
@@ -240,11 +231,12 @@ static void stat_list_delete(void)
     size_t done = 0;
     T_OK(jcs_storage_delete_many(s, many, 3, &done));
     T_EQ_INT(done, 3);
-    struct collect left = {0};
-    T_OK(jcs_storage_list(s, "", collect_fn, &left));
+    struct t_storage_keys left = {0};
+    T_OK(jcs_storage_list(s, "", t_storage_keys_fn, &left));
     T_EQ_INT(left.n, 4);
-    T_ASSERT(has_key(&left, "blocks/AB/3", 3) && has_key(&left, "blocks/CD/4", 4) &&
-             has_key(&left, "blocks/CD/5", 5) && has_key(&left, "other/8", 7));
+    T_ASSERT(t_storage_has_key(&left, "blocks/AB/3", 3) &&
+             t_storage_has_key(&left, "blocks/CD/4", 4) &&
+             t_storage_has_key(&left, "blocks/CD/5", 5) && t_storage_has_key(&left, "other/8", 7));
     jcs_storage_write_abort(w);
     T_EQ_INT(tmp_files(s), 0);
     jcs_storage_close(s);
@@ -262,12 +254,12 @@ static void uncommitted_writes_are_invisible(void)
     T_OK(jcs_storage_write(w, "partial", 7));
     if (conf->count_tmp)
         T_EQ_INT(tmp_files(s), 1);
-    struct collect c = {0};
-    T_OK(jcs_storage_list(s, "", collect_fn, &c));
+    struct t_storage_keys c = {0};
+    T_OK(jcs_storage_list(s, "", t_storage_keys_fn, &c));
     T_EQ_INT(c.n, 0);
     jcs_storage_write_abort(w);
     T_EQ_INT(tmp_files(s), 0);
-    T_OK(jcs_storage_list(s, "", collect_fn, &c));
+    T_OK(jcs_storage_list(s, "", t_storage_keys_fn, &c));
     T_EQ_INT(c.n, 0);
 
     /* An abort after a large amount was written (S3: parts already uploaded). */
@@ -282,14 +274,14 @@ static void uncommitted_writes_are_invisible(void)
         jcs_storage_write_abort(w);
     jcs_free(big);
     T_OK(rc);
-    T_OK(jcs_storage_list(s, "", collect_fn, &c));
+    T_OK(jcs_storage_list(s, "", t_storage_keys_fn, &c));
     T_EQ_INT(c.n, 0);
     unsigned removed = 99;
     T_OK(jcs_storage_reclaim(s, 0, &removed));
     T_EQ_INT(removed, 0);
 
     /* Before commit the key does not exist; after it, it holds the whole stream. */
-    T_OK(put(s, "k", "old", 3, 3));
+    T_OK(t_storage_put(s, "k", "old", 3, 3));
     T_OK(jcs_storage_write_begin(s, &w));
     T_OK(jcs_storage_write(w, "new bytes", 9));
     char got[10] = {0};
@@ -313,8 +305,8 @@ static void large_object_byte_exact(void)
     const size_t n = conf->large;
     unsigned char *data = jcs_malloc(n), *got = jcs_malloc(n);
     T_ASSERT(data && got);
-    pattern(data, n, 7);
-    int rc = put(s, "big/obj", data, n, 300001);
+    t_storage_pattern(data, n, 7);
+    int rc = t_storage_put(s, "big/obj", data, n, 300001);
     const size_t ranges[][2] = {{0, n},
                                 {1, n - 1},
                                 {4095, (1u << 20) + 2},
@@ -342,8 +334,8 @@ static void large_object_byte_exact(void)
     unsigned removed = 99;
     T_OK(jcs_storage_reclaim(s, 0, &removed));
     T_EQ_INT(removed, 0);
-    struct collect c = {0};
-    T_OK(jcs_storage_list(s, "", collect_fn, &c));
+    struct t_storage_keys c = {0};
+    T_OK(jcs_storage_list(s, "", t_storage_keys_fn, &c));
     T_EQ_INT(c.n, 1);
     T_EQ_STR(c.keys[0], "big/obj");
     jcs_storage_close(s);

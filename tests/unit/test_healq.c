@@ -18,60 +18,20 @@
 #include "healq.h"
 #include "meta.h"
 #include "t.h"
-#include "t_mariadb.h"
+#include "t_dbfix.h"
 #include "util.h"
 
 #define DB_USER "jcs_healq"
 #define DB_PW   "healq-pw"
 
-static struct t_mariadb srv;
-static int srv_state; /* 0: not started, 1: up, -1: failed (reason in srv_err) */
-static char srv_err[1200];
-static jcs_db *db;
+static t_dbfix fix = {.database = "jcs_healq",
+                      .user = DB_USER,
+                      .password = DB_PW,
+                      .pool_size = 2,
+                      .prepare = jcs_meta_migrate};
+static jcs_db *db; /* fix.db, once a test asked for it */
 
-static jcs_db_config config(void)
-{
-    return (jcs_db_config){.address = srv.addr,
-                           .user = DB_USER,
-                           .password = DB_PW,
-                           .database = "jcs_healq",
-                           .pool_size = 2,
-                           .connect_timeout_s = 5};
-}
-
-static int need_db(void)
-{
-    if (srv_state)
-        return srv_state > 0 ? 0 : -1;
-    srv_state = -1;
-    jcs_db_library_init();
-    if (t_mariadb_start(&srv) != 0) {
-        snprintf(srv_err, sizeof(srv_err), "cannot start MariaDB: %s", srv.err);
-        return -1;
-    }
-    if (t_mariadb_create_db(&srv, "jcs_healq", DB_USER, DB_PW) != 0) {
-        snprintf(srv_err, sizeof(srv_err), "%s", srv.err);
-        return -1;
-    }
-    jcs_db_config cfg = config();
-    int rc = jcs_db_open(&cfg, &db);
-    if (rc == 0)
-        rc = jcs_meta_migrate(db);
-    if (rc) {
-        snprintf(srv_err, sizeof(srv_err), "open/migrate: %s", jcs_err_msg(rc));
-        return -1;
-    }
-    srv_state = 1;
-    return 0;
-}
-
-#define NEED_DB()                                                                                  \
-    do {                                                                                           \
-        if (need_db() != 0) {                                                                      \
-            t_fail(__FILE__, __LINE__, "%s", srv_err);                                             \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
+#define NEED_DB() T_NEED_DB(&fix, db)
 
 /* A local user space (the queue's rows reference one); its id, or -1. */
 static int64_t mk_space(const char *name)
@@ -276,10 +236,11 @@ TEST(entries_survive_a_reconnect_and_go_with_their_space)
     hash_of("persist", h);
     T_OK(jcs_healq_add(db, sp, h, "bad", 0));
     /* A restart of the client: a new connection pool sees the entry. */
-    jcs_db_close(db);
-    db = NULL;
-    jcs_db_config cfg = config();
-    T_OK(jcs_db_open(&cfg, &db));
+    jcs_db_close(fix.db);
+    db = fix.db = NULL;
+    jcs_db_config cfg = t_dbfix_config(&fix);
+    T_OK(jcs_db_open(&cfg, &fix.db));
+    db = fix.db;
     jcs_healq_item e[2];
     T_EQ_INT(entries_of(sp, e, 2), 1);
     T_EQ_STR(e[0].file_hash, h);
@@ -316,10 +277,6 @@ TEST(the_in_memory_ring_forgets_the_oldest_of_1024)
 
 T_TEARDOWN(server)
 {
-    jcs_db_close(db);
     db = NULL;
-    if (srv_state > 0)
-        t_mariadb_destroy(&srv);
-    srv_state = 0;
-    jcs_db_library_end();
+    t_dbfix_stop(&fix);
 }

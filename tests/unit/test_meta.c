@@ -19,7 +19,7 @@
 #include "hash.h"
 #include "meta.h"
 #include "t.h"
-#include "t_mariadb.h"
+#include "t_dbfix.h"
 
 #define DB_USER "jcs_meta"
 #define DB_PW   "meta-pw"
@@ -28,54 +28,14 @@
 #define RED_REP  "{\"type\":\"rep\",\"repCount\":2}"
 #define RED_EC   "{\"type\":\"ec\",\"k\":2,\"n\":3,\"chunkSize\":5242880}"
 
-static struct t_mariadb srv;
-static int srv_state; /* 0: not started, 1: up, -1: failed (reason in srv_err) */
-static char srv_err[1200];
-static jcs_db *db;
+static t_dbfix fix = {.database = "jcs_meta",
+                      .user = DB_USER,
+                      .password = DB_PW,
+                      .pool_size = 4,
+                      .prepare = jcs_meta_migrate};
+static jcs_db *db; /* fix.db, once a test asked for it */
 
-static jcs_db_config config(void)
-{
-    return (jcs_db_config){.address = srv.addr,
-                           .user = DB_USER,
-                           .password = DB_PW,
-                           .database = "jcs_meta",
-                           .pool_size = 4,
-                           .connect_timeout_s = 5};
-}
-
-static int need_db(void)
-{
-    if (srv_state)
-        return srv_state > 0 ? 0 : -1;
-    srv_state = -1;
-    jcs_db_library_init();
-    if (t_mariadb_start(&srv) != 0) {
-        snprintf(srv_err, sizeof(srv_err), "cannot start MariaDB: %s", srv.err);
-        return -1;
-    }
-    if (t_mariadb_create_db(&srv, "jcs_meta", DB_USER, DB_PW) != 0) {
-        snprintf(srv_err, sizeof(srv_err), "%s", srv.err);
-        return -1;
-    }
-    jcs_db_config cfg = config();
-    int rc = jcs_db_open(&cfg, &db);
-    if (rc == 0)
-        rc = jcs_meta_migrate(db);
-    if (rc) {
-        snprintf(srv_err, sizeof(srv_err), "open/migrate: %s", jcs_err_msg(rc));
-        return -1;
-    }
-    srv_state = 1;
-    return 0;
-}
-
-#define NEED_DB()                                                                                  \
-    do {                                                                                           \
-        if (need_db() != 0) {                                                                      \
-            t_fail(__FILE__, __LINE__, "%s", srv_err);                                             \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
+#define NEED_DB() T_NEED_DB(&fix, db)
 
 /* Asserts rc == code and that the detail mentions `needle`. */
 #define T_ERR(expr, code, needle)                                                                  \
@@ -190,7 +150,7 @@ TEST(migrate_is_rerunnable_and_reports_its_version)
     T_EQ_INT(v, 3);
     /* A second process starting on the same database changes nothing. */
     jcs_db *other;
-    jcs_db_config cfg = config();
+    jcs_db_config cfg = t_dbfix_config(&fix);
     T_OK(jcs_db_open(&cfg, &other));
     int rc = jcs_meta_migrate(other);
     jcs_db_close(other);
@@ -1469,7 +1429,7 @@ TEST(a_database_restart_costs_a_retry_and_loses_nothing)
         snprintf(path, sizeof(path), "before/%02d", i);
         T_OK(put(pkg, path, path, sp, NULL));
     }
-    T_ASSERT(t_mariadb_ctl(&srv, "restart") == 0, "%s", srv.err);
+    T_ASSERT(t_mariadb_ctl(&fix.srv, "restart") == 0, "%s", fix.srv.err);
     /* Every pooled connection died with the server; the next calls reconnect. */
     T_OK(put(pkg, "after/00", "after", sp, NULL));
     jcs_meta_objects all;
@@ -1486,10 +1446,6 @@ TEST(a_database_restart_costs_a_retry_and_loses_nothing)
 /* After every test: stops the server. */
 T_TEARDOWN(server)
 {
-    jcs_db_close(db);
     db = NULL;
-    if (srv_state > 0)
-        t_mariadb_destroy(&srv);
-    srv_state = 0;
-    jcs_db_library_end();
+    t_dbfix_stop(&fix);
 }

@@ -12,47 +12,16 @@
 #include "meta.h"
 #include "s3meta.h"
 #include "t.h"
-#include "t_mariadb.h"
+#include "t_dbfix.h"
 
-static struct t_mariadb srv;
-static int srv_state;
-static char srv_err[1200];
-static jcs_db *db;
+static t_dbfix fix = {.database = "jcs_s3",
+                      .user = "s3u",
+                      .password = "s3pw",
+                      .pool_size = 2,
+                      .prepare = jcs_meta_migrate};
+static jcs_db *db; /* fix.db, once a test asked for it */
 
-static int need_db(void)
-{
-    if (srv_state)
-        return srv_state > 0 ? 0 : -1;
-    srv_state = -1;
-    jcs_db_library_init();
-    if (t_mariadb_start(&srv) != 0 || t_mariadb_create_db(&srv, "jcs_s3", "s3u", "s3pw") != 0) {
-        snprintf(srv_err, sizeof srv_err, "MariaDB: %s", srv.err);
-        return -1;
-    }
-    jcs_db_config cfg = {.address = srv.addr,
-                         .user = "s3u",
-                         .password = "s3pw",
-                         .database = "jcs_s3",
-                         .pool_size = 2,
-                         .connect_timeout_s = 5};
-    int rc = jcs_db_open(&cfg, &db);
-    if (!rc)
-        rc = jcs_meta_migrate(db);
-    if (rc) {
-        snprintf(srv_err, sizeof srv_err, "open/migrate: %s", jcs_err_msg(rc));
-        return -1;
-    }
-    srv_state = 1;
-    return 0;
-}
-
-#define NEED_DB()                                                                                  \
-    do {                                                                                           \
-        if (need_db() != 0) {                                                                      \
-            t_fail(__FILE__, __LINE__, "%s", srv_err);                                             \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
+#define NEED_DB() T_NEED_DB(&fix, db)
 
 static int64_t space_id, pkg_id;
 
@@ -195,4 +164,10 @@ TEST(parts_and_open_uploads)
     T_OK(jcs_s3meta_parts_list(db, ups[0], 0, 0, &ps));
     T_EQ_INT(ps.n, 0);
     jcs_s3meta_parts_free(&ps);
+}
+
+T_TEARDOWN(server)
+{
+    db = NULL;
+    t_dbfix_stop(&fix);
 }

@@ -47,52 +47,6 @@ static int count_tmp(const char *root)
     return n;
 }
 
-static void pattern(unsigned char *p, size_t n, unsigned seed)
-{
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (unsigned char)x;
-    }
-}
-
-static int put(jcs_storage *s, const char *key, const void *data, size_t n)
-{
-    jcs_storage_writer *w;
-    int rc = jcs_storage_write_begin(s, &w);
-    if (rc)
-        return rc;
-    /* Several writes, so the stream is really a stream. */
-    const char *p = data;
-    while (n) {
-        size_t k = n < 7777 ? n : 7777;
-        rc = jcs_storage_write(w, p, k);
-        if (rc) {
-            jcs_storage_write_abort(w);
-            return rc;
-        }
-        p += k;
-        n -= k;
-    }
-    return jcs_storage_write_commit(w, key);
-}
-
-struct collect {
-    char keys[16][128];
-    int n;
-};
-
-static int collect_fn(void *arg, const char *key, const struct jcs_storage_stat *st)
-{
-    struct collect *c = arg;
-    (void)st;
-    if (c->n < 16)
-        snprintf(c->keys[c->n++], sizeof(c->keys[0]), "%s", key);
-    return JCS_OK;
-}
-
 static int count_tmp_cb(void *arg, jcs_storage *s)
 {
     (void)s;
@@ -123,8 +77,8 @@ TEST(list_rejects_paths_out_of_the_root)
     char root[512];
     jcs_storage *s;
     T_OK(open_local(root, sizeof(root), &s));
-    struct collect none = {0};
-    T_EQ_INT(jcs_storage_list(s, "../", collect_fn, &none), JCS_EINVAL);
+    struct t_storage_keys none = {0};
+    T_EQ_INT(jcs_storage_list(s, "../", t_storage_keys_fn, &none), JCS_EINVAL);
     T_EQ_INT(none.n, 0);
     /* A missing key's error names the directory the backend looked in. */
     char got[1];
@@ -226,7 +180,7 @@ TEST(alloc_failures_return_enomem_and_leave_nothing)
     jcs_storage *s;
     T_OK(open_local(root, sizeof(root), &s));
     static unsigned char data[20000], got[20000];
-    pattern(data, sizeof(data), 7);
+    t_storage_pattern(data, sizeof(data), 7);
     int failures = 0, ok = 0;
     for (long n = 0; n < 64 && !ok; n++) {
         jcs_storage_writer *w = NULL;
@@ -270,7 +224,7 @@ static void mkhash(char out[JCS_FILEHASH_LEN + 1], const char *kind, unsigned se
 {
     static const char hx[] = "0123456789ABCDEF";
     unsigned char b[32];
-    pattern(b, sizeof(b), seed);
+    t_storage_pattern(b, sizeof(b), seed);
     memcpy(out, kind, 4);
     for (int i = 0; i < 32; i++) {
         out[4 + 2 * i] = hx[b[i] >> 4];
@@ -303,7 +257,7 @@ TEST(shard_layout_and_content_addressing)
     char h[JCS_FILEHASH_LEN + 1];
     mkhash(h, "Full", 3);
     static unsigned char data[50000], got[50000];
-    pattern(data, sizeof(data), 3);
+    t_storage_pattern(data, sizeof(data), 3);
     int existed = -1;
     T_OK(put_shard(ss, h, data, sizeof(data), &existed));
     T_EQ_INT(existed, 0);
@@ -343,21 +297,6 @@ TEST(shard_layout_and_content_addressing)
     jcs_storage_close(s);
 }
 
-struct sink_buf {
-    unsigned char *p;
-    size_t n, cap;
-};
-
-static int to_buf(void *arg, const void *data, size_t n)
-{
-    struct sink_buf *b = arg;
-    if (b->n + n > b->cap)
-        return JCS_ETOOBIG;
-    memcpy(b->p + b->n, data, n);
-    b->n += n;
-    return JCS_OK;
-}
-
 static int stop_after_first(void *arg, const void *data, size_t n)
 {
     (void)data;
@@ -376,10 +315,10 @@ TEST(shard_read_ranges_and_sink_errors)
     char h[JCS_FILEHASH_LEN + 1];
     mkhash(h, "Comp", 9);
     static unsigned char data[3 << 20], got[3 << 20];
-    pattern(data, sizeof(data), 9);
+    t_storage_pattern(data, sizeof(data), 9);
     T_OK(put_shard(ss, h, data, sizeof(data), NULL));
-    struct sink_buf b = {got, 0, sizeof(got)};
-    T_OK(jcs_shardstore_read(ss, h, 1000, JCS_STORAGE_TO_END, to_buf, &b));
+    struct t_storage_sink b = {got, 0, sizeof(got), 0};
+    T_OK(jcs_shardstore_read(ss, h, 1000, JCS_STORAGE_TO_END, t_storage_sink_fn, &b));
     T_EQ_INT(b.n, sizeof(data) - 1000);
     T_ASSERT(memcmp(got, data + 1000, b.n) == 0);
     /* A sink error stops the read and is what the caller gets. */
@@ -388,7 +327,7 @@ TEST(shard_read_ranges_and_sink_errors)
     T_EQ_INT(calls, 1);
     char other[JCS_FILEHASH_LEN + 1];
     mkhash(other, "Full", 10);
-    int rc = jcs_shardstore_read(ss, other, 0, 1, to_buf, &b);
+    int rc = jcs_shardstore_read(ss, other, 0, 1, t_storage_sink_fn, &b);
     T_EQ_INT(rc, JCS_ENOENT);
     T_ASSERT(strstr(jcs_err_msg(rc), other) != NULL, "(%s)", jcs_err_msg(rc));
     jcs_shardstore_close(ss);
@@ -426,8 +365,8 @@ TEST(invalid_filehash_rejected)
         T_EQ_INT(jcs_shardstore_stat(ss, bad[i], &info), JCS_EINVAL);
     }
     T_EQ_INT(count_tmp(root), 0);
-    struct collect c = {0};
-    T_OK(jcs_storage_list(s, "", collect_fn, &c));
+    struct t_storage_keys c = {0};
+    T_OK(jcs_storage_list(s, "", t_storage_keys_fn, &c));
     T_EQ_INT(c.n, 0);
     const char *del[] = {good, lower};
     T_EQ_INT(jcs_shardstore_delete(ss, del, 2, NULL), JCS_EINVAL);
@@ -465,10 +404,10 @@ TEST(shard_list_delete_batch_skips_foreign_objects)
         T_OK(put_shard(ss, h[i], "abc", (size_t)i + 1, NULL));
     }
     /* Things under blocks/ that are not shards: a stray file, a hash in the wrong directory. */
-    T_OK(put(s, "blocks/AB/notahash", "x", 1));
+    T_OK(t_storage_put(s, "blocks/AB/notahash", "x", 1, 7777));
     char wrongdir[200];
     snprintf(wrongdir, sizeof(wrongdir), "blocks/%s/%s", h[0][4] == '0' ? "11" : "00", h[0]);
-    T_OK(put(s, wrongdir, "x", 1));
+    T_OK(t_storage_put(s, wrongdir, "x", 1, 7777));
     struct shard_list l = {0};
     T_OK(jcs_shardstore_list(ss, shard_collect, &l));
     T_EQ_INT(l.n, 3);
@@ -517,7 +456,7 @@ TEST(concurrent_writers_of_one_shard)
     char h[JCS_FILEHASH_LEN + 1];
     mkhash(h, "Full", 42);
     static unsigned char data[1 << 20], got[1 << 20];
-    pattern(data, sizeof(data), 42);
+    t_storage_pattern(data, sizeof(data), 42);
     pthread_t th[4];
     struct racer r[4];
     for (int i = 0; i < 4; i++) {
@@ -531,8 +470,8 @@ TEST(concurrent_writers_of_one_shard)
     struct shard_list l = {0};
     T_OK(jcs_shardstore_list(ss, shard_collect, &l));
     T_EQ_INT(l.n, 1);
-    struct sink_buf b = {got, 0, sizeof(got)};
-    T_OK(jcs_shardstore_read(ss, h, 0, JCS_STORAGE_TO_END, to_buf, &b));
+    struct t_storage_sink b = {got, 0, sizeof(got), 0};
+    T_OK(jcs_shardstore_read(ss, h, 0, JCS_STORAGE_TO_END, t_storage_sink_fn, &b));
     T_EQ_INT(b.n, sizeof(data));
     T_ASSERT(memcmp(got, data, sizeof(data)) == 0);
     T_EQ_INT(count_tmp(root), 0);
