@@ -24,6 +24,7 @@
 #include "log.h"
 #include "s3gw_int.h"
 #include "upload.h"
+#include "util.h"
 
 #define EMPTY_MD5 "d41d8cd98f00b204e9800998ecf8427e"
 
@@ -152,6 +153,7 @@ static void put_cancel(s3req *r)
         jcs_upload_free(op->up);
         op->up = NULL;
     }
+    jcs_s3gw_upload_slot_release(r);
 }
 
 /* The current object at the destination: its ETag and time, for conditional PUTs. */
@@ -207,6 +209,8 @@ static int put_finish(s3req *r)
     rc = jcs_upload_finish(op->up, &op->res);
     jcs_upload_free(op->up);
     op->up = NULL;
+    r->t_plan_end = jcs_now_us();
+    jcs_s3gw_upload_slot_release(r);
     if (rc)
         return rc;
     /* An EC object smaller than a strip was stored with a fitted chunk: record that one. */
@@ -296,7 +300,8 @@ int jcs_s3gw_put_object(s3req *r)
     if (rc)
         return rc;
     jcs_place_sites sites;
-    if ((rc = jcs_s3gw_place(r, jcs_place_red_width(&op->red), &sites)) != 0)
+    if ((rc = jcs_s3gw_upload_slot(r)) != 0 ||
+        (rc = jcs_s3gw_place(r, jcs_place_red_width(&op->red), &sites)) != 0)
         return rc;
     /* The announced size bounds the object, so a small EC object gets a fitted chunk. */
     uint64_t expect = r->body ? jcs_s3body_expected(r->body) : UINT64_MAX;

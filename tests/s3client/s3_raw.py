@@ -304,6 +304,23 @@ def t_not_implemented_raw():
     ok(r.req("HEAD", "/" + B), "the gateway still serves")
 
 
+def t_upload_slots():
+    # test_s3_api.sh runs this gateway with s3.maxUploads 2: a third PUT
+    # waits, its body unread (no 100 Continue), until one of the two ends.
+    d = [rand(300000, "slot%d" % i) for i in range(3)]
+    a = r.put_expect(p("raw/slot0.bin"), d[0])
+    check(a.continued(20), "the first PUT got no 100 Continue")
+    b = r.put_expect(p("raw/slot1.bin"), d[1])
+    check(b.continued(20), "the second PUT got no 100 Continue")
+    c = r.put_expect(p("raw/slot2.bin"), d[2])
+    check(not c.continued(2), "a third PUT was let in while s3.maxUploads 2 were streaming")
+    check(a.finish() == 200, "the first PUT failed")
+    check(c.continued(20), "the third PUT still waits after the first one ended")
+    check(b.finish() == 200 and c.finish() == 200, "the second or third PUT failed")
+    for i in range(3):
+        stored("raw/slot%d.bin" % i, d[i], "PUT %d of three through two upload slots" % i)
+
+
 def t_disconnect_mid_put():
     total, sent = 16 * MiB, 3 * MiB
     r.put_then_disconnect(p("raw/dropped.bin"), total, sent)
