@@ -74,15 +74,28 @@ static int find_object(s3req *r, const char *bucket, const char *key, found *f)
         rc = no_such_key(bucket, key);
     if (!rc && !o.file_hash[0])
         rc = no_such_key(bucket, key); /* an open REST multipart upload */
-    if (!rc && (rc = jcs_meta_object_detail(r->svc->db, o.object_id, &f->d)) == JCS_ENOENT)
-        rc = no_such_key(bucket, key);
-    if (!rc) {
+    /* The object and its S3 row are read by two statements: a PUT that commits both between
+     * them shows as a row of another content. Reading again then gives a matching pair (a row
+     * that stays stale is one of an object replaced outside S3, and is ignored). */
+    for (int attempt = 0; !rc; attempt++) {
+        if ((rc = jcs_meta_object_detail(r->svc->db, o.object_id, &f->d)) == JCS_ENOENT) {
+            rc = no_such_key(bucket, key);
+            break;
+        }
+        if (rc)
+            break;
         int mrc = jcs_s3meta_get(r->svc->db, o.object_id, &f->m);
-        if (mrc == JCS_ENOENT || (!mrc && !jcs_s3meta_valid(&f->m, &f->d.object)))
-            jcs_s3meta_clear(&f->m);
-        else if (mrc)
-            rc = mrc;
         jcs_err_clear();
+        if (mrc && mrc != JCS_ENOENT) {
+            rc = mrc;
+            break;
+        }
+        if (mrc == JCS_ENOENT || jcs_s3meta_valid(&f->m, &f->d.object))
+            break;
+        jcs_s3meta_clear(&f->m);
+        if (attempt == 2)
+            break;
+        jcs_meta_detail_clear(&f->d);
     }
     if (!rc)
         jcs_s3gw_etag(&f->d.object, f->m.object_id ? &f->m : NULL, f->etag);
@@ -193,6 +206,15 @@ static int check_put_conditions(s3req *r, put_op *op)
     return rc;
 }
 
+/* The S3 row of the object just written, in the upload's transaction (it may run again). */
+static int put_s3row(jcs_db_conn *c, const jcs_meta_objects *objs, void *arg)
+{
+    jcs_s3meta *m = arg;
+    m->object_id = objs->v[0].object_id;
+    snprintf(m->file_hash, sizeof m->file_hash, "%s", objs->v[0].file_hash);
+    return jcs_s3meta_put_in(c, m);
+}
+
 static int put_finish(s3req *r)
 {
     put_op *op = r->op;
@@ -235,17 +257,8 @@ static int put_finish(s3req *r)
     to_meta_blocks(op->res.blocks, op->res.nblocks, mb);
     jcs_meta_upload item = {op->path,     op->res.size, op->res.file_hash,
                             op->red_json, mb,           op->res.nblocks};
-    jcs_meta_objects objs;
-    memset(&objs, 0, sizeof objs);
-    rc = jcs_meta_upload_commit(r->svc->db, p.package_id, &item, 1, &objs);
-    jcs_free(mb);
-    jcs_meta_package_clear(&p);
-    if (rc)
-        return rc;
     jcs_s3meta m;
     memset(&m, 0, sizeof m);
-    m.object_id = objs.v[0].object_id;
-    snprintf(m.file_hash, sizeof m.file_hash, "%s", objs.v[0].file_hash);
     snprintf(m.etag, sizeof m.etag, "%s", jcs_s3body_md5_hex(r->body));
     m.headers = jcs_s3gw_stored_headers(r);
     const char *sum = NULL;
@@ -254,10 +267,19 @@ static int put_finish(s3req *r)
         snprintf(m.checksum_alg, sizeof m.checksum_alg, "%s", jcs_s3sum_alg_name(alg));
         snprintf(m.checksum, sizeof m.checksum, "%s", sum);
     }
-    rc = m.headers ? jcs_s3meta_put(r->svc->db, &m) : JCS_ENOMEM;
-    if (rc)
-        jcs_warn("s3: PUT %s: object %lld committed, its S3 attributes not: %s", r->resource,
-                 (long long)m.object_id, jcs_err_msg(rc));
+    jcs_meta_objects objs;
+    memset(&objs, 0, sizeof objs);
+    /* The object and its S3 row in one transaction: a reader never meets the new content
+     * with the old ETag and headers, and a failure leaves neither. */
+    rc = m.headers ? jcs_meta_upload_commit_then(r->svc->db, p.package_id, &item, 1, &objs,
+                                                 put_s3row, &m)
+                   : JCS_ENOMEM;
+    jcs_free(mb);
+    jcs_meta_package_clear(&p);
+    if (rc) {
+        jcs_s3meta_clear(&m);
+        return rc;
+    }
     char etag[90];
     snprintf(etag, sizeof etag, "\"%s\"", m.etag);
     jcs_s3gw_add_header(r, "ETag", etag);
