@@ -72,6 +72,9 @@ struct s3req {
      * slow upload spends its time (body in, plan finish, metadata commit). */
     int64_t t_begin, t_begun, t_data, t_body_end, t_plan_end;
     int has_slot; /* holds an upload slot (jcs_s3gw_upload_slot) */
+    /* The bucket jcs_s3gw_bucket found last, so jcs_s3gw_package does not read it again. */
+    int64_t bkt_id;
+    char bkt_name[256];
 };
 
 /*

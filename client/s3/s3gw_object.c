@@ -55,55 +55,52 @@ static int no_such_key(const char *bucket, const char *key)
 static int find_object(s3req *r, const char *bucket, const char *key, found *f)
 {
     memset(f, 0, sizeof *f);
-    jcs_meta_bucket b;
-    int rc = jcs_s3gw_bucket(r, bucket, &b);
-    if (rc)
-        return rc;
     char pkg[256], path[1025];
     int dir;
-    rc = jcs_s3gw_key_split(r->gw, key, pkg, path, &dir);
-    if (!rc && dir)
-        rc = no_such_key(bucket, key);
-    jcs_meta_package p;
-    memset(&p, 0, sizeof p);
-    if (!rc && (rc = jcs_s3gw_package(r, b.bucket_id, pkg, 0, &p)) == JCS_ENOENT)
-        rc = no_such_key(bucket, key);
-    jcs_meta_object o;
-    memset(&o, 0, sizeof o);
-    if (!rc && (rc = jcs_meta_object_get_by_path(r->svc->db, p.package_id, path, &o)) == JCS_ENOENT)
-        rc = no_such_key(bucket, key);
-    if (!rc && !o.file_hash[0])
-        rc = no_such_key(bucket, key); /* an open REST multipart upload */
-    /* The object and its S3 row are read by two statements: a PUT that commits both between
-     * them shows as a row of another content. Reading again then gives a matching pair (a row
-     * that stays stale is one of an object replaced outside S3, and is ignored). */
+    int rc = jcs_s3gw_key_split(r->gw, key, pkg, path, &dir);
+    if (rc)
+        return rc;
+    jcs_s3meta_found fd;
+    memset(&fd, 0, sizeof fd);
+    /* One statement reads the object and its S3 row; the object's blocks come with a second.
+     * A PUT that commits between the two shows as another FileHash: both are read again. */
     for (int attempt = 0; !rc; attempt++) {
-        if ((rc = jcs_meta_object_detail(r->svc->db, o.object_id, &f->d)) == JCS_ENOENT) {
-            rc = no_such_key(bucket, key);
+        if ((rc = jcs_s3meta_find(r->svc->db, bucket, pkg, path, &fd)) == JCS_ENOENT) {
+            jcs_meta_bucket b;
+            jcs_err_clear();
+            rc = jcs_s3gw_bucket(r, bucket, &b); /* InvalidBucketName or NoSuchBucket */
+            jcs_meta_bucket_clear(&b);
+            if (!rc)
+                rc = no_such_key(bucket, key); /* the bucket was created meanwhile */
             break;
         }
         if (rc)
             break;
-        int mrc = jcs_s3meta_get(r->svc->db, o.object_id, &f->m);
-        jcs_err_clear();
-        if (mrc && mrc != JCS_ENOENT) {
-            rc = mrc;
+        /* A directory marker, no package or object, or an open REST multipart upload. */
+        if (dir || !fd.object_id || !fd.file_hash[0]) {
+            rc = no_such_key(bucket, key);
             break;
         }
-        if (mrc == JCS_ENOENT || jcs_s3meta_valid(&f->m, &f->d.object))
+        if ((rc = jcs_meta_object_blocks(r->svc->db, fd.object_id, &f->d)) == JCS_ENOENT) {
+            rc = no_such_key(bucket, key);
             break;
-        jcs_s3meta_clear(&f->m);
-        if (attempt == 2)
+        }
+        if (rc || strcmp(f->d.object.file_hash, fd.file_hash) == 0 || attempt == 2)
             break;
         jcs_meta_detail_clear(&f->d);
+        jcs_s3meta_clear(&fd.m);
     }
-    if (!rc)
+    if (!rc) {
+        /* A row of another content (the object was replaced outside S3) is ignored. */
+        if (fd.m.object_id && jcs_s3meta_valid(&fd.m, &f->d.object))
+            f->m = fd.m;
+        else
+            jcs_s3meta_clear(&fd.m);
         jcs_s3gw_etag(&f->d.object, f->m.object_id ? &f->m : NULL, f->etag);
-    jcs_meta_object_clear(&o);
-    jcs_meta_package_clear(&p);
-    jcs_meta_bucket_clear(&b);
-    if (rc)
+    } else {
+        jcs_s3meta_clear(&fd.m);
         found_clear(f);
+    }
     return rc;
 }
 
@@ -129,6 +126,7 @@ static void to_meta_blocks(const jcs_block *b, size_t n, jcs_meta_block *out)
 
 typedef struct put_op {
     int64_t bucket_id;
+    int64_t package_id; /* the package found when the PUT began (0: it did not exist) */
     char pkg[256];
     char path[1025];
     int dir_marker;
@@ -247,7 +245,9 @@ static int put_finish(s3req *r)
     /* The condition again, just before the commit: the object may have changed meanwhile. */
     if ((rc = check_put_conditions(r, op)) != 0)
         return rc;
-    if ((rc = jcs_s3gw_package(r, op->bucket_id, op->pkg, 1, &p)) != 0)
+    memset(&p, 0, sizeof p);
+    p.package_id = op->package_id;
+    if (!p.package_id && (rc = jcs_s3gw_package(r, op->bucket_id, op->pkg, 1, &p)) != 0)
         return rc;
     jcs_meta_block *mb = jcs_calloc(op->res.nblocks ? op->res.nblocks : 1, sizeof *mb);
     if (!mb) {
@@ -274,6 +274,13 @@ static int put_finish(s3req *r)
     rc = m.headers ? jcs_meta_upload_commit_then(r->svc->db, p.package_id, &item, 1, &objs,
                                                  put_s3row, &m)
                    : JCS_ENOMEM;
+    /* The package found at the start was deleted meanwhile: the PUT creates it, as any PUT. */
+    if (rc == JCS_ENOENT && op->package_id) {
+        jcs_err_clear();
+        if ((rc = jcs_s3gw_package(r, op->bucket_id, op->pkg, 1, &p)) == 0)
+            rc = jcs_meta_upload_commit_then(r->svc->db, p.package_id, &item, 1, &objs,
+                                             put_s3row, &m);
+    }
     jcs_free(mb);
     jcs_meta_package_clear(&p);
     if (rc) {
@@ -316,6 +323,8 @@ int jcs_s3gw_put_object(s3req *r)
     rc = jcs_s3gw_package(r, op->bucket_id, op->pkg, 0, &p);
     if (rc && rc != JCS_ENOENT)
         return rc;
+    if (!rc)
+        op->package_id = p.package_id;
     jcs_err_clear();
     rc = jcs_s3gw_package_redundancy(r, rc ? NULL : &p, &op->red, &op->red_json);
     jcs_meta_package_clear(&p);
