@@ -94,6 +94,7 @@ static const struct s3err_row table[JCS_S3E_COUNT] = {
                                        "The request signature we calculated does not match the "
                                        "signature you provided. Check your key and signing "
                                        "method."},
+    [JCS_S3E_SlowDown] = {"SlowDown", 503, "Please reduce your request rate."},
     [JCS_S3E_XAmzContentSHA256Mismatch] = {"XAmzContentSHA256Mismatch", 400,
                                            "The provided 'x-amz-content-sha256' header does not "
                                            "match what was computed."},
@@ -148,6 +149,7 @@ int jcs_s3err_to_rc(int code)
     case JCS_S3E_KeyTooLongError:
         return JCS_ETOOBIG;
     case JCS_S3E_ServiceUnavailable:
+    case JCS_S3E_SlowDown:
         return JCS_EUNAVAIL;
     case JCS_S3E_InternalError:
         return JCS_EINTERNAL;

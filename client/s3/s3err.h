@@ -52,6 +52,7 @@ enum jcs_s3err_code {
     JCS_S3E_RequestTimeTooSkewed,
     JCS_S3E_ServiceUnavailable,
     JCS_S3E_SignatureDoesNotMatch,
+    JCS_S3E_SlowDown,
     JCS_S3E_XAmzContentSHA256Mismatch,
     JCS_S3E_COUNT
 };

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "s3gw_int.h"
 #include "upload.h"
+#include "util.h"
 
 #define EMPTY_MD5 "d41d8cd98f00b204e9800998ecf8427e"
 
@@ -54,42 +55,52 @@ static int no_such_key(const char *bucket, const char *key)
 static int find_object(s3req *r, const char *bucket, const char *key, found *f)
 {
     memset(f, 0, sizeof *f);
-    jcs_meta_bucket b;
-    int rc = jcs_s3gw_bucket(r, bucket, &b);
-    if (rc)
-        return rc;
     char pkg[256], path[1025];
     int dir;
-    rc = jcs_s3gw_key_split(r->gw, key, pkg, path, &dir);
-    if (!rc && dir)
-        rc = no_such_key(bucket, key);
-    jcs_meta_package p;
-    memset(&p, 0, sizeof p);
-    if (!rc && (rc = jcs_s3gw_package(r, b.bucket_id, pkg, 0, &p)) == JCS_ENOENT)
-        rc = no_such_key(bucket, key);
-    jcs_meta_object o;
-    memset(&o, 0, sizeof o);
-    if (!rc && (rc = jcs_meta_object_get_by_path(r->svc->db, p.package_id, path, &o)) == JCS_ENOENT)
-        rc = no_such_key(bucket, key);
-    if (!rc && !o.file_hash[0])
-        rc = no_such_key(bucket, key); /* an open REST multipart upload */
-    if (!rc && (rc = jcs_meta_object_detail(r->svc->db, o.object_id, &f->d)) == JCS_ENOENT)
-        rc = no_such_key(bucket, key);
-    if (!rc) {
-        int mrc = jcs_s3meta_get(r->svc->db, o.object_id, &f->m);
-        if (mrc == JCS_ENOENT || (!mrc && !jcs_s3meta_valid(&f->m, &f->d.object)))
-            jcs_s3meta_clear(&f->m);
-        else if (mrc)
-            rc = mrc;
-        jcs_err_clear();
-    }
-    if (!rc)
-        jcs_s3gw_etag(&f->d.object, f->m.object_id ? &f->m : NULL, f->etag);
-    jcs_meta_object_clear(&o);
-    jcs_meta_package_clear(&p);
-    jcs_meta_bucket_clear(&b);
+    int rc = jcs_s3gw_key_split(r->gw, key, pkg, path, &dir);
     if (rc)
+        return rc;
+    jcs_s3meta_found fd;
+    memset(&fd, 0, sizeof fd);
+    /* One statement reads the object and its S3 row; the object's blocks come with a second.
+     * A PUT that commits between the two shows as another FileHash: both are read again. */
+    for (int attempt = 0; !rc; attempt++) {
+        if ((rc = jcs_s3meta_find(r->svc->db, bucket, pkg, path, &fd)) == JCS_ENOENT) {
+            jcs_meta_bucket b;
+            jcs_err_clear();
+            rc = jcs_s3gw_bucket(r, bucket, &b); /* InvalidBucketName or NoSuchBucket */
+            jcs_meta_bucket_clear(&b);
+            if (!rc)
+                rc = no_such_key(bucket, key); /* the bucket was created meanwhile */
+            break;
+        }
+        if (rc)
+            break;
+        /* A directory marker, no package or object, or an open REST multipart upload. */
+        if (dir || !fd.object_id || !fd.file_hash[0]) {
+            rc = no_such_key(bucket, key);
+            break;
+        }
+        if ((rc = jcs_meta_object_blocks(r->svc->db, fd.object_id, &f->d)) == JCS_ENOENT) {
+            rc = no_such_key(bucket, key);
+            break;
+        }
+        if (rc || strcmp(f->d.object.file_hash, fd.file_hash) == 0 || attempt == 2)
+            break;
+        jcs_meta_detail_clear(&f->d);
+        jcs_s3meta_clear(&fd.m);
+    }
+    if (!rc) {
+        /* A row of another content (the object was replaced outside S3) is ignored. */
+        if (fd.m.object_id && jcs_s3meta_valid(&fd.m, &f->d.object))
+            f->m = fd.m;
+        else
+            jcs_s3meta_clear(&fd.m);
+        jcs_s3gw_etag(&f->d.object, f->m.object_id ? &f->m : NULL, f->etag);
+    } else {
+        jcs_s3meta_clear(&fd.m);
         found_clear(f);
+    }
     return rc;
 }
 
@@ -115,6 +126,7 @@ static void to_meta_blocks(const jcs_block *b, size_t n, jcs_meta_block *out)
 
 typedef struct put_op {
     int64_t bucket_id;
+    int64_t package_id; /* the package found when the PUT began (0: it did not exist) */
     char pkg[256];
     char path[1025];
     int dir_marker;
@@ -152,6 +164,7 @@ static void put_cancel(s3req *r)
         jcs_upload_free(op->up);
         op->up = NULL;
     }
+    jcs_s3gw_upload_slot_release(r);
 }
 
 /* The current object at the destination: its ETag and time, for conditional PUTs. */
@@ -191,6 +204,15 @@ static int check_put_conditions(s3req *r, put_op *op)
     return rc;
 }
 
+/* The S3 row of the object just written, in the upload's transaction (it may run again). */
+static int put_s3row(jcs_db_conn *c, const jcs_meta_objects *objs, void *arg)
+{
+    jcs_s3meta *m = arg;
+    m->object_id = objs->v[0].object_id;
+    snprintf(m->file_hash, sizeof m->file_hash, "%s", objs->v[0].file_hash);
+    return jcs_s3meta_put_in(c, m);
+}
+
 static int put_finish(s3req *r)
 {
     put_op *op = r->op;
@@ -207,6 +229,8 @@ static int put_finish(s3req *r)
     rc = jcs_upload_finish(op->up, &op->res);
     jcs_upload_free(op->up);
     op->up = NULL;
+    r->t_plan_end = jcs_now_us();
+    jcs_s3gw_upload_slot_release(r);
     if (rc)
         return rc;
     /* An EC object smaller than a strip was stored with a fitted chunk: record that one. */
@@ -221,7 +245,9 @@ static int put_finish(s3req *r)
     /* The condition again, just before the commit: the object may have changed meanwhile. */
     if ((rc = check_put_conditions(r, op)) != 0)
         return rc;
-    if ((rc = jcs_s3gw_package(r, op->bucket_id, op->pkg, 1, &p)) != 0)
+    memset(&p, 0, sizeof p);
+    p.package_id = op->package_id;
+    if (!p.package_id && (rc = jcs_s3gw_package(r, op->bucket_id, op->pkg, 1, &p)) != 0)
         return rc;
     jcs_meta_block *mb = jcs_calloc(op->res.nblocks ? op->res.nblocks : 1, sizeof *mb);
     if (!mb) {
@@ -231,17 +257,8 @@ static int put_finish(s3req *r)
     to_meta_blocks(op->res.blocks, op->res.nblocks, mb);
     jcs_meta_upload item = {op->path,     op->res.size, op->res.file_hash,
                             op->red_json, mb,           op->res.nblocks};
-    jcs_meta_objects objs;
-    memset(&objs, 0, sizeof objs);
-    rc = jcs_meta_upload_commit(r->svc->db, p.package_id, &item, 1, &objs);
-    jcs_free(mb);
-    jcs_meta_package_clear(&p);
-    if (rc)
-        return rc;
     jcs_s3meta m;
     memset(&m, 0, sizeof m);
-    m.object_id = objs.v[0].object_id;
-    snprintf(m.file_hash, sizeof m.file_hash, "%s", objs.v[0].file_hash);
     snprintf(m.etag, sizeof m.etag, "%s", jcs_s3body_md5_hex(r->body));
     m.headers = jcs_s3gw_stored_headers(r);
     const char *sum = NULL;
@@ -250,10 +267,26 @@ static int put_finish(s3req *r)
         snprintf(m.checksum_alg, sizeof m.checksum_alg, "%s", jcs_s3sum_alg_name(alg));
         snprintf(m.checksum, sizeof m.checksum, "%s", sum);
     }
-    rc = m.headers ? jcs_s3meta_put(r->svc->db, &m) : JCS_ENOMEM;
-    if (rc)
-        jcs_warn("s3: PUT %s: object %lld committed, its S3 attributes not: %s", r->resource,
-                 (long long)m.object_id, jcs_err_msg(rc));
+    jcs_meta_objects objs;
+    memset(&objs, 0, sizeof objs);
+    /* The object and its S3 row in one transaction: a reader never meets the new content
+     * with the old ETag and headers, and a failure leaves neither. */
+    rc = m.headers ? jcs_meta_upload_commit_then(r->svc->db, p.package_id, &item, 1, &objs,
+                                                 put_s3row, &m)
+                   : JCS_ENOMEM;
+    /* The package found at the start was deleted meanwhile: the PUT creates it, as any PUT. */
+    if (rc == JCS_ENOENT && op->package_id) {
+        jcs_err_clear();
+        if ((rc = jcs_s3gw_package(r, op->bucket_id, op->pkg, 1, &p)) == 0)
+            rc = jcs_meta_upload_commit_then(r->svc->db, p.package_id, &item, 1, &objs,
+                                             put_s3row, &m);
+    }
+    jcs_free(mb);
+    jcs_meta_package_clear(&p);
+    if (rc) {
+        jcs_s3meta_clear(&m);
+        return rc;
+    }
     char etag[90];
     snprintf(etag, sizeof etag, "\"%s\"", m.etag);
     jcs_s3gw_add_header(r, "ETag", etag);
@@ -290,13 +323,16 @@ int jcs_s3gw_put_object(s3req *r)
     rc = jcs_s3gw_package(r, op->bucket_id, op->pkg, 0, &p);
     if (rc && rc != JCS_ENOENT)
         return rc;
+    if (!rc)
+        op->package_id = p.package_id;
     jcs_err_clear();
     rc = jcs_s3gw_package_redundancy(r, rc ? NULL : &p, &op->red, &op->red_json);
     jcs_meta_package_clear(&p);
     if (rc)
         return rc;
     jcs_place_sites sites;
-    if ((rc = jcs_s3gw_place(r, jcs_place_red_width(&op->red), &sites)) != 0)
+    if ((rc = jcs_s3gw_upload_slot(r)) != 0 ||
+        (rc = jcs_s3gw_place(r, jcs_place_red_width(&op->red), &sites)) != 0)
         return rc;
     /* The announced size bounds the object, so a small EC object gets a fitted chunk. */
     uint64_t expect = r->body ? jcs_s3body_expected(r->body) : UINT64_MAX;

@@ -79,22 +79,79 @@ int jcs_s3meta_put(jcs_db *db, const jcs_s3meta *m)
 
 #define S3COLS "objectID, fileHash, etag, headers, checksumAlg, checksum, uploadKey, uploadToken"
 
-static int row_to_meta(const jcs_db_result *r, size_t row, jcs_s3meta *m)
+/* The S3COLS of row, starting at column c0. */
+static int cols_to_meta(const jcs_db_result *r, size_t row, size_t c0, jcs_s3meta *m)
 {
     memset(m, 0, sizeof *m);
-    m->object_id = jcs_db_cell(r, row, 0)->i;
-    copy_cell(m->file_hash, sizeof m->file_hash, jcs_db_cell(r, row, 1));
-    copy_cell(m->etag, sizeof m->etag, jcs_db_cell(r, row, 2));
-    copy_cell(m->checksum_alg, sizeof m->checksum_alg, jcs_db_cell(r, row, 4));
-    copy_cell(m->checksum, sizeof m->checksum, jcs_db_cell(r, row, 5));
-    copy_cell(m->upload_token, sizeof m->upload_token, jcs_db_cell(r, row, 7));
-    m->headers = dup_cell(jcs_db_cell(r, row, 3));
+    m->object_id = jcs_db_cell(r, row, c0)->i;
+    copy_cell(m->file_hash, sizeof m->file_hash, jcs_db_cell(r, row, c0 + 1));
+    copy_cell(m->etag, sizeof m->etag, jcs_db_cell(r, row, c0 + 2));
+    copy_cell(m->checksum_alg, sizeof m->checksum_alg, jcs_db_cell(r, row, c0 + 4));
+    copy_cell(m->checksum, sizeof m->checksum, jcs_db_cell(r, row, c0 + 5));
+    copy_cell(m->upload_token, sizeof m->upload_token, jcs_db_cell(r, row, c0 + 7));
+    m->headers = dup_cell(jcs_db_cell(r, row, c0 + 3));
     if (!m->headers)
         return JCS_ENOMEM;
-    if (jcs_db_cell(r, row, 6)->type != JCS_DB_NULL &&
-        !(m->upload_key = dup_cell(jcs_db_cell(r, row, 6))))
+    if (jcs_db_cell(r, row, c0 + 6)->type != JCS_DB_NULL &&
+        !(m->upload_key = dup_cell(jcs_db_cell(r, row, c0 + 6))))
         return JCS_ENOMEM;
     return JCS_OK;
+}
+
+static int row_to_meta(const jcs_db_result *r, size_t row, jcs_s3meta *m)
+{
+    return cols_to_meta(r, row, 0, m);
+}
+
+struct find_arg {
+    const char *bucket, *package, *path;
+    jcs_s3meta_found *out;
+};
+
+static int find_fn(jcs_db_conn *c, void *arg)
+{
+    struct find_arg *a = arg;
+    jcs_s3meta_found *f = a->out;
+    jcs_s3meta_clear(&f->m);
+    memset(f, 0, sizeof *f);
+    jcs_db_val p[3] = {JCS_DB_S(a->package), JCS_DB_B(a->path, strlen(a->path)),
+                       JCS_DB_S(a->bucket)};
+    jcs_db_result *r;
+    int rc = jcs_db_query(c,
+                          "SELECT b.bucketID, p.packageID, o.objectID, o.fileHash, s.objectID, "
+                          "s.fileHash, s.etag, s.headers, s.checksumAlg, s.checksum, s.uploadKey, "
+                          "s.uploadToken FROM bucket b"
+                          " LEFT JOIN package p ON p.bucketID = b.bucketID AND p.name = ?"
+                          " LEFT JOIN object o ON o.packageID = p.packageID AND o.path = ?"
+                          " LEFT JOIN s3Object s ON s.objectID = o.objectID WHERE b.name = ?",
+                          p, 3, 2, &r);
+    if (rc)
+        return rc;
+    if (r->nrows == 0) {
+        jcs_db_result_free(r);
+        return JCS_ENOENT;
+    }
+    f->bucket_id = jcs_db_cell(r, 0, 0)->i;
+    f->package_id = jcs_db_cell(r, 0, 1)->i;
+    f->object_id = jcs_db_cell(r, 0, 2)->i;
+    copy_cell(f->file_hash, sizeof f->file_hash, jcs_db_cell(r, 0, 3));
+    if (jcs_db_cell(r, 0, 4)->type != JCS_DB_NULL)
+        rc = cols_to_meta(r, 0, 4, &f->m);
+    jcs_db_result_free(r);
+    return rc;
+}
+
+int jcs_s3meta_find(jcs_db *db, const char *bucket, const char *package, const char *path,
+                    jcs_s3meta_found *out)
+{
+    memset(out, 0, sizeof *out);
+    struct find_arg a = {bucket, package, path, out};
+    int rc = jcs_db_with(db, find_fn, &a);
+    if (rc) {
+        jcs_s3meta_clear(&out->m);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
 }
 
 struct get_arg {

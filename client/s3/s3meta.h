@@ -50,6 +50,23 @@ int jcs_s3meta_get(jcs_db *db, int64_t object_id, jcs_s3meta *out) JCS_MUST_USE;
 /* Rows for n ids: out[i] (caller's array of n, zeroed here) stays zero where none. */
 int jcs_s3meta_get_many(jcs_db *db, const int64_t *ids, size_t n, jcs_s3meta *out) JCS_MUST_USE;
 
+/*
+ * An S3 key's object and its S3 row, read by one statement (so the two
+ * match unless the row is stale): a GET or HEAD costs one round trip
+ * here instead of one per table.
+ */
+typedef struct jcs_s3meta_found {
+    int64_t bucket_id;
+    int64_t package_id;            /* 0: no such package */
+    int64_t object_id;             /* 0: no such object */
+    char file_hash[JCS_HASH_SIZE]; /* the object's; "" for an open upload */
+    jcs_s3meta m;                  /* its S3 row; m.object_id 0 when none */
+} jcs_s3meta_found;
+
+/* JCS_ENOENT (no detail) when the bucket does not exist. Caller clears out->m. */
+int jcs_s3meta_find(jcs_db *db, const char *bucket, const char *package, const char *path,
+                    jcs_s3meta_found *out) JCS_MUST_USE;
+
 /* ---- parts of open multipart uploads ---- */
 
 typedef struct jcs_s3meta_part {

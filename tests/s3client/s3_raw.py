@@ -11,6 +11,7 @@ import base64
 import datetime
 import hashlib
 import sys
+import threading
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -302,6 +303,56 @@ def t_not_implemented_raw():
     x = r.req("POST", p("raw/signed.bin"), [("select", ""), ("select-type", "2")], {}, b"<X/>")
     expect_xml_error(x, 501, "NotImplemented", "SelectObjectContent")
     ok(r.req("HEAD", "/" + B), "the gateway still serves")
+
+
+def t_upload_slots():
+    # test_s3_api.sh runs this gateway with s3.maxUploads 2: a third PUT
+    # waits, its body unread (no 100 Continue), until one of the two ends.
+    d = [rand(300000, "slot%d" % i) for i in range(3)]
+    a = r.put_expect(p("raw/slot0.bin"), d[0])
+    check(a.continued(20), "the first PUT got no 100 Continue")
+    b = r.put_expect(p("raw/slot1.bin"), d[1])
+    check(b.continued(20), "the second PUT got no 100 Continue")
+    c = r.put_expect(p("raw/slot2.bin"), d[2])
+    check(not c.continued(2), "a third PUT was let in while s3.maxUploads 2 were streaming")
+    check(a.finish() == 200, "the first PUT failed")
+    check(c.continued(20), "the third PUT still waits after the first one ended")
+    check(b.finish() == 200 and c.finish() == 200, "the second or third PUT failed")
+    for i in range(3):
+        stored("raw/slot%d.bin" % i, d[i], "PUT %d of three through two upload slots" % i)
+
+
+def t_put_attributes_atomic():
+    # A PUT commits the object and its S3 row (ETag, headers) together:
+    # HEADs racing with overwrites see each version whole, never the new
+    # content with the old or no ETag and Content-Type.
+    key, versions, seen, bad = "raw/atomic.bin", {}, [0], []
+    done = threading.Event()
+
+    def reader():
+        rr = s3lib.Raw(s3lib.env())
+        while not done.is_set():
+            x = rr.req("HEAD", p(key))
+            if x.status != 200:
+                continue
+            seen[0] += 1
+            et, ct = x.headers.get("etag", "").strip('"'), x.headers.get("content-type")
+            if versions.get(et) != ct:
+                bad.append("ETag %s with Content-Type %r (ETags written: %d)" % (et, ct, len(versions)))
+
+    for i in range(80):
+        d = b"v%03d-" % i + rand(2000, "atomic%d" % i)
+        versions[s3lib.md5hex(d)] = "text/x-v%03d" % i
+        ok(r.req("PUT", p(key), headers={"content-type": "text/x-v%03d" % i}, body=d), "PUT v%d" % i)
+        if i == 0:
+            ths = [threading.Thread(target=reader) for _ in range(3)]
+            for t in ths:
+                t.start()
+    done.set()
+    for t in ths:
+        t.join()
+    check(not bad, "%d of %d HEADs saw an object without its own S3 attributes, first: %s"
+          % (len(bad), seen[0], bad[0] if bad else ""))
 
 
 def t_disconnect_mid_put():

@@ -392,6 +392,18 @@ class Raw:
         h, _ = self.sign("PUT", path, (), h, payload_hash="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
         return self.send("PUT", uri_encode(path, True), h, bytes(body))
 
+    def put_expect(self, path, data):
+        """Sends the headers of a PUT of DATA (UNSIGNED-PAYLOAD) with
+        Expect: 100-continue and nothing of its body; returns an ExpectPut."""
+        h, _ = self.sign("PUT", path, (), {"content-length": str(len(data)),
+                                           "expect": "100-continue"},
+                         payload_hash="UNSIGNED-PAYLOAD")
+        raw = socket.create_connection((self.e["host"], self.e["port"]), timeout=60)
+        s = self.ctx.wrap_socket(raw, server_hostname=self.e["host"]) if self.e["https"] else raw
+        head = "PUT %s HTTP/1.1\r\n" % uri_encode(path, True)
+        s.sendall((head + "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n").encode())
+        return ExpectPut(s, data)
+
     def put_then_disconnect(self, path, total, sent):
         """Starts a signed (UNSIGNED-PAYLOAD) PUT of TOTAL bytes, sends SENT of
         them and drops the connection."""
@@ -411,6 +423,41 @@ class Raw:
         # An abortive close (RST), as a killed client's kernel sends.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         raw.close()
+
+
+class ExpectPut:
+    """A PUT waiting for the server's 100 Continue before its body."""
+
+    def __init__(self, s, data):
+        self.s, self.data, self.buf = s, data, b""
+
+    def continued(self, timeout):
+        """Whether "HTTP/1.1 100 Continue" arrived within TIMEOUT seconds."""
+        self.s.settimeout(timeout)
+        try:
+            while b"\r\n\r\n" not in self.buf:
+                b = self.s.recv(4096)
+                if not b:
+                    break
+                self.buf += b
+        except (socket.timeout, ssl.SSLError, TimeoutError):
+            return False
+        check(self.buf.startswith(b"HTTP/1.1 100"), "before the body the server answered %r"
+              % self.buf[:200])
+        self.buf = self.buf.split(b"\r\n\r\n", 1)[1]
+        return True
+
+    def finish(self):
+        """Sends the body; returns the final status."""
+        self.s.settimeout(60)
+        self.s.sendall(self.data)
+        while b"\r\n\r\n" not in self.buf:
+            b = self.s.recv(4096)
+            if not b:
+                break
+            self.buf += b
+        self.s.close()
+        return int(self.buf.split(b" ", 2)[1]) if self.buf.startswith(b"HTTP/1.1 ") else 0
 
 
 def expect_xml_error(r, status, code, what):
