@@ -24,6 +24,8 @@ struct jcs_rest {
     char *endpoint, *ca, *cert, *key, *user_agent;
     /* " (from --ca)" or "": said after each name in messages. */
     char *endpoint_from, *ca_from, *cert_from, *key_from;
+    /* " (--ca or JCS_CA)" or "": how a person chooses another, said after a hint. */
+    char *endpoint_how, *ca_how, *cert_how;
     long connect_ms, timeout_ms, stall_s;
     size_t max_json;
     int einval_is_local;
@@ -45,9 +47,10 @@ void jcs_rest_global_cleanup(void)
     curl_global_cleanup();
 }
 
-static char *from_text(const char *from)
+/* fmt with s, or "" when s is NULL. */
+static char *opt_text(const char *fmt, const char *s)
 {
-    return from ? jcs_asprintf(" (from %s)", from) : jcs_strdup("");
+    return s ? jcs_asprintf(fmt, s) : jcs_strdup("");
 }
 
 int jcs_rest_new(const jcs_rest_opts *o, jcs_rest **out)
@@ -60,12 +63,16 @@ int jcs_rest_new(const jcs_rest_opts *o, jcs_rest **out)
     r->cert = jcs_strdup(o->cert);
     r->key = jcs_strdup(o->key);
     r->user_agent = jcs_strdup(o->user_agent ? o->user_agent : "jcs");
-    r->endpoint_from = from_text(o->endpoint_from);
-    r->ca_from = from_text(o->ca_from);
-    r->cert_from = from_text(o->cert_from);
-    r->key_from = from_text(o->key_from);
+    r->endpoint_from = opt_text(" (from %s)", o->endpoint_from);
+    r->ca_from = opt_text(" (from %s)", o->ca_from);
+    r->cert_from = opt_text(" (from %s)", o->cert_from);
+    r->key_from = opt_text(" (from %s)", o->key_from);
+    r->endpoint_how = opt_text(" (%s chooses another)", o->endpoint_how);
+    r->ca_how = opt_text(" (%s)", o->ca_how);
+    r->cert_how = opt_text(" (%s)", o->cert_how);
     if (!r->endpoint || !r->ca || !r->cert || !r->key || !r->user_agent || !r->endpoint_from ||
-        !r->ca_from || !r->cert_from || !r->key_from || pthread_mutex_init(&r->mu, NULL) != 0) {
+        !r->ca_from || !r->cert_from || !r->key_from || !r->endpoint_how || !r->ca_how ||
+        !r->cert_how || pthread_mutex_init(&r->mu, NULL) != 0) {
         jcs_rest_free(r);
         return JCS_ENOMEM;
     }
@@ -99,6 +106,9 @@ void jcs_rest_free(jcs_rest *r)
     jcs_free(r->ca_from);
     jcs_free(r->cert_from);
     jcs_free(r->key_from);
+    jcs_free(r->endpoint_how);
+    jcs_free(r->ca_how);
+    jcs_free(r->cert_how);
     jcs_free(r);
 }
 
@@ -294,8 +304,9 @@ static int finish(xfer *x, CURLcode cc, json_t **data)
         return jcs_err_set(JCS_EIO, "%s: reading the upload failed: %s", what, eb);
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
-        return jcs_err_set(JCS_EUNAVAIL, "cannot connect to %s%s: %s; is jcs serve running there?",
-                           r->endpoint, r->endpoint_from, eb);
+        return jcs_err_set(JCS_EUNAVAIL,
+                           "cannot connect to %s%s: %s; is jcs serve running there?%s", r->endpoint,
+                           r->endpoint_from, eb, r->endpoint_how);
     case CURLE_PARTIAL_FILE:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING: {
@@ -315,8 +326,8 @@ static int finish(xfer *x, CURLcode cc, json_t **data)
     case CURLE_PEER_FAILED_VERIFICATION:
         return jcs_err_set(JCS_ETLS,
                            "the server certificate of %s is not trusted by the CA certificate "
-                           "%s%s: %s; use the ca_cert.pem of that jcs",
-                           r->endpoint, r->ca, r->ca_from, eb);
+                           "%s%s: %s; use the ca_cert.pem of that jcs%s",
+                           r->endpoint, r->ca, r->ca_from, eb, r->ca_how);
     case CURLE_SSL_CACERT_BADFILE:
         return jcs_err_set(JCS_ETLS, "the CA certificate %s%s cannot be used: %s", r->ca,
                            r->ca_from, eb);
@@ -344,8 +355,9 @@ static int finish(xfer *x, CURLcode cc, json_t **data)
             strstr(msg, "certificate"))
             return jcs_err_set(JCS_EPERM,
                                "%s refused the client certificate %s%s: %s; use a "
-                               "client_cert.pem and client_key.pem issued by that jcs",
-                               r->endpoint, r->cert, r->cert_from, msg[0] ? msg : "Unauthorized");
+                               "client_cert.pem and client_key.pem issued by that jcs%s",
+                               r->endpoint, r->cert, r->cert_from, msg[0] ? msg : "Unauthorized",
+                               r->cert_how);
         return jcs_err_set(refusal_code(r, code, st), "%s (%s, HTTP %ld)",
                            msg[0] ? msg : "no message", code[0] ? code : "no envelope", st);
     }
@@ -470,7 +482,7 @@ static size_t up_read(char *buf, size_t size, size_t nitems, void *arg)
     if (n == 0) {
         s->x->read_rc = jcs_err_set(JCS_EIO,
                                     "%s shrank while being uploaded (%lld of %lld bytes read); "
-                                    "nothing of this batch was kept, send it again",
+                                    "nothing of this batch was kept, run put again",
                                     s->f->local, (long long)s->pos, (long long)s->f->size);
         return CURL_READFUNC_ABORT;
     }

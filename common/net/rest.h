@@ -45,6 +45,8 @@ typedef struct jcs_rest_opts {
     const char *ca, *cert, *key;
     /* Where each came from ("--ca", "JCS_CA", ...), said in messages; NULL: not said. */
     const char *endpoint_from, *ca_from, *cert_from, *key_from;
+    /* How a person chooses another ("--ca or JCS_CA"), said in hints; NULL: not said. */
+    const char *endpoint_how, *ca_how, *cert_how;
     const char *user_agent;     /* "jcsctl/0.1.0" */
     int64_t connect_timeout_ms; /* 0 = 15 s */
     int64_t timeout_ms;         /* the deadline of a JSON call; 0 = none */

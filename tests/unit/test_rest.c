@@ -239,6 +239,8 @@ static jcs_rest *client(const char *endpoint, const char *ca, int einval_is_loca
                        .key = g_cli_key,
                        .endpoint_from = "--endpoint",
                        .ca_from = "JCS_CA",
+                       .endpoint_how = "--endpoint",
+                       .ca_how = "--ca",
                        .user_agent = "test-rest",
                        .connect_timeout_ms = 2000,
                        .timeout_ms = timeout_ms,
@@ -469,6 +471,8 @@ TEST(untrusted_server_names_the_ca_and_where_it_came_from)
     T_EQ_INT(rc, JCS_ETLS);
     char want[P + 64];
     snprintf(want, sizeof want, "not trusted by the CA certificate %s (from JCS_CA)", g_evil_ca);
+    T_ASSERT(strstr(jcs_err_msg(rc), "use the ca_cert.pem of that jcs (--ca)"), "(%s)",
+             jcs_err_msg(rc));
     T_ASSERT(strstr(jcs_err_msg(rc), want), "(%s)", jcs_err_msg(rc));
 }
 
@@ -479,6 +483,7 @@ TEST(no_server_names_the_endpoint)
     T_EQ_INT(rc, JCS_EUNAVAIL);
     T_ASSERT(strstr(jcs_err_msg(rc), "cannot connect to https://127.0.0.1:1 (from --endpoint)"),
              "(%s)", jcs_err_msg(rc));
+    T_ASSERT(strstr(jcs_err_msg(rc), "(--endpoint chooses another)"), "(%s)", jcs_err_msg(rc));
 }
 
 TEST(json_call_deadline)
