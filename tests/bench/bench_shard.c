@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -51,6 +52,7 @@ struct run {
     jcs_shardstore *ss;
     enum mode mode;
     size_t per_thread;
+    char (*rec)[JCS_HASH_SIZE]; /* NULL, or where this thread's shard hashes go */
     unsigned seed;
     int failed;
 };
@@ -149,6 +151,8 @@ static void *writer(void *arg)
                 else
                     rc = jcs_shard_commit(w, hash, NULL, NULL);
             }
+            if (rc == 0 && r->rec)
+                memcpy(r->rec[i], hash, JCS_HASH_SIZE);
         } else if (rc == 0) {
             rc = two_files(r->st, hash, data, r->mode == PAIRED);
         }
@@ -160,7 +164,78 @@ static void *writer(void *arg)
     return NULL;
 }
 
+/* ReadShard's store part: whole reads of recorded shards, each checked against its CRCs. */
+struct reads {
+    jcs_shardstore *ss;
+    char (*h)[JCS_HASH_SIZE];
+    size_t n;
+    int failed;
+};
+
+static int discard(void *arg, const void *data, size_t n)
+{
+    (void)arg;
+    (void)data;
+    (void)n;
+    return 0;
+}
+
+static void *reader(void *arg)
+{
+    struct reads *r = arg;
+    for (int rep = 0; rep < 4; rep++)
+        for (size_t i = 0; i < r->n && !r->failed; i++) {
+            int rc = jcs_shardstore_read(r->ss, r->h[i], 0, JCS_STORAGE_TO_END, discard, NULL);
+            if (rc) {
+                fprintf(stderr, "bench_shard: %s\n", jcs_err_msg(rc));
+                r->failed = 1;
+            }
+        }
+    return NULL;
+}
+
+static int read_round(jcs_shardstore *ss, char (*h)[JCS_HASH_SIZE], size_t n, const char *name)
+{
+    struct reads r[THREADS];
+    pthread_t t[THREADS];
+    int64_t t0 = jcs_now_us(), c0 = cpu_us();
+    for (int i = 0; i < THREADS; i++) {
+        r[i] = (struct reads){ss, h + (size_t)i * (n / THREADS), n / THREADS, 0};
+        pthread_create(&t[i], NULL, reader, &r[i]);
+    }
+    int failed = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        failed |= r[i].failed;
+    }
+    double done = 4.0 * (double)(n / THREADS * THREADS);
+    printf("  %-20s %7.0f reads/s   %6.3f CPU ms per read\n", name,
+           done / ((double)(jcs_now_us() - t0) / 1e6), (double)(cpu_us() - c0) / 1e3 / done);
+    return failed;
+}
+
+/* Moves recorded shards' checksums from the attribute to sidecar files (the old layout). */
+static int to_sidecars(char (*h)[JCS_HASH_SIZE], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char p[1200], sp[1210];
+        uint8_t sc[1024];
+        snprintf(p, sizeof p, "%s/blocks/%.2s/%.68s", root, h[i] + 4, h[i]);
+        snprintf(sp, sizeof sp, "%s.crc", p);
+        ssize_t k = getxattr(p, "user.jcs.crc", sc, sizeof sc);
+        int fd = k > 0 ? open(sp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+        int ok = fd >= 0 && write(fd, sc, (size_t)k) == k;
+        if (fd >= 0)
+            close(fd);
+        if (!ok || removexattr(p, "user.jcs.crc") != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* One round of n shards; returns 0 and the rate and CPU per shard. */
+static char (*record)[JCS_HASH_SIZE]; /* set: the next round records its hashes here */
+
 static int round_of(jcs_storage *st, jcs_shardstore *ss, enum mode mode, size_t n, unsigned seed,
                     double *per_s, double *cpu_ms)
 {
@@ -168,7 +243,13 @@ static int round_of(jcs_storage *st, jcs_shardstore *ss, enum mode mode, size_t 
     pthread_t t[THREADS];
     int64_t t0 = jcs_now_us(), c0 = cpu_us();
     for (int i = 0; i < THREADS; i++) {
-        r[i] = (struct run){st, ss, mode, n / THREADS, seed + (unsigned)i * 7919u, 0};
+        r[i] = (struct run){st,
+                            ss,
+                            mode,
+                            n / THREADS,
+                            record ? record + (size_t)i * (n / THREADS) : NULL,
+                            seed + (unsigned)i * 7919u,
+                            0};
         pthread_create(&t[i], NULL, writer, &r[i]);
     }
     int failed = 0;
@@ -227,6 +308,23 @@ int main(int argc, char **argv)
                               &rate, &cpu);
             printf("  %-20s %7.0f shards/s  %6.3f CPU ms per shard\n", names[m], rate, cpu);
         }
+    }
+    if (!ceiling_only && !failed) {
+        /* Reads of one round's shards, 4 times each: checksums in the attribute, then in
+         * sidecar files (how shards were stored before; what ReadShard read then). */
+        double rate, cpu;
+        size_t rn = n / THREADS * THREADS;
+        record = jcs_calloc(rn, JCS_HASH_SIZE);
+        failed = !record || round_of(st, ss, SHARD_COMMIT, n, 777u, &rate, &cpu);
+        for (int round = 0; round < 2 && !failed; round++)
+            failed = read_round(ss, record, rn, "read, attribute");
+        if (!failed && to_sidecars(record, rn) != 0) {
+            fprintf(stderr, "bench_shard: moving checksums to sidecars: %s\n", strerror(errno));
+            failed = 1;
+        }
+        for (int round = 0; round < 2 && !failed; round++)
+            failed = read_round(ss, record, rn, "read, sidecar layout");
+        jcs_free(record);
     }
     jcs_shardstore_close(ss);
     jcs_storage_close(st);
