@@ -446,7 +446,11 @@ int jcs_meta_space_create(jcs_db *db, const char *name, const char *storage, int
  */
 int jcs_meta_space_get(jcs_db *db, int64_t space_id, jcs_meta_space *out) JCS_MUST_USE;
 int jcs_meta_space_list(jcs_db *db, jcs_meta_spaces *out) JCS_MUST_USE;
-/* The same with the storage JSON as stored (credentials included): for building plans only. */
+/*
+ * The same with the storage JSON as stored (credentials included): for building plans only.
+ * The list has no usage (used_bytes and block_count are -1): counting it reads every block
+ * row, and placement's cache reads this list every few seconds.
+ */
 int jcs_meta_space_get_private(jcs_db *db, int64_t space_id, jcs_meta_space *out) JCS_MUST_USE;
 int jcs_meta_space_list_private(jcs_db *db, jcs_meta_spaces *out) JCS_MUST_USE;
 int jcs_meta_space_set_state(jcs_db *db, int64_t space_id, const char *state) JCS_MUST_USE;
