@@ -36,9 +36,9 @@
 typedef Jcs__Rpctest__Echo Echo;
 #define ECHO_INIT JCS__RPCTEST__ECHO__INIT
 #define ECHO_DESC (&jcs__rpctest__echo__descriptor)
-#define METHOD "/jcs.rpctest.Test/Small"
-#define FAN 6
-#define CONC 16
+#define METHOD    "/jcs.rpctest.Test/Small"
+#define FAN       6
+#define CONC      16
 
 static int h_small(jcs_rpc_call *call, void *ctx)
 {
@@ -190,8 +190,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_unary: warm-up: %s\n", jcs_err_msg(-1));
             goto out;
         }
-    printf("bench_unary: %zu-byte requests over mTLS to %s (server in another process)\n",
-           msg_len, target);
+    printf("bench_unary: %zu-byte requests over mTLS to %s (server in another process)\n", msg_len,
+           target);
     for (int mode = 0; mode < 3; mode++) {
         double c0 = self_cpu_s(), s0 = pid_cpu_s(child);
         int64_t t0 = jcs_now_ms();
@@ -221,8 +221,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_unary: %s\n", jcs_err_msg(err));
             goto out;
         }
-        report(mode == 0 ? "seq" : mode == 1 ? "fan6" : "conc16", done, secs,
-               self_cpu_s() - c0, pid_cpu_s(child) - s0);
+        report(mode == 0   ? "seq"
+               : mode == 1 ? "fan6"
+                           : "conc16",
+               done, secs, self_cpu_s() - c0, pid_cpu_s(child) - s0);
     }
     rc = 0;
     for (int i = 0; i < FAN; i++)
