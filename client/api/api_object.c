@@ -1324,7 +1324,9 @@ const jcs_http_route jcs_api_object_routes[] = {
      .data = up_data,
      .part_begin = up_part_begin,
      .part_end = up_part_end,
-     .abort = up_abort},
+     .abort = up_abort,
+     /* up_begin only allocates; after up_handle no upload is running, so up_free only frees. */
+     .light_begin_end = 1},
     GET("/v1/object/download", object_download),
     GET("/v1/object/downloadByPath", object_download_by_path),
     GET("/v1/object/listByPath", object_list_by_path),
