@@ -247,7 +247,7 @@ static int up_info_end(up_ctx *c)
     if (rc)
         return jcs_err_wrap(rc, "part info: ");
     jcs_meta_package p;
-    if ((rc = jcs_meta_package_get(c->svc->db, c->package_id, &p)) != 0)
+    if ((rc = jcs_meta_package_get_cached(c->svc->pkgs, c->svc->db, c->package_id, &p)) != 0)
         return rc;
     if (!given)
         rc = package_redundancy(&p, &red);

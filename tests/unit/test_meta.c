@@ -1117,6 +1117,83 @@ TEST(multipart_complete_sums_sizes_and_computes_the_comp_hash)
     T_EQ_INT(space_used(s1, NULL), 9);
 }
 
+/* ---- the upload path's package cache --------------------------------------------------------- */
+
+static int stmts_fn(jcs_db_conn *c, void *arg)
+{
+    jcs_db_result *r;
+    int rc = jcs_db_query(c, "SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'", NULL, 0, 1, &r);
+    if (rc)
+        return rc;
+    const jcs_db_val *v = jcs_db_cell(r, 0, 1);
+    *(int64_t *)arg = v->type == JCS_DB_INT ? v->i : strtoll(v->s ? v->s : "0", NULL, 10);
+    jcs_db_result_free(r);
+    return JCS_OK;
+}
+
+/* Statements MariaDB executed so far (this one included). */
+static int64_t stmts(void)
+{
+    int64_t n = -1;
+    return jcs_db_with(db, stmts_fn, &n) == 0 ? n : -1;
+}
+
+/*
+ * An upload read its package's row on every request (one of its seven statements): the cache
+ * answers the second read without a statement, with the same row; a missing package is not
+ * remembered, and a package deleted after it was remembered is still refused at the commit.
+ */
+TEST(package_cache_reads_a_package_once_and_the_commit_still_sees_its_deletion)
+{
+    NEED_DB();
+    jcs_meta_pkg_cache *cache;
+    T_OK(jcs_meta_pkg_cache_new(&cache));
+    int64_t bucket;
+    int64_t pkg = mk_package("pc-bucket", "pc", &bucket);
+    T_ASSERT(pkg > 0);
+    jcs_meta_package p;
+    int64_t s0 = stmts();
+    T_OK(jcs_meta_package_get_cached(cache, db, pkg, &p));
+    int64_t s1 = stmts();
+    T_EQ_STR(p.name, "pc");
+    jcs_meta_package_clear(&p);
+    T_OK(jcs_meta_package_get_cached(cache, db, pkg, &p));
+    int64_t s2 = stmts();
+    T_EQ_STR(p.name, "pc");
+    T_EQ_INT(p.package_id, pkg);
+    jcs_meta_package_clear(&p);
+    /* Each count includes its own SHOW: the first read ran one statement, the second none. */
+    T_EQ_INT(s1 - s0, 2);
+    T_EQ_INT(s2 - s1, 1);
+    T_ERR(jcs_meta_package_get_cached(cache, db, 987654, &p), JCS_ENOENT, "987654");
+    T_ERR(jcs_meta_package_get_cached(cache, db, 987654, &p), JCS_ENOENT, "987654");
+    /* More packages than the cache holds: each is still read right. */
+    for (int i = 0; i < JCS_META_PKG_CACHE_MAX + 8; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "pc%d", i);
+        T_OK(jcs_meta_package_create(db, bucket, name, RED_REP, &p));
+        int64_t id = p.package_id;
+        jcs_meta_package_clear(&p);
+        T_OK(jcs_meta_package_get_cached(cache, db, id, &p));
+        T_EQ_STR(p.redundancy, RED_REP);
+        T_EQ_STR(p.name, name);
+        jcs_meta_package_clear(&p);
+    }
+    T_OK(jcs_meta_package_get_cached(cache, db, pkg, &p));
+    T_EQ_STR(p.name, "pc");
+    jcs_meta_package_clear(&p);
+    int64_t sp = mk_space("pc-space");
+    T_ASSERT(sp > 0);
+    T_OK(jcs_meta_package_delete(db, pkg));
+    T_OK(jcs_meta_package_get_cached(cache, db, pkg, &p)); /* remembered: deletion not seen */
+    jcs_meta_package_clear(&p);
+    char want[64];
+    snprintf(want, sizeof want, "package %lld not found", (long long)pkg);
+    T_ERR(put(pkg, "after-delete", "x", sp, NULL), JCS_ENOENT, want);
+    jcs_meta_pkg_cache_free(cache);
+    T_OK(jcs_meta_space_delete(db, sp));
+}
+
 /* ---- user spaces ----------------------------------------------------------------------------- */
 
 /* Rows MariaDB read by scans and index walks so far (global counters; this test is alone on it). */
