@@ -95,6 +95,9 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
     jcs_db_config dbc = jcs_client_config_db(cfg);
     /* Enough connections that concurrent requests rarely wait for one. */
     dbc.pool_size = 16;
+    /* Without it (out of memory) uploads read the package row each time. */
+    if (jcs_meta_pkg_cache_new(&svc.pkgs) != 0)
+        svc.pkgs = NULL;
     if ((rc = jcs_db_open(&dbc, &svc.db)) != 0) {
         jcs_error("database: %s", jcs_err_msg(rc));
         goto out;
@@ -244,6 +247,7 @@ out:
     jcs_rpc_channel_free(svc.coord);
     jcs_meta_spaces_clear(&svc.spaces);
     jcs_db_close(svc.db);
+    jcs_meta_pkg_cache_free(svc.pkgs);
     jcs_free(routes);
     jcs_http_config_clear(&hcfg);
     pthread_mutex_destroy(&svc.spaces_mu);

@@ -247,7 +247,7 @@ static int up_info_end(up_ctx *c)
     if (rc)
         return jcs_err_wrap(rc, "part info: ");
     jcs_meta_package p;
-    if ((rc = jcs_meta_package_get(c->svc->db, c->package_id, &p)) != 0)
+    if ((rc = jcs_meta_package_get_cached(c->svc->pkgs, c->svc->db, c->package_id, &p)) != 0)
         return rc;
     if (!given)
         rc = package_redundancy(&p, &red);
@@ -1324,7 +1324,9 @@ const jcs_http_route jcs_api_object_routes[] = {
      .data = up_data,
      .part_begin = up_part_begin,
      .part_end = up_part_end,
-     .abort = up_abort},
+     .abort = up_abort,
+     /* up_begin only allocates; after up_handle no upload is running, so up_free only frees. */
+     .light_begin_end = 1},
     GET("/v1/object/download", object_download),
     GET("/v1/object/downloadByPath", object_download_by_path),
     GET("/v1/object/listByPath", object_list_by_path),

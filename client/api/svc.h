@@ -50,6 +50,9 @@ struct jcs_svc {
     jcs_stripcache *strips; /* EC strip cache for ranged reads (stripcache.h); NULL: none */
     jcs_hublat *hublat;     /* per-hub read latencies, hedge delays (hublat.h); NULL: no hedging */
 
+    /* Package rows for the upload path (meta.h, jcs_meta_package_get_cached); NULL: none. */
+    jcs_meta_pkg_cache *pkgs;
+
     /* The user-space cache (private rows, secrets included). */
     pthread_mutex_t spaces_mu;
     jcs_meta_spaces spaces;

@@ -218,7 +218,7 @@ struct jcs_http_server {
     unsigned timeout_s;
     int port;
     atomic_uint_fast64_t connections, connections_total, requests, requests_total, cert_checks,
-        cert_refusals, header_timeouts, handshake_timeouts;
+        cert_refusals, header_timeouts, handshake_timeouts, worker_jobs;
     /* The front door's watchdog (see watchdog_main): every open connection, and the thread that
      * closes those that have not delivered a request's headers within header_timeout_s. */
     unsigned header_timeout_s, handshake_timeout_s;
@@ -283,7 +283,8 @@ struct jcs_http_req {
     const jcs_http_route *route;
     const char *method, *path; /* MHD's, valid for the request */
     enum stage stage;
-    int began; /* streaming body started: abort is owed unless handle() runs */
+    int began;   /* streaming body started: abort is owed unless handle() runs */
+    int handled; /* handle() was called */
     int64_t t0;
     uint64_t body_len, discarded;
     jcs_buf body;
@@ -494,6 +495,7 @@ static void stream_unref(struct stream *s)
     /* done() may block (a plan being torn down): never on an event thread. */
     if (s->srv && s->srv->event && !on_worker) {
         s->job.fn = stream_done_job;
+        atomic_fetch_add(&s->srv->worker_jobs, 1);
         workers_post(&s->srv->pool, &s->job);
         return;
     }
@@ -622,6 +624,7 @@ static ssize_t stream_read_ev(struct stream *s, uint64_t pos, char *buf, size_t 
     pthread_mutex_unlock(&s->mu);
     if (post) {
         s->job.fn = stream_fetch_job;
+        atomic_fetch_add(&s->srv->worker_jobs, 1);
         workers_post(&s->srv->pool, &s->job);
     }
     return ret;
@@ -1314,6 +1317,7 @@ static void do_finish(jcs_http_req *req)
         return;
     }
     req->began = 0; /* from here on the handler owns the outcome */
+    req->handled = 1;
     busy(req->srv, req->mc);
     rc = rt->handle(req);
     idle(req->srv, req->mc);
@@ -1372,6 +1376,7 @@ static enum MHD_Result run_job(jcs_http_req *req, int kind)
     req->pending = kind;
     MHD_suspend_connection(req->mc);
     req->job.fn = req_job;
+    atomic_fetch_add(&req->srv->worker_jobs, 1);
     workers_post(&req->srv->pool, &req->job);
     return MHD_YES;
 }
@@ -1509,8 +1514,14 @@ static enum MHD_Result start_request(jcs_http_server *srv, jcs_http_req *req)
     }
     if (!rt->begin)
         return after_begin(req);
-    if (srv->event)
+    if (srv->event && !rt->light_begin_end)
         return run_job(req, J_BEGIN);
+    if (srv->event) {
+        /* A begin that cannot block, here on the event thread: no trip to a worker. */
+        jcs_err_clear();
+        do_begin(req);
+        return after_begin(req);
+    }
     busy(srv, req->mc);
     do_begin(req);
     idle(srv, req->mc);
@@ -1696,6 +1707,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     if (req->stream)
         atomic_store(&req->stream->completed, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     int owed = (req->began && req->route->abort) || req->ctx_free || req->stream;
+    /* After handle(), a light route's context frees without blocking: here, no worker trip. */
+    if (owed && req->route && req->route->light_begin_end && req->handled && !req->began &&
+        !req->stream)
+        owed = 0;
     if (srv->event && owed) {
         /* The route's abort and clean-up may block (a plan torn down): a worker runs them,
          * after MHD has let go of the request, so they see copies of its strings and no
@@ -1708,6 +1723,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
         req->conn = NULL;
         req->pending = J_FINAL;
         req->job.fn = final_job;
+        atomic_fetch_add(&srv->worker_jobs, 1);
         workers_post(&srv->pool, &req->job);
         return;
     }
@@ -2012,6 +2028,7 @@ void jcs_http_get_stats(const jcs_http_server *srv, jcs_http_stats *st)
     st->cert_refusals = atomic_load(&s->cert_refusals);
     st->header_timeouts = atomic_load(&s->header_timeouts);
     st->handshake_timeouts = atomic_load(&s->handshake_timeouts);
+    st->worker_jobs = atomic_load(&s->worker_jobs);
 }
 
 void jcs_http_stop(jcs_http_server *srv)

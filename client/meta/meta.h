@@ -167,6 +167,21 @@ void jcs_meta_packages_clear(jcs_meta_packages *l);
 int jcs_meta_package_create(jcs_db *db, int64_t bucket_id, const char *name, const char *redundancy,
                             jcs_meta_package *out) JCS_MUST_USE;
 int jcs_meta_package_get(jcs_db *db, int64_t package_id, jcs_meta_package *out) JCS_MUST_USE;
+/*
+ * Packages remembered by id for the upload path, which read the package row once per request
+ * (one of its seven statements). A package row never changes once created (nothing updates
+ * it, and MariaDB never hands out an id twice), so a remembered row is the row; only a
+ * deletion is not seen here, and the upload's commit then finds the package gone (JCS_ENOENT,
+ * as it does for a package deleted during an upload). Thread-safe; at most
+ * JCS_META_PKG_CACHE_MAX rows, the oldest replaced first.
+ */
+#define JCS_META_PKG_CACHE_MAX 64
+typedef struct jcs_meta_pkg_cache jcs_meta_pkg_cache;
+int jcs_meta_pkg_cache_new(jcs_meta_pkg_cache **out) JCS_MUST_USE;
+void jcs_meta_pkg_cache_free(jcs_meta_pkg_cache *c);
+/* As jcs_meta_package_get, from the cache when it holds the id (cache NULL: always read). */
+int jcs_meta_package_get_cached(jcs_meta_pkg_cache *cache, jcs_db *db, int64_t package_id,
+                                jcs_meta_package *out) JCS_MUST_USE;
 /* JCS_ENOENT names the bucket when it is the bucket that is missing. */
 int jcs_meta_package_get_by_full_name(jcs_db *db, const char *bucket_name, const char *package_name,
                                       jcs_meta_package *out) JCS_MUST_USE;
@@ -446,7 +461,11 @@ int jcs_meta_space_create(jcs_db *db, const char *name, const char *storage, int
  */
 int jcs_meta_space_get(jcs_db *db, int64_t space_id, jcs_meta_space *out) JCS_MUST_USE;
 int jcs_meta_space_list(jcs_db *db, jcs_meta_spaces *out) JCS_MUST_USE;
-/* The same with the storage JSON as stored (credentials included): for building plans only. */
+/*
+ * The same with the storage JSON as stored (credentials included): for building plans only.
+ * The list has no usage (used_bytes and block_count are -1): counting it reads every block
+ * row, and placement's cache reads this list every few seconds.
+ */
 int jcs_meta_space_get_private(jcs_db *db, int64_t space_id, jcs_meta_space *out) JCS_MUST_USE;
 int jcs_meta_space_list_private(jcs_db *db, jcs_meta_spaces *out) JCS_MUST_USE;
 int jcs_meta_space_set_state(jcs_db *db, int64_t space_id, const char *state) JCS_MUST_USE;

@@ -3,6 +3,8 @@
  */
 #include "meta_int.h"
 
+#include <pthread.h>
+
 /* ---- packages -------------------------------------------------------------------------------- */
 
 #define PACKAGE_COLS "p.packageID, p.bucketID, p.name, p.redundancy, p.createTime"
@@ -101,6 +103,86 @@ int jcs_meta_package_get(jcs_db *db, int64_t package_id, jcs_meta_package *out)
     memset(out, 0, sizeof(*out));
     struct package_arg a = {.id = package_id, .out = out};
     FINISH(jcs_db_with(db, package_get_fn, &a), jcs_meta_package_clear, out);
+}
+
+/* ---- the upload path's package cache (meta.h) ------------------------------------------------ */
+
+struct jcs_meta_pkg_cache {
+    pthread_mutex_t mu;
+    jcs_meta_package rows[JCS_META_PKG_CACHE_MAX];
+    size_t n, next; /* rows held; the slot replaced next when full */
+};
+
+int jcs_meta_pkg_cache_new(jcs_meta_pkg_cache **out)
+{
+    jcs_meta_pkg_cache *c = jcs_calloc(1, sizeof(*c));
+    if (!c)
+        return meta_oom();
+    pthread_mutex_init(&c->mu, NULL);
+    *out = c;
+    return JCS_OK;
+}
+
+void jcs_meta_pkg_cache_free(jcs_meta_pkg_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        jcs_meta_package_clear(&c->rows[i]);
+    pthread_mutex_destroy(&c->mu);
+    jcs_free(c);
+}
+
+static int package_copy(const jcs_meta_package *from, jcs_meta_package *to)
+{
+    *to = *from;
+    to->name = jcs_strdup(from->name ? from->name : "");
+    to->redundancy = from->redundancy ? jcs_strdup(from->redundancy) : NULL;
+    if (!to->name || (from->redundancy && !to->redundancy)) {
+        jcs_meta_package_clear(to);
+        return meta_oom();
+    }
+    return JCS_OK;
+}
+
+int jcs_meta_package_get_cached(jcs_meta_pkg_cache *cache, jcs_db *db, int64_t package_id,
+                                jcs_meta_package *out)
+{
+    if (!cache)
+        return jcs_meta_package_get(db, package_id, out);
+    if (!out)
+        return jcs_err_set(JCS_EINVAL, "package get: no output");
+    memset(out, 0, sizeof(*out));
+    int rc = JCS_ENOENT;
+    pthread_mutex_lock(&cache->mu);
+    for (size_t i = 0; i < cache->n; i++)
+        if (cache->rows[i].package_id == package_id) {
+            rc = package_copy(&cache->rows[i], out);
+            break;
+        }
+    pthread_mutex_unlock(&cache->mu);
+    if (rc != JCS_ENOENT)
+        return rc;
+    if ((rc = jcs_meta_package_get(db, package_id, out)) != 0)
+        return rc; /* a missing package is not remembered */
+    jcs_meta_package copy;
+    if (package_copy(out, &copy) != 0)
+        return JCS_OK; /* served, just not remembered */
+    pthread_mutex_lock(&cache->mu);
+    int held = 0;
+    for (size_t i = 0; i < cache->n && !held; i++)
+        held = cache->rows[i].package_id == package_id; /* another request was first */
+    if (held) {
+        jcs_meta_package_clear(&copy);
+    } else if (cache->n < JCS_META_PKG_CACHE_MAX) {
+        cache->rows[cache->n++] = copy;
+    } else {
+        jcs_meta_package_clear(&cache->rows[cache->next]);
+        cache->rows[cache->next] = copy;
+        cache->next = (cache->next + 1) % JCS_META_PKG_CACHE_MAX;
+    }
+    pthread_mutex_unlock(&cache->mu);
+    return JCS_OK;
 }
 
 static int package_by_name_fn(jcs_db_conn *c, void *arg)

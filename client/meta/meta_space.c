@@ -53,6 +53,16 @@ static int public_storage(const char *storage, char **out)
     return JCS_OK;
 }
 
+/*
+ * The rows alone, usage -1: what placement's cache reads every few seconds. The usage below
+ * scans every block row (DISTINCT over objectBlock), 22 ms of MariaDB at 11,000 blocks and
+ * growing with them, and the cache's refresh holds the lock every upload's placement waits
+ * for.
+ */
+#define SPACE_SELECT_ROWS                                                                          \
+    "SELECT s.userSpaceID, s.name, s.storageType, s.storage, s.locationID, s.hubID, s.state, "     \
+    "s.createTime, -1, -1 FROM userspace s"
+
 #define SPACE_SELECT                                                                               \
     "SELECT s.userSpaceID, s.name, s.storageType, s.storage, s.locationID, s.hubID, s.state, "     \
     "s.createTime, COALESCE(u.bytes, 0), COALESCE(u.cnt, 0) FROM userspace s LEFT JOIN "           \
@@ -211,8 +221,11 @@ static int space_list_fn(jcs_db_conn *c, void *arg)
 {
     struct space_arg *a = arg;
     jcs_meta_spaces_clear(a->list);
-    return meta_query_rows(c, SPACE_SELECT " ORDER BY s.userSpaceID", NULL, 0, JCS_META_ROWS_MAX,
-                           &a->list->v, &a->list->n, sizeof(*a->list->v), space_row, a);
+    /* The private list builds plans (placement's cache): it needs no usage. */
+    const char *sql = a->with_secrets ? SPACE_SELECT_ROWS " ORDER BY s.userSpaceID"
+                                      : SPACE_SELECT " ORDER BY s.userSpaceID";
+    return meta_query_rows(c, sql, NULL, 0, JCS_META_ROWS_MAX, &a->list->v, &a->list->n,
+                           sizeof(*a->list->v), space_row, a);
 }
 
 static int space_list(jcs_db *db, int with_secrets, jcs_meta_spaces *out)
