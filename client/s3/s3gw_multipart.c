@@ -206,6 +206,17 @@ static int part_start(s3req *r, part_op *op)
     return rc;
 }
 
+struct part_row {
+    int64_t object_id;
+    const jcs_s3meta_part *p;
+};
+
+static int part_row_put(jcs_db_conn *c, void *arg)
+{
+    const struct part_row *pr = arg;
+    return jcs_s3meta_part_put_in(c, pr->object_id, pr->p);
+}
+
 /* Ends the part's plan and records it; etag (32 hex) out. */
 static int part_record(s3req *r, part_op *op, char etag[33], int alg, const char *sum)
 {
@@ -225,11 +236,6 @@ static int part_record(s3req *r, part_op *op, char etag[33], int alg, const char
     b.space_id = op->res.blocks[0].space_id;
     snprintf(b.file_hash, sizeof b.file_hash, "%s", op->res.file_hash);
     b.size = op->res.size;
-    rc = jcs_meta_multipart_add_part(r->svc->db, op->u.object_id, &b);
-    if (rc == JCS_EINVAL || rc == JCS_ENOENT)
-        return no_such_upload(jcs_s3gw_query(r, "uploadId"));
-    if (rc)
-        return rc;
     jcs_s3meta_part p;
     memset(&p, 0, sizeof p);
     p.part_number = op->number;
@@ -241,7 +247,13 @@ static int part_record(s3req *r, part_op *op, char etag[33], int alg, const char
         snprintf(p.checksum, sizeof p.checksum, "%s", sum);
     }
     p.update_ms = jcs_wall_ms();
-    return jcs_s3meta_part_put(r->svc->db, op->u.object_id, &p);
+    /* The block and the s3Part row in one transaction: one commit per part, and a part is
+     * never recorded in one place only. */
+    struct part_row pr = {op->u.object_id, &p};
+    rc = jcs_meta_multipart_add_part_then(r->svc->db, op->u.object_id, &b, part_row_put, &pr);
+    if (rc == JCS_EINVAL || rc == JCS_ENOENT)
+        return no_such_upload(jcs_s3gw_query(r, "uploadId"));
+    return rc;
 }
 
 static int part_sink(s3req *r, const void *p, size_t n)
