@@ -23,11 +23,11 @@
 #define JCS_S3CONF_UPLOAD_WAIT_S  30
 
 typedef struct jcs_s3conf {
-    char *listen;           /* "" when disabled */
-    char *region;           /* [us-east-1] */
-    char *domain;           /* [""]: no virtual-host-style requests */
-    char *root_package;     /* ["_"]: the package of keys without '/' */
-    char *uploads_package;  /* ["_uploads"]: open multipart uploads */
+    char *listen;          /* "" when disabled */
+    char *region;          /* [us-east-1] */
+    char *domain;          /* [""]: no virtual-host-style requests */
+    char *root_package;    /* ["_"]: the package of keys without '/' */
+    char *uploads_package; /* ["_uploads"]: open multipart uploads */
     /* [2 per core, at least 4]: PUT and UploadPart bodies streamed into plans at once; each
      * holds its plan's buffers (about 10 MiB), so this bounds the gateway's memory. More wait
      * (their body unread) up to JCS_S3CONF_UPLOAD_WAIT_S, then get 503 SlowDown. */

@@ -876,12 +876,12 @@ static void log_timeline(const s3req *r)
 {
     int64_t now = jcs_now_us(), b = r->t_begin;
     int64_t data = r->t_data ? r->t_data - b : -1000, plan = r->t_plan_end ? r->t_plan_end : now;
-    jcs_debug("s3: %s %s%s%s: %llu bytes; begun %.1f, body %.1f..%.1f, plan done %.1f, end %.1f ms",
-              r->method, r->resource ? r->resource : "", jcs_s3gw_query(r, "partNumber") ? " part " : "",
-              jcs_s3gw_query(r, "partNumber") ? jcs_s3gw_query(r, "partNumber") : "",
-              (unsigned long long)(r->body ? jcs_s3body_size(r->body) : 0),
-              (r->t_begun - b) / 1000.0, data / 1000.0,
-              (r->t_body_end - b) / 1000.0, (plan - b) / 1000.0, (now - b) / 1000.0);
+    jcs_debug(
+        "s3: %s %s%s%s: %llu bytes; begun %.1f, body %.1f..%.1f, plan done %.1f, end %.1f ms",
+        r->method, r->resource ? r->resource : "", jcs_s3gw_query(r, "partNumber") ? " part " : "",
+        jcs_s3gw_query(r, "partNumber") ? jcs_s3gw_query(r, "partNumber") : "",
+        (unsigned long long)(r->body ? jcs_s3body_size(r->body) : 0), (r->t_begun - b) / 1000.0,
+        data / 1000.0, (r->t_body_end - b) / 1000.0, (plan - b) / 1000.0, (now - b) / 1000.0);
 }
 
 static int route_handle(jcs_http_req *h)

@@ -271,15 +271,15 @@ static int put_finish(s3req *r)
     memset(&objs, 0, sizeof objs);
     /* The object and its S3 row in one transaction: a reader never meets the new content
      * with the old ETag and headers, and a failure leaves neither. */
-    rc = m.headers ? jcs_meta_upload_commit_then(r->svc->db, p.package_id, &item, 1, &objs,
-                                                 put_s3row, &m)
-                   : JCS_ENOMEM;
+    rc = m.headers
+             ? jcs_meta_upload_commit_then(r->svc->db, p.package_id, &item, 1, &objs, put_s3row, &m)
+             : JCS_ENOMEM;
     /* The package found at the start was deleted meanwhile: the PUT creates it, as any PUT. */
     if (rc == JCS_ENOENT && op->package_id) {
         jcs_err_clear();
         if ((rc = jcs_s3gw_package(r, op->bucket_id, op->pkg, 1, &p)) == 0)
-            rc = jcs_meta_upload_commit_then(r->svc->db, p.package_id, &item, 1, &objs,
-                                             put_s3row, &m);
+            rc = jcs_meta_upload_commit_then(r->svc->db, p.package_id, &item, 1, &objs, put_s3row,
+                                             &m);
     }
     jcs_free(mb);
     jcs_meta_package_clear(&p);
