@@ -199,7 +199,7 @@ static int part_start(s3req *r, part_op *op)
         return rc;
     jcs_redundancy none = {.type = JCS_RED_NONE};
     jcs_place_sites sites;
-    if ((rc = jcs_s3gw_upload_slot(r)) != 0 || (rc = jcs_s3gw_place(r, 1, &sites)) != 0)
+    if ((rc = jcs_s3gw_slot(r)) != 0 || (rc = jcs_s3gw_place(r, 1, &sites)) != 0)
         return rc;
     rc = jcs_upload_start(r->svc->driver, &none, &sites, -1, &op->up);
     jcs_place_sites_clear(&sites);
@@ -224,7 +224,7 @@ static int part_record(s3req *r, part_op *op, char etag[33], int alg, const char
     jcs_upload_free(op->up);
     op->up = NULL;
     r->t_plan_end = jcs_now_us();
-    jcs_s3gw_upload_slot_release(r);
+    jcs_s3gw_slot_release(r);
     if (rc)
         return rc;
     if (r->body && (rc = jcs_s3body_check_md5(r->body, op->res.md5)) != 0)
@@ -269,7 +269,7 @@ static void part_cancel(s3req *r)
         jcs_upload_free(op->up);
         op->up = NULL;
     }
-    jcs_s3gw_upload_slot_release(r);
+    jcs_s3gw_slot_release(r);
 }
 
 static int part_finish(s3req *r)
@@ -342,7 +342,7 @@ int jcs_s3gw_mp_upload_part_copy(s3req *r)
     if (!rc) {
         jcs_redundancy none = {.type = JCS_RED_NONE};
         jcs_place_sites sites;
-        if ((rc = jcs_s3gw_upload_slot(r)) == 0 && (rc = jcs_s3gw_place(r, 1, &sites)) == 0) {
+        if ((rc = jcs_s3gw_slot(r)) == 0 && (rc = jcs_s3gw_place(r, 1, &sites)) == 0) {
             rc = jcs_upload_start(r->svc->driver, &none, &sites, -1, &op->up);
             jcs_place_sites_clear(&sites);
         }
