@@ -414,6 +414,10 @@ int jcs_meta_multipart_new(jcs_db *db, int64_t package_id, const char *path,
  */
 int jcs_meta_multipart_add_part(jcs_db *db, int64_t object_id,
                                 const jcs_meta_block *part) JCS_MUST_USE;
+/* The same, then then(c, then_arg) before the one COMMIT (it may run again, db.h): the S3
+ * gateway records the part's ETag with it, one commit per part. */
+int jcs_meta_multipart_add_part_then(jcs_db *db, int64_t object_id, const jcs_meta_block *part,
+                                     jcs_db_txn_fn then, void *then_arg) JCS_MUST_USE;
 /*
  * Completes the upload with the given parts in the given order: size =
  * their sum, fileHash = Comp over their SHA-256s, redundancy segment,

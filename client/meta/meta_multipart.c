@@ -10,6 +10,8 @@ struct mp_arg {
     int64_t package_id, id, now;
     const char *path;
     const jcs_meta_block *part;
+    jcs_db_txn_fn then; /* add_part: more statements of its transaction */
+    void *then_arg;
     const int *indexes;
     size_t n;
     jcs_meta_object *out;
@@ -76,10 +78,18 @@ static int mp_part_fn(jcs_db_conn *c, void *arg)
     if ((rc = exec(c, "DELETE FROM objectBlock WHERE objectID = ? AND `index` = ?", p, 2, NULL,
                    NULL)) != 0)
         return rc;
-    return meta_insert_blocks(c, a->id, a->part, 1, NULL);
+    if ((rc = meta_insert_blocks(c, a->id, a->part, 1, NULL)) != 0)
+        return rc;
+    return a->then ? a->then(c, a->then_arg) : 0;
 }
 
 int jcs_meta_multipart_add_part(jcs_db *db, int64_t object_id, const jcs_meta_block *part)
+{
+    return jcs_meta_multipart_add_part_then(db, object_id, part, NULL, NULL);
+}
+
+int jcs_meta_multipart_add_part_then(jcs_db *db, int64_t object_id, const jcs_meta_block *part,
+                                     jcs_db_txn_fn then, void *then_arg)
 {
     if (!part)
         return jcs_err_set(JCS_EINVAL, "object %lld: no part", LL(object_id));
@@ -92,7 +102,7 @@ int jcs_meta_multipart_add_part(jcs_db *db, int64_t object_id, const jcs_meta_bl
     if (kind != JCS_HASH_FULL)
         return jcs_err_set(JCS_EINVAL, "object %lld: part %d has FileHash %s, not a Full one",
                            LL(object_id), part->index, part->file_hash);
-    struct mp_arg a = {.id = object_id, .part = part};
+    struct mp_arg a = {.id = object_id, .part = part, .then = then, .then_arg = then_arg};
     return jcs_db_txn(db, mp_part_fn, &a);
 }
 

@@ -59,10 +59,10 @@ int jcs_s3conf_load(const jcs_cfg *cfg, jcs_s3conf *out)
         goto fail;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     long long max_up = ncpu > 2 ? 2 * ncpu : 4;
-    if ((rc = jcs_cfg_int(cfg, "s3.maxUploads", true, max_up > 1024 ? 1024 : max_up, 1, 1024,
+    if ((rc = jcs_cfg_int(cfg, "s3.maxTransfers", true, max_up > 1024 ? 1024 : max_up, 1, 1024,
                           &max_up)) != 0)
         goto fail;
-    out->max_uploads = (unsigned)max_up;
+    out->max_transfers = (unsigned)max_up;
     if (strcmp(out->root_package, out->uploads_package) == 0) {
         rc = jcs_err_set(JCS_ECONFIG, "%s: s3.rootPackage and s3.uploadsPackage are both \"%s\"",
                          cfg->path, out->root_package);

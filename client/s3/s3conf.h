@@ -3,7 +3,7 @@
  *
  *   "s3": {"listen": "127.0.0.1:7891", "region": "us-east-1",
  *          "domain": "s3.example.org", "rootPackage": "_",
- *          "uploadsPackage": "_uploads", "maxUploads": 4,
+ *          "uploadsPackage": "_uploads", "maxTransfers": 4,
  *          "credentials": [{"accessKey": "...", "secretKey": "..."}]}
  *
  * No section, or an empty listen, means no S3 port. The server certificate
@@ -20,18 +20,18 @@
 #include "s3auth.h"
 
 #define JCS_S3CONF_DEFAULT_LISTEN "127.0.0.1:7891"
-#define JCS_S3CONF_UPLOAD_WAIT_S  30
+#define JCS_S3CONF_SLOT_WAIT_S    30
 
 typedef struct jcs_s3conf {
-    char *listen;           /* "" when disabled */
-    char *region;           /* [us-east-1] */
-    char *domain;           /* [""]: no virtual-host-style requests */
-    char *root_package;     /* ["_"]: the package of keys without '/' */
-    char *uploads_package;  /* ["_uploads"]: open multipart uploads */
-    /* [2 per core, at least 4]: PUT and UploadPart bodies streamed into plans at once; each
+    char *listen;          /* "" when disabled */
+    char *region;          /* [us-east-1] */
+    char *domain;          /* [""]: no virtual-host-style requests */
+    char *root_package;    /* ["_"]: the package of keys without '/' */
+    char *uploads_package; /* ["_uploads"]: open multipart uploads */
+    /* [2 per core, at least 4]: PUT/UploadPart bodies and GET replies streamed at once; each
      * holds its plan's buffers (about 10 MiB), so this bounds the gateway's memory. More wait
-     * (their body unread) up to JCS_S3CONF_UPLOAD_WAIT_S, then get 503 SlowDown. */
-    unsigned max_uploads;
+     * (their body unread) up to JCS_S3CONF_SLOT_WAIT_S, then get 503 SlowDown. */
+    unsigned max_transfers;
     jcs_s3auth_cred *creds; /* owned strings */
     size_t ncreds;
 } jcs_s3conf;

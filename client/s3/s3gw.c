@@ -483,43 +483,54 @@ void jcs_s3gw_want_xml(s3req *r, int (*finish)(s3req *r))
 
 /* ---- request set-up ---- */
 
-int jcs_s3gw_upload_slot(s3req *r)
+int jcs_s3gw_slot(s3req *r)
 {
     jcs_s3gw *gw = r->gw;
     if (r->has_slot)
         return 0;
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += JCS_S3CONF_UPLOAD_WAIT_S;
+    until.tv_sec += JCS_S3CONF_SLOT_WAIT_S;
     int rc = 0;
     pthread_mutex_lock(&gw->slot_mu);
-    while (gw->slots_used >= gw->conf.max_uploads && rc == 0)
+    while (gw->slots_used >= gw->conf.max_transfers && rc == 0)
         rc = pthread_cond_timedwait(&gw->slot_cv, &gw->slot_mu, &until);
-    if (gw->slots_used < gw->conf.max_uploads) {
+    if (gw->slots_used < gw->conf.max_transfers) {
         gw->slots_used++;
         r->has_slot = 1;
     }
     pthread_mutex_unlock(&gw->slot_mu);
     if (r->has_slot)
         return 0;
-    jcs_info("s3: %s %s: no upload slot free after %d s (s3.maxUploads %u)", r->method,
-             r->resource ? r->resource : "", JCS_S3CONF_UPLOAD_WAIT_S, gw->conf.max_uploads);
+    jcs_info("s3: %s %s: no transfer slot free after %d s (s3.maxTransfers %u)", r->method,
+             r->resource ? r->resource : "", JCS_S3CONF_SLOT_WAIT_S, gw->conf.max_transfers);
     return jcs_s3err_set(JCS_S3E_SlowDown,
-                         "Please reduce your request rate: %u uploads are streaming and none "
-                         "ended within %d s (s3.maxUploads).",
-                         gw->conf.max_uploads, JCS_S3CONF_UPLOAD_WAIT_S);
+                         "Please reduce your request rate: %u transfers are streaming and none "
+                         "ended within %d s (s3.maxTransfers).",
+                         gw->conf.max_transfers, JCS_S3CONF_SLOT_WAIT_S);
 }
 
-void jcs_s3gw_upload_slot_release(s3req *r)
+void jcs_s3gw_slot_put(jcs_s3gw *gw)
+{
+    pthread_mutex_lock(&gw->slot_mu);
+    gw->slots_used--;
+    pthread_cond_signal(&gw->slot_cv);
+    pthread_mutex_unlock(&gw->slot_mu);
+}
+
+void jcs_s3gw_slot_release(s3req *r)
 {
     if (!r->has_slot)
         return;
-    jcs_s3gw *gw = r->gw;
-    pthread_mutex_lock(&gw->slot_mu);
-    gw->slots_used--;
     r->has_slot = 0;
-    pthread_cond_signal(&gw->slot_cv);
-    pthread_mutex_unlock(&gw->slot_mu);
+    jcs_s3gw_slot_put(r->gw);
+}
+
+int jcs_s3gw_slot_detach(s3req *r)
+{
+    int had = r->has_slot;
+    r->has_slot = 0;
+    return had;
 }
 
 static void req_free(void *p)
@@ -529,7 +540,7 @@ static void req_free(void *p)
         return;
     if (r->op_free)
         r->op_free(r->op);
-    jcs_s3gw_upload_slot_release(r);
+    jcs_s3gw_slot_release(r);
     jcs_s3body_free(r->body);
     jcs_buf_clear(&r->xml);
     for (size_t i = 0; i < r->nq; i++) {
@@ -876,12 +887,12 @@ static void log_timeline(const s3req *r)
 {
     int64_t now = jcs_now_us(), b = r->t_begin;
     int64_t data = r->t_data ? r->t_data - b : -1000, plan = r->t_plan_end ? r->t_plan_end : now;
-    jcs_debug("s3: %s %s%s%s: %llu bytes; begun %.1f, body %.1f..%.1f, plan done %.1f, end %.1f ms",
-              r->method, r->resource ? r->resource : "", jcs_s3gw_query(r, "partNumber") ? " part " : "",
-              jcs_s3gw_query(r, "partNumber") ? jcs_s3gw_query(r, "partNumber") : "",
-              (unsigned long long)(r->body ? jcs_s3body_size(r->body) : 0),
-              (r->t_begun - b) / 1000.0, data / 1000.0,
-              (r->t_body_end - b) / 1000.0, (plan - b) / 1000.0, (now - b) / 1000.0);
+    jcs_debug(
+        "s3: %s %s%s%s: %llu bytes; begun %.1f, body %.1f..%.1f, plan done %.1f, end %.1f ms",
+        r->method, r->resource ? r->resource : "", jcs_s3gw_query(r, "partNumber") ? " part " : "",
+        jcs_s3gw_query(r, "partNumber") ? jcs_s3gw_query(r, "partNumber") : "",
+        (unsigned long long)(r->body ? jcs_s3body_size(r->body) : 0), (r->t_begun - b) / 1000.0,
+        data / 1000.0, (r->t_body_end - b) / 1000.0, (plan - b) / 1000.0, (now - b) / 1000.0);
 }
 
 static int route_handle(jcs_http_req *h)

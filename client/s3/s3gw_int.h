@@ -35,7 +35,7 @@ struct jcs_s3gw {
     jcs_s3auth_cfg acfg;
     jcs_http_server *http;
     atomic_uint_fast64_t seq;
-    /* Upload slots (s3conf.h, max_uploads): how many bodies stream into plans now. */
+    /* Transfer slots (s3conf.h, max_transfers): how many plans stream now. */
     pthread_mutex_t slot_mu;
     pthread_cond_t slot_cv;
     unsigned slots_used;
@@ -71,25 +71,31 @@ struct s3req {
     /* The request's timeline (jcs_now_us), logged at debug level when it ends: where a
      * slow upload spends its time (body in, plan finish, metadata commit). */
     int64_t t_begin, t_begun, t_data, t_body_end, t_plan_end;
-    int has_slot; /* holds an upload slot (jcs_s3gw_upload_slot) */
+    int has_slot; /* holds a transfer slot (jcs_s3gw_slot) */
     /* The bucket jcs_s3gw_bucket found last, so jcs_s3gw_package does not read it again. */
     int64_t bkt_id;
     char bkt_name[256];
 };
 
 /*
- * Takes one of the gateway's upload slots before an upload plan starts: PUT,
- * UploadPart and UploadPartCopy each hold one while their plan runs, so
- * the memory of the plans is bounded whatever the clients' concurrency
- * (awscli sends 10 parts at once per transfer; several transfers add up).
- * Waits while all are taken; the request's body is not read meanwhile
- * (the connection is suspended, no 100 Continue goes out), so the client
- * waits too. After JCS_S3CONF_UPLOAD_WAIT_S: 503 SlowDown, which the SDKs
- * retry. Released by jcs_s3gw_upload_slot_release (idempotent) once the
- * plan ended, or when the request is freed.
+ * Takes one of the gateway's transfer slots before a plan starts: PUT,
+ * UploadPart and UploadPartCopy each hold one while their upload plan
+ * runs, a streamed GET (more than JCS_DOWNLOAD_SMALL_MAX) while its reply
+ * streams, so the memory of the plans is bounded whatever the clients'
+ * concurrency (awscli sends 10 parts or ranges at once per transfer;
+ * several transfers add up). Waits while all are taken; a request's body
+ * is not read meanwhile (the connection is suspended, no 100 Continue goes
+ * out), so the client waits too. After JCS_S3CONF_SLOT_WAIT_S: 503
+ * SlowDown, which the SDKs retry. Released by jcs_s3gw_slot_release
+ * (idempotent) once the plan ended, or when the request is freed; a
+ * streamed reply takes the slot over (jcs_s3gw_slot_detach) and gives it
+ * back with jcs_s3gw_slot_put when it ends.
  */
-int jcs_s3gw_upload_slot(s3req *r) JCS_MUST_USE;
-void jcs_s3gw_upload_slot_release(s3req *r);
+int jcs_s3gw_slot(s3req *r) JCS_MUST_USE;
+void jcs_s3gw_slot_release(s3req *r);
+/* The request's slot now belongs to the caller (1), or it held none (0). */
+int jcs_s3gw_slot_detach(s3req *r);
+void jcs_s3gw_slot_put(jcs_s3gw *gw);
 
 /* A query parameter (decoded) or NULL. */
 const char *jcs_s3gw_query(const s3req *r, const char *name);

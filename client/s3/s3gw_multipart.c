@@ -199,11 +199,22 @@ static int part_start(s3req *r, part_op *op)
         return rc;
     jcs_redundancy none = {.type = JCS_RED_NONE};
     jcs_place_sites sites;
-    if ((rc = jcs_s3gw_upload_slot(r)) != 0 || (rc = jcs_s3gw_place(r, 1, &sites)) != 0)
+    if ((rc = jcs_s3gw_slot(r)) != 0 || (rc = jcs_s3gw_place(r, 1, &sites)) != 0)
         return rc;
     rc = jcs_upload_start(r->svc->driver, &none, &sites, -1, &op->up);
     jcs_place_sites_clear(&sites);
     return rc;
+}
+
+struct part_row {
+    int64_t object_id;
+    const jcs_s3meta_part *p;
+};
+
+static int part_row_put(jcs_db_conn *c, void *arg)
+{
+    const struct part_row *pr = arg;
+    return jcs_s3meta_part_put_in(c, pr->object_id, pr->p);
 }
 
 /* Ends the part's plan and records it; etag (32 hex) out. */
@@ -213,7 +224,7 @@ static int part_record(s3req *r, part_op *op, char etag[33], int alg, const char
     jcs_upload_free(op->up);
     op->up = NULL;
     r->t_plan_end = jcs_now_us();
-    jcs_s3gw_upload_slot_release(r);
+    jcs_s3gw_slot_release(r);
     if (rc)
         return rc;
     if (r->body && (rc = jcs_s3body_check_md5(r->body, op->res.md5)) != 0)
@@ -225,11 +236,6 @@ static int part_record(s3req *r, part_op *op, char etag[33], int alg, const char
     b.space_id = op->res.blocks[0].space_id;
     snprintf(b.file_hash, sizeof b.file_hash, "%s", op->res.file_hash);
     b.size = op->res.size;
-    rc = jcs_meta_multipart_add_part(r->svc->db, op->u.object_id, &b);
-    if (rc == JCS_EINVAL || rc == JCS_ENOENT)
-        return no_such_upload(jcs_s3gw_query(r, "uploadId"));
-    if (rc)
-        return rc;
     jcs_s3meta_part p;
     memset(&p, 0, sizeof p);
     p.part_number = op->number;
@@ -241,7 +247,13 @@ static int part_record(s3req *r, part_op *op, char etag[33], int alg, const char
         snprintf(p.checksum, sizeof p.checksum, "%s", sum);
     }
     p.update_ms = jcs_wall_ms();
-    return jcs_s3meta_part_put(r->svc->db, op->u.object_id, &p);
+    /* The block and the s3Part row in one transaction: one commit per part, and a part is
+     * never recorded in one place only. */
+    struct part_row pr = {op->u.object_id, &p};
+    rc = jcs_meta_multipart_add_part_then(r->svc->db, op->u.object_id, &b, part_row_put, &pr);
+    if (rc == JCS_EINVAL || rc == JCS_ENOENT)
+        return no_such_upload(jcs_s3gw_query(r, "uploadId"));
+    return rc;
 }
 
 static int part_sink(s3req *r, const void *p, size_t n)
@@ -257,7 +269,7 @@ static void part_cancel(s3req *r)
         jcs_upload_free(op->up);
         op->up = NULL;
     }
-    jcs_s3gw_upload_slot_release(r);
+    jcs_s3gw_slot_release(r);
 }
 
 static int part_finish(s3req *r)
@@ -330,7 +342,7 @@ int jcs_s3gw_mp_upload_part_copy(s3req *r)
     if (!rc) {
         jcs_redundancy none = {.type = JCS_RED_NONE};
         jcs_place_sites sites;
-        if ((rc = jcs_s3gw_upload_slot(r)) == 0 && (rc = jcs_s3gw_place(r, 1, &sites)) == 0) {
+        if ((rc = jcs_s3gw_slot(r)) == 0 && (rc = jcs_s3gw_place(r, 1, &sites)) == 0) {
             rc = jcs_upload_start(r->svc->driver, &none, &sites, -1, &op->up);
             jcs_place_sites_clear(&sites);
         }

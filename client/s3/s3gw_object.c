@@ -164,7 +164,7 @@ static void put_cancel(s3req *r)
         jcs_upload_free(op->up);
         op->up = NULL;
     }
-    jcs_s3gw_upload_slot_release(r);
+    jcs_s3gw_slot_release(r);
 }
 
 /* The current object at the destination: its ETag and time, for conditional PUTs. */
@@ -230,7 +230,7 @@ static int put_finish(s3req *r)
     jcs_upload_free(op->up);
     op->up = NULL;
     r->t_plan_end = jcs_now_us();
-    jcs_s3gw_upload_slot_release(r);
+    jcs_s3gw_slot_release(r);
     if (rc)
         return rc;
     /* An EC object smaller than a strip was stored with a fitted chunk: record that one. */
@@ -271,15 +271,15 @@ static int put_finish(s3req *r)
     memset(&objs, 0, sizeof objs);
     /* The object and its S3 row in one transaction: a reader never meets the new content
      * with the old ETag and headers, and a failure leaves neither. */
-    rc = m.headers ? jcs_meta_upload_commit_then(r->svc->db, p.package_id, &item, 1, &objs,
-                                                 put_s3row, &m)
-                   : JCS_ENOMEM;
+    rc = m.headers
+             ? jcs_meta_upload_commit_then(r->svc->db, p.package_id, &item, 1, &objs, put_s3row, &m)
+             : JCS_ENOMEM;
     /* The package found at the start was deleted meanwhile: the PUT creates it, as any PUT. */
     if (rc == JCS_ENOENT && op->package_id) {
         jcs_err_clear();
         if ((rc = jcs_s3gw_package(r, op->bucket_id, op->pkg, 1, &p)) == 0)
-            rc = jcs_meta_upload_commit_then(r->svc->db, p.package_id, &item, 1, &objs,
-                                             put_s3row, &m);
+            rc = jcs_meta_upload_commit_then(r->svc->db, p.package_id, &item, 1, &objs, put_s3row,
+                                             &m);
     }
     jcs_free(mb);
     jcs_meta_package_clear(&p);
@@ -331,7 +331,7 @@ int jcs_s3gw_put_object(s3req *r)
     if (rc)
         return rc;
     jcs_place_sites sites;
-    if ((rc = jcs_s3gw_upload_slot(r)) != 0 ||
+    if ((rc = jcs_s3gw_slot(r)) != 0 ||
         (rc = jcs_s3gw_place(r, jcs_place_red_width(&op->red), &sites)) != 0)
         return rc;
     /* The announced size bounds the object, so a small EC object gets a fitted chunk. */
@@ -359,15 +359,25 @@ static void empty_done(void *ctx, int completed)
     (void)completed;
 }
 
+/* A streamed GET's reply: its download, and the transfer slot it holds until it ends. */
+typedef struct dl_reply {
+    jcs_download_stream *s;
+    jcs_s3gw *gw; /* NULL: no slot held */
+} dl_reply;
+
 static ssize_t dl_read(void *ctx, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    return jcs_download_stream_read(ctx, buf, max);
+    return jcs_download_stream_read(((dl_reply *)ctx)->s, buf, max);
 }
 
 static void dl_done(void *ctx, int completed)
 {
-    jcs_download_stream_end(ctx, completed);
+    dl_reply *d = ctx;
+    jcs_download_stream_end(d->s, completed);
+    if (d->gw)
+        jcs_s3gw_slot_put(d->gw);
+    jcs_free(d);
 }
 
 static int64_t parse_num(const char *s, size_t n)
@@ -513,12 +523,17 @@ int jcs_s3gw_get_object(s3req *r, int head)
         jcs_free(buf);
         return rc;
     }
-    jcs_download_stream *s;
-    rc = jcs_download_stream_start(r->svc, &f.d, start, len, &s);
+    dl_reply *d = jcs_calloc(1, sizeof *d);
+    if (!d || (rc = jcs_s3gw_slot(r)) != 0 ||
+        (rc = jcs_download_stream_start(r->svc, &f.d, start, len, &d->s)) != 0) {
+        found_clear(&f);
+        jcs_free(d);
+        return d ? rc : JCS_ENOMEM;
+    }
     found_clear(&f);
-    if (rc)
-        return rc;
-    return jcs_http_reply_stream(r->h, status, (uint64_t)len, dl_read, dl_done, s);
+    if (jcs_s3gw_slot_detach(r))
+        d->gw = r->gw;
+    return jcs_http_reply_stream(r->h, status, (uint64_t)len, dl_read, dl_done, d);
 }
 
 /* ---- DELETE ---- */

@@ -237,6 +237,12 @@ static int part_put_fn(jcs_db_conn *c, void *arg)
                        p, 8, NULL, NULL);
 }
 
+int jcs_s3meta_part_put_in(jcs_db_conn *c, int64_t object_id, const jcs_s3meta_part *p)
+{
+    struct part_arg a = {object_id, p};
+    return part_put_fn(c, &a);
+}
+
 int jcs_s3meta_part_put(jcs_db *db, int64_t object_id, const jcs_s3meta_part *p)
 {
     struct part_arg a = {object_id, p};

@@ -88,6 +88,10 @@ void jcs_s3meta_parts_free(jcs_s3meta_parts *l);
 /* Records (replaces) a part. */
 int jcs_s3meta_part_put(jcs_db *db, int64_t object_id, const jcs_s3meta_part *p) JCS_MUST_USE;
 
+/* The same on c, inside the caller's transaction (jcs_meta_multipart_add_part_then). */
+int jcs_s3meta_part_put_in(jcs_db_conn *c, int64_t object_id,
+                           const jcs_s3meta_part *p) JCS_MUST_USE;
+
 /* Parts with number > after, ascending, at most max (0: all). */
 int jcs_s3meta_parts_list(jcs_db *db, int64_t object_id, int after, size_t max,
                           jcs_s3meta_parts *out) JCS_MUST_USE;

@@ -16,7 +16,7 @@
 #     REST (loadgen --target jcs, mTLS) into ec(4,6) packages, every GET's
 #     bytes checked, with the CPU ms per request of jcs, hubs and MariaDB;
 #   - jcs serve's peak RSS (VmHWM) before and after awscli's 10 concurrent
-#     parts (bounded by s3.maxUploads).
+#     parts (bounded by s3.maxTransfers).
 # The clients run on this machine too: on 2 cores they take CPU from the
 # servers, in the same way for S3 and REST.
 #
@@ -141,8 +141,8 @@ for d in put get; do
   printf '  %-34s %6s  %4s%%        %s\n' "$D S3 boto3 (1 stream)" "$(rate b3_$d)" "$(pct "$(rate b3_$d)" "$(rate rest_$d)")" "${CPU[b3_$d]}"
 done
 echo "  (target: S3 >= 90 % of REST)"
-printf '  %-38s %6s MiB after the REST PUT, %s MiB after awscli'"'"'s parts, %s MiB at the end (file: %s MiB; s3.maxUploads %s)\n' \
-  "jcs serve peak RSS (VmHWM)" "$hwm_rest" "$hwm_aws" "$hwm_s3" "$MIB" "$(jq -r '.s3.maxUploads // "default"' "$JCS_CONFIG")"
+printf '  %-38s %6s MiB after the REST PUT, %s MiB after awscli'"'"'s parts, %s MiB at the end (file: %s MiB; s3.maxTransfers %s)\n' \
+  "jcs serve peak RSS (VmHWM)" "$hwm_rest" "$hwm_aws" "$hwm_s3" "$MIB" "$(jq -r '.s3.maxTransfers // "default"' "$JCS_CONFIG")"
 echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # 4 KiB objects over 16 connections: S3 then REST, PUT then GET, each for DURATION s.

@@ -42,7 +42,7 @@ pass s3_cluster_env
 # Virtual-host-style requests need s3.domain (README): set it and restart
 # the client; the S3 port must survive the restart as the REST port does.
 port_before=$S3_PORT
-jq '.s3.domain = "s3.test" | .s3.maxUploads = 2' "$CL/client/config.json" >"$T/config.json" && cp "$T/config.json" "$CL/client/config.json"
+jq '.s3.domain = "s3.test" | .s3.maxTransfers = 2' "$CL/client/config.json" >"$T/config.json" && cp "$T/config.json" "$CL/client/config.json"
 if deploy/local/cluster stop-client --dir "$CL" >"$T/restart.log" 2>&1 &&
   deploy/local/cluster start-client --dir "$CL" >>"$T/restart.log" 2>&1; then
   set -a

@@ -306,7 +306,7 @@ def t_not_implemented_raw():
 
 
 def t_upload_slots():
-    # test_s3_api.sh runs this gateway with s3.maxUploads 2: a third PUT
+    # test_s3_api.sh runs this gateway with s3.maxTransfers 2: a third PUT
     # waits, its body unread (no 100 Continue), until one of the two ends.
     d = [rand(300000, "slot%d" % i) for i in range(3)]
     a = r.put_expect(p("raw/slot0.bin"), d[0])
@@ -314,7 +314,7 @@ def t_upload_slots():
     b = r.put_expect(p("raw/slot1.bin"), d[1])
     check(b.continued(20), "the second PUT got no 100 Continue")
     c = r.put_expect(p("raw/slot2.bin"), d[2])
-    check(not c.continued(2), "a third PUT was let in while s3.maxUploads 2 were streaming")
+    check(not c.continued(2), "a third PUT was let in while s3.maxTransfers 2 were streaming")
     check(a.finish() == 200, "the first PUT failed")
     check(c.continued(20), "the third PUT still waits after the first one ended")
     check(b.finish() == 200 and c.finish() == 200, "the second or third PUT failed")
@@ -353,6 +353,26 @@ def t_put_attributes_atomic():
         t.join()
     check(not bad, "%d of %d HEADs saw an object without its own S3 attributes, first: %s"
           % (len(bad), seen[0], bad[0] if bad else ""))
+
+
+def t_get_slots():
+    # Streamed GETs hold a transfer slot too (s3.maxTransfers 2 here): two
+    # readers that do not read hold both; a third GET waits for its status
+    # line until one of them hangs up.
+    d = rand(24 * MiB, "getslot")
+    ok(r.req("PUT", p("raw/getslot.bin"), body=d, payload_hash="UNSIGNED-PAYLOAD"), "PUT 24 MiB")
+    a = r.get_start(p("raw/getslot.bin"))
+    check(a.continued(20), "the first GET got no answer")
+    b = r.get_start(p("raw/getslot.bin"))
+    check(b.continued(20), "the second GET got no answer")
+    c = r.get_start(p("raw/getslot.bin"))
+    check(not c.continued(2), "a third streamed GET was let in while s3.maxTransfers 2 were streaming")
+    a.close()
+    check(c.continued(20), "the third GET still waits after the first reader hung up")
+    b.close()
+    c.close()
+    x = r.req("GET", p("raw/getslot.bin"))
+    check(x.status == 200 and x.body == d, "GET after the slots came back: %r" % x)
 
 
 def t_disconnect_mid_put():

@@ -404,6 +404,16 @@ class Raw:
         s.sendall((head + "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n").encode())
         return ExpectPut(s, data)
 
+    def get_start(self, path):
+        """Sends a signed GET and reads nothing; returns an ExpectPut whose
+        continued() tells whether the reply's status line arrived."""
+        h, _ = self.sign("GET", path, (), {}, payload_hash="UNSIGNED-PAYLOAD")
+        raw = socket.create_connection((self.e["host"], self.e["port"]), timeout=60)
+        s = self.ctx.wrap_socket(raw, server_hostname=self.e["host"]) if self.e["https"] else raw
+        head = "GET %s HTTP/1.1\r\n" % uri_encode(path, True)
+        s.sendall((head + "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n").encode())
+        return ExpectPut(s, b"", want=b"HTTP/1.1 200")
+
     def put_then_disconnect(self, path, total, sent):
         """Starts a signed (UNSIGNED-PAYLOAD) PUT of TOTAL bytes, sends SENT of
         them and drops the connection."""
@@ -428,8 +438,8 @@ class Raw:
 class ExpectPut:
     """A PUT waiting for the server's 100 Continue before its body."""
 
-    def __init__(self, s, data):
-        self.s, self.data, self.buf = s, data, b""
+    def __init__(self, s, data, want=b"HTTP/1.1 100"):
+        self.s, self.data, self.buf, self.want = s, data, b"", want
 
     def continued(self, timeout):
         """Whether "HTTP/1.1 100 Continue" arrived within TIMEOUT seconds."""
@@ -442,10 +452,13 @@ class ExpectPut:
                 self.buf += b
         except (socket.timeout, ssl.SSLError, TimeoutError):
             return False
-        check(self.buf.startswith(b"HTTP/1.1 100"), "before the body the server answered %r"
-              % self.buf[:200])
+        check(self.buf.startswith(self.want), "the server answered %r, want %r"
+              % (self.buf[:200], self.want))
         self.buf = self.buf.split(b"\r\n\r\n", 1)[1]
         return True
+
+    def close(self):
+        self.s.close()
 
     def finish(self):
         """Sends the body; returns the final status."""
@@ -456,7 +469,7 @@ class ExpectPut:
             if not b:
                 break
             self.buf += b
-        self.s.close()
+        self.close()
         return int(self.buf.split(b" ", 2)[1]) if self.buf.startswith(b"HTTP/1.1 ") else 0
 
 

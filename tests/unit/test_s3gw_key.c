@@ -88,6 +88,12 @@ TEST(config_section_defaults_and_errors)
     T_EQ_STR(s.domain, "");
     T_EQ_INT(s.ncreds, 1);
     T_EQ_STR(s.creds[0].access_key, "AK1");
+    T_ASSERT(s.max_transfers >= 4, "(%u upload slots by default)", s.max_transfers);
+    jcs_s3conf_free(&s);
+    jcs_cfg_clear(&c);
+    T_OK(jcs_cfg_parse("t.json", "{\"s3\": {\"maxTransfers\": 2}}", &c));
+    T_OK(jcs_s3conf_load(&c, &s));
+    T_EQ_INT(s.max_transfers, 2);
     jcs_s3conf_free(&s);
     jcs_cfg_clear(&c);
     /* No section: no S3 port, no error. */
@@ -108,6 +114,7 @@ TEST(config_section_defaults_and_errors)
          "s3.credentials[1]"},
         {"{\"s3\": {\"rootPackage\": \"a/b\"}}", "s3.rootPackage"},
         {"{\"s3\": {\"rootPackage\": \"x\", \"uploadsPackage\": \"x\"}}", "s3.uploadsPackage"},
+        {"{\"s3\": {\"maxTransfers\": 0}}", "s3.maxTransfers"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         T_OK(jcs_cfg_parse("t.json", bad[i][0], &c));

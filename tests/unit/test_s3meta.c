@@ -94,6 +94,22 @@ TEST(rows_round_trip_and_go_stale_when_the_object_is_replaced)
     T_EQ_INT(o2.object_id, o.object_id);
     T_ASSERT(!jcs_s3meta_valid(&g, &o2));
     jcs_s3meta_clear(&g);
+    /* Found by bucket, package and path in one read, with its row (stale here: the caller
+     * compares the hashes) and what is missing named by a zero id. */
+    jcs_s3meta_found fd;
+    T_OK(jcs_s3meta_find(db, "s3b", "pkg", "a/b.txt", &fd));
+    T_EQ_INT(fd.package_id, pkg_id);
+    T_EQ_INT(fd.object_id, o.object_id);
+    T_EQ_STR(fd.file_hash, o2.file_hash);
+    T_EQ_INT(fd.m.object_id, o.object_id);
+    T_EQ_STR(fd.m.etag, m.etag);
+    T_ASSERT(!jcs_s3meta_valid(&fd.m, &o2));
+    jcs_s3meta_clear(&fd.m);
+    T_OK(jcs_s3meta_find(db, "s3b", "pkg", "a/none", &fd));
+    T_ASSERT(fd.package_id == pkg_id && fd.object_id == 0 && fd.m.object_id == 0);
+    T_OK(jcs_s3meta_find(db, "s3b", "nopkg", "a/b.txt", &fd));
+    T_ASSERT(fd.bucket_id > 0 && fd.package_id == 0 && fd.object_id == 0);
+    T_EQ_INT(jcs_s3meta_find(db, "nobucket", "pkg", "a/b.txt", &fd), JCS_ENOENT);
     /* Many at once; a missing one stays zero. */
     int64_t ids[3] = {o.object_id, 999999, o.object_id};
     jcs_s3meta ms[3];
