@@ -252,8 +252,8 @@ static void *plain_server(void *arg)
 }
 
 /* One run of count messages in direction dir over a fresh mutual-TLS connection. */
-static int plain_run(const jcs_tls_files *stls, const jcs_tls_files *ctls, int dir,
-                     int64_t count, uint8_t *buf)
+static int plain_run(const jcs_tls_files *stls, const jcs_tls_files *ctls, int dir, int64_t count,
+                     uint8_t *buf)
 {
     struct plain_srv ps = {.dir = dir, .count = count, .rc = -1};
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -271,8 +271,8 @@ static int plain_run(const jcs_tls_files *stls, const jcs_tls_files *ctls, int d
     SSL *ssl = NULL;
     int one = 1;
     if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0 &&
-        (ssl = SSL_new(cctx)) && SSL_set_fd(ssl, fd) == 1 && SSL_connect(ssl) == 1) {
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0 && (ssl = SSL_new(cctx)) &&
+        SSL_set_fd(ssl, fd) == 1 && SSL_connect(ssl) == 1) {
         rc = plain_io(ssl, dir == 0, count, buf);
         SSL_shutdown(ssl);
     }
