@@ -235,15 +235,15 @@ static void abort_bulk(void *arg)
 }
 
 /* After a failed send: the receiver's ERROR frame if it sent one, else rc. */
-static int bulk_peer_error(jcs_bulk_conn *c, int rc)
+static int bulk_peer_error(jcs_bulk_conn *c, const char *who, int rc)
 {
     jcs_bulk_frame f;
     if (jcs_bulk_readable(c) && jcs_bulk_recv(c, &f) == 0 && f.type == JCS_BULK_ERROR)
-        return jcs_err_set(f.code, "%s: %s", jcs_bulk_peer(c), f.msg);
-    return rc;
+        return jcs_err_set(f.code, "%s: %s", who, f.msg);
+    return jcs_err_wrap(rc, "%s: ", who);
 }
 
-static int bulk_push(jcs_xfer *x, jcs_bulk_conn *c, jcs_pipe *src)
+static int bulk_push(jcs_xfer *x, jcs_bulk_conn *c, const char *who, jcs_pipe *src)
 {
     int rc = JCS_OK;
     uint64_t sent = 0;
@@ -264,26 +264,24 @@ static int bulk_push(jcs_xfer *x, jcs_bulk_conn *c, jcs_pipe *src)
         }
         /* A receiver that failed says so at once; do not send it the rest. */
         if (jcs_bulk_readable(c))
-            r = bulk_peer_error(
-                c, jcs_err_set(JCS_ERPC, "%s: the receiver ended the stream", jcs_bulk_peer(c)));
+            r = jcs_err_set(JCS_ERPC, "the receiver ended the stream");
         else
             r = jcs_bulk_send_data(c, ch.data, ch.len);
         sent += ch.len;
         jcs_pipe_release(src, &ch);
         if (r) {
-            rc = bulk_peer_error(c, r);
+            rc = bulk_peer_error(c, who, r);
             break;
         }
     }
     jcs_bulk_frame f;
-    if (!rc && !(rc = jcs_bulk_send_end(c)) && !(rc = jcs_bulk_recv(c, &f))) {
-        if (f.type == JCS_BULK_ERROR)
-            rc = jcs_err_set(f.code, "%s: %s", jcs_bulk_peer(c), f.msg);
-        else if (f.type != JCS_BULK_OK || f.bytes != sent)
-            rc = jcs_err_set(JCS_ERPC, "%s: the receiver answered frame %d (%llu of %llu bytes)",
-                             jcs_bulk_peer(c), f.type, (unsigned long long)f.bytes,
-                             (unsigned long long)sent);
-    }
+    if (!rc && ((rc = jcs_bulk_send_end(c)) || (rc = jcs_bulk_recv(c, &f))))
+        rc = bulk_peer_error(c, who, rc);
+    else if (!rc && f.type == JCS_BULK_ERROR)
+        rc = jcs_err_set(f.code, "%s: %s", who, f.msg);
+    else if (!rc && (f.type != JCS_BULK_OK || f.bytes != sent))
+        rc = jcs_err_set(JCS_ERPC, "%s: the receiver answered frame %d (%llu of %llu bytes)", who,
+                         f.type, (unsigned long long)f.bytes, (unsigned long long)sent);
     jcs_pipe_on_fail(src, NULL, NULL);
     if (rc)
         jcs_pipe_abort_msg(src, rc, jcs_err_msg(rc));
@@ -291,22 +289,24 @@ static int bulk_push(jcs_xfer *x, jcs_bulk_conn *c, jcs_pipe *src)
     return rc;
 }
 
-static int bulk_pull(jcs_xfer *x, jcs_bulk_conn *c, jcs_pipe *dst)
+static int bulk_pull(jcs_xfer *x, jcs_bulk_conn *c, const char *who, jcs_pipe *dst)
 {
     int rc = JCS_OK;
     jcs_pipe_on_fail(dst, abort_bulk, c);
     for (;;) {
         jcs_bulk_frame f;
-        if ((rc = jcs_bulk_recv(c, &f)) != 0)
+        if ((rc = jcs_bulk_recv(c, &f)) != 0) {
+            rc = jcs_err_wrap(rc, "%s: ", who);
             break;
+        }
         if (f.type == JCS_BULK_END)
             break;
         if (f.type == JCS_BULK_ERROR) {
-            rc = jcs_err_set(f.code, "%s: %s", jcs_bulk_peer(c), f.msg);
+            rc = jcs_err_set(f.code, "%s: %s", who, f.msg);
             break;
         }
         if (f.type != JCS_BULK_DATA) {
-            rc = jcs_err_set(JCS_ERPC, "%s: frame type %d in a stream", jcs_bulk_peer(c), f.type);
+            rc = jcs_err_set(JCS_ERPC, "%s: frame type %d in a stream", who, f.type);
             break;
         }
         /* Straight into a pipe buffer: the one copy is OpenSSL's decryption. */
@@ -321,7 +321,8 @@ static int bulk_pull(jcs_xfer *x, jcs_bulk_conn *c, jcs_pipe *dst)
                 return pr;
             }
             size_t k = f.len < cap ? f.len : cap;
-            rc = jcs_bulk_recv_data(c, buf, k);
+            if ((rc = jcs_bulk_recv_data(c, buf, k)) != 0)
+                rc = jcs_err_wrap(rc, "%s: ", who);
             pr = jcs_pipe_commit_buffer(dst, rc ? 0 : k);
             rc = rc ? rc : pr;
             f.len -= k;
@@ -340,8 +341,10 @@ int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
     char bulk[300];
     if (to && to->address && bulk_address(x, to->address, bulk, sizeof(bulk))) {
         jcs_bulk_conn *c;
+        char who[400];
+        snprintf(who, sizeof(who), "hub %lld at %s", (long long)to->hub_id, to->address);
         if (jcs_bulk_open(x->bulk, bulk, JCS_BULK_OPEN_PUSH, plan_id, var, &c) == 0)
-            return bulk_push(x, c, src);
+            return bulk_push(x, c, who, src);
         jcs_warn("plan %s var %d: bulk channel to %s: %s; using gRPC", plan_id, (int)var, bulk,
                  jcs_err_msg(-1));
         bulk_forget(x, to->address);
@@ -404,8 +407,10 @@ int jcs_xfer_pull(jcs_xfer *x, const Jcs__Plan__Worker *from, const char *plan_i
     char bulk[300];
     if (from && from->address && bulk_address(x, from->address, bulk, sizeof(bulk))) {
         jcs_bulk_conn *c;
+        char who[400];
+        snprintf(who, sizeof(who), "hub %lld at %s", (long long)from->hub_id, from->address);
         if (jcs_bulk_open(x->bulk, bulk, JCS_BULK_OPEN_PULL, plan_id, var, &c) == 0)
-            return bulk_pull(x, c, dst);
+            return bulk_pull(x, c, who, dst);
         jcs_warn("plan %s var %d: bulk channel to %s: %s; using gRPC", plan_id, (int)var, bulk,
                  jcs_err_msg(-1));
         bulk_forget(x, from->address);

@@ -81,7 +81,9 @@ static int io_err(jcs_bulk_conn *c, int ret, const char *what)
         (se == SSL_ERROR_SYSCALL && (e == ECONNRESET || e == EPIPE)) ||
         (se == SSL_ERROR_SSL && (!r[0] || strstr(r, "unexpected eof"))))
         return jcs_err_set(JCS_EUNAVAIL, "bulk %s %s: the connection was closed", what, c->peer);
-    if (se == SSL_ERROR_SYSCALL && (e == EAGAIN || e == EWOULDBLOCK))
+    /* A blocking socket wants a retry only when SO_RCVTIMEO / SO_SNDTIMEO expired. */
+    if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE ||
+        (se == SSL_ERROR_SYSCALL && (e == EAGAIN || e == EWOULDBLOCK)))
         return jcs_err_set(JCS_ETIMEOUT, "bulk %s %s: no progress for %lld ms", what, c->peer,
                            (long long)idle_ms());
     if (se == SSL_ERROR_SYSCALL)
