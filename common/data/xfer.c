@@ -208,7 +208,9 @@ static int bulk_address(jcs_xfer *x, const char *address, char *out, size_t n)
         protobuf_c_message_free_unpacked(&resp->base, NULL);
     jcs_err_clear();
     pthread_mutex_lock(&x->mu);
-    if ((p = peer_find(x, address)) != NULL) {
+    /* Only an answer is remembered: a peer that did not answer (down, restarting) is asked again.
+     */
+    if ((p = peer_find(x, address)) != NULL && rc == 0) {
         snprintf(p->bulk, sizeof(p->bulk), "%s", bulk);
         p->bulk_known_ms = now;
     }
@@ -217,14 +219,19 @@ static int bulk_address(jcs_xfer *x, const char *address, char *out, size_t n)
     return bulk[0] != '\0';
 }
 
-/* A bulk connection to address's peer failed to open: forget its port (it may have restarted). */
-static void bulk_forget(jcs_xfer *x, const char *address)
+/*
+ * A bulk connection to address's peer failed to open. The first time
+ * (retry 0) its port is forgotten so that the next bulk_address asks again
+ * (it may have restarted on another port); after that the peer counts as
+ * having none for BULK_RECHECK_MS and its streams go by gRPC.
+ */
+static void bulk_forget(jcs_xfer *x, const char *address, int retry)
 {
     pthread_mutex_lock(&x->mu);
     struct peer *p = peer_find(x, address);
     if (p) {
         p->bulk[0] = '\0';
-        p->bulk_known_ms = jcs_now_ms();
+        p->bulk_known_ms = retry ? jcs_now_ms() : 0;
     }
     pthread_mutex_unlock(&x->mu);
 }
@@ -339,15 +346,18 @@ int jcs_xfer_push(jcs_xfer *x, const Jcs__Plan__Worker *to, const char *plan_id,
                   jcs_pipe *src)
 {
     char bulk[300];
-    if (to && to->address && bulk_address(x, to->address, bulk, sizeof(bulk))) {
+    for (int retry = 0;
+         retry < 2 && to && to->address && bulk_address(x, to->address, bulk, sizeof(bulk));
+         retry++) {
         jcs_bulk_conn *c;
         char who[400];
         snprintf(who, sizeof(who), "hub %lld at %s", (long long)to->hub_id, to->address);
         if (jcs_bulk_open(x->bulk, bulk, JCS_BULK_OPEN_PUSH, plan_id, var, &c) == 0)
             return bulk_push(x, c, who, src);
-        jcs_warn("plan %s var %d: bulk channel to %s: %s; using gRPC", plan_id, (int)var, bulk,
-                 jcs_err_msg(-1));
-        bulk_forget(x, to->address);
+        if (retry)
+            jcs_warn("plan %s var %d: bulk channel to %s: %s; using gRPC", plan_id, (int)var, bulk,
+                     jcs_err_msg(-1));
+        bulk_forget(x, to->address, retry);
     }
     jcs_rpc_stream *st = NULL;
     int rc = open_stream(x, to, JCS_M_PUSH_STREAM, plan_id, var, &st);
@@ -405,15 +415,18 @@ int jcs_xfer_pull(jcs_xfer *x, const Jcs__Plan__Worker *from, const char *plan_i
                   jcs_pipe *dst)
 {
     char bulk[300];
-    if (from && from->address && bulk_address(x, from->address, bulk, sizeof(bulk))) {
+    for (int retry = 0;
+         retry < 2 && from && from->address && bulk_address(x, from->address, bulk, sizeof(bulk));
+         retry++) {
         jcs_bulk_conn *c;
         char who[400];
         snprintf(who, sizeof(who), "hub %lld at %s", (long long)from->hub_id, from->address);
         if (jcs_bulk_open(x->bulk, bulk, JCS_BULK_OPEN_PULL, plan_id, var, &c) == 0)
             return bulk_pull(x, c, who, dst);
-        jcs_warn("plan %s var %d: bulk channel to %s: %s; using gRPC", plan_id, (int)var, bulk,
-                 jcs_err_msg(-1));
-        bulk_forget(x, from->address);
+        if (retry)
+            jcs_warn("plan %s var %d: bulk channel to %s: %s; using gRPC", plan_id, (int)var, bulk,
+                     jcs_err_msg(-1));
+        bulk_forget(x, from->address, retry);
     }
     jcs_rpc_stream *st = NULL;
     int rc = open_stream(x, from, JCS_M_PULL_STREAM, plan_id, var, &st);

@@ -17,7 +17,9 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -106,19 +108,38 @@ static int read_full(jcs_bulk_conn *c, void *buf, size_t n)
     return JCS_OK;
 }
 
+/*
+ * Writes all of buf. OpenSSL writes with write(2), which raises SIGPIPE on a
+ * connection the peer closed; that must not kill a process that did not
+ * ignore it (a test, a tool), so the signal is blocked in this thread for
+ * the write and a pending one consumed before it is unblocked.
+ */
 static int write_full(jcs_bulk_conn *c, const void *buf, size_t n)
 {
     const uint8_t *p = buf;
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    int rc = JCS_OK;
     while (n) {
         size_t k = 0;
         errno = 0;
         int ret = SSL_write_ex(c->ssl, p, n, &k);
-        if (!ret)
-            return io_err(c, ret, "write to");
+        if (!ret) {
+            rc = io_err(c, ret, "write to");
+            break;
+        }
         p += k;
         n -= k;
     }
-    return JCS_OK;
+    if (rc) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -375,6 +396,11 @@ static void *serve_conn(void *arg)
     char r[256];
     jcs_err_clear();
     set_deadlines(c->fd);
+    /* This thread only serves c: a SIGPIPE from a write to a closed peer stays blocked here. */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     int ret = SSL_accept(c->ssl);
     if (ret != 1) {
         long v = SSL_get_verify_result(c->ssl);
@@ -669,7 +695,17 @@ static int connect_new(jcs_bulk_pool *p, const char *address, jcs_bulk_conn **ou
         }
     }
     errno = 0;
-    if (SSL_connect(c->ssl) != 1) {
+    sigset_t pipe_set, old_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    int hs = SSL_connect(c->ssl), hs_errno = errno;
+    struct timespec zero = {0, 0};
+    while (hs != 1 && sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+        ;
+    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    errno = hs_errno;
+    if (hs != 1) {
         long v = SSL_get_verify_result(c->ssl);
         int rc = v != X509_V_OK
                      ? jcs_err_set(JCS_ETLS, "bulk connect %s: TLS handshake: %s", address,

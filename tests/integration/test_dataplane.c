@@ -560,8 +560,8 @@ TEST(a_hub_killed_mid_upload_leaves_no_partial_shard)
     int64_t took = jcs_now_ms() - t0;
     jcs_free(data);
     T_ASSERT(rc != 0, "(the upload succeeded although hub 3 was killed)");
-    T_ASSERT(strstr(jcs_err_msg(rc), "hub") != NULL || rc == JCS_EUNAVAIL, "(error: %s)",
-             jcs_err_msg(rc));
+    /* The error names the hub that died (its address), whichever stream noticed first. */
+    T_ASSERT(strstr(jcs_err_msg(rc), hub_addr[2]) != NULL, "(error: %s)", jcs_err_msg(rc));
     T_ASSERT(took < 60000, "(the failed upload took %" PRId64 " ms to return)", took);
     /*
      * No partial shard became visible anywhere: every file under blocks/ is
@@ -945,6 +945,11 @@ TEST(uploads_reads_and_a_hub_to_hub_repair_move_over_the_bulk_channel)
     }
     jcs_free(data);
     T_ASSERT(why[0] == '\0', "(%s)", why);
+    char seen[200] = "";
+    for (int i = 0; i < NHUBS; i++)
+        snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), " hub%d:%d", i + 1,
+                 conns_to(getpid(), ports[i]));
+    fprintf(stderr, "bulk connections of the driver:%s\n", seen);
     for (int i = 0; i < NHUBS; i++)
         T_ASSERT(conns_to(getpid(), ports[i]) > 0,
                  "(the driver holds no bulk connection to hub %d: its streams went by gRPC)",
