@@ -945,11 +945,6 @@ TEST(uploads_reads_and_a_hub_to_hub_repair_move_over_the_bulk_channel)
     }
     jcs_free(data);
     T_ASSERT(why[0] == '\0', "(%s)", why);
-    char seen[200] = "";
-    for (int i = 0; i < NHUBS; i++)
-        snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), " hub%d:%d", i + 1,
-                 conns_to(getpid(), ports[i]));
-    fprintf(stderr, "bulk connections of the driver:%s\n", seen);
     for (int i = 0; i < NHUBS; i++)
         T_ASSERT(conns_to(getpid(), ports[i]) > 0,
                  "(the driver holds no bulk connection to hub %d: its streams went by gRPC)",
