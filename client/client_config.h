@@ -67,7 +67,8 @@ typedef struct jcs_client_config {
     char *rpc_key;             /* rpc.key, resolved */
     char *rpc_name;            /* the CN of rpc.cert (the client's name towards the cluster) */
     long long rpc_idle_s;      /* rpc.idleTimeoutSeconds: the RPC idle deadline (rpc.h) */
-    char *location;            /* location [""]: no location, so no hub is "same location" */
+    bool rpc_bulk;  /* rpc.bulkChannel: plan streams over the hubs' bulk channel (default off) */
+    char *location; /* location [""]: no location, so no hub is "same location" */
 
     struct {
         char *output;             /* "stdout" or "file" [stdout] */

@@ -155,6 +155,10 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
         jcs_error("driver: %s", jcs_err_msg(rc));
         goto out;
     }
+    if (cfg->rpc_bulk && (rc = jcs_driver_use_bulk(svc.driver)) != 0) {
+        jcs_error("driver: bulk channel: %s", jcs_err_msg(rc));
+        goto out;
+    }
     jcs_driver_compute dc = {.mode = cfg->ioswitch.compute_at, .cost = link_cost, .arg = &svc};
     jcs_driver_set_compute(svc.driver, &dc);
     jcs_info("plans code by ioswitch.computeAt %s (client links cost x%g)",

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "alloc.h"
+#include "bulk.h"
 #include "hash.h"
 #include "hub.h"
 #include "hub.pb-c.h"
@@ -687,6 +688,130 @@ out:
         plan_put(h->dp, p, 0);
     protobuf_c_message_free_unpacked(&hd->base, NULL);
     return rc;
+}
+
+/*
+ * A push over the bulk channel (bulk.h): DATA frames into the plan's input
+ * pipe until an explicit END. A CANCEL from the sender, or a connection
+ * that breaks or stalls before END, fails the stream: unlike the end of a
+ * gRPC stream, which looks the same whether the sender finished or was
+ * cancelled, nothing here can pass a cut stream off as complete.
+ */
+static int bulk_push_in(hub *h, jcs_bulk_conn *c, const jcs_bulk_frame *open)
+{
+    struct plan *p = NULL;
+    jcs_pipe *pipe;
+    uint64_t bytes = 0;
+    int rc = plan_get(h->dp, open->plan_id, &p);
+    if (!rc)
+        rc = jcs_exec_input(p->exec, open->var, &pipe);
+    if (rc) {
+        /* The sender checks for an answer before each frame; the connection is then closed. */
+        jcs_bulk_send_fail(c, JCS_BULK_ERROR, rc, jcs_err_msg(rc));
+        if (p)
+            plan_put(h->dp, p, 0);
+        return -1;
+    }
+    int reusable = 0;
+    for (;;) {
+        jcs_bulk_frame f;
+        int r = jcs_bulk_recv(c, &f);
+        if (!r && f.type == JCS_BULK_END) {
+            jcs_pipe_close(pipe, 0);
+            reusable = jcs_bulk_send_ok(c, bytes) == 0;
+            break;
+        }
+        if (!r && f.type == JCS_BULK_CANCEL)
+            r = jcs_err_set(f.code,
+                            "plan %s var %d: the sender cancelled the stream after %" PRIu64
+                            " bytes: %s",
+                            open->plan_id, (int)open->var, bytes, f.msg);
+        else if (!r && f.type != JCS_BULK_DATA)
+            r = jcs_err_set(JCS_ERPC, "plan %s var %d: frame type %d in a stream", open->plan_id,
+                            (int)open->var, f.type);
+        else if (r)
+            r = jcs_err_wrap(r, "plan %s var %d: incoming stream broken after %" PRIu64 " bytes: ",
+                             open->plan_id, (int)open->var, bytes);
+        if (r) {
+            jcs_exec_fail(p->exec, r, "%s", jcs_err_msg(r));
+            jcs_pipe_close(pipe, r);
+            break;
+        }
+        /* Straight into the plan's pipe buffers: the one copy is OpenSSL's decryption. */
+        while (f.len && !r) {
+            uint8_t *buf;
+            size_t cap;
+            if ((r = jcs_pipe_get_buffer(pipe, &buf, &cap)) != 0)
+                break;
+            size_t k = f.len < cap ? f.len : cap;
+            int rr = jcs_bulk_recv_data(c, buf, k);
+            r = jcs_pipe_commit_buffer(pipe, rr ? 0 : k);
+            if (rr) {
+                r = jcs_err_wrap(rr,
+                                 "plan %s var %d: incoming stream broken after %" PRIu64 " bytes: ",
+                                 open->plan_id, (int)open->var, bytes);
+                jcs_exec_fail(p->exec, r, "%s", jcs_err_msg(r));
+                jcs_pipe_close(pipe, r);
+                break;
+            }
+            bytes += k;
+            f.len -= k;
+        }
+        if (r) {
+            /* The plan failed here (its error is in r): tell the sender, which stops. */
+            jcs_bulk_send_fail(c, JCS_BULK_ERROR, r, jcs_err_msg(r));
+            break;
+        }
+    }
+    plan_put(h->dp, p, 0);
+    return reusable ? 0 : -1;
+}
+
+/* A pull over the bulk channel: the plan's output pipe as DATA frames, then END or ERROR. */
+static int bulk_pull_out(hub *h, jcs_bulk_conn *c, const jcs_bulk_frame *open)
+{
+    struct plan *p = NULL;
+    jcs_pipe *pipe;
+    int rc = plan_get(h->dp, open->plan_id, &p);
+    if (!rc)
+        rc = jcs_exec_output(p->exec, open->var, &pipe);
+    if (rc) {
+        int sr = jcs_bulk_send_fail(c, JCS_BULK_ERROR, rc, jcs_err_msg(rc));
+        if (p)
+            plan_put(h->dp, p, 0);
+        return sr ? -1 : 0;
+    }
+    int reusable = 0;
+    for (;;) {
+        jcs_chunk ch;
+        int r = jcs_pipe_read(pipe, &ch);
+        if (r == JCS_EOF) {
+            reusable = jcs_bulk_send_end(c) == 0;
+            break;
+        }
+        if (r < 0) {
+            reusable = jcs_bulk_send_fail(c, JCS_BULK_ERROR, r, jcs_err_msg(r)) == 0;
+            break;
+        }
+        /* The puller sends nothing during a stream: anything readable is its close. */
+        r = jcs_bulk_readable(c)
+                ? jcs_err_set(JCS_ECANCELED, "the puller %s went away", jcs_bulk_peer(c))
+                : jcs_bulk_send_data(c, ch.data, ch.len);
+        jcs_pipe_release(pipe, &ch);
+        if (r) {
+            /* Nobody will read the rest, so the plan cannot finish. */
+            jcs_pipe_abort(pipe, r);
+            break;
+        }
+    }
+    plan_put(h->dp, p, 0);
+    return reusable ? 0 : -1;
+}
+
+int hub_dataplane_bulk(void *ctx, jcs_bulk_conn *c, const jcs_bulk_frame *open)
+{
+    hub *h = ctx;
+    return open->type == JCS_BULK_OPEN_PUSH ? bulk_push_in(h, c, open) : bulk_pull_out(h, c, open);
 }
 
 static int h_push_var(jcs_rpc_call *call, void *ctx)

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "bulk.h"
 #include "rpc.h"
 #include "service.h"
 #include "xfer.h"
@@ -37,11 +38,14 @@ typedef struct hub_config {
     char *storage_root;
     long long reclaim_interval_s; /* how often dead writes' leftovers are removed */
     long long reclaim_age_s;      /* ... once they are this old */
+    bool bulk_channel;            /* rpc.bulkChannel: serve plan streams on a bulk port too */
+    long long bulk_port;          /* rpc.bulkPort: its port (0: any free one) */
 } hub_config;
 
 typedef struct hub {
     hub_config cfg;
     jcs_rpc_server *srv;
+    jcs_bulk_server *bulk;  /* the bulk data channel (bulk.h); NULL when off */
     jcs_rpc_channel *coord; /* to the coordinator; thread-safe */
     char address[300];      /* advertised host:port */
     atomic_llong hub_id;    /* 0 until registered */
@@ -66,6 +70,9 @@ const jcs_rpc_method *hub_dataplane_methods(size_t *n);
  */
 int hub_dataplane_start(hub *h) JCS_MUST_USE;
 void hub_dataplane_stop(hub *h);
+
+/* Serves one bulk-channel request (a jcs_bulk_handler; ctx is the hub). */
+int hub_dataplane_bulk(void *ctx, jcs_bulk_conn *c, const jcs_bulk_frame *open);
 
 /* Cancels every plan in flight (at shutdown, before the RPC server stops). */
 void hub_dataplane_cancel_all(hub *h);

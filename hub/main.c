@@ -84,6 +84,8 @@ static int config_load(const char *path, hub_config *c)
         (rc = jcs_cfg_str(&f, "advertiseAddress", "", &c->advertise)) ||
         (rc = jcs_service_tls_load(&f, "rpc", &c->tls)) ||
         (rc = jcs_service_rpc_idle(&f, "rpc.idleTimeoutSeconds")) ||
+        (rc = jcs_cfg_bool(&f, "rpc.bulkChannel", true, true, &c->bulk_channel)) ||
+        (rc = jcs_cfg_int(&f, "rpc.bulkPort", true, 0, 0, 65535, &c->bulk_port)) ||
         (rc = jcs_cfg_str(&f, "coordinatorRPC.address", "127.0.0.1:5009", &c->coordinator)) ||
         (rc = jcs_cfg_int(&f, "coordinatorRPC.startTimeoutSeconds", true, 15, 1, 3600,
                           &c->start_timeout_s)) ||
@@ -140,6 +142,23 @@ static int advertised(hub *h, const char *path)
     return JCS_OK;
 }
 
+/*
+ * Starts the bulk data channel on the listen host (rpc.bulkPort, any free
+ * port by default); others learn its port from our Ping answer.
+ */
+static int bulk_start(hub *h, const jcs_tls_files *tls)
+{
+    char host[256];
+    int port;
+    if (!h->cfg.bulk_channel)
+        return JCS_OK;
+    if (jcs_parse_addr(h->cfg.listen, host, sizeof(host), &port) != 0)
+        return jcs_err_set(JCS_ECONFIG, "field listen: bad address");
+    int rc = jcs_bulk_server_start(host, (int)h->cfg.bulk_port, tls, JCS_ROLE_CLIENT | JCS_ROLE_HUB,
+                                   hub_dataplane_bulk, h, &h->bulk);
+    return rc ? rc : jcs_xfer_use_bulk(h->xfer);
+}
+
 static int serve(const char *config_path, const char *ready_file)
 {
     hub h;
@@ -156,14 +175,15 @@ static int serve(const char *config_path, const char *ready_file)
     size_t n;
     const jcs_rpc_method *methods = hub_methods(&n);
     jcs_tls_files tls = jcs_service_tls_files(&h.cfg.tls);
-    if ((rc = hub_dataplane_start(&h)) ||
+    if ((rc = hub_dataplane_start(&h)) || (rc = bulk_start(&h, &tls)) ||
         (rc = jcs_rpc_server_create(h.cfg.listen, &tls, methods, n, &h, &h.srv)) ||
         (rc = jcs_rpc_server_start(h.srv)) || (rc = advertised(&h, config_path)) ||
         (rc = jcs_rpc_channel_open(h.cfg.coordinator, &tls, &h.coord)) ||
         (rc = hub_register(&h, h.cfg.start_timeout_s * 1000)) || (rc = hub_threads_start(&h)) ||
         (rc = jcs_service_ready(ready_file, h.address)))
         goto fail;
-    jcs_info("serving on %s (JCS-C %s), storage %s", h.address, JCS_VERSION, h.cfg.storage_root);
+    jcs_info("serving on %s (JCS-C %s), storage %s, bulk port %d", h.address, JCS_VERSION,
+             h.cfg.storage_root, h.bulk ? jcs_bulk_server_port(h.bulk) : 0);
     int sig = jcs_service_wait_signal();
     jcs_info("signal %d: shutting down", sig);
     exit_code = 0;
@@ -175,6 +195,7 @@ out:
     if (h.stop)
         hub_threads_stop(&h);
     hub_dataplane_cancel_all(&h);
+    jcs_bulk_server_free(h.bulk);
     if (h.srv)
         jcs_rpc_server_shutdown(h.srv);
     jcs_rpc_server_free(h.srv);

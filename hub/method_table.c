@@ -17,6 +17,7 @@ static int h_ping(jcs_rpc_call *call, void *ctx)
     Jcs__Hub__PingResp resp = JCS__HUB__PING_RESP__INIT;
     resp.hub_id = atomic_load(&h->hub_id);
     resp.name = h->cfg.name;
+    resp.bulk_port = h->bulk ? jcs_bulk_server_port(h->bulk) : 0;
     return jcs_rpc_call_send(call, &resp.base);
 }
 

@@ -40,6 +40,11 @@ int jcs_driver_new(const jcs_tls_files *tls, jcs_driver **out)
     return JCS_OK;
 }
 
+int jcs_driver_use_bulk(jcs_driver *d)
+{
+    return jcs_xfer_use_bulk(d->xfer);
+}
+
 void jcs_driver_set_compute(jcs_driver *d, const jcs_driver_compute *c)
 {
     d->compute = *c;

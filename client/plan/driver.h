@@ -49,6 +49,8 @@ typedef int (*jcs_driver_write_fn)(void *arg, const void *data, size_t n);
 /* tls: the client-role certificate used towards hubs (copied). Caller frees. */
 int jcs_driver_new(const jcs_tls_files *tls, jcs_driver **out) JCS_MUST_USE;
 void jcs_driver_free(jcs_driver *d);
+/* Moves plan streams over the hubs' bulk channel where they have one (rpc.bulkChannel). */
+int jcs_driver_use_bulk(jcs_driver *d) JCS_MUST_USE;
 
 /*
  * Where a plan codes when its request names no compute site (ioswitch.computeAt,

@@ -7,6 +7,12 @@
  * of at most JCS_PIPE_CHUNK bytes, so the receiver can read each one
  * straight into a pipe chunk. A pulled stream is a PullStream call that
  * answers with the same raw messages.
+ *
+ * With the bulk channel on (jcs_xfer_use_bulk), the bytes of both move over
+ * a pooled mutual-TLS connection to the peer's bulk port instead
+ * (common/net/bulk.h): the port is learnt from the peer's Ping answer once
+ * per peer; a peer without one, or whose bulk port does not answer, gets
+ * the gRPC streams.
  */
 #ifndef JCS_XFER_H
 #define JCS_XFER_H
@@ -19,6 +25,9 @@ typedef struct jcs_xfer jcs_xfer;
 /* tls is copied. Caller frees with jcs_xfer_free (after every transfer ended). */
 int jcs_xfer_new(const jcs_tls_files *tls, jcs_xfer **out) JCS_MUST_USE;
 void jcs_xfer_free(jcs_xfer *x);
+
+/* Moves streams over the bulk channel where the peer has one (before any transfer). */
+int jcs_xfer_use_bulk(jcs_xfer *x) JCS_MUST_USE;
 
 /* The cached channel to address (opened on first use). Borrowed: lives as long as x. */
 int jcs_xfer_channel(jcs_xfer *x, const char *address, jcs_rpc_channel **out) JCS_MUST_USE;

@@ -17,11 +17,19 @@
  * Certificates are made in a temporary directory with the openssl CLI
  * (tests/lib/testcerts.c). Build: make benches (or make bench).
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "alloc.h"
 #include "rpc.h"
@@ -177,6 +185,113 @@ static int download(jcs_rpc_channel *ch, int64_t count, uint8_t *buf)
     return rc;
 }
 
+/*
+ * The ceiling of a bulk channel beside gRPC: the same bytes over one plain
+ * TCP connection with OpenSSL mutual TLS (no HTTP/2, no memory BIO), the
+ * sender writing msg_size buffers with SSL_write, the receiver reading them
+ * with SSL_read into one buffer.
+ */
+struct plain_srv {
+    int lfd;
+    SSL_CTX *ctx;
+    int dir; /* 0: server reads count * msg_size bytes; 1: server writes them */
+    int64_t count;
+    int rc;
+};
+
+static SSL_CTX *plain_ctx(const jcs_tls_files *t, int server)
+{
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, t->key_file, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL) != 1) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    return ctx;
+}
+
+static int plain_io(SSL *ssl, int write, int64_t count, uint8_t *buf)
+{
+    int64_t want = count * (int64_t)msg_size, done = 0;
+    while (done < want) {
+        size_t n = msg_size < (size_t)(want - done) ? msg_size : (size_t)(want - done);
+        size_t k = 0;
+        int ok = write ? SSL_write_ex(ssl, buf, n, &k) : SSL_read_ex(ssl, buf, n, &k);
+        if (!ok)
+            return -1;
+        done += (int64_t)k;
+    }
+    return 0;
+}
+
+static void *plain_server(void *arg)
+{
+    struct plain_srv *ps = arg;
+    uint8_t *buf = jcs_malloc(msg_size);
+    int fd = accept(ps->lfd, NULL, NULL);
+    SSL *ssl = fd >= 0 && buf ? SSL_new(ps->ctx) : NULL;
+    ps->rc = -1;
+    if (ssl && SSL_set_fd(ssl, fd) == 1 && SSL_accept(ssl) == 1) {
+        memset(buf, 0xa5, msg_size);
+        ps->rc = plain_io(ssl, ps->dir, ps->count, buf);
+        if (ps->dir == 1) {
+            uint8_t b;
+            size_t k;
+            (void)SSL_read_ex(ssl, &b, 1, &k); /* the client's close */
+        }
+        SSL_shutdown(ssl);
+    }
+    SSL_free(ssl);
+    if (fd >= 0)
+        close(fd);
+    jcs_free(buf);
+    return NULL;
+}
+
+/* One run of count messages in direction dir over a fresh mutual-TLS connection. */
+static int plain_run(const jcs_tls_files *stls, const jcs_tls_files *ctls, int dir, int64_t count,
+                     uint8_t *buf)
+{
+    struct plain_srv ps = {.dir = dir, .count = count, .rc = -1};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    SSL_CTX *cctx = plain_ctx(ctls, 0);
+    ps.ctx = plain_ctx(stls, 1);
+    ps.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    int rc = -1, fd = -1;
+    pthread_t t;
+    if (!cctx || !ps.ctx || ps.lfd < 0 || bind(ps.lfd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        listen(ps.lfd, 1) != 0 || getsockname(ps.lfd, (struct sockaddr *)&a, &al) != 0 ||
+        pthread_create(&t, NULL, plain_server, &ps) != 0)
+        goto out;
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    SSL *ssl = NULL;
+    int one = 1;
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0 && (ssl = SSL_new(cctx)) &&
+        SSL_set_fd(ssl, fd) == 1 && SSL_connect(ssl) == 1) {
+        rc = plain_io(ssl, dir == 0, count, buf);
+        SSL_shutdown(ssl);
+    }
+    SSL_free(ssl);
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+    pthread_join(t, NULL);
+    if (ps.rc != 0)
+        rc = -1;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (ps.lfd >= 0)
+        close(ps.lfd);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(ps.ctx);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     double gib = argc > 1 ? atof(argv[1]) : 1.0;
@@ -232,6 +347,29 @@ int main(int argc, char **argv)
                 printf("\nbench_rpc: %s\n", jcs_err_msg(err));
                 goto out;
             }
+            double rate = s > 0 ? mib / s : 0;
+            if (rate > best) {
+                best = rate;
+                best_cpu = c / (mib / 1024.0);
+            }
+            printf(" %7.0f", rate);
+            fflush(stdout);
+        }
+        printf("  MiB/s (best %.0f, %.2f CPU-s/GiB)\n", best, best_cpu);
+    }
+    for (int dir = 0; dir < 2; dir++) {
+        double best = 0, best_cpu = 0;
+        printf("  %-27s %-9s", dir == 0 ? "plain mTLS socket (upload)" : "plain mTLS socket (down)",
+               "SSL_read");
+        for (int r = 0; r < runs; r++) {
+            int64_t t0 = jcs_now_ms();
+            double c0 = cpu_s();
+            if (plain_run(stls, ctls, dir, count, buf) != 0) {
+                printf("\nbench_rpc: plain TLS run failed\n");
+                ERR_print_errors_fp(stdout);
+                goto out;
+            }
+            double s = (double)(jcs_now_ms() - t0) / 1000.0, c = cpu_s() - c0;
             double rate = s > 0 ? mib / s : 0;
             if (rate > best) {
                 best = rate;
