@@ -532,3 +532,47 @@ TEST(commit_pair_makes_both_durable_and_visible)
     T_EQ_INT(count_tmp(root), 0);
     jcs_storage_close(s);
 }
+
+/* Attributes: set on a writer they appear with the object at commit, never before. */
+TEST(attributes_commit_with_the_object)
+{
+    char root[512];
+    jcs_storage *s;
+    T_OK(open_local(root, sizeof(root), &s));
+    jcs_storage_writer *w;
+    int kept = -1;
+    T_OK(jcs_storage_write_begin(s, &w));
+    T_OK(jcs_storage_write(w, "bytes", 5));
+    T_OK(jcs_storage_writer_set_attr(w, "jcs.crc", "checksums", 9, &kept));
+    T_EQ_INT(kept, 1);
+    char got[64] = {0};
+    size_t n = 99;
+    T_EQ_INT(jcs_storage_get_attr(s, "a/b", "jcs.crc", got, sizeof got, &n), JCS_ENOENT);
+    T_OK(jcs_storage_write_commit(w, "a/b"));
+    T_OK(jcs_storage_get_attr(s, "a/b", "jcs.crc", got, sizeof got, &n));
+    T_EQ_INT(n, 9);
+    T_ASSERT(memcmp(got, "checksums", 9) == 0);
+    /* Too small a buffer, an attribute it does not have, a bad name. */
+    T_EQ_INT(jcs_storage_get_attr(s, "a/b", "jcs.crc", got, 4, &n), JCS_ETOOBIG);
+    T_OK(jcs_storage_get_attr(s, "a/b", "other", got, sizeof got, &n));
+    T_EQ_INT(n, 0);
+    T_EQ_INT(jcs_storage_get_attr(s, "a/b", "Bad/Name", got, sizeof got, &n), JCS_EINVAL);
+    /* Replaced on a stored object, durably; a missing object is ENOENT. */
+    T_OK(jcs_storage_set_attr(s, "a/b", "jcs.crc", "new", 3, &kept));
+    T_EQ_INT(kept, 1);
+    T_OK(jcs_storage_get_attr(s, "a/b", "jcs.crc", got, sizeof got, &n));
+    T_ASSERT(n == 3 && memcmp(got, "new", 3) == 0);
+    T_EQ_INT(jcs_storage_set_attr(s, "a/none", "jcs.crc", "x", 1, &kept), JCS_ENOENT);
+    /* A value the file system cannot hold is not an error: kept = 0, the caller keeps it
+     * elsewhere (ext4 holds at most one block of attributes). */
+    static char big[JCS_STORAGE_ATTR_MAX];
+    memset(big, 'x', sizeof big);
+    T_OK(jcs_storage_write_begin(s, &w));
+    T_OK(jcs_storage_write(w, "bytes", 5));
+    T_OK(jcs_storage_writer_set_attr(w, "jcs.big", big, sizeof big, &kept));
+    T_OK(jcs_storage_write_commit(w, "a/c"));
+    T_OK(jcs_storage_get_attr(s, "a/c", "jcs.big", big, sizeof big, &n));
+    T_EQ_INT(n, kept ? sizeof big : 0);
+    T_EQ_INT(count_tmp(root), 0);
+    jcs_storage_close(s);
+}
