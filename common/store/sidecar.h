@@ -38,7 +38,7 @@
 /*
  * The same bytes kept as an attribute of the shard file itself (storage.h; local: the
  * extended attribute user.jcs.crc) when they are at most JCS_SIDECAR_ATTR_MAX bytes, i.e.
- * for shards up to 248 chunks (15.5 MiB): one file and one fsync per shard instead of two.
+ * for shards up to 249 chunks (15.5 MiB): one file and one fsync per shard instead of two.
  * Larger shards, and backends or file systems that keep no attributes, use the sidecar
  * object. An attribute, when present, is the shard's checksums; a sidecar beside it is
  * ignored.
