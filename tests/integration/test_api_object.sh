@@ -430,18 +430,24 @@ got=$(download_sha "objectID=${OID[rep1]}")
 [ "$(status)" = 200 ] && [ "$got" = "$(sha <"$T/f1")" ] && pass download_reader_left_early || fail download_reader_left_early "status $(status)"
 
 # ---- small reads check what they serve: a corrupt copy is skipped or refused ----
+# Two contents: with one, both objects may share a shard file (blocks are named by their
+# hash), and the heal that the rep read queues would repair the none object's only copy.
 head -c 3000 /dev/urandom >"$T/small"
+head -c 3000 /dev/urandom >"$T/small_none"
 upload 1 '{"type":"rep","repCount":2}' "$T/small:corrupt/rep" >/dev/null
 rid=$(jq .data.uploadeds[0].objectID "$T/resp")
-upload 1 '{"type":"none"}' "$T/small:corrupt/none" >/dev/null
+upload 1 '{"type":"none"}' "$T/small_none:corrupt/none" >/dev/null
 nid=$(jq .data.uploadeds[0].objectID "$T/resp")
-# corrupt OBJECTID: flips a byte of the object's first block where it is stored.
+# corrupt OBJECTID: flips a bit of the object's first block where it is stored (always a
+# change: writing a fixed byte left 1 random file in 256 intact, and the test failed then).
 corrupt() {
-  local d sid h
+  local d sid h f o
   d=$(api GET "object/detail?objectID=$1")
   sid=$(jq '.data.blocks[0].userSpaceID' <<<"$d")
   h=$(jq -r '.data.blocks[0].fileHash' <<<"$d")
-  printf 'Z' | dd of="$CL/hub$sid/storage/space/blocks/${h:4:2}/$h" bs=1 seek=7 conv=notrunc 2>/dev/null
+  f="$CL/hub$sid/storage/space/blocks/${h:4:2}/$h"
+  o=$(od -An -tu1 -j7 -N1 "$f" | tr -d ' ')
+  printf "$(printf '\\%03o' $((o ^ 1)))" | dd of="$f" bs=1 seek=7 conv=notrunc 2>/dev/null
 }
 corrupt "$rid"
 corrupt "$nid"
