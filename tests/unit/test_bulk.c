@@ -9,6 +9,7 @@
  */
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,12 @@ static int setup(void)
     if (state)
         return state;
     state = -1;
+    /*
+     * The processes that use this module ignore SIGPIPE (jcs_service_init); so does
+     * this test: the refusal test died silently once in a full run when a write on
+     * a connection the server had already refused raised it outside write_full.
+     */
+    signal(SIGPIPE, SIG_IGN);
     if (testcerts_init(&tc) != 0)
         return -1;
     srv_tls = testcerts_issue(&tc, "hub", "hub1", false);

@@ -129,7 +129,8 @@ TEST(reopen_keeps_blocks_and_enforces_a_smaller_cap)
     for (int i = 0; i < 4; i++) {
         fill(b, 100, (unsigned)i);
         T_OK(jcs_bcache_put(c, H2, i, b, 100));
-        usleep(2000); /* distinct modification times: the LRU order survives */
+        usleep(12000); /* distinct modification times (the kernel stamps them at its tick, up to 10
+                          ms): the LRU order survives */
     }
     jcs_bcache_free(c);
     /* A half-written temporary of a dead run is removed, not indexed. */
