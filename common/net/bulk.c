@@ -8,6 +8,14 @@
  * into its record buffer and writes that, and decrypts from its read
  * buffer into the caller's, which is the copy a bulk channel saves over
  * gRPC (bench_rpc measures it).
+ *
+ * SIGPIPE. OpenSSL writes not only in SSL_write: the handshake, and a read
+ * that meets the end of the stream without close_notify (a peer gone, our
+ * own jcs_bulk_abort) sends a fatal alert. A write(2) on a connection the
+ * peer reset, or that we shut down, raises SIGPIPE, whose default action
+ * ends the process. So OpenSSL writes through a socket BIO of ours whose
+ * writes are send(..., MSG_NOSIGNAL): no path of this module can raise the
+ * signal, and no signal mask is needed (test_bulk keeps SIGPIPE's default).
  */
 #include "bulk.h"
 
@@ -17,9 +25,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
-#include <time.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -42,7 +49,8 @@ struct jcs_bulk_conn {
     SSL *ssl;
     char peer[300];
     char subject[256];
-    char *address; /* pool key (client side) */
+    char *address;              /* pool key (client side) */
+    struct jcs_bulk_pool *pool; /* client side: the pool it belongs to */
     int64_t idle_since_ms;
     struct jcs_bulk_conn *next;
 };
@@ -73,24 +81,34 @@ static const char *ssl_reason(char *buf, size_t n)
     return buf;
 }
 
+static void pool_drop_idle(struct jcs_bulk_pool *p, const char *address);
+
 /* An SSL I/O failure (ret from SSL_*_ex) as a jcs_err naming the peer. */
 static int io_err(jcs_bulk_conn *c, int ret, const char *what)
 {
-    int e = errno, se = SSL_get_error(c->ssl, ret);
+    int e = errno, se = SSL_get_error(c->ssl, ret), rc;
     char r[256];
     ssl_reason(r, sizeof(r));
     if (se == SSL_ERROR_ZERO_RETURN || (se == SSL_ERROR_SYSCALL && e == 0) ||
         (se == SSL_ERROR_SYSCALL && (e == ECONNRESET || e == EPIPE)) ||
         (se == SSL_ERROR_SSL && (!r[0] || strstr(r, "unexpected eof"))))
-        return jcs_err_set(JCS_EUNAVAIL, "bulk %s %s: the connection was closed", what, c->peer);
+        rc = jcs_err_set(JCS_EUNAVAIL, "bulk %s %s: the connection was closed", what, c->peer);
     /* A blocking socket wants a retry only when SO_RCVTIMEO / SO_SNDTIMEO expired. */
-    if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE ||
-        (se == SSL_ERROR_SYSCALL && (e == EAGAIN || e == EWOULDBLOCK)))
-        return jcs_err_set(JCS_ETIMEOUT, "bulk %s %s: no progress for %lld ms", what, c->peer,
-                           (long long)idle_ms());
-    if (se == SSL_ERROR_SYSCALL)
-        return jcs_err_set(JCS_EUNAVAIL, "bulk %s %s: %s", what, c->peer, strerror(e));
-    return jcs_err_set(JCS_EIO, "bulk %s %s: TLS: %s", what, c->peer, r[0] ? r : "error");
+    else if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE ||
+             (se == SSL_ERROR_SYSCALL && (e == EAGAIN || e == EWOULDBLOCK)))
+        rc = jcs_err_set(JCS_ETIMEOUT, "bulk %s %s: no progress for %lld ms", what, c->peer,
+                         (long long)idle_ms());
+    else if (se == SSL_ERROR_SYSCALL)
+        rc = jcs_err_set(JCS_EUNAVAIL, "bulk %s %s: %s", what, c->peer, strerror(e));
+    else
+        rc = jcs_err_set(JCS_EIO, "bulk %s %s: TLS: %s", what, c->peer, r[0] ? r : "error");
+    /*
+     * A connection to the peer died or stalled: the pooled ones to it were
+     * idle through the same cut (a restart, a partition) and are suspect too.
+     */
+    if (c->pool && (rc == JCS_EUNAVAIL || rc == JCS_ETIMEOUT))
+        pool_drop_idle(c->pool, c->address);
+    return rc;
 }
 
 static int read_full(jcs_bulk_conn *c, void *buf, size_t n)
@@ -108,38 +126,20 @@ static int read_full(jcs_bulk_conn *c, void *buf, size_t n)
     return JCS_OK;
 }
 
-/*
- * Writes all of buf. OpenSSL writes with write(2), which raises SIGPIPE on a
- * connection the peer closed; that must not kill a process that did not
- * ignore it (a test, a tool), so the signal is blocked in this thread for
- * the write and a pending one consumed before it is unblocked.
- */
+/* Writes all of buf (the socket BIO's sends never raise SIGPIPE). */
 static int write_full(jcs_bulk_conn *c, const void *buf, size_t n)
 {
     const uint8_t *p = buf;
-    sigset_t pipe_set, old;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    int rc = JCS_OK;
     while (n) {
         size_t k = 0;
         errno = 0;
         int ret = SSL_write_ex(c->ssl, p, n, &k);
-        if (!ret) {
-            rc = io_err(c, ret, "write to");
-            break;
-        }
+        if (!ret)
+            return io_err(c, ret, "write to");
         p += k;
         n -= k;
     }
-    if (rc) {
-        struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
-            ;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
+    return JCS_OK;
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -292,6 +292,98 @@ static void conn_free(jcs_bulk_conn *c)
     jcs_free(c);
 }
 
+/* ------------------------------------------------------------ socket BIO */
+
+/*
+ * A socket BIO like OpenSSL's BIO_s_socket, except that it sends with
+ * MSG_NOSIGNAL (see the design note) and rides out EINTR. A kernel EAGAIN
+ * (SO_RCVTIMEO / SO_SNDTIMEO expired) is a retry for OpenSSL, which io_err
+ * reports as the idle deadline. The BIO does not own the descriptor.
+ */
+static int bio_fd(BIO *b)
+{
+    return (int)(intptr_t)BIO_get_data(b);
+}
+
+static int bio_write(BIO *b, const char *buf, int n)
+{
+    ssize_t k;
+    BIO_clear_retry_flags(b);
+    do
+        k = send(bio_fd(b), buf, (size_t)n, MSG_NOSIGNAL);
+    while (k < 0 && errno == EINTR);
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        BIO_set_retry_write(b);
+    return (int)k;
+}
+
+static int bio_read(BIO *b, char *buf, int n)
+{
+    ssize_t k;
+    if (!buf)
+        return 0;
+    BIO_clear_retry_flags(b);
+    do
+        k = recv(bio_fd(b), buf, (size_t)n, 0);
+    while (k < 0 && errno == EINTR);
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        BIO_set_retry_read(b);
+    else if (k == 0)
+        BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+    return (int)k;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_EOF:
+        /* Lets OpenSSL tell an end of stream without close_notify from an error. */
+        return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+    case BIO_C_GET_FD:
+        if (ptr)
+            *(int *)ptr = bio_fd(b);
+        return bio_fd(b);
+    default:
+        return 0;
+    }
+}
+
+static int bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *bio_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+static void bio_method_init(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                 "jcs bulk socket");
+    if (m && BIO_meth_set_write(m, bio_write) == 1 && BIO_meth_set_read(m, bio_read) == 1 &&
+        BIO_meth_set_ctrl(m, bio_ctrl) == 1 && BIO_meth_set_create(m, bio_create) == 1) {
+        bio_method = m;
+        return;
+    }
+    BIO_meth_free(m);
+}
+
+/* Gives ssl a socket BIO of ours on fd (which it does not own); 0, or -1 out of memory. */
+static int attach_fd(SSL *ssl, int fd)
+{
+    pthread_once(&bio_once, bio_method_init);
+    BIO *b = bio_method ? BIO_new(bio_method) : NULL;
+    if (!b)
+        return -1;
+    BIO_set_data(b, (void *)(intptr_t)fd);
+    SSL_set_bio(ssl, b, b);
+    return 0;
+}
+
 /* ------------------------------------------------------------------- TLS */
 
 static SSL_CTX *make_ctx(const jcs_tls_files *t, int server)
@@ -396,11 +488,6 @@ static void *serve_conn(void *arg)
     char r[256];
     jcs_err_clear();
     set_deadlines(c->fd);
-    /* This thread only serves c: a SIGPIPE from a write to a closed peer stays blocked here. */
-    sigset_t pipe_set;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     int ret = SSL_accept(c->ssl);
     if (ret != 1) {
         long v = SSL_get_verify_result(c->ssl);
@@ -464,7 +551,7 @@ static void *accept_main(void *arg)
         struct served *sv = jcs_malloc(sizeof(*sv));
         if (c)
             c->fd = fd;
-        if (!c || !sv || !(c->ssl = SSL_new(s->ctx)) || SSL_set_fd(c->ssl, fd) != 1) {
+        if (!c || !sv || !(c->ssl = SSL_new(s->ctx)) || attach_fd(c->ssl, fd) != 0) {
             jcs_free(sv);
             if (c)
                 conn_free(c);
@@ -623,6 +710,30 @@ void jcs_bulk_pool_free(jcs_bulk_pool *p)
     jcs_free(p);
 }
 
+/* Closes the pooled connections to address (NULL: all of them). */
+static void pool_drop_idle(jcs_bulk_pool *p, const char *address)
+{
+    jcs_bulk_conn *drop = NULL;
+    pthread_mutex_lock(&p->mu);
+    for (jcs_bulk_conn **pp = &p->idle; *pp;) {
+        jcs_bulk_conn *k = *pp;
+        if (!address || strcmp(k->address, address) == 0) {
+            *pp = k->next;
+            k->next = drop;
+            drop = k;
+            p->nidle--;
+            continue;
+        }
+        pp = &k->next;
+    }
+    pthread_mutex_unlock(&p->mu);
+    while (drop) {
+        jcs_bulk_conn *k = drop;
+        drop = k->next;
+        conn_free(k);
+    }
+}
+
 /* A TCP connection to host:port within CONNECT_MAX_MS; -1 with the detail set. */
 static int dial(const char *host, int port, const char *address)
 {
@@ -675,13 +786,15 @@ static int connect_new(jcs_bulk_pool *p, const char *address, jcs_bulk_conn **ou
     snprintf(c->peer, sizeof(c->peer), "%s", address);
     if ((c->fd = dial(host, port, address)) < 0) {
         conn_free(c);
+        pool_drop_idle(p, address);
         return JCS_EUNAVAIL;
     }
+    c->pool = p;
     int one = 1;
     (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     set_deadlines(c->fd);
     ERR_clear_error();
-    if (!(c->ssl = SSL_new(p->ctx)) || SSL_set_fd(c->ssl, c->fd) != 1) {
+    if (!(c->ssl = SSL_new(p->ctx)) || attach_fd(c->ssl, c->fd) != 0) {
         conn_free(c);
         return jcs_err_set(JCS_ENOMEM, "bulk connect %s: out of memory", address);
     }
@@ -695,16 +808,7 @@ static int connect_new(jcs_bulk_pool *p, const char *address, jcs_bulk_conn **ou
         }
     }
     errno = 0;
-    sigset_t pipe_set, old_set;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
-    int hs = SSL_connect(c->ssl), hs_errno = errno;
-    struct timespec zero = {0, 0};
-    while (hs != 1 && sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
-        ;
-    pthread_sigmask(SIG_SETMASK, &old_set, NULL);
-    errno = hs_errno;
+    int hs = SSL_connect(c->ssl);
     if (hs != 1) {
         long v = SSL_get_verify_result(c->ssl);
         int rc = v != X509_V_OK

@@ -29,6 +29,10 @@
  *
  * Ownership and threads: a connection belongs to one thread at a time,
  * except jcs_bulk_abort, which any thread may call to wake that thread.
+ *
+ * Signals: no call of this module raises SIGPIPE, whatever the peer did
+ * (OpenSSL's writes go out with MSG_NOSIGNAL), so a process need not
+ * ignore it to use the module.
  */
 #ifndef JCS_BULK_H
 #define JCS_BULK_H

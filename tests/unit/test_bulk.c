@@ -134,11 +134,11 @@ static int setup(void)
         return state;
     state = -1;
     /*
-     * The processes that use this module ignore SIGPIPE (jcs_service_init); so does
-     * this test: the refusal test died silently once in a full run when a write on
-     * a connection the server had already refused raised it outside write_full.
+     * SIGPIPE keeps its default action here (the services ignore it, a tool or a
+     * test need not): the module promises never to raise it, and a write that
+     * did would end this process (a_read_after_an_abort_raises_no_sigpipe).
      */
-    signal(SIGPIPE, SIG_IGN);
+    signal(SIGPIPE, SIG_DFL);
     if (testcerts_init(&tc) != 0)
         return -1;
     srv_tls = testcerts_issue(&tc, "hub", "hub1", false);
@@ -338,4 +338,40 @@ TEST(a_wrong_certificate_or_role_is_refused_with_a_logged_reason)
     T_ASSERT(rc != 0, "(a client without a certificate was admitted)");
     jcs_bulk_pool_free(pool);
     T_EQ_INT(count_requests(), before);
+}
+
+/*
+ * A plan that fails elsewhere aborts a transfer blocked on its connection
+ * (jcs_bulk_abort shuts the socket down). The read that wakes finds the end
+ * of the stream without a close_notify, and OpenSSL answers that with a
+ * fatal alert: a write on a socket shut down for writing, outside any write
+ * of ours. It must fail the read, not raise SIGPIPE (whose default action
+ * ends this process: the refusal test once died silently of it too).
+ */
+TEST(a_read_after_an_abort_raises_no_sigpipe)
+{
+    SETUP();
+    char addr[64];
+    address(addr, sizeof(addr));
+    jcs_bulk_pool *pool;
+    T_OK(jcs_bulk_pool_new(client_tls, &pool));
+    jcs_bulk_conn *c;
+    T_OK(jcs_bulk_open(pool, addr, JCS_BULK_OPEN_PULL, "0123456789abcdef0123456789abcdef", 2, &c));
+    jcs_bulk_frame f;
+    T_OK(jcs_bulk_recv(c, &f));
+    T_EQ_INT(f.type, JCS_BULK_DATA);
+    jcs_bulk_abort(c);
+    /* What had arrived before the abort may still be read; then the reads fail. */
+    uint8_t buf[1024];
+    int rc = jcs_bulk_recv_data(c, buf, f.len);
+    for (int i = 0; i < 8 && rc == 0; i++) {
+        rc = jcs_bulk_recv(c, &f);
+        if (rc == 0 && f.type == JCS_BULK_DATA)
+            rc = jcs_bulk_recv_data(c, buf, f.len);
+    }
+    T_ASSERT(rc == JCS_EUNAVAIL, "(a read after the abort: %d %s)", rc, jcs_err_msg(rc));
+    /* A write after it fails too, and quietly. */
+    T_ASSERT(jcs_bulk_send_end(c) != 0, "(a write after the abort succeeded)");
+    jcs_bulk_put(pool, c, 0);
+    jcs_bulk_pool_free(pool);
 }
