@@ -1400,46 +1400,41 @@ int64_t jcs_rpc_call_time_left_ms(const jcs_rpc_call *c)
 
 /* ------------------------------------------------------------ client */
 
-struct jcs_rpc_channel {
-    grpc_channel *ch;
-    char *target;
+/*
+ * One gRPC channel, which holds one connection, of a jcs_rpc_channel. Each
+ * call holds a reference: a connection replaced because it was found dead
+ * (channel_dead) is destroyed when its last call has ended, never under a
+ * call.
+ */
+struct conn {
+    grpc_channel *g;
+    atomic_int refs;
 };
 
-int jcs_rpc_channel_open(const char *target, const jcs_tls_files *tls, jcs_rpc_channel **out)
-{
-    jcs_rpc_channel *ch;
+struct jcs_rpc_channel {
+    char *target;
     grpc_channel_credentials *creds;
-    grpc_ssl_pem_key_cert_pair pair;
-    pem_set pem;
+    pthread_mutex_t mu;
+    struct conn *cur; /* what new calls use */
+    atomic_llong resets;
+};
+
+static void conn_release(struct conn *c)
+{
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1) {
+        grpc_channel_destroy(c->g);
+        jcs_free(c);
+    }
+}
+
+/* A new gRPC channel (it connects at its first call) for ch; NULL out of memory. */
+static struct conn *conn_new(jcs_rpc_channel *ch)
+{
     grpc_arg args[8];
     grpc_channel_args cargs;
-    int rc;
-
-    *out = NULL;
-    if (!target || !*target)
-        return jcs_err_set(JCS_EINVAL, "rpc channel: no target");
-    rc = pem_load(tls, false, &pem);
-    if (rc)
-        return jcs_err_wrap(rc, "rpc channel to %s: ", target);
-    ch = jcs_calloc(1, sizeof(*ch));
-    if (ch)
-        ch->target = jcs_strdup(target);
-    if (!ch || !ch->target) {
-        pem_free(&pem);
-        jcs_free(ch);
-        return jcs_err_set(JCS_ENOMEM, "rpc channel to %s: out of memory", target);
-    }
-    jcs_rpc_init();
-    pair.private_key = pem.key;
-    pair.cert_chain = pem.cert;
-    creds = grpc_ssl_credentials_create(pem.ca, pem.cert ? &pair : NULL, NULL, NULL);
-    pem_free(&pem);
-    if (!creds) {
-        jcs_free(ch->target);
-        jcs_free(ch);
-        jcs_rpc_shutdown();
-        return jcs_err_set(JCS_ETLS, "rpc channel to %s: TLS credentials not usable", target);
-    }
+    struct conn *c = jcs_calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
     memset(args, 0, sizeof(args));
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -1475,8 +1470,95 @@ int jcs_rpc_channel_open(const char *target, const jcs_tls_files *tls, jcs_rpc_c
     args[7].value.integer = 0;
     cargs.num_args = sizeof(args) / sizeof(args[0]);
     cargs.args = args;
-    ch->ch = grpc_channel_create(target, creds, &cargs);
-    grpc_channel_credentials_release(creds);
+    c->g = grpc_channel_create(ch->target, ch->creds, &cargs);
+    atomic_init(&c->refs, 1);
+    return c;
+}
+
+/* The connection a new call uses, with a reference the call drops (conn_release). */
+static struct conn *channel_acquire(jcs_rpc_channel *ch)
+{
+    pthread_mutex_lock(&ch->mu);
+    struct conn *c = ch->cur;
+    atomic_fetch_add(&c->refs, 1);
+    pthread_mutex_unlock(&ch->mu);
+    return c;
+}
+
+/*
+ * A call on connection c ended in a way that says the connection may be
+ * dead (gRPC's own UNAVAILABLE or DEADLINE_EXCEEDED: no answer from the
+ * peer). New calls get a new connection; c lives on for the calls still on
+ * it. Why: a peer that was unreachable for a while (a firewall dropping its
+ * packets, a network partition) leaves the TCP connection with unacked data
+ * in exponential retransmission backoff. When the peer is back, the next
+ * retransmission may still be seconds away, and TCP_USER_TIMEOUT (gRPC's
+ * keepalive timeout, 10 s) kills the connection in between: every call
+ * started on it then fails with "Connection timed out" although the peer
+ * answers. A fresh connection reaches a peer that is back at once (or fails
+ * fast while it is not); gRPC itself keeps using a connection until the
+ * kernel gives up on it. A false alarm costs one TLS handshake.
+ */
+static void channel_dead(jcs_rpc_channel *ch, struct conn *c)
+{
+    struct conn *old = NULL;
+    pthread_mutex_lock(&ch->mu);
+    if (c == ch->cur) {
+        struct conn *n = conn_new(ch);
+        if (n) {
+            old = ch->cur;
+            ch->cur = n;
+            atomic_fetch_add(&ch->resets, 1);
+        }
+    }
+    pthread_mutex_unlock(&ch->mu);
+    if (old) {
+        jcs_debug("rpc %s: a call found the connection dead; new calls use a new one", ch->target);
+        conn_release(old);
+    }
+}
+
+int jcs_rpc_channel_open(const char *target, const jcs_tls_files *tls, jcs_rpc_channel **out)
+{
+    jcs_rpc_channel *ch;
+    grpc_ssl_pem_key_cert_pair pair;
+    pem_set pem;
+    int rc;
+
+    *out = NULL;
+    if (!target || !*target)
+        return jcs_err_set(JCS_EINVAL, "rpc channel: no target");
+    rc = pem_load(tls, false, &pem);
+    if (rc)
+        return jcs_err_wrap(rc, "rpc channel to %s: ", target);
+    ch = jcs_calloc(1, sizeof(*ch));
+    if (ch)
+        ch->target = jcs_strdup(target);
+    if (!ch || !ch->target) {
+        pem_free(&pem);
+        jcs_free(ch);
+        return jcs_err_set(JCS_ENOMEM, "rpc channel to %s: out of memory", target);
+    }
+    jcs_rpc_init();
+    pair.private_key = pem.key;
+    pair.cert_chain = pem.cert;
+    ch->creds = grpc_ssl_credentials_create(pem.ca, pem.cert ? &pair : NULL, NULL, NULL);
+    pem_free(&pem);
+    if (ch->creds)
+        ch->cur = conn_new(ch);
+    if (!ch->creds || !ch->cur) {
+        rc = ch->creds
+                 ? jcs_err_set(JCS_ENOMEM, "rpc channel to %s: out of memory", target)
+                 : jcs_err_set(JCS_ETLS, "rpc channel to %s: TLS credentials not usable", target);
+        if (ch->creds)
+            grpc_channel_credentials_release(ch->creds);
+        jcs_free(ch->target);
+        jcs_free(ch);
+        jcs_rpc_shutdown();
+        return rc;
+    }
+    pthread_mutex_init(&ch->mu, NULL);
+    atomic_init(&ch->resets, 0);
     *out = ch;
     return JCS_OK;
 }
@@ -1486,11 +1568,26 @@ const char *jcs_rpc_channel_target(const jcs_rpc_channel *ch)
     return ch->target;
 }
 
+void jcs_rpc_channel_reset(jcs_rpc_channel *ch)
+{
+    pthread_mutex_lock(&ch->mu);
+    struct conn *c = ch->cur;
+    pthread_mutex_unlock(&ch->mu);
+    channel_dead(ch, c);
+}
+
+long long jcs_rpc_channel_resets(jcs_rpc_channel *ch)
+{
+    return atomic_load(&ch->resets);
+}
+
 void jcs_rpc_channel_free(jcs_rpc_channel *ch)
 {
     if (!ch)
         return;
-    grpc_channel_destroy(ch->ch);
+    conn_release(ch->cur);
+    grpc_channel_credentials_release(ch->creds);
+    pthread_mutex_destroy(&ch->mu);
     jcs_free(ch->target);
     jcs_free(ch);
     jcs_rpc_shutdown();
@@ -1501,8 +1598,8 @@ void jcs_rpc_channel_free(jcs_rpc_channel *ch)
  * a JCS server (marked) keeps its text; one made by gRPC names the target
  * and method.
  */
-static int client_status(const jcs_rpc_channel *ch, const char *method, int64_t timeout_ms,
-                         grpc_status_code st, grpc_slice details,
+static int client_status(jcs_rpc_channel *ch, struct conn *conn, const char *method,
+                         int64_t timeout_ms, grpc_status_code st, grpc_slice details,
                          const grpc_metadata_array *trailing)
 {
     char *text;
@@ -1514,6 +1611,9 @@ static int client_status(const jcs_rpc_channel *ch, const char *method, int64_t 
     for (size_t i = 0; i < trailing->count; i++)
         if (grpc_slice_str_cmp(trailing->metadata[i].key, STATUS_MARK) == 0)
             marked = true;
+    /* A status gRPC made up (no answer, connection lost), not one a server sent. */
+    if (!marked && (st == GRPC_STATUS_UNAVAILABLE || st == GRPC_STATUS_DEADLINE_EXCEEDED))
+        channel_dead(ch, conn);
     text = grpc_slice_to_c_string(details);
     if (marked)
         jcs_err_set(rc, "%s", text);
@@ -1536,6 +1636,7 @@ struct unary_run {
     grpc_metadata_array initial, trailing;
     grpc_status_code st;
     grpc_slice details;
+    struct conn *conn; /* the connection the call runs on (a reference) */
     int started;
 };
 
@@ -1554,7 +1655,8 @@ static int unary_start(jcs_rpc_unary_call *u, struct unary_run *r, grpc_completi
     if (!r->send_bb)
         return jcs_err_wrap(rc, "%s %s: ", u->ch->target, u->method);
     grpc_slice mslice = grpc_slice_from_copied_string(u->method);
-    r->call = grpc_channel_create_call(u->ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, mslice, NULL,
+    r->conn = channel_acquire(u->ch);
+    r->call = grpc_channel_create_call(r->conn->g, NULL, GRPC_PROPAGATE_DEFAULTS, cq, mslice, NULL,
                                        deadline, NULL);
     grpc_slice_unref(mslice);
     memset(ops, 0, sizeof(ops));
@@ -1581,7 +1683,7 @@ static int unary_start(jcs_rpc_unary_call *u, struct unary_run *r, grpc_completi
 /* The finished call's result into u; frees what r holds. */
 static int unary_end(jcs_rpc_unary_call *u, struct unary_run *r, int64_t timeout_ms)
 {
-    int rc = client_status(u->ch, u->method, timeout_ms, r->st, r->details, &r->trailing);
+    int rc = client_status(u->ch, r->conn, u->method, timeout_ms, r->st, r->details, &r->trailing);
     if (!rc && !r->recv_bb)
         rc = jcs_err_set(JCS_ERPC, "%s %s: the server sent no response", u->ch->target, u->method);
     if (!rc) {
@@ -1603,6 +1705,8 @@ static void unary_free(struct unary_run *r)
     grpc_metadata_array_destroy(&r->trailing);
     if (r->call)
         grpc_call_unref(r->call);
+    conn_release(r->conn);
+    r->conn = NULL;
 }
 
 int jcs_rpc_unary_all(jcs_rpc_unary_call *calls, size_t n, int64_t timeout_ms)
@@ -1793,6 +1897,7 @@ enum status_state { ST_PENDING, ST_PLUCKING, ST_DONE };
 
 struct jcs_rpc_stream {
     jcs_rpc_channel *ch;
+    struct conn *conn; /* the connection the call runs on (a reference) */
     char *method;
     int64_t timeout_ms;
     int64_t idle_ms; /* each send, receive and close completes within this, or the call fails */
@@ -1855,8 +1960,8 @@ static int stream_status(jcs_rpc_stream *st, int64_t grace_ms)
             grpc_completion_queue_pluck(st->cq, &st->tag_md, inf_future(), NULL);
             st->md_done = true;
         }
-        int rc = client_status(st->ch, st->method, st->timeout_ms, st->status, st->details,
-                               &st->trailing);
+        int rc = client_status(st->ch, st->conn, st->method, st->timeout_ms, st->status,
+                               st->details, &st->trailing);
         if (rc && atomic_load(&st->idle_expired))
             rc = jcs_err_set(JCS_ETIMEOUT,
                              "%s %s: no progress for %lld ms (the peer is stalled or "
@@ -1913,6 +2018,7 @@ void jcs_rpc_stream_free(jcs_rpc_stream *st)
         }
         grpc_call_unref(st->call);
     }
+    conn_release(st->conn);
     cq_destroy(st->cq);
     grpc_metadata_array_destroy(&st->initial);
     grpc_metadata_array_destroy(&st->trailing);
@@ -1953,8 +2059,9 @@ int jcs_rpc_stream_open(jcs_rpc_channel *ch, const char *method, int64_t timeout
     grpc_metadata_array_init(&st->trailing);
     st->cq = grpc_completion_queue_create_for_pluck(NULL);
     mslice = grpc_slice_from_copied_string(method);
-    st->call = grpc_channel_create_call(ch->ch, NULL, GRPC_PROPAGATE_DEFAULTS, st->cq, mslice, NULL,
-                                        deadline_in(timeout_ms), NULL);
+    st->conn = channel_acquire(ch);
+    st->call = grpc_channel_create_call(st->conn->g, NULL, GRPC_PROPAGATE_DEFAULTS, st->cq, mslice,
+                                        NULL, deadline_in(timeout_ms), NULL);
     grpc_slice_unref(mslice);
 
     memset(&op, 0, sizeof(op));

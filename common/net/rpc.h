@@ -248,6 +248,19 @@ const char *jcs_rpc_channel_target(const jcs_rpc_channel *ch);
 void jcs_rpc_channel_free(jcs_rpc_channel *ch);
 
 /*
+ * Dead connections. A call that ends without an answer from the peer
+ * (gRPC's own UNAVAILABLE or DEADLINE_EXCEEDED, the idle deadline of a
+ * stream) makes the channel's later calls use a new connection; calls still
+ * on the old one run to their end. A connection that was cut silently (its
+ * peer's packets dropped for a while) is thus not reused once the peer is
+ * back, where TCP would keep it in retransmission backoff until its user
+ * timeout and fail the calls started on it. jcs_rpc_channel_reset does the
+ * same on demand; jcs_rpc_channel_resets counts both (for tests).
+ */
+void jcs_rpc_channel_reset(jcs_rpc_channel *ch);
+long long jcs_rpc_channel_resets(jcs_rpc_channel *ch);
+
+/*
  * One request, one response, within timeout_ms (> 0; without a deadline the
  * call is refused with JCS_EINVAL and never sent). The
  * handler must send exactly one message. On JCS_OK *resp is set
