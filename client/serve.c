@@ -31,6 +31,20 @@
 #define ACCESS_FLUSH_MS 1000
 
 /*
+ * A hub the coordinator had offline is online again: whatever cut it off may
+ * have left our connections to it in TCP retransmission backoff (with the
+ * requests that met the cut still unacknowledged), and such a connection
+ * fails the next calls on it with "Connection timed out" seconds after the
+ * hub is back (docs/DESIGN.md §5, "Connections after a cut").
+ */
+static void hub_back(void *arg, const jcs_topo_hub *hub)
+{
+    jcs_info("hub %lld (%s) is online again: new connections to it", (long long)hub->id,
+             hub->address);
+    jcs_driver_hub_back(arg, hub->address);
+}
+
+/*
  * The link costs of the compute-site model (computeat.h): the topology's
  * distances (topology.h), a link of the client's weighted by
  * ioswitch.clientLinkCost. arg is the service.
@@ -161,6 +175,8 @@ int jcs_serve(const jcs_client_config *cfg, const char *ready_file)
     }
     jcs_driver_compute dc = {.mode = cfg->ioswitch.compute_at, .cost = link_cost, .arg = &svc};
     jcs_driver_set_compute(svc.driver, &dc);
+    /* A hub back online gets fresh connections (topology.h, jcs_topo_on_online). */
+    jcs_topo_on_online(svc.topo, hub_back, svc.driver);
     jcs_info("plans code by ioswitch.computeAt %s (client links cost x%g)",
              jcs_computeat_name(cfg->ioswitch.compute_at), cfg->ioswitch.client_link_cost);
     if (cfg->max_strip_cache_count > 0 &&
@@ -246,6 +262,8 @@ out:
     jcs_access_stop(svc.access);
     jcs_stripcache_free(svc.strips);
     jcs_hublat_free(svc.hublat);
+    if (svc.topo)
+        jcs_topo_on_online(svc.topo, NULL, NULL);
     jcs_driver_free(svc.driver);
     jcs_topo_free(svc.topo);
     jcs_rpc_channel_free(svc.coord);

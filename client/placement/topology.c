@@ -270,6 +270,10 @@ struct jcs_topo {
     jcs_stopper *stop;
     pthread_t thread;
     bool started;
+
+    /* jcs_topo_on_online's callback, under mu. */
+    void (*on_online)(void *arg, const jcs_topo_hub *hub);
+    void *on_online_arg;
 };
 
 int jcs_topo_new(jcs_rpc_channel *coord, const jcs_topo_opts *opts, jcs_topo **out)
@@ -377,6 +381,35 @@ out:
     return rc;
 }
 
+void jcs_topo_on_online(jcs_topo *t, void (*fn)(void *arg, const jcs_topo_hub *hub), void *arg)
+{
+    /* After a refresh under way: its callback may use what the caller frees next. */
+    pthread_mutex_lock(&t->refresh_mu);
+    pthread_mutex_lock(&t->mu);
+    t->on_online = fn;
+    t->on_online_arg = arg;
+    pthread_mutex_unlock(&t->mu);
+    pthread_mutex_unlock(&t->refresh_mu);
+}
+
+/* Runs the on_online callback for each hub offline in the current snapshot and online in s. */
+static void back_online(jcs_topo *t, const jcs_topo_snap *s)
+{
+    pthread_mutex_lock(&t->mu);
+    void (*fn)(void *, const jcs_topo_hub *) = t->on_online;
+    void *arg = t->on_online_arg;
+    jcs_topo_snap *old = t->snap;
+    if (old)
+        atomic_fetch_add(&old->refs, 1);
+    pthread_mutex_unlock(&t->mu);
+    for (size_t i = 0; fn && old && i < s->nhubs; i++) {
+        const jcs_topo_hub *was = jcs_topo_snap_find(old, s->hubs[i].id);
+        if (s->hubs[i].online && was && !was->online)
+            fn(arg, &s->hubs[i]);
+    }
+    jcs_topo_snap_release(old);
+}
+
 int jcs_topo_refresh(jcs_topo *t)
 {
     Jcs__Coordinator__ListHubsReq hreq = JCS__COORDINATOR__LIST_HUBS_REQ__INIT;
@@ -398,6 +431,8 @@ int jcs_topo_refresh(jcs_topo *t)
                   &jcs__coordinator__get_connectivity_resp__descriptor, (ProtobufCMessage **)&c);
     if (!rc)
         rc = snap_from(t, h, l, c, &s);
+    if (!rc)
+        back_online(t, s);
     if (!rc) {
         s->time_ms = jcs_wall_ms();
         pthread_mutex_lock(&t->mu);

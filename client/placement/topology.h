@@ -169,4 +169,14 @@ double jcs_topo_distance_between(jcs_topo *t, int64_t hub_a, int64_t hub_b);
 /* Successful refreshes so far (the background thread's and on-demand ones). */
 uint64_t jcs_topo_refreshes(jcs_topo *t);
 
+/*
+ * fn(arg, hub) runs for each hub a refresh finds online that the previous
+ * snapshot had offline, before the new snapshot is published: so whatever
+ * it resets (the driver's connections to the hub) is reset before any
+ * request can choose the hub again. It runs on the refreshing thread and
+ * must not call back into t. NULL fn: none (the default); setting waits for
+ * a refresh under way, so after setting NULL the old arg may be freed.
+ */
+void jcs_topo_on_online(jcs_topo *t, void (*fn)(void *arg, const jcs_topo_hub *hub), void *arg);
+
 #endif

@@ -45,6 +45,11 @@ int jcs_driver_use_bulk(jcs_driver *d)
     return jcs_xfer_use_bulk(d->xfer);
 }
 
+void jcs_driver_hub_back(jcs_driver *d, const char *address)
+{
+    jcs_xfer_reset_peer(d->xfer, address);
+}
+
 void jcs_driver_set_compute(jcs_driver *d, const jcs_driver_compute *c)
 {
     d->compute = *c;

@@ -51,6 +51,11 @@ int jcs_driver_new(const jcs_tls_files *tls, jcs_driver **out) JCS_MUST_USE;
 void jcs_driver_free(jcs_driver *d);
 /* Moves plan streams over the hubs' bulk channel where they have one (rpc.bulkChannel). */
 int jcs_driver_use_bulk(jcs_driver *d) JCS_MUST_USE;
+/*
+ * The hub at address is back online after being offline: no later call or
+ * stream to it uses a connection from before (jcs_xfer_reset_peer). Any thread.
+ */
+void jcs_driver_hub_back(jcs_driver *d, const char *address);
 
 /*
  * Where a plan codes when its request names no compute site (ioswitch.computeAt,

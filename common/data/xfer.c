@@ -236,6 +236,25 @@ static void bulk_forget(jcs_xfer *x, const char *address, int retry)
     pthread_mutex_unlock(&x->mu);
 }
 
+void jcs_xfer_reset_peer(jcs_xfer *x, const char *address)
+{
+    char bulk[300] = "";
+    pthread_mutex_lock(&x->mu);
+    struct peer *p = peer_find(x, address);
+    jcs_rpc_channel *ch = p ? p->ch : NULL;
+    if (p) {
+        snprintf(bulk, sizeof(bulk), "%s", p->bulk);
+        /* A peer back from a restart may listen on another bulk port: ask again. */
+        p->bulk[0] = '\0';
+        p->bulk_known_ms = 0;
+    }
+    pthread_mutex_unlock(&x->mu);
+    if (ch)
+        jcs_rpc_channel_reset(ch);
+    if (bulk[0])
+        jcs_bulk_pool_drop(x->bulk, bulk);
+}
+
 static void abort_bulk(void *arg)
 {
     jcs_bulk_abort(arg);

@@ -29,6 +29,13 @@ void jcs_xfer_free(jcs_xfer *x);
 /* Moves streams over the bulk channel where the peer has one (before any transfer). */
 int jcs_xfer_use_bulk(jcs_xfer *x) JCS_MUST_USE;
 
+/*
+ * The peer at address was cut off and is back (its hub came online again):
+ * its later calls use a new gRPC connection, its pooled bulk connections are
+ * closed and its bulk port is asked again. Transfers under way keep theirs.
+ */
+void jcs_xfer_reset_peer(jcs_xfer *x, const char *address);
+
 /* The cached channel to address (opened on first use). Borrowed: lives as long as x. */
 int jcs_xfer_channel(jcs_xfer *x, const char *address, jcs_rpc_channel **out) JCS_MUST_USE;
 

@@ -873,6 +873,12 @@ int jcs_bulk_open(jcs_bulk_pool *p, const char *address, int type, const char *p
     return JCS_OK;
 }
 
+void jcs_bulk_pool_drop(jcs_bulk_pool *p, const char *address)
+{
+    if (p)
+        pool_drop_idle(p, address);
+}
+
 void jcs_bulk_put(jcs_bulk_pool *p, jcs_bulk_conn *c, int reusable)
 {
     if (!c)

@@ -137,4 +137,12 @@ int jcs_bulk_open(jcs_bulk_pool *p, const char *address, int type, const char *p
 /* Gives c back: kept for the next request when reusable (a request ended cleanly), else closed. */
 void jcs_bulk_put(jcs_bulk_pool *p, jcs_bulk_conn *c, int reusable);
 
+/*
+ * Closes the pooled connections to address (NULL: every one). The pool does
+ * it itself when a connection to address fails; a caller that learns the
+ * peer was cut off (it came back online) does it so that no request rides a
+ * connection that did not live through the cut.
+ */
+void jcs_bulk_pool_drop(jcs_bulk_pool *p, const char *address);
+
 #endif
