@@ -10,7 +10,10 @@ once, breaks it:
   stop      SIGSTOP of the hub process (its kernel still ACKs TCP);
   dropmid   nftables silently drops every packet in and out of its namespace,
             starting while the large transfers are under way;
-  link      only the link between two hubs drops (a plan coded on hubs).
+  link      only the link between two hubs drops (a plan coded on hubs);
+  idlecut   a hub's packets are rejected while nothing but one upload goes to
+            it, and the moment it is back online uploads that need every hub
+            run (a package with a replica on each).
 Operations: a large EC upload, a large EC download, a small (plan-free) PUT
 and GETs, a ranged read and a background job (CheckShardStore).
 
@@ -24,6 +27,10 @@ What a user would notice is asserted:
     sweep), and uploads made then place no block on it;
   - once the fault is lifted the hub is online again and every acknowledged
     object reads back identical;
+  - a hub back online serves the next requests at once: the request that met
+    the cut left the client's connection to it with unacknowledged data in
+    TCP retransmission backoff, and such a connection must not carry them
+    (before the fix they failed "Connection timed out" ~10 s after the cut);
   - at the end no process died, and the healthy hubs' thread counts are back
     at their baseline (no plan thread left waiting for ever).
 PASS/FAIL lines for tests/run; JCS_BIN, JCS_NETFAULT_SEED.
@@ -211,15 +218,15 @@ def main():
     acked = {}    # path -> sha of its acknowledged content
     failed = set()  # paths whose only upload failed: must not be visible
 
-    def put(path, data):
-        body, hdr = upload_form(pkg, path, data)
+    def put(path, data, package=None):
+        body, hdr = upload_form(package or pkg, path, data)
         st, out, err = api.request("POST", "/v1/object/upload", body, hdr, timeout=120)
         return st, out, err
 
-    def get(path, rng_=None):
+    def get(path, rng_=None, package=None):
         hdr = {"Range": "bytes=%d-%d" % (rng_[0], rng_[0] + rng_[1] - 1)} if rng_ else {}
         return api.request("GET", "/v1/object/downloadByPath?packageID=%d&path=%s" %
-                           (pkg, urllib.parse.quote(path)), None, hdr, timeout=120)
+                           (package or pkg, urllib.parse.quote(path)), None, hdr, timeout=120)
 
     def blocks_of(path):
         d = api.call("GET", "/v1/object/listByPath?packageID=%d&path=%s&isPrefix=false&"
@@ -412,6 +419,43 @@ def main():
     check(secs <= BOUND, "link_change_redundancy_ends_within_bound", "%.1f s" % secs)
     check(r[0] == 200 or c.names(message(r), a) or c.names(message(r), bh),
           "link_change_redundancy_succeeds_or_names_a_hub", "HTTP %s: %s" % (r[0], message(r)))
+    # The idle cut: one request meets it, then nothing goes to the hub until it is back.
+    pkg_all = api.call("POST", "/v1/package/create", {
+        "bucketID": b, "name": "all", "redundancy": {"type": "rep", "repCount": NHUBS}}
+    )["package"]["packageID"]
+    cut = holders[0]
+    tag = "idlecut_%s" % cut
+    print("---- phase %s" % tag, flush=True)
+    c.fault("reject", cut)
+    t_fault = time.time()
+    # An upload that needs the hub, sent before anyone knows it is cut off.
+    data["cut/first"] = rng.randbytes(SMALL)
+    r = put("cut/first", data["cut/first"], pkg_all)
+    check(r[0] == 200 or c.names(message(r), cut), tag + "_first_upload_ends_or_names_hub",
+          "HTTP %s: %s" % (r[0], message(r)[:400]))
+    while time.time() - t_fault < UNAVAIL + 10 and c.state(cut) != "offline":
+        time.sleep(0.2)
+    # Lifted after the retransmission due ~6.2 s into the cut and before TCP's user
+    # timeout (10 s) would close the connection: the window where it looks alive.
+    time.sleep(max(0.0, t_fault + 7.0 - time.time()))
+    c.lift("reject", cut)
+    t_lift = time.time()
+    while time.time() - t_lift < 20 and c.state(cut) != "online":
+        time.sleep(0.1)
+    print("%s: online %.1f s after the lift, %.1f s after the cut" %
+          (tag, time.time() - t_lift, time.time() - t_fault), flush=True)
+    for p, n in (("cut/small", SMALL), ("cut/big", BIG // 4)):
+        data[p] = rng.randbytes(n)
+        t1 = time.time()
+        r = put(p, data[p], pkg_all)
+        print("%s: upload %s HTTP %s in %.1f s %s" % (tag, p, r[0], time.time() - t1,
+                                                    message(r)[:300]), flush=True)
+        if check(r[0] == 200, "%s_upload_%s_right_after_the_hub_is_back" % (tag, p.split("/")[1]),
+                 "HTTP %s: %s" % (r[0], message(r)[:400])):
+            st, body, err = get(p, package=pkg_all)
+            check(st == 200 and err is None and sha(body) == sha(data[p]),
+                  "%s_%s_reads_back" % (tag, p.split("/")[1]), "HTTP %s, %d bytes: %s" %
+                  (st, len(body), message((st, body, err))[:300]))
     verify_all("final")
     # No plan thread left behind: pool threads idle 10 s before they exit.
     extra = {}
