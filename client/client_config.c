@@ -469,7 +469,7 @@ static int load_rpc(const jcs_cfg *f, jcs_client_config *c)
         (rc = jcs_cfg_file(f, "rpc.key", &c->rpc_key)) ||
         (rc = jcs_cfg_int(f, "rpc.idleTimeoutSeconds", true, JCS_RPC_IDLE_TIMEOUT_MS / 1000, 1,
                           3600, &c->rpc_idle_s)) ||
-        (rc = jcs_cfg_bool(f, "rpc.bulkChannel", true, false, &c->rpc_bulk)))
+        (rc = jcs_cfg_bool(f, "rpc.bulkChannel", true, true, &c->rpc_bulk)))
         return rc;
     if ((rc = jcs_cert_verify(c->coordinator_root_ca, c->rpc_cert, c->rpc_key)))
         return jcs_err_wrap(rc, "%s: field rpc.cert: ", f->path);

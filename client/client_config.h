@@ -67,7 +67,7 @@ typedef struct jcs_client_config {
     char *rpc_key;             /* rpc.key, resolved */
     char *rpc_name;            /* the CN of rpc.cert (the client's name towards the cluster) */
     long long rpc_idle_s;      /* rpc.idleTimeoutSeconds: the RPC idle deadline (rpc.h) */
-    bool rpc_bulk;  /* rpc.bulkChannel: plan streams over the hubs' bulk channel (default off) */
+    bool rpc_bulk;  /* rpc.bulkChannel: plan streams over the hubs' bulk channel (default on) */
     char *location; /* location [""]: no location, so no hub is "same location" */
 
     struct {
