@@ -1428,3 +1428,52 @@ TEST(allocation_failures_are_reported)
     T_ASSERT(ch_nomem > 0 && ch_ok > 0, "(%d nomem, %d ok)", ch_nomem, ch_ok);
     T_EQ_INT(other, 0);
 }
+
+/*
+ * A call that ends without an answer from the peer (gRPC's own DEADLINE_EXCEEDED
+ * or UNAVAILABLE) moves the channel's later calls to a new connection: one that
+ * was cut silently must not carry them (rpc.h, "Dead connections"). An error the
+ * server sent is an answer and keeps the connection; a call still running on
+ * the old connection ends normally.
+ */
+TEST(a_call_without_an_answer_moves_later_calls_to_a_new_connection)
+{
+    jcs_rpc_server *srv = server_up();
+    T_ASSERT(srv != NULL);
+    jcs_rpc_channel *ch = channel_to(srv, client_tls);
+    T_ASSERT(ch != NULL);
+    Echo *resp = NULL;
+    T_OK(call_echo(ch, SVC "Echo", 1, "", &resp, 5000));
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    resp = NULL;
+    T_EQ_INT(call_echo(ch, SVC "Fail", JCS_ENOENT, "no such thing", &resp, 5000), JCS_ENOENT);
+    T_EQ_INT(jcs_rpc_channel_resets(ch), 0);
+    /* A straggler on the current connection, then a call that gets no answer in time. */
+    Echo sreq = ECHO_INIT;
+    sreq.n = 1200;
+    jcs_rpc_unary_call straggler = {
+        .ch = ch, .method = SVC "Sleep", .req = &sreq.base, .resp_desc = ECHO_DESC};
+    jcs_rpc_unary_group *g;
+    T_OK(jcs_rpc_unary_group_new(10000, &g));
+    T_OK(jcs_rpc_unary_group_start(g, &straggler));
+    T_EQ_INT(call_echo(ch, SVC "Sleep", 800, "", &resp, 200), JCS_ETIMEOUT);
+    T_EQ_INT(jcs_rpc_channel_resets(ch), 1);
+    /* The next call runs on the new connection; the straggler ends on the old one. */
+    T_OK(call_echo(ch, SVC "Echo", 5, "", &resp, 5000));
+    T_EQ_INT(resp->n, 6);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    jcs_rpc_unary_call *done = NULL;
+    T_OK(jcs_rpc_unary_group_next(g, -1, &done));
+    T_ASSERT(done == &straggler);
+    T_OK(straggler.rc);
+    if (straggler.resp)
+        protobuf_c_message_free_unpacked(straggler.resp, NULL);
+    jcs_rpc_unary_group_free(g);
+    T_EQ_INT(jcs_rpc_channel_resets(ch), 1);
+    jcs_rpc_channel_reset(ch);
+    T_EQ_INT(jcs_rpc_channel_resets(ch), 2);
+    T_OK(call_echo(ch, SVC "Echo", 7, "", &resp, 5000));
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    jcs_rpc_channel_free(ch);
+    jcs_rpc_server_free(srv);
+}
