@@ -1152,3 +1152,36 @@ TEST(a_cancel_or_a_cut_mid_stream_commits_no_shard)
     T_ASSERT(strstr(msgs[1], "broken") != NULL, "(the error says: %s)", msgs[1]);
     T_EQ_INT(count_files(blocks), before);
 }
+
+/*
+ * A hub whose bulk channel is off ("rpc": {"bulkChannel": false} in its
+ * hub.json, or a hub of a release without one) answers bulk port 0, and a
+ * driver with the channel on (jcs's default) moves its streams to it by
+ * gRPC: the upload and the read succeed, bytes identical, and no bulk
+ * connection to the hub's old port remains. Runs last: hub 3 stays so.
+ */
+TEST(a_hub_without_a_bulk_port_is_served_over_grpc_streams)
+{
+    SETUP();
+    int old_port = bulk_port(2);
+    T_ASSERT(old_port > 0, "(hub 3 advertises no bulk port before the change)");
+    T_OK(itest_cluster_cmd(&cl, "stop-hub", "3"));
+    T_OK(itest_sh("cd %s/hub3 && jq '.rpc.bulkChannel = false' hub.json >hub.json.new && "
+                  "mv hub.json.new hub.json",
+                  cl.dir));
+    T_OK(itest_cluster_cmd(&cl, "start-hub", "3"));
+    T_EQ_INT(bulk_port(2), 0);
+    size_t n = 3 * 1048576 + 777;
+    uint8_t *data = make_data(n, 43);
+    int idx[] = {0, 1, 2}; /* spaces 1-3: one on each hub */
+    struct stored st;
+    char why[512] = "";
+    int rc = upload(data, n, red_ec(2, 3, 1 << 20), idx, 3, NULL, &st);
+    if (rc)
+        snprintf(why, sizeof(why), "upload: %s", jcs_err_msg(rc));
+    else
+        check_read(&st, data, 0, -1, NULL, why, sizeof(why));
+    jcs_free(data);
+    T_ASSERT(why[0] == '\0', "(%s)", why);
+    T_EQ_INT(conns_to(getpid(), old_port), 0);
+}
