@@ -11,8 +11,9 @@
 #   - jcs and hub RSS after the small-object runs and after 100,000 requests.
 # Environment: DURATION (10 s per small run), CONC (16), BIG_MIB (1024),
 #   RSS_REQUESTS (100000; 0 skips that run), KEEP=1 keeps the cluster,
-#   BIG_ONLY=1 runs only the large transfers (and no RSS run), BULK=1 turns the
-#   client's bulk data channel on (rpc.bulkChannel; off by default: gRPC).
+#   BIG_ONLY=1 runs only the large transfers (and no RSS run), BULK=0 turns the
+#   client's bulk data channel off (rpc.bulkChannel false: plan streams on gRPC;
+#   on by default), BULK=1 sets it on explicitly.
 # Prints "FIG name value unit" lines (tests/bench/peer.sh reads them).
 set -u
 BUILD=${1:-build}
@@ -38,12 +39,13 @@ fig() { echo "FIG $*"; }
 if ! deploy/local/cluster up --dir "$CL" --hubs 6 --test-interval 300 >"$T/up.log" 2>&1; then
   echo "load.sh: the cluster did not start:"; tail -n 20 "$T/up.log"; exit 1
 fi
-if [ "${BULK:-0}" = 1 ]; then
-  jq '.rpc.bulkChannel = true' "$CL/client/config.json" >"$CL/client/config.json.new" &&
+if [ -n "${BULK:-}" ]; then
+  on=$([ "$BULK" = 1 ] && echo true || echo false)
+  jq ".rpc.bulkChannel = $on" "$CL/client/config.json" >"$CL/client/config.json.new" &&
     mv "$CL/client/config.json.new" "$CL/client/config.json" &&
     deploy/local/cluster stop-client --dir "$CL" >/dev/null &&
-    deploy/local/cluster start-client --dir "$CL" >/dev/null || { echo "load.sh: BULK=1: no restart"; exit 1; }
-  echo "plan streams over the bulk channel (rpc.bulkChannel true in the client)"
+    deploy/local/cluster start-client --dir "$CL" >/dev/null || { echo "load.sh: BULK=$BULK: no restart"; exit 1; }
+  echo "rpc.bulkChannel $on in the client: plan streams over $([ "$on" = true ] && echo "the bulk channel" || echo gRPC)"
 fi
 . "$CL/cluster.env"
 C=(curl -sS --cacert "$JCS_CA" --cert "$JCS_CERT" --key "$JCS_KEY")
